@@ -1,0 +1,168 @@
+#include "shared/codec.h"
+
+#include <cstring>
+#include <exception>
+#include <new>
+
+namespace drover {
+namespace {
+
+// msgpack::packer writes into anything with write(const char*, size_t).
+struct StringSink {
+  std::string* out;
+  void write(const char* data, size_t size) { out->append(data, size); }
+};
+
+template <typename T>
+void PackTyped(const T& value, std::string* out) {
+  StringSink sink{out};
+  msgpack::packer<StringSink> packer(sink);
+  packer.pack_array(2);
+  packer.pack(static_cast<uint8_t>(T::kType));
+  packer.pack(value);
+}
+
+// Converts `body` into the alternative of Variant whose kType is `type`.
+// Returns false when no alternative has that type.
+template <typename Variant, size_t I = 0>
+bool ConvertAlternative(uint8_t type, const msgpack::object& body, Variant* out) {
+  if constexpr (I < std::variant_size_v<Variant>) {
+    using T = std::variant_alternative_t<I, Variant>;
+    if (static_cast<uint8_t>(T::kType) == type) {
+      T value;
+      body.convert(value);
+      *out = std::move(value);
+      return true;
+    }
+    return ConvertAlternative<Variant, I + 1>(type, body, out);
+  } else {
+    return false;
+  }
+}
+
+// Decodes one [type, [fields]] value that must fill `bytes` exactly.
+template <typename Variant>
+Result<Variant> DecodeTyped(std::string_view bytes, const DecodeLimits& limits) {
+  uint8_t type = 0;
+  try {
+    const msgpack::unpack_limit limit(limits.max_array, limits.max_map, limits.max_str,
+                                      limits.max_bin, /*ext=*/0, limits.max_depth);
+    size_t offset = 0;
+    msgpack::object_handle handle =
+        msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, limit);
+    if (offset != bytes.size()) {
+      return Status::Error(std::to_string(bytes.size() - offset) + " stray bytes after the message");
+    }
+    const msgpack::object& root = handle.get();
+    if (root.type != msgpack::type::ARRAY || root.via.array.size != 2 ||
+        root.via.array.ptr[0].type != msgpack::type::POSITIVE_INTEGER ||
+        root.via.array.ptr[0].via.u64 > 255 ||
+        root.via.array.ptr[1].type != msgpack::type::ARRAY) {
+      return Status::Error("not a [type, [fields]] array");
+    }
+    type = static_cast<uint8_t>(root.via.array.ptr[0].via.u64);
+    Variant value;
+    if (!ConvertAlternative(type, root.via.array.ptr[1], &value)) {
+      return Status::Error("unknown type " + std::to_string(type));
+    }
+    return value;
+  } catch (const msgpack::type_error&) {
+    return Status::Error("a field of type " + std::to_string(type) + " has the wrong type or range");
+  } catch (const msgpack::insufficient_bytes&) {
+    return Status::Error("truncated");
+  } catch (const msgpack::depth_size_overflow&) {
+    return Status::Error("nested too deeply");
+  } catch (const msgpack::size_overflow& e) {
+    return Status::Error(std::string("exceeds a size limit (") + e.what() + ")");
+  } catch (const msgpack::unpack_error& e) {
+    return Status::Error(std::string("not MessagePack (") + e.what() + ")");
+  } catch (const std::bad_alloc&) {
+    return Status::Error("too large to decode");
+  }
+}
+
+uint32_t LoadLe32(const char* p) {
+  unsigned char b[4];
+  std::memcpy(b, p, 4);
+  return uint32_t{b[0]} | uint32_t{b[1]} << 8 | uint32_t{b[2]} << 16 | uint32_t{b[3]} << 24;
+}
+
+}  // namespace
+
+void EncodeMessage(const Message& msg, std::string* out) {
+  std::visit([out](const auto& m) { PackTyped(m, out); }, msg);
+}
+
+std::string EncodeMessage(const Message& msg) {
+  std::string out;
+  EncodeMessage(msg, &out);
+  return out;
+}
+
+Result<Message> DecodeMessage(std::string_view bytes, const DecodeLimits& limits) {
+  return DecodeTyped<Message>(bytes, limits);
+}
+
+void AppendEventRecord(const Event& event, std::string* out) {
+  const size_t header = out->size();
+  out->append(4, '\0');
+  std::visit([out](const auto& e) { PackTyped(e, out); }, event);
+  const uint32_t length = static_cast<uint32_t>(out->size() - header - 4);
+  for (int i = 0; i < 4; ++i) (*out)[header + i] = static_cast<char>(length >> (8 * i));
+}
+
+size_t WholeRecordsPrefix(std::string_view bytes) {
+  size_t pos = 0;
+  while (bytes.size() - pos >= 4) {
+    const size_t length = LoadLe32(bytes.data() + pos);
+    if (bytes.size() - pos - 4 < length) break;
+    pos += 4 + length;
+  }
+  return pos;
+}
+
+Result<std::vector<Event>> DecodeEventRecords(std::string_view records,
+                                              const DecodeLimits& limits) {
+  std::vector<Event> events;
+  size_t pos = 0;
+  while (pos < records.size()) {
+    if (records.size() - pos < 4) return Status::Error("truncated event record header");
+    const size_t length = LoadLe32(records.data() + pos);
+    pos += 4;
+    if (records.size() - pos < length) return Status::Error("truncated event record");
+    Result<Event> event = DecodeTyped<Event>(records.substr(pos, length), limits);
+    if (!event.ok()) return Status::Error("event record: " + event.status().message());
+    events.push_back(std::move(event).value());
+    pos += length;
+  }
+  return events;
+}
+
+const char* MessageTypeName(MessageType type) {
+  switch (type) {
+    case MessageType::kHeartbeat: return "Heartbeat";
+    case MessageType::kErrorReply: return "ErrorReply";
+    case MessageType::kWorkerHello: return "WorkerHello";
+    case MessageType::kClientHello: return "ClientHello";
+    case MessageType::kWelcome: return "Welcome";
+    case MessageType::kDispatch: return "Dispatch";
+    case MessageType::kKillTask: return "KillTask";
+    case MessageType::kOutputCredit: return "OutputCredit";
+    case MessageType::kTaskOutput: return "TaskOutput";
+    case MessageType::kTaskResults: return "TaskResults";
+    case MessageType::kGoodbye: return "Goodbye";
+    case MessageType::kSubmitJob: return "SubmitJob";
+    case MessageType::kWatchJob: return "WatchJob";
+    case MessageType::kCancelJob: return "CancelJob";
+    case MessageType::kEventsAck: return "EventsAck";
+    case MessageType::kStatusRequest: return "StatusRequest";
+    case MessageType::kJobAccepted: return "JobAccepted";
+    case MessageType::kJobRejected: return "JobRejected";
+    case MessageType::kJobEvents: return "JobEvents";
+    case MessageType::kStatusReply: return "StatusReply";
+    case MessageType::kCancelAccepted: return "CancelAccepted";
+  }
+  return "unknown";
+}
+
+}  // namespace drover

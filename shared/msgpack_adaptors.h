@@ -1,0 +1,104 @@
+// MessagePack adaptors for Drover's own value types, so the protocol structs
+// can list them in MSGPACK_DEFINE like any built-in type:
+//   - StrongId<Tag, Rep> travels as its integer.
+//   - An enum marked with DROVER_WIRE_ENUM(Type, kLastValue) travels as its
+//     integer and is range-checked on decode: a value past kLastValue is a
+//     msgpack::type_error, which the codec turns into a "malformed message".
+//   - Blob travels as bin.
+#pragma once
+
+#include <msgpack.hpp>
+#include <string>
+#include <type_traits>
+
+#include "shared/ids.h"
+
+namespace drover {
+
+// Bytes that travel as MessagePack bin (a str is accepted on decode, since
+// hand-written job files and other encoders often send text as str).
+struct Blob {
+  std::string bytes;
+  bool operator==(const Blob&) const = default;
+};
+
+// Specialised by DROVER_WIRE_ENUM for each enum that crosses the wire.
+template <typename E>
+struct WireEnum : std::false_type {};
+
+}  // namespace drover
+
+#define DROVER_WIRE_ENUM(Type, kLast)                                   \
+  template <>                                                           \
+  struct drover::WireEnum<Type> : std::true_type {                      \
+    static constexpr auto kMax = static_cast<std::underlying_type_t<Type>>(kLast); \
+  }
+
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
+  namespace adaptor {
+
+  template <typename Tag, typename Rep>
+  struct convert<drover::StrongId<Tag, Rep>> {
+    const msgpack::object& operator()(const msgpack::object& o,
+                                      drover::StrongId<Tag, Rep>& v) const {
+      v.value = o.as<Rep>();
+      return o;
+    }
+  };
+
+  template <typename Tag, typename Rep>
+  struct pack<drover::StrongId<Tag, Rep>> {
+    template <typename Stream>
+    msgpack::packer<Stream>& operator()(msgpack::packer<Stream>& p,
+                                        const drover::StrongId<Tag, Rep>& v) const {
+      return p.pack(v.value);
+    }
+  };
+
+  template <>
+  struct convert<drover::Blob> {
+    const msgpack::object& operator()(const msgpack::object& o, drover::Blob& v) const {
+      if (o.type == msgpack::type::BIN) {
+        v.bytes.assign(o.via.bin.ptr, o.via.bin.size);
+      } else if (o.type == msgpack::type::STR) {
+        v.bytes.assign(o.via.str.ptr, o.via.str.size);
+      } else {
+        throw msgpack::type_error();
+      }
+      return o;
+    }
+  };
+
+  template <>
+  struct pack<drover::Blob> {
+    template <typename Stream>
+    msgpack::packer<Stream>& operator()(msgpack::packer<Stream>& p, const drover::Blob& v) const {
+      p.pack_bin(static_cast<uint32_t>(v.bytes.size()));
+      p.pack_bin_body(v.bytes.data(), static_cast<uint32_t>(v.bytes.size()));
+      return p;
+    }
+  };
+
+  template <typename E>
+  struct convert<E, std::enable_if_t<drover::WireEnum<E>::value>> {
+    const msgpack::object& operator()(const msgpack::object& o, E& v) const {
+      using U = std::underlying_type_t<E>;
+      U raw = o.as<U>();
+      if (raw > drover::WireEnum<E>::kMax) throw msgpack::type_error();
+      v = static_cast<E>(raw);
+      return o;
+    }
+  };
+
+  template <typename E>
+  struct pack<E, std::enable_if_t<drover::WireEnum<E>::value>> {
+    template <typename Stream>
+    msgpack::packer<Stream>& operator()(msgpack::packer<Stream>& p, const E& v) const {
+      return p.pack(static_cast<std::underlying_type_t<E>>(v));
+    }
+  };
+
+  }  // namespace adaptor
+}  // MSGPACK_API_VERSION_NAMESPACE
+}  // namespace msgpack

@@ -1,0 +1,361 @@
+// The Drover wire protocol: every message the broker, workers and `submit`
+// exchange, each defined once here. docs/protocol.md describes the flows and
+// the step state machine; shared/codec.h turns these structs into bytes.
+//
+// Transport: one ZeroMQ ROUTER socket on the broker; each worker and each
+// `submit` connects a DEALER. Every ZeroMQ message is one frame holding a
+// MessagePack array [type, [field, ...]] (fields in the order of each struct's
+// MSGPACK_DEFINE). Decoders accept trailing fields they do not know, so a
+// field appended at the end is a compatible change; anything else bumps
+// kProtocolVersion.
+//
+// Every connection starts with a hello (WorkerHello or ClientHello) that
+// carries kProtocolVersion; the broker answers Welcome or, on a mismatch,
+// ErrorReply{kVersionMismatch} and ignores the peer from then on.
+//
+// Flow control (why memory stays bounded whatever a step prints):
+//   - A worker may have at most kOutputWindowBytes of TaskOutput data that the
+//     broker has not yet credited (OutputCredit); past that it stops reading its
+//     children's pipes, so a child that prints too fast blocks in write().
+//   - The broker sends a follower JobEvents only while the follower has acked
+//     (EventsAck) all but kEventsWindowBytes of them; the rest waits in the
+//     job's event log on disk.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "shared/ids.h"
+#include "shared/msgpack_adaptors.h"
+#include "shared/states.h"
+
+namespace drover {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+
+// Liveness defaults: a peer silent for kHeartbeatMs * kHeartbeatLiveness is gone.
+inline constexpr uint32_t kHeartbeatMs = 1000;
+inline constexpr uint32_t kHeartbeatLiveness = 5;
+
+inline constexpr uint64_t kOutputWindowBytes = 4 << 20;
+inline constexpr uint64_t kEventsWindowBytes = 4 << 20;
+// Largest piece of output one TaskOutput carries.
+inline constexpr size_t kOutputChunkBytes = 64 << 10;
+
+enum class MessageType : uint8_t {
+  // Any direction.
+  kHeartbeat = 1,
+  kErrorReply = 2,
+  // Hellos and their answer.
+  kWorkerHello = 10,
+  kClientHello = 11,
+  kWelcome = 12,
+  // Broker -> worker.
+  kDispatch = 20,
+  kKillTask = 21,
+  kOutputCredit = 22,
+  // Worker -> broker.
+  kTaskOutput = 30,
+  kTaskResults = 31,
+  kGoodbye = 32,
+  // Client (submit) -> broker.
+  kSubmitJob = 40,
+  kWatchJob = 41,
+  kCancelJob = 42,
+  kEventsAck = 43,
+  kStatusRequest = 44,
+  // Broker -> client.
+  kJobAccepted = 50,
+  kJobRejected = 51,
+  kJobEvents = 52,
+  kStatusReply = 53,
+  kCancelAccepted = 54,
+};
+
+enum class ErrorCode : uint8_t {
+  kVersionMismatch,  // the hello's protocol version is not ours
+  kMalformed,        // undecodable, or a field out of range
+  kNeedHello,        // a message from a peer the broker does not know (yet)
+  kWrongRole,        // a worker message from a client, or the reverse
+  kUnknownJob,       // no job with that id
+  kInternal,         // the broker could not do it (its message says why)
+};
+inline constexpr ErrorCode kErrorCodeMax = ErrorCode::kInternal;
+
+// How one attempt ran. Times are the worker's wall clock in milliseconds
+// since the Unix epoch; CPU times in microseconds; max_rss_kb as getrusage().
+struct RunResult {
+  Outcome outcome = Outcome::kExited;
+  int32_t exit_code = 0;  // valid when outcome is kExited
+  int32_t signal = 0;     // the terminating signal for kSignaled/kTimedOut/kKilled
+  std::string error;      // kSpawnFailed and kLost: the reason, for people
+  int64_t started_ms = 0;
+  int64_t ended_ms = 0;
+  int64_t user_cpu_us = 0;
+  int64_t sys_cpu_us = 0;
+  int64_t max_rss_kb = 0;
+
+  bool succeeded() const { return outcome == Outcome::kExited && exit_code == 0; }
+  MSGPACK_DEFINE(outcome, exit_code, signal, error, started_ms, ended_ms, user_cpu_us, sys_cpu_us,
+                 max_rss_kb)
+};
+
+// One attempt of one step, as a worker runs it. `cmd` steps arrive here
+// already as argv {"/bin/sh", "-c", cmd}.
+struct Task {
+  TaskKey key;
+  std::string step_id;  // for the child's DROVER_STEP_ID and for logs
+  std::vector<std::string> argv;
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string cwd;
+  Blob stdin_data;
+  uint32_t timeout_ms = 0;  // 0: none
+  uint32_t slots = 1;
+  MSGPACK_DEFINE(key.job, key.step, key.attempt, step_id, argv, env, cwd, stdin_data, timeout_ms,
+                 slots)
+};
+
+struct TaskResult {
+  TaskKey key;
+  RunResult run;
+  MSGPACK_DEFINE(key.job, key.step, key.attempt, run)
+};
+
+// ---- Any direction ----
+
+struct Heartbeat {
+  static constexpr MessageType kType = MessageType::kHeartbeat;
+  MSGPACK_DEFINE()
+};
+
+struct ErrorReply {
+  static constexpr MessageType kType = MessageType::kErrorReply;
+  ErrorCode code = ErrorCode::kInternal;
+  std::string message;
+  MSGPACK_DEFINE(code, message)
+};
+
+// ---- Hellos ----
+
+struct WorkerHello {
+  static constexpr MessageType kType = MessageType::kWorkerHello;
+  uint32_t version = kProtocolVersion;
+  std::string name;  // shown to users; defaults to the host name
+  std::string host;
+  uint32_t slots = 1;
+  std::vector<std::string> labels;
+  int32_t pid = 0;
+  MSGPACK_DEFINE(version, name, host, slots, labels, pid)
+};
+
+struct ClientHello {
+  static constexpr MessageType kType = MessageType::kClientHello;
+  uint32_t version = kProtocolVersion;
+  std::string user;  // for the broker's log: "alice@host"
+  MSGPACK_DEFINE(version, user)
+};
+
+struct Welcome {
+  static constexpr MessageType kType = MessageType::kWelcome;
+  uint32_t version = kProtocolVersion;
+  WorkerId worker;  // the worker's id; 0 for clients
+  uint32_t heartbeat_ms = kHeartbeatMs;
+  MSGPACK_DEFINE(version, worker, heartbeat_ms)
+};
+
+// ---- Broker -> worker ----
+
+struct Dispatch {
+  static constexpr MessageType kType = MessageType::kDispatch;
+  std::vector<Task> tasks;
+  MSGPACK_DEFINE(tasks)
+};
+
+struct KillTask {
+  static constexpr MessageType kType = MessageType::kKillTask;
+  TaskKey key;
+  MSGPACK_DEFINE(key.job, key.step, key.attempt)
+};
+
+struct OutputCredit {
+  static constexpr MessageType kType = MessageType::kOutputCredit;
+  uint64_t consumed = 0;  // total TaskOutput data bytes taken from this worker so far
+  MSGPACK_DEFINE(consumed)
+};
+
+// ---- Worker -> broker ----
+
+struct TaskOutput {
+  static constexpr MessageType kType = MessageType::kTaskOutput;
+  TaskKey key;
+  Stream stream = Stream::kStdout;
+  Blob data;
+  MSGPACK_DEFINE(key.job, key.step, key.attempt, stream, data)
+};
+
+struct TaskResults {
+  static constexpr MessageType kType = MessageType::kTaskResults;
+  std::vector<TaskResult> results;
+  MSGPACK_DEFINE(results)
+};
+
+struct Goodbye {
+  static constexpr MessageType kType = MessageType::kGoodbye;
+  MSGPACK_DEFINE()
+};
+
+// ---- Client -> broker ----
+
+struct SubmitJob {
+  static constexpr MessageType kType = MessageType::kSubmitJob;
+  Blob job;             // the job file, as MessagePack (docs/jobs.md)
+  bool follow = true;   // stream the job's events back to this client
+  MSGPACK_DEFINE(job, follow)
+};
+
+struct WatchJob {
+  static constexpr MessageType kType = MessageType::kWatchJob;
+  JobId job;
+  MSGPACK_DEFINE(job)
+};
+
+struct CancelJob {
+  static constexpr MessageType kType = MessageType::kCancelJob;
+  JobId job;
+  MSGPACK_DEFINE(job)
+};
+
+struct EventsAck {
+  static constexpr MessageType kType = MessageType::kEventsAck;
+  JobId job;
+  uint64_t offset = 0;  // the client has consumed the job's event log up to here
+  MSGPACK_DEFINE(job, offset)
+};
+
+struct StatusRequest {
+  static constexpr MessageType kType = MessageType::kStatusRequest;
+  MSGPACK_DEFINE()
+};
+
+// ---- Broker -> client ----
+
+// Answers SubmitJob and WatchJob. Events name steps by index into step_ids.
+struct JobAccepted {
+  static constexpr MessageType kType = MessageType::kJobAccepted;
+  JobId job;
+  std::string name;
+  std::vector<std::string> step_ids;
+  MSGPACK_DEFINE(job, name, step_ids)
+};
+
+struct JobRejected {
+  static constexpr MessageType kType = MessageType::kJobRejected;
+  std::vector<std::string> problems;  // "steps[3].after[0]: unknown step ..."
+  MSGPACK_DEFINE(problems)
+};
+
+// A run of the job's event log: `records` is the log's bytes from `offset`
+// on, whole records only (see codec.h: AppendEventRecord).
+struct JobEvents {
+  static constexpr MessageType kType = MessageType::kJobEvents;
+  JobId job;
+  uint64_t offset = 0;
+  Blob records;
+  MSGPACK_DEFINE(job, offset, records)
+};
+
+struct CancelAccepted {
+  static constexpr MessageType kType = MessageType::kCancelAccepted;
+  JobId job;
+  MSGPACK_DEFINE(job)
+};
+
+struct WorkerStatus {
+  WorkerId id;
+  std::string name;
+  std::string host;
+  uint32_t slots = 0;
+  uint32_t used = 0;
+  std::vector<std::string> labels;
+  MSGPACK_DEFINE(id, name, host, slots, used, labels)
+};
+
+struct JobStatus {
+  JobId id;
+  std::string name;
+  JobState state = JobState::kRunning;
+  std::vector<uint32_t> counts;  // steps in each StepState, indexed by its value
+  MSGPACK_DEFINE(id, name, state, counts)
+};
+
+struct StatusReply {
+  static constexpr MessageType kType = MessageType::kStatusReply;
+  std::vector<WorkerStatus> workers;
+  std::vector<JobStatus> jobs;
+  MSGPACK_DEFINE(workers, jobs)
+};
+
+using Message =
+    std::variant<Heartbeat, ErrorReply, WorkerHello, ClientHello, Welcome, Dispatch, KillTask,
+                 OutputCredit, TaskOutput, TaskResults, Goodbye, SubmitJob, WatchJob, CancelJob,
+                 EventsAck, StatusRequest, JobAccepted, JobRejected, JobEvents, CancelAccepted,
+                 StatusReply>;
+
+// ---- Job events: the records of a job's event log and of JobEvents ----
+
+enum class EventType : uint8_t {
+  kStepStarted = 1,
+  kStepOutput = 2,
+  kStepEnded = 3,
+  kJobEnded = 4,
+};
+
+struct StepStarted {
+  static constexpr EventType kType = EventType::kStepStarted;
+  StepIndex step;
+  Attempt attempt;
+  std::string worker;  // the worker's name
+  MSGPACK_DEFINE(step, attempt, worker)
+};
+
+struct StepOutput {
+  static constexpr EventType kType = EventType::kStepOutput;
+  StepIndex step;
+  Attempt attempt;
+  Stream stream = Stream::kStdout;
+  Blob data;
+  MSGPACK_DEFINE(step, attempt, stream, data)
+};
+
+// An attempt ended, or a step reached a final state without running. `state`
+// is the step's state afterwards: kReady when it will be tried again.
+struct StepEnded {
+  static constexpr EventType kType = EventType::kStepEnded;
+  StepIndex step;
+  Attempt attempt;  // 0 when the step never ran
+  StepState state = StepState::kFailed;
+  std::string reason;  // why it failed, was skipped, or will be retried
+  std::string worker;
+  std::optional<RunResult> run;  // absent when the step never ran
+  MSGPACK_DEFINE(step, attempt, state, reason, worker, run)
+};
+
+struct JobEnded {
+  static constexpr EventType kType = EventType::kJobEnded;
+  JobState state = JobState::kSucceeded;
+  std::vector<uint32_t> counts;  // steps in each StepState, indexed by its value
+  MSGPACK_DEFINE(state, counts)
+};
+
+using Event = std::variant<StepStarted, StepOutput, StepEnded, JobEnded>;
+
+}  // namespace drover
+
+DROVER_WIRE_ENUM(drover::StepState, drover::kStepStateMax);
+DROVER_WIRE_ENUM(drover::Outcome, drover::kOutcomeMax);
+DROVER_WIRE_ENUM(drover::JobState, drover::kJobStateMax);
+DROVER_WIRE_ENUM(drover::Stream, drover::kStreamMax);
+DROVER_WIRE_ENUM(drover::ErrorCode, drover::kErrorCodeMax);

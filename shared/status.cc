@@ -1,0 +1,14 @@
+#include "shared/status.h"
+
+#include <cstring>
+
+namespace drover {
+
+Status ErrnoStatus(std::string_view what, int err) {
+  std::string message(what);
+  message += ": ";
+  message += std::strerror(err);
+  return Status::Error(std::move(message));
+}
+
+}  // namespace drover

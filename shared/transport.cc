@@ -1,0 +1,59 @@
+#include "shared/transport.h"
+
+#include "shared/codec.h"
+
+namespace drover {
+
+zmq::socket_t ConnectDealer(zmq::context_t& ctx, const std::string& endpoint, int linger_ms) {
+  zmq::socket_t socket(ctx, zmq::socket_type::dealer);
+  socket.set(zmq::sockopt::sndhwm, 0);
+  socket.set(zmq::sockopt::rcvhwm, 0);
+  socket.set(zmq::sockopt::linger, linger_ms);
+  socket.connect(endpoint);
+  return socket;
+}
+
+bool SendMessage(zmq::socket_t& socket, const Message& msg) {
+  std::string bytes = EncodeMessage(msg);
+  try {
+    return socket.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+}
+
+bool SendRouted(zmq::socket_t& router, std::string_view route, const Message& msg) {
+  std::string bytes = EncodeMessage(msg);
+  try {
+    if (!router.send(zmq::buffer(route.data(), route.size()),
+                     zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      return false;
+    }
+    return router.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
+  } catch (const zmq::error_t&) {
+    return false;  // EHOSTUNREACH with ZMQ_ROUTER_MANDATORY: the peer is gone
+  }
+}
+
+Received ReceiveFrame(zmq::socket_t& socket, std::string* route, zmq::message_t* frame) {
+  zmq::message_t first;
+  if (!socket.recv(first, zmq::recv_flags::dontwait)) return Received::kNothing;
+  if (route != nullptr) {
+    route->assign(static_cast<const char*>(first.data()), first.size());
+    // ZeroMQ delivers whole messages, so the body is already here.
+    if (!first.more() || !socket.recv(*frame, zmq::recv_flags::dontwait)) {
+      return Received::kMalformed;
+    }
+  } else {
+    *frame = std::move(first);
+  }
+  if (!frame->more()) return Received::kFrame;
+  for (bool more = true; more;) {
+    zmq::message_t rest;
+    if (!socket.recv(rest, zmq::recv_flags::dontwait)) break;
+    more = rest.more();
+  }
+  return Received::kMalformed;
+}
+
+}  // namespace drover

@@ -1,0 +1,34 @@
+// ZeroMQ plumbing shared by the three programs: socket options and sending
+// one protocol message. Flow control is the protocol's job (protocol.h), so
+// high-water marks are off: ZeroMQ must never drop or block a message of ours.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <zmq.hpp>
+
+#include "shared/protocol.h"
+
+namespace drover {
+
+// A DEALER connected to `endpoint`. Unsent messages are dropped at close
+// after `linger_ms`.
+zmq::socket_t ConnectDealer(zmq::context_t& ctx, const std::string& endpoint, int linger_ms);
+
+// Sends one message as one frame (DEALER side). Returns false if ZeroMQ refused.
+bool SendMessage(zmq::socket_t& socket, const Message& msg);
+
+// Sends one message to the peer with routing id `route` (ROUTER side).
+// Returns false if the peer is unknown to ZeroMQ (gone) or ZeroMQ refused.
+bool SendRouted(zmq::socket_t& router, std::string_view route, const Message& msg);
+
+enum class Received {
+  kNothing,   // no message was waiting
+  kFrame,     // `frame` holds the message
+  kMalformed,  // not one frame (ours always are); it was drained
+};
+// Receives one message without blocking. `route` receives the routing id on
+// a ROUTER (pass nullptr on a DEALER).
+Received ReceiveFrame(zmq::socket_t& socket, std::string* route, zmq::message_t* frame);
+
+}  // namespace drover

@@ -1,0 +1,121 @@
+// The codec against itself (every message round-trips) and against an
+// independent encoder's bytes and hostile input (it never throws, and says
+// what is wrong).
+
+#include "shared/codec.h"
+
+#include <doctest/doctest.h>
+
+namespace drover {
+namespace {
+
+template <typename T>
+T RoundTrip(const T& value) {
+  const std::string bytes = EncodeMessage(Message(value));
+  Result<Message> back = DecodeMessage(bytes);
+  REQUIRE_MESSAGE(back.ok(), back.status().message());
+  REQUIRE(std::holds_alternative<T>(back.value()));
+  return std::get<T>(back.value());
+}
+
+TEST_CASE("every message type survives a round trip") {
+  Task task;
+  task.key = {JobId(42), StepIndex(7), Attempt(3)};
+  task.step_id = "compile";
+  task.argv = {"/bin/sh", "-c", "echo hi"};
+  task.env = {{"A", "1"}, {"B", "two"}};
+  task.cwd = "/tmp";
+  task.stdin_data.bytes = std::string("bin\0ary", 7);
+  task.timeout_ms = 1500;
+  task.slots = 2;
+  Dispatch d = RoundTrip(Dispatch{{task, task}});
+  REQUIRE(d.tasks.size() == 2);
+  CHECK(d.tasks[1].key == task.key);
+  CHECK(d.tasks[1].argv == task.argv);
+  CHECK(d.tasks[1].env == task.env);
+  CHECK(d.tasks[1].stdin_data == task.stdin_data);
+  CHECK(d.tasks[1].timeout_ms == 1500);
+
+  RunResult run;
+  run.outcome = Outcome::kSignaled;
+  run.signal = 9;
+  run.started_ms = 1700000000000;
+  run.ended_ms = 1700000000123;
+  run.max_rss_kb = 2048;
+  TaskResults r = RoundTrip(TaskResults{{TaskResult{task.key, run}}});
+  CHECK(r.results[0].run.outcome == Outcome::kSignaled);
+  CHECK(r.results[0].run.ended_ms == 1700000000123);
+
+  CHECK(RoundTrip(WorkerHello{kProtocolVersion, "w1", "host", 8, {"gpu"}, 123}).labels ==
+        std::vector<std::string>{"gpu"});
+  CHECK(RoundTrip(Welcome{kProtocolVersion, WorkerId(5), 250}).worker == WorkerId(5));
+  CHECK(RoundTrip(ErrorReply{ErrorCode::kUnknownJob, "no job 9"}).message == "no job 9");
+  CHECK(RoundTrip(TaskOutput{task.key, Stream::kStderr, Blob{"x\n"}}).stream == Stream::kStderr);
+  CHECK(RoundTrip(OutputCredit{1 << 30}).consumed == 1 << 30);
+  CHECK(RoundTrip(JobAccepted{JobId(3), "diamond", {"a", "b"}}).step_ids.size() == 2);
+  CHECK(RoundTrip(JobRejected{{"steps[0].id: bad"}}).problems.size() == 1);
+  CHECK(RoundTrip(EventsAck{JobId(3), 999}).offset == 999);
+  RoundTrip(Heartbeat{});
+  RoundTrip(Goodbye{});
+  RoundTrip(StatusRequest{});
+}
+
+TEST_CASE("event records are framed and decode in order") {
+  std::string log;
+  AppendEventRecord(StepStarted{StepIndex(1), Attempt(1), "w1"}, &log);
+  AppendEventRecord(StepOutput{StepIndex(1), Attempt(1), Stream::kStdout, Blob{"hello\n"}}, &log);
+  AppendEventRecord(StepEnded{StepIndex(1), Attempt(1), StepState::kSucceeded, "", "w1", RunResult{}},
+                    &log);
+  AppendEventRecord(JobEnded{JobState::kSucceeded, {0, 0, 0, 1}}, &log);
+  Result<std::vector<Event>> events = DecodeEventRecords(log);
+  REQUIRE(events.ok());
+  REQUIRE(events->size() == 4);
+  CHECK(std::get<StepOutput>(events.value()[1]).data.bytes == "hello\n");
+  CHECK(std::get<StepEnded>(events.value()[2]).run.has_value());
+  CHECK(WholeRecordsPrefix(log) == log.size());
+  CHECK(WholeRecordsPrefix(std::string_view(log).substr(0, log.size() - 1)) < log.size());
+  CHECK_FALSE(DecodeEventRecords(std::string_view(log).substr(0, log.size() - 1)).ok());
+}
+
+TEST_CASE("hostile bytes give an error, never an exception or a huge allocation") {
+  const std::vector<std::string> inputs = {
+      "",
+      std::string("\xdd\xff\xff\xff\xff", 5),  // array of 4G elements
+      std::string("\xdf\xff\xff\xff\xff", 5),  // map of 4G pairs
+      std::string("\xc6\xff\xff\xff\xff", 5),  // bin of 4 GiB
+      "\x92\x01",                              // truncated
+      "\x92\xcc\xff\x90",                      // unknown type 255
+      "\x92\x14\x91\x91\x91",                  // Dispatch with garbage tasks
+      std::string(100, '\x91') + '\x00',        // nested 100 deep
+      std::string("\x92\x0c\x93\xa1x\x00\x00", 7),  // Welcome with a string version
+      "\xc1",                                  // never-used byte
+      std::string("\x92\x01\x90\x00", 4),     // stray trailing byte
+  };
+  for (const std::string& in : inputs) {
+    CAPTURE(in);
+    Result<Message> m = DecodeMessage(in);
+    REQUIRE_FALSE(m.ok());
+    CHECK_FALSE(m.status().message().empty());
+  }
+}
+
+TEST_CASE("an enum value out of range is refused") {
+  std::string bytes = EncodeMessage(TaskOutput{{JobId(1), StepIndex(0), Attempt(1)}, Stream::kStderr, Blob{"x"}});
+  // [type, [job, step, attempt, stream, data]]: the stream byte precedes the bin header.
+  const size_t at = bytes.find('\xc4') - 1;
+  REQUIRE(bytes[at] == 1);
+  bytes[at] = 7;
+  Result<Message> m = DecodeMessage(bytes);
+  CHECK_FALSE(m.ok());
+}
+
+TEST_CASE("messages with extra trailing fields still decode (forward compatibility)") {
+  // Welcome is [12, [version, worker, heartbeat_ms]]; a newer peer adds a field.
+  const std::string bytes("\x92\x0c\x94\x01\x05\xcd\x03\xe8\xa5" "extra", 14);
+  Result<Message> m = DecodeMessage(bytes);
+  REQUIRE_MESSAGE(m.ok(), m.status().message());
+  CHECK(std::get<Welcome>(m.value()).heartbeat_ms == 1000);
+}
+
+}  // namespace
+}  // namespace drover
