@@ -1,0 +1,125 @@
+// Internal to the job loader (shared/job_*.cc); other components use
+// shared/job_load.h.
+//
+// LoadJob runs in passes over one decoded MessagePack value:
+//   1. ParseJob (job_parse.cc): types, ranges, unknown fields and limits, into
+//      a JobDraft whose step references are still ids as written.
+//   2. ApplyDefaults (job_parse.cc): the `defaults` map into every step.
+//   3. ValidateGraph (job_validate.cc): unique ids, references, cycles.
+// Each pass keeps going after a problem, so one run reports them all. Every
+// value visited gets an `order` number in file order; problems carry the
+// number of the value they are about, so the final list comes out in file
+// order whichever pass found them.
+#pragma once
+
+#include <msgpack.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "shared/job_load.h"
+#include "shared/job_spec.h"
+#include "shared/status.h"
+
+namespace drover {
+
+// Deeper than any job file needs (root, steps, step, env is 4 levels), and
+// shallow enough that nothing walking a decoded value can run out of stack.
+inline constexpr size_t kMaxJobDepth = 32;
+
+// Where a value sits in the job file: a chain of links on the walker's stack,
+// turned into text ("steps[3].env.HOME") only when a problem needs it, so a
+// valid file builds no path strings. The root is a null PathNode pointer.
+struct PathNode {
+  const PathNode* parent = nullptr;
+  bool is_index = false;
+  size_t index = 0;      // when is_index
+  std::string_view key;  // otherwise
+};
+std::string PathString(const PathNode* node);
+// Appends ".key" or, for a key that is not a plain word, "[\"a key\"]".
+void AppendPathKey(std::string_view key, std::string* path);
+
+// Problems in the order found, each with the file position it is about.
+class ProblemList {
+ public:
+  void Add(uint64_t order, std::string path, std::string message);
+  void Add(uint64_t order, const PathNode* path, std::string message) {
+    Add(order, PathString(path), std::move(message));
+  }
+  bool empty() const { return problems_.empty(); }
+  // All problems, sorted by file position (ties keep the order found).
+  std::vector<Problem> TakeInFileOrder();
+
+ private:
+  std::vector<std::pair<uint64_t, Problem>> problems_;
+};
+
+// `text` in double quotes, escaped, shortened to about `max_bytes` with "...".
+std::string Quote(std::string_view text, size_t max_bytes = 40);
+// A short description of a value for "expected X, got Y": `string "3"`,
+// `integer 7`, `a map`, `an array`, `null`.
+std::string DescribeValue(const msgpack::object& o);
+// Just the kind of a value: "a string", "an integer", "a map".
+const char* KindName(const msgpack::object& o);
+bool IsValidUtf8(std::string_view text);
+
+// Checks `bytes` hold exactly one well-formed MessagePack value nested at most
+// kMaxJobDepth deep, then decodes it. Strings in the result point into
+// `bytes`, which must outlive `handle`. The message says what is wrong.
+Status DecodeJobBytes(std::string_view bytes, msgpack::object_handle* handle);
+
+// A reference to another step by id, as the file wrote it.
+struct StepRef {
+  std::string_view id;  // points into the decoded bytes
+  uint64_t order = 0;
+  uint32_t element = 0;  // its index in `after`, or kStdinFromRef
+};
+inline constexpr uint32_t kStdinFromRef = UINT32_MAX;
+
+// Optional step fields, as bits of StepDraft::set: which ones a step (or
+// `defaults`) sets itself, and so which defaults still apply to it.
+enum StepFieldBit : uint32_t {
+  kSetWhen = 1u << 0,
+  kSetStdin = 1u << 1,
+  kSetEnv = 1u << 2,
+  kSetCwd = 1u << 3,
+  kSetTimeout = 1u << 4,
+  kSetRetries = 1u << 5,
+  kSetSlots = 1u << 6,
+  kSetRequires = 1u << 7,
+  kSetPriority = 1u << 8,
+};
+
+// What the loader knows about a step besides its StepSpec: where things are
+// in the file, and the references still to resolve.
+struct StepDraft {
+  uint64_t order = 0;        // of the step's map
+  bool has_id = false;       // `id` is a string (valid or not: it is still indexed,
+                             // so a bad id does not also break every reference to it)
+  uint64_t id_order = 0;
+  uint64_t env_order = 0;
+  uint32_t set = 0;          // StepFieldBit values of the fields given a valid value
+  bool names_stdin_from = false;  // the field is present, valid or not
+  size_t after_begin = 0;    // its `after` is JobDraft::refs[after_begin, after_end)
+  size_t after_end = 0;
+  std::optional<StepRef> stdin_from;
+};
+
+struct JobDraft {
+  JobSpec job;                   // what LoadJob returns; ValidateGraph fills in
+                                 // each step's `after` and `stdin_from`
+  std::vector<StepDraft> steps;  // one for each of job.steps
+  std::vector<StepRef> refs;     // every `after` entry, in file order
+  StepSpec defaults;             // the values in `defaults`,
+  StepDraft defaults_draft;      // and which fields it sets
+};
+
+void ParseJob(const msgpack::object& root, const JobLimits& limits, JobDraft* draft,
+              ProblemList* problems);
+void ApplyDefaults(const JobLimits& limits, JobDraft* draft, ProblemList* problems);
+void ValidateGraph(JobDraft* draft, ProblemList* problems);
+
+}  // namespace drover

@@ -1,0 +1,274 @@
+// LoadJob and the helpers its passes share (shared/job_draft.h).
+
+#include "shared/job_load.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <exception>
+
+#include "shared/job_draft.h"
+
+namespace drover {
+namespace {
+
+bool IsPlainKeyChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+
+// The length of the valid UTF-8 sequence at text[i], or 0 if there is none.
+size_t Utf8SequenceLength(std::string_view text, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char c = byte(i);
+  if (c < 0x80) return 1;
+  size_t length;
+  uint32_t min;
+  uint32_t code;
+  if ((c & 0xE0) == 0xC0) {
+    length = 2, min = 0x80, code = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    length = 3, min = 0x800, code = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    length = 4, min = 0x10000, code = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (text.size() - i < length) return 0;
+  for (size_t k = 1; k < length; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+    code = code << 6 | (byte(i + k) & 0x3F);
+  }
+  // Overlong forms, UTF-16 surrogates and values past Unicode are not UTF-8.
+  if (code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return 0;
+  return length;
+}
+
+// Walks a value's structure without building anything, so a hostile length
+// ("an array of 4 billion elements") costs nothing before the bytes behind it
+// are known to exist; only then does msgpack::unpack allocate.
+class ShapeChecker : public msgpack::null_visitor {
+ public:
+  bool start_array(uint32_t) { return Enter(); }
+  bool end_array() { return Leave(); }
+  bool start_map(uint32_t) { return Enter(); }
+  bool end_map() { return Leave(); }
+  void parse_error(size_t, size_t error_offset) { bad_byte_at_ = error_offset; }
+  void insufficient_bytes(size_t, size_t) { truncated_ = true; }
+
+  bool too_deep() const { return too_deep_; }
+  bool truncated() const { return truncated_; }
+  std::optional<size_t> bad_byte_at() const { return bad_byte_at_; }
+
+ private:
+  bool Enter() {
+    if (++depth_ > kMaxJobDepth) too_deep_ = true;
+    return !too_deep_;
+  }
+  bool Leave() {
+    --depth_;
+    return true;
+  }
+
+  size_t depth_ = 0;
+  bool too_deep_ = false;
+  bool truncated_ = false;
+  std::optional<size_t> bad_byte_at_;
+};
+
+}  // namespace
+
+const char* WhenName(When when) {
+  switch (when) {
+    case When::kSuccess: return "success";
+    case When::kAlways: return "always";
+    case When::kFailure: return "failure";
+  }
+  return "unknown";
+}
+
+std::string FormatProblem(const Problem& p) {
+  if (p.path.empty()) return p.message;
+  return p.path + ": " + p.message;
+}
+
+void AppendPathKey(std::string_view key, std::string* path) {
+  if (!key.empty() && std::all_of(key.begin(), key.end(), IsPlainKeyChar)) {
+    if (!path->empty()) path->push_back('.');
+    path->append(key);
+  } else {
+    path->push_back('[');
+    path->append(Quote(key));
+    path->push_back(']');
+  }
+}
+
+std::string PathString(const PathNode* node) {
+  std::vector<const PathNode*> chain;
+  for (; node != nullptr; node = node->parent) chain.push_back(node);
+  std::string path;
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    if ((*it)->is_index) {
+      path += '[';
+      path += std::to_string((*it)->index);
+      path += ']';
+    } else {
+      AppendPathKey((*it)->key, &path);
+    }
+  }
+  return path;
+}
+
+void ProblemList::Add(uint64_t order, std::string path, std::string message) {
+  problems_.push_back({order, Problem{std::move(path), std::move(message)}});
+}
+
+std::vector<Problem> ProblemList::TakeInFileOrder() {
+  std::stable_sort(problems_.begin(), problems_.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<Problem> sorted;
+  sorted.reserve(problems_.size());
+  for (auto& [order, problem] : problems_) sorted.push_back(std::move(problem));
+  problems_.clear();
+  return sorted;
+}
+
+bool IsValidUtf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    const size_t length = Utf8SequenceLength(text, i);
+    if (length == 0) return false;
+    i += length;
+  }
+  return true;
+}
+
+std::string Quote(std::string_view text, size_t max_bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  size_t i = 0;
+  while (i < text.size()) {
+    if (i >= max_bytes) {
+      out += "...";
+      break;
+    }
+    const char c = text[i];
+    const size_t length = Utf8SequenceLength(text, i);
+    if (length > 1) {
+      out.append(text.substr(i, length));
+      i += length;
+      continue;
+    }
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (length == 1 && c >= 0x20 && c != 0x7f) {
+          out += c;
+        } else {
+          const auto b = static_cast<unsigned char>(c);
+          out += "\\x";
+          out += kHex[b >> 4];
+          out += kHex[b & 0xf];
+        }
+    }
+    ++i;
+  }
+  out += '"';
+  return out;
+}
+
+const char* KindName(const msgpack::object& o) {
+  switch (o.type) {
+    case msgpack::type::NIL: return "null";
+    case msgpack::type::BOOLEAN: return "a boolean";
+    case msgpack::type::POSITIVE_INTEGER:
+    case msgpack::type::NEGATIVE_INTEGER: return "an integer";
+    case msgpack::type::FLOAT32:
+    case msgpack::type::FLOAT64: return "a number";
+    case msgpack::type::STR: return "a string";
+    case msgpack::type::BIN: return "binary data";
+    case msgpack::type::ARRAY: return "an array";
+    case msgpack::type::MAP: return "a map";
+    case msgpack::type::EXT: return "a MessagePack extension value";
+  }
+  return "an unknown value";
+}
+
+std::string DescribeValue(const msgpack::object& o) {
+  switch (o.type) {
+    case msgpack::type::BOOLEAN: return o.via.boolean ? "boolean true" : "boolean false";
+    case msgpack::type::POSITIVE_INTEGER: return "integer " + std::to_string(o.via.u64);
+    case msgpack::type::NEGATIVE_INTEGER: return "integer " + std::to_string(o.via.i64);
+    case msgpack::type::FLOAT32:
+    case msgpack::type::FLOAT64: {
+      char buf[32];
+      const auto result = std::to_chars(buf, buf + sizeof buf, o.via.f64);
+      return "number " + std::string(buf, result.ptr);
+    }
+    case msgpack::type::STR: return "string " + Quote({o.via.str.ptr, o.via.str.size});
+    case msgpack::type::BIN: return "binary data (" + std::to_string(o.via.bin.size) + " bytes)";
+    default: return KindName(o);
+  }
+}
+
+Status DecodeJobBytes(std::string_view bytes, msgpack::object_handle* handle) {
+  if (bytes.empty()) return Status::Error("the file is empty");
+  ShapeChecker checker;
+  size_t offset = 0;
+  const bool parsed = msgpack::parse(bytes.data(), bytes.size(), offset, checker);
+  if (checker.too_deep()) {
+    return Status::Error("nested more than " + std::to_string(kMaxJobDepth) + " levels deep");
+  }
+  if (checker.bad_byte_at() && *checker.bad_byte_at() < bytes.size()) {
+    const size_t at = *checker.bad_byte_at();
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(bytes[at]));
+    return Status::Error(std::string("invalid byte ") + hex + " at offset " + std::to_string(at));
+  }
+  if (checker.bad_byte_at()) return Status::Error("invalid MessagePack");
+  if (!parsed || checker.truncated()) {
+    return Status::Error("truncated (the data ends inside a value)");
+  }
+  if (offset != bytes.size()) {
+    return Status::Error(std::to_string(bytes.size() - offset) +
+                         " stray bytes after the end of the job map");
+  }
+  // The shape is known good, so these limits only restate that no length can
+  // exceed the input; strings are referenced in place, not copied.
+  const size_t n = bytes.size();
+  const msgpack::unpack_limit limit(n, n, n, n, n, kMaxJobDepth);
+  const auto reference = [](msgpack::type::object_type, size_t, void*) { return true; };
+  try {
+    *handle = msgpack::unpack(bytes.data(), bytes.size(), reference, nullptr, limit);
+  } catch (const std::exception& e) {
+    return Status::Error(std::string("cannot decode (") + e.what() + ")");
+  }
+  return Status::Ok();
+}
+
+LoadedJob LoadJob(std::string_view msgpack_bytes, const JobLimits& limits) {
+  LoadedJob loaded;
+  msgpack::object_handle handle;
+  if (Status decoded = DecodeJobBytes(msgpack_bytes, &handle); !decoded.ok()) {
+    loaded.problems.push_back({"", "not a MessagePack job file: " + decoded.message()});
+    return loaded;
+  }
+  ProblemList problems;
+  JobDraft draft;
+  try {
+    ParseJob(handle.get(), limits, &draft, &problems);
+    ApplyDefaults(limits, &draft, &problems);
+    ValidateGraph(&draft, &problems);
+  } catch (const std::exception& e) {
+    // Only running out of memory gets here; the job is as good as too big.
+    problems.Add(0, "", std::string("cannot load the job file: ") + e.what());
+  }
+  if (problems.empty()) loaded.spec = std::move(draft.job);
+  loaded.problems = problems.TakeInFileOrder();
+  return loaded;
+}
+
+}  // namespace drover

@@ -1,0 +1,61 @@
+// Loading a job file: bytes in, a validated JobSpec (or every problem) out.
+//
+// A job file is one MessagePack map, or the same shape as JSON (docs/jobs.md).
+// LoadJob() checks everything before anything runs and reports all problems
+// at once, each with the path of the offending value and, where one helps, a
+// hint: `steps[3].after[0]: unknown step "biuld" (did you mean "build"?)`.
+// The same function validates in `submit` (so users see errors without a
+// broker) and again in the broker (which never trusts a client).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/job_spec.h"
+#include "shared/status.h"
+
+namespace drover {
+
+// One thing wrong with a job file.
+struct Problem {
+  std::string path;     // "steps[3].after[0]"; "" for the file as a whole
+  std::string message;  // "unknown step \"biuld\" (did you mean \"build\"?)"
+};
+std::string FormatProblem(const Problem& p);  // "path: message"
+
+// Limits on what one job file may ask for; a file past them is rejected.
+struct JobLimits {
+  size_t max_steps = 1'000'000;
+  size_t max_argv_bytes = 1 << 20;   // all of one step's argv (or cmd) together
+  size_t max_env_bytes = 1 << 20;    // all of one step's env together
+  size_t max_stdin_bytes = 64 << 20; // one step's inline stdin
+};
+
+struct LoadedJob {
+  std::optional<JobSpec> spec;    // set exactly when problems is empty
+  std::vector<Problem> problems;  // in file order
+};
+
+// Parses and validates a job file given as MessagePack bytes.
+LoadedJob LoadJob(std::string_view msgpack_bytes, const JobLimits& limits = {});
+
+// True when `bytes` look like JSON text (first non-blank byte is '{')
+// rather than MessagePack.
+bool LooksLikeJson(std::string_view bytes);
+
+// JSON job text to the equivalent MessagePack bytes. A syntax error names the
+// line and column.
+Result<std::string> JsonToMsgpack(std::string_view json_text);
+
+// MessagePack job bytes to JSON text (pretty-printed, two-space indent). Fails
+// on what JSON cannot hold (e.g. a bin stdin that is not valid UTF-8), naming
+// the path.
+Result<std::string> MsgpackToJson(std::string_view msgpack_bytes);
+
+// Reads a job file from disk, in either format, and returns its MessagePack
+// bytes (what SubmitJob carries). Errors name the file.
+Result<std::string> ReadJobFile(const std::string& path);
+
+}  // namespace drover

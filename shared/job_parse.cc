@@ -1,0 +1,368 @@
+// Pass 1 and 2 of LoadJob (shared/job_draft.h): from the decoded MessagePack
+// value to a JobDraft, checking every field's type, range and limits, and
+// then applying `defaults` to every step.
+
+#include <algorithm>
+#include <span>
+#include <unordered_map>
+
+#include "shared/job_draft.h"
+#include "shared/job_values.h"
+
+namespace drover {
+namespace {
+
+constexpr int64_t kMaxParallel = 1'000'000;
+constexpr int64_t kMaxRetries = 100;
+constexpr int64_t kMaxSlots = 65536;
+
+enum class Field {
+  kId,
+  kArgv,
+  kCmd,
+  kAfter,
+  kWhen,
+  kStdin,
+  kStdinFrom,
+  kEnv,
+  kCwd,
+  kTimeout,
+  kRetries,
+  kSlots,
+  kRequires,
+  kPriority,
+};
+
+struct FieldInfo {
+  std::string_view name;
+  Field field;
+  const char* not_in_defaults;  // why `defaults` may not hold it; null when it may
+};
+
+constexpr FieldInfo kStepFields[] = {
+    {"id", Field::kId, "each step has its own id"},
+    {"argv", Field::kArgv, "each step says what it runs"},
+    {"cmd", Field::kCmd, "each step says what it runs"},
+    {"after", Field::kAfter, "each step lists its own"},
+    {"when", Field::kWhen, nullptr},
+    {"stdin", Field::kStdin, nullptr},
+    {"stdin_from", Field::kStdinFrom, "each step names its own"},
+    {"env", Field::kEnv, nullptr},
+    {"cwd", Field::kCwd, nullptr},
+    {"timeout", Field::kTimeout, nullptr},
+    {"retries", Field::kRetries, nullptr},
+    {"slots", Field::kSlots, nullptr},
+    {"requires", Field::kRequires, nullptr},
+    {"priority", Field::kPriority, nullptr},
+};
+
+constexpr std::string_view kJobFields[] = {"name", "max_parallel", "defaults", "steps"};
+
+const FieldInfo* FindStepField(std::string_view name) {
+  for (const FieldInfo& info : kStepFields) {
+    if (info.name == name) return &info;
+  }
+  return nullptr;
+}
+
+uint32_t Bit(Field field) { return 1u << static_cast<int>(field); }
+
+std::string_view StrView(const msgpack::object& o) { return {o.via.str.ptr, o.via.str.size}; }
+
+std::string UnknownStepField(std::string_view name, bool in_defaults) {
+  std::vector<std::string_view> words;
+  for (const FieldInfo& info : kStepFields) {
+    if (!in_defaults || info.not_in_defaults == nullptr) words.push_back(info.name);
+  }
+  return "unknown field" + DidYouMean(name, words);
+}
+
+std::string UnknownJobField(std::string_view name) {
+  if (const FieldInfo* info = FindStepField(name)) {
+    std::string where = info->not_in_defaults ? "in each step" : "in each step, or in \"defaults\"";
+    return "unknown field (" + Quote(name) + " is a step field: set it " + where + ")";
+  }
+  return "unknown field" + DidYouMean(name, {std::begin(kJobFields), std::end(kJobFields)});
+}
+
+class Parser {
+ public:
+  Parser(const JobLimits& limits, ProblemList* problems) : reader_(limits, problems) {}
+
+  void ParseRoot(const msgpack::object& root, JobDraft* draft);
+
+ private:
+  uint64_t Tick() { return reader_.Tick(); }
+  void Report(uint64_t order, const PathNode* path, std::string message) {
+    reader_.Report(order, path, std::move(message));
+  }
+
+  void ParseSteps(const msgpack::object& o, uint64_t order, const PathNode* path,
+                  JobDraft* draft);
+  // One step's map, or with `in_defaults` the `defaults` map.
+  void ParseStepMap(const msgpack::object& o, uint64_t order, const PathNode* path,
+                    bool in_defaults, StepSpec* spec, StepDraft* step);
+  void ParseField(Field field, const msgpack::object& o, uint64_t order, const PathNode* path,
+                  StepSpec* spec, StepDraft* step);
+
+  std::vector<StepRef>* refs_ = nullptr;
+
+  ValueReader reader_;
+};
+
+void Parser::ParseRoot(const msgpack::object& root, JobDraft* draft) {
+  refs_ = &draft->refs;
+  const uint64_t root_order = Tick();
+  if (root.type != msgpack::type::MAP) {
+    Report(root_order, nullptr,
+           "expected a map of job fields (a JSON object), got " + DescribeValue(root));
+    return;
+  }
+  std::vector<std::string_view> seen;
+  for (const msgpack::object_kv& kv : std::span(root.via.map.ptr, root.via.map.size)) {
+    const uint64_t order = Tick();
+    if (kv.key.type != msgpack::type::STR) {
+      Report(order, nullptr, std::string("field names must be strings, got ") + KindName(kv.key));
+      continue;
+    }
+    const std::string_view name = StrView(kv.key);
+    const PathNode path{nullptr, false, 0, name};
+    const bool known = std::find(std::begin(kJobFields), std::end(kJobFields), name) !=
+                       std::end(kJobFields);
+    if (!known) {
+      Report(order, &path, UnknownJobField(name));
+      continue;
+    }
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+      Report(order, &path, "field given twice");
+      continue;
+    }
+    seen.push_back(name);
+    if (name == "name") {
+      std::string_view text;
+      if (reader_.ReadString(kv.val, order, &path, &text)) draft->job.name = text;
+    } else if (name == "max_parallel") {
+      int64_t n;
+      if (reader_.ReadInteger(kv.val, order, &path, 1, kMaxParallel, &n)) {
+        draft->job.max_parallel = static_cast<uint32_t>(n);
+      }
+    } else if (name == "defaults") {
+      ParseStepMap(kv.val, order, &path, /*in_defaults=*/true, &draft->defaults,
+                   &draft->defaults_draft);
+    } else {
+      ParseSteps(kv.val, order, &path, draft);
+    }
+  }
+  if (std::find(seen.begin(), seen.end(), "steps") == seen.end()) {
+    Report(root_order, nullptr, "missing \"steps\" (the list of steps to run)");
+  }
+}
+
+void Parser::ParseSteps(const msgpack::object& o, uint64_t order, const PathNode* path,
+                        JobDraft* draft) {
+  if (o.type != msgpack::type::ARRAY) {
+    Report(order, path, "expected an array of steps, got " + DescribeValue(o));
+    return;
+  }
+  const size_t count = o.via.array.size;
+  if (count == 0) {
+    Report(order, path, "needs at least one step");
+    return;
+  }
+  if (count > reader_.limits().max_steps) {
+    // Not worth examining one by one: the file is rejected whatever they hold.
+    Report(order, path,
+           "has " + std::to_string(count) + " steps, more than the limit of " +
+               std::to_string(reader_.limits().max_steps));
+    return;
+  }
+  draft->job.steps.resize(count);
+  draft->steps.resize(count);
+  for (size_t i = 0; i < count; ++i) {
+    const PathNode step_path{path, true, i, {}};
+    ParseStepMap(o.via.array.ptr[i], Tick(), &step_path, /*in_defaults=*/false,
+                 &draft->job.steps[i], &draft->steps[i]);
+  }
+}
+
+void Parser::ParseStepMap(const msgpack::object& o, uint64_t order, const PathNode* path,
+                          bool in_defaults, StepSpec* spec, StepDraft* step) {
+  step->order = order;
+  if (o.type != msgpack::type::MAP) {
+    Report(order, path,
+           std::string(in_defaults ? "expected a map of step fields to default, got "
+                                   : "expected a map of step fields, got ") +
+               DescribeValue(o));
+    return;
+  }
+  uint32_t seen = 0;
+  for (const msgpack::object_kv& kv : std::span(o.via.map.ptr, o.via.map.size)) {
+    const uint64_t field_order = Tick();
+    if (kv.key.type != msgpack::type::STR) {
+      Report(field_order, path, std::string("field names must be strings, got ") + KindName(kv.key));
+      continue;
+    }
+    const std::string_view name = StrView(kv.key);
+    const PathNode field_path{path, false, 0, name};
+    const FieldInfo* info = FindStepField(name);
+    if (info == nullptr) {
+      Report(field_order, &field_path, UnknownStepField(name, in_defaults));
+      continue;
+    }
+    if (in_defaults && info->not_in_defaults != nullptr) {
+      Report(field_order, &field_path,
+             std::string("not allowed in defaults (") + info->not_in_defaults + ")");
+      continue;
+    }
+    if (seen & Bit(info->field)) {
+      Report(field_order, &field_path, "field given twice");
+      continue;
+    }
+    seen |= Bit(info->field);
+    ParseField(info->field, kv.val, field_order, &field_path, spec, step);
+  }
+  if (in_defaults) return;
+  step->names_stdin_from = seen & Bit(Field::kStdinFrom);
+  if (!(seen & Bit(Field::kId))) Report(order, path, "missing \"id\"");
+  const bool argv = seen & Bit(Field::kArgv);
+  const bool cmd = seen & Bit(Field::kCmd);
+  if (argv == cmd) {
+    Report(order, path,
+           std::string("needs exactly one of \"argv\" or \"cmd\", found ") +
+               (argv ? "both" : "neither"));
+  }
+  if ((seen & Bit(Field::kStdin)) && step->names_stdin_from) {
+    Report(order, path, "needs at most one of \"stdin\" or \"stdin_from\", found both");
+  }
+}
+
+void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order,
+                        const PathNode* path, StepSpec* s, StepDraft* step) {
+  ValueReader& r = reader_;
+  StepSpec& spec = *s;
+  std::string_view text;
+  int64_t n;
+  switch (field) {
+    case Field::kId:
+      if (r.ReadId(o, order, path, &text)) {
+        spec.id = text;
+        step->has_id = true;
+        step->id_order = order;
+      }
+      break;
+    case Field::kArgv:
+      r.ReadArgv(o, order, path, &spec.argv);
+      break;
+    case Field::kCmd:
+      r.ReadCommand(o, order, path, &spec.cmd);
+      break;
+    case Field::kAfter:
+      step->after_begin = refs_->size();
+      r.ReadStepRefs(o, order, path, refs_);
+      step->after_end = refs_->size();
+      break;
+    case Field::kWhen:
+      if (r.ReadWhen(o, order, path, &spec.when)) step->set |= kSetWhen;
+      break;
+    case Field::kStdin:
+      if (r.ReadStdin(o, order, path, &spec.stdin_data)) step->set |= kSetStdin;
+      break;
+    case Field::kStdinFrom:
+      if (r.ReadString(o, order, path, &text, "a step id (a string)")) {
+        step->stdin_from = StepRef{text, order, kStdinFromRef};
+      }
+      break;
+    case Field::kEnv:
+      step->env_order = order;
+      if (r.ReadEnv(o, order, path, &spec.env)) step->set |= kSetEnv;
+      break;
+    case Field::kCwd:
+      if (r.ReadCString(o, order, path, &text)) {
+        spec.cwd = text;
+        step->set |= kSetCwd;
+      }
+      break;
+    case Field::kTimeout:
+      if (r.ReadTimeout(o, order, path, &spec.timeout_ms)) step->set |= kSetTimeout;
+      break;
+    case Field::kRetries:
+      if (r.ReadInteger(o, order, path, 0, kMaxRetries, &n)) {
+        spec.retries = static_cast<uint32_t>(n);
+        step->set |= kSetRetries;
+      }
+      break;
+    case Field::kSlots:
+      if (r.ReadInteger(o, order, path, 1, kMaxSlots, &n)) {
+        spec.slots = static_cast<uint32_t>(n);
+        step->set |= kSetSlots;
+      }
+      break;
+    case Field::kRequires:
+      if (r.ReadRequires(o, order, path, &spec.requires_labels)) step->set |= kSetRequires;
+      break;
+    case Field::kPriority:
+      if (r.ReadInteger(o, order, path, INT32_MIN, INT32_MAX, &n)) {
+        spec.priority = static_cast<int32_t>(n);
+        step->set |= kSetPriority;
+      }
+      break;
+  }
+}
+
+}  // namespace
+
+void ParseJob(const msgpack::object& root, const JobLimits& limits, JobDraft* draft,
+              ProblemList* problems) {
+  Parser(limits, problems).ParseRoot(root, draft);
+}
+
+void ApplyDefaults(const JobLimits& limits, JobDraft* draft, ProblemList* problems) {
+  const StepDraft& defaults = draft->defaults_draft;
+  if (defaults.set == 0) return;
+  const StepSpec& d = draft->defaults;
+  // Where each default variable sits in d.env, to merge in O(step's env).
+  std::unordered_map<std::string_view, size_t> default_env;
+  for (size_t i = 0; i < d.env.size(); ++i) default_env.emplace(d.env[i].first, i);
+
+  for (size_t i = 0; i < draft->steps.size(); ++i) {
+    const StepDraft& step = draft->steps[i];
+    StepSpec& s = draft->job.steps[i];
+    const uint32_t missing = defaults.set & ~step.set;
+    if (missing & kSetWhen) s.when = d.when;
+    // A step that reads another's output takes no default stdin.
+    if ((missing & kSetStdin) && !step.names_stdin_from) s.stdin_data = d.stdin_data;
+    if (missing & kSetCwd) s.cwd = d.cwd;
+    if (missing & kSetTimeout) s.timeout_ms = d.timeout_ms;
+    if (missing & kSetRetries) s.retries = d.retries;
+    if (missing & kSetSlots) s.slots = d.slots;
+    if (missing & kSetRequires) s.requires_labels = d.requires_labels;
+    if (missing & kSetPriority) s.priority = d.priority;
+    if (missing & kSetEnv) {
+      s.env = d.env;
+    } else if ((defaults.set & kSetEnv) && (step.set & kSetEnv)) {
+      // The defaults' variables in their order, each overridden by the step's
+      // own value; then the step's other variables in its order.
+      EnvList merged = d.env;
+      for (auto& [name, value] : s.env) {
+        auto it = default_env.find(name);
+        if (it != default_env.end()) {
+          merged[it->second].second = std::move(value);
+        } else {
+          merged.emplace_back(std::move(name), std::move(value));
+        }
+      }
+      s.env = std::move(merged);
+      const size_t bytes = EnvBytes(s.env);
+      if (bytes > limits.max_env_bytes) {
+        const PathNode steps_path{nullptr, false, 0, "steps"};
+        const PathNode step_path{&steps_path, true, i, {}};
+        const PathNode env_path{&step_path, false, 0, "env"};
+        problems->Add(step.env_order, &env_path,
+                      OverLimit(bytes, limits.max_env_bytes,
+                                "a step's environment (with the variables from defaults.env)"));
+      }
+    }
+  }
+}
+
+}  // namespace drover

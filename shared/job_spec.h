@@ -1,0 +1,58 @@
+// The job-graph model: what a job file says, after it has been loaded and
+// validated (shared/job_load.h). Plain data; docs/jobs.md is the user-facing
+// description of every field.
+//
+// Invariants of a JobSpec returned by LoadJob():
+//   1. steps is non-empty and every step id is unique and matches [A-Za-z0-9_.-]+.
+//   2. Exactly one of argv (non-empty) and cmd (non-empty) is set.
+//   3. Every index in `after` and `stdin_from` is a valid index of another step;
+//      `after` holds no duplicates and contains `stdin_from` when that is set.
+//   4. The `after` edges form no cycle.
+//   5. `defaults` have already been applied; the spec carries no separate defaults.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "shared/ids.h"
+
+namespace drover {
+
+// When a step with `after` steps runs, once all of them have finished.
+enum class When : uint8_t {
+  kSuccess,  // every `after` step succeeded (the default)
+  kAlways,   // whatever their outcome: cleanup steps
+  kFailure,  // at least one failed, or was skipped because something failed
+};
+inline constexpr When kWhenMax = When::kFailure;
+const char* WhenName(When when);
+
+using EnvList = std::vector<std::pair<std::string, std::string>>;
+
+struct StepSpec {
+  std::string id;
+  std::vector<std::string> argv;  // exec'd directly; empty when cmd is used
+  std::string cmd;                // run by /bin/sh -c; empty when argv is used
+  std::vector<StepIndex> after;
+  When when = When::kSuccess;
+  std::optional<std::string> stdin_data;  // bytes fed to the step's stdin
+  std::optional<StepIndex> stdin_from;    // that step's whole stdout is the stdin
+  EnvList env;                            // added to the worker's environment
+  std::string cwd;                        // empty: the worker's own directory
+  uint32_t timeout_ms = 0;                // 0: no timeout
+  uint32_t retries = 0;                   // extra attempts after a failure
+  uint32_t slots = 1;                     // worker slots the step occupies (>= 1)
+  std::vector<std::string> requires_labels;  // worker must carry all of these
+  int32_t priority = 0;                   // higher runs first within the graph
+};
+
+struct JobSpec {
+  std::string name;
+  uint32_t max_parallel = 0;  // 0: no limit
+  std::vector<StepSpec> steps;
+};
+
+}  // namespace drover

@@ -1,0 +1,329 @@
+#include "shared/job_values.h"
+
+#include <algorithm>
+#include <cmath>
+#include <span>
+#include <unordered_set>
+
+#include "shared/spellcheck.h"
+
+namespace drover {
+namespace {
+
+constexpr size_t kMaxIdLength = 128;
+// Long enough for any batch step; the timeout in milliseconds still fits in
+// uint32_t (30 days is 2.6e9 ms).
+constexpr int64_t kMaxTimeoutSeconds = 30 * 24 * 3600;
+
+bool IsIdChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
+}
+
+bool IsLabelChar(char c) { return IsIdChar(c) || c == ':' || c == '=' || c == '+'; }
+
+std::string_view StrView(const msgpack::object& o) { return {o.via.str.ptr, o.via.str.size}; }
+
+// The number itself, for "got 0".
+std::string NumberText(const msgpack::object& o) {
+  if (o.type == msgpack::type::POSITIVE_INTEGER) return std::to_string(o.via.u64);
+  if (o.type == msgpack::type::NEGATIVE_INTEGER) return std::to_string(o.via.i64);
+  std::string text = DescribeValue(o);  // "number 1.5"
+  return text.substr(text.find(' ') + 1);
+}
+
+}  // namespace
+
+std::string DidYouMean(std::string_view text, const std::vector<std::string_view>& words) {
+  std::optional<std::string_view> match = SpellcheckString(text, words);
+  return match ? " (did you mean " + Quote(*match) + "?)" : "";
+}
+
+std::string OverLimit(size_t size, size_t limit, const char* what) {
+  return "is " + std::to_string(size) + " bytes, more than the limit of " + std::to_string(limit) +
+         " bytes for " + what;
+}
+
+size_t EnvBytes(const EnvList& env) {
+  size_t bytes = 0;
+  for (const auto& [name, value] : env) bytes += name.size() + value.size() + 2;
+  return bytes;
+}
+
+bool ValueReader::ReadString(const msgpack::object& o, uint64_t order, const PathNode* path,
+                        std::string_view* out, const char* expected) {
+  if (o.type != msgpack::type::STR) {
+    Report(order, path, std::string("expected ") + expected + ", got " + DescribeValue(o));
+    return false;
+  }
+  *out = StrView(o);
+  return true;
+}
+
+bool ValueReader::ReadInteger(const msgpack::object& o, uint64_t order, const PathNode* path,
+                         int64_t min, int64_t max, int64_t* out) {
+  bool in_range = false;
+  if (o.type == msgpack::type::POSITIVE_INTEGER) {
+    in_range = max >= 0 && o.via.u64 <= static_cast<uint64_t>(max) &&
+               static_cast<int64_t>(o.via.u64) >= min;
+    *out = static_cast<int64_t>(o.via.u64);
+  } else if (o.type == msgpack::type::NEGATIVE_INTEGER) {
+    in_range = o.via.i64 >= min && o.via.i64 <= max;
+    *out = o.via.i64;
+  } else {
+    Report(order, path, "expected an integer, got " + DescribeValue(o));
+    return false;
+  }
+  if (!in_range) {
+    Report(order, path,
+           "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
+               NumberText(o));
+  }
+  return in_range;
+}
+
+bool ValueReader::ReadCString(const msgpack::object& o, uint64_t order, const PathNode* path,
+                         std::string_view* out) {
+  if (!ReadString(o, order, path, out)) return false;
+  if (out->empty()) {
+    Report(order, path, "must not be empty");
+    return false;
+  }
+  if (out->find('\0') != std::string_view::npos) {
+    Report(order, path, "contains a NUL byte, which a command line cannot carry");
+    return false;
+  }
+  return true;
+}
+
+bool ValueReader::ReadId(const msgpack::object& o, uint64_t order, const PathNode* path,
+                         std::string_view* id) {
+  if (!ReadString(o, order, path, id)) return false;
+  if (id->empty()) {
+    Report(order, path, "must not be empty");
+  } else if (id->size() > kMaxIdLength) {
+    Report(order, path,
+           "is " + std::to_string(id->size()) + " characters long, more than the limit of " +
+               std::to_string(kMaxIdLength));
+  } else if (!std::all_of(id->begin(), id->end(), IsIdChar)) {
+    Report(order, path,
+           "invalid id " + Quote(*id) + " (use only letters, digits, \"_\", \".\" and \"-\")");
+  }
+  return true;
+}
+
+bool ValueReader::ReadCommand(const msgpack::object& o, uint64_t order, const PathNode* path,
+                              std::string* cmd) {
+  std::string_view text;
+  if (!ReadCString(o, order, path, &text)) return false;
+  if (text.size() > limits_.max_argv_bytes) {
+    Report(order, path, OverLimit(text.size(), limits_.max_argv_bytes, "a command line"));
+    return false;
+  }
+  *cmd = text;
+  return true;
+}
+
+bool ValueReader::ReadArgv(const msgpack::object& o, uint64_t order, const PathNode* path,
+                           std::vector<std::string>* argv) {
+  if (o.type != msgpack::type::ARRAY) {
+    Report(order, path, "expected an array of strings, got " + DescribeValue(o));
+    return false;
+  }
+  if (o.via.array.size == 0) {
+    Report(order, path, "must not be empty (it starts with the program to run)");
+    return false;
+  }
+  bool ok = true;
+  size_t bytes = 0;
+  argv->reserve(o.via.array.size);
+  for (size_t i = 0; i < o.via.array.size; ++i) {
+    const uint64_t arg_order = Tick();
+    const PathNode arg_path{path, true, i, {}};
+    std::string_view text;
+    if (!ReadString(o.via.array.ptr[i], arg_order, &arg_path, &text)) {
+      ok = false;
+      continue;
+    }
+    if (text.find('\0') != std::string_view::npos) {
+      Report(arg_order, &arg_path, "contains a NUL byte, which a command line cannot carry");
+      ok = false;
+    } else if (i == 0 && text.empty()) {
+      Report(arg_order, &arg_path, "the program to run must not be empty");
+      ok = false;
+    }
+    bytes += text.size() + 1;  // exec counts each argument's terminating NUL
+    argv->emplace_back(text);
+  }
+  if (bytes > limits_.max_argv_bytes) {
+    Report(order, path, OverLimit(bytes, limits_.max_argv_bytes, "a command line"));
+    ok = false;
+  }
+  return ok;
+}
+
+bool ValueReader::ReadStepRefs(const msgpack::object& o, uint64_t order, const PathNode* path,
+                               std::vector<StepRef>* refs) {
+  if (o.type != msgpack::type::ARRAY) {
+    Report(order, path, "expected an array of step ids, got " + DescribeValue(o));
+    return false;
+  }
+  bool ok = true;
+  for (uint32_t i = 0; i < o.via.array.size; ++i) {
+    const uint64_t ref_order = Tick();
+    const PathNode ref_path{path, true, i, {}};
+    std::string_view id;
+    if (ReadString(o.via.array.ptr[i], ref_order, &ref_path, &id, "a step id (a string)")) {
+      refs->push_back(StepRef{id, ref_order, i});
+    } else {
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+bool ValueReader::ReadWhen(const msgpack::object& o, uint64_t order, const PathNode* path,
+                      When* out) {
+  if (o.type == msgpack::type::STR) {
+    const std::string_view text = StrView(o);
+    for (When when : {When::kSuccess, When::kAlways, When::kFailure}) {
+      if (text == WhenName(when)) {
+        *out = when;
+        return true;
+      }
+    }
+  }
+  std::string message = "must be \"success\", \"always\" or \"failure\", got " + DescribeValue(o);
+  if (o.type == msgpack::type::STR) message += DidYouMean(StrView(o), {"success", "always", "failure"});
+  Report(order, path, std::move(message));
+  return false;
+}
+
+bool ValueReader::ReadStdin(const msgpack::object& o, uint64_t order, const PathNode* path,
+                            std::optional<std::string>* out) {
+  std::string_view bytes;
+  if (o.type == msgpack::type::STR) {
+    bytes = {o.via.str.ptr, o.via.str.size};
+  } else if (o.type == msgpack::type::BIN) {
+    bytes = {o.via.bin.ptr, o.via.bin.size};
+  } else {
+    Report(order, path, "expected a string or binary data, got " + DescribeValue(o));
+    return false;
+  }
+  if (bytes.size() > limits_.max_stdin_bytes) {
+    Report(order, path, OverLimit(bytes.size(), limits_.max_stdin_bytes, "inline stdin"));
+    return false;
+  }
+  out->emplace(bytes);
+  return true;
+}
+
+bool ValueReader::ReadEnv(const msgpack::object& o, uint64_t order, const PathNode* path,
+                     EnvList* out) {
+  if (o.type != msgpack::type::MAP) {
+    Report(order, path, "expected a map of variable names to values, got " + DescribeValue(o));
+    return false;
+  }
+  bool ok = true;
+  out->reserve(o.via.map.size);
+  // Most environments are small enough that a linear search for repeated
+  // names beats hashing; a big one gets a set, to stay linear.
+  const bool hashed = o.via.map.size > 16;
+  std::unordered_set<std::string_view> names;
+  const auto repeated = [&](std::string_view name) {
+    if (hashed) return !names.insert(name).second;
+    return std::any_of(out->begin(), out->end(), [&](const auto& v) { return v.first == name; });
+  };
+  for (const msgpack::object_kv& kv : std::span(o.via.map.ptr, o.via.map.size)) {
+    const uint64_t var_order = Tick();
+    if (kv.key.type != msgpack::type::STR) {
+      Report(var_order, path,
+             std::string("variable names must be strings, got ") + KindName(kv.key));
+      ok = false;
+      continue;
+    }
+    const std::string_view name = StrView(kv.key);
+    const PathNode var_path{path, false, 0, name};
+    const char* bad_name = nullptr;
+    if (name.empty()) {
+      bad_name = "variable names must not be empty";
+    } else if (name.find('=') != std::string_view::npos) {
+      bad_name = "variable names cannot contain \"=\"";
+    } else if (name.find('\0') != std::string_view::npos) {
+      bad_name = "variable names cannot contain a NUL byte";
+    } else if (repeated(name)) {
+      bad_name = "variable given twice";
+    }
+    if (bad_name != nullptr) {
+      Report(var_order, &var_path, bad_name);
+      ok = false;
+      continue;
+    }
+    std::string_view value;
+    if (!ReadString(kv.val, var_order, &var_path, &value)) {
+      ok = false;
+    } else if (value.find('\0') != std::string_view::npos) {
+      Report(var_order, &var_path, "contains a NUL byte, which an environment cannot carry");
+      ok = false;
+    } else {
+      out->emplace_back(name, value);
+    }
+  }
+  const size_t bytes = EnvBytes(*out);
+  if (bytes > limits_.max_env_bytes) {
+    Report(order, path, OverLimit(bytes, limits_.max_env_bytes, "a step's environment"));
+    ok = false;
+  }
+  return ok;
+}
+
+bool ValueReader::ReadTimeout(const msgpack::object& o, uint64_t order, const PathNode* path,
+                         uint32_t* out_ms) {
+  double seconds;
+  switch (o.type) {
+    case msgpack::type::POSITIVE_INTEGER: seconds = static_cast<double>(o.via.u64); break;
+    case msgpack::type::NEGATIVE_INTEGER: seconds = static_cast<double>(o.via.i64); break;
+    case msgpack::type::FLOAT32:
+    case msgpack::type::FLOAT64: seconds = o.via.f64; break;
+    default:
+      Report(order, path, "expected a number of seconds, got " + DescribeValue(o));
+      return false;
+  }
+  // Written so that NaN fails too.
+  if (!(seconds > 0 && seconds <= kMaxTimeoutSeconds)) {
+    Report(order, path,
+           "must be more than 0 and at most " + std::to_string(kMaxTimeoutSeconds) +
+               " seconds (30 days), got " + NumberText(o));
+    return false;
+  }
+  *out_ms = static_cast<uint32_t>(std::ceil(seconds * 1000));
+  return true;
+}
+
+bool ValueReader::ReadRequires(const msgpack::object& o, uint64_t order, const PathNode* path,
+                          std::vector<std::string>* out) {
+  if (o.type != msgpack::type::ARRAY) {
+    Report(order, path, "expected an array of labels, got " + DescribeValue(o));
+    return false;
+  }
+  bool ok = true;
+  for (size_t i = 0; i < o.via.array.size; ++i) {
+    const uint64_t label_order = Tick();
+    const PathNode label_path{path, true, i, {}};
+    std::string_view label;
+    if (!ReadString(o.via.array.ptr[i], label_order, &label_path, &label, "a label (a string)")) {
+      ok = false;
+    } else if (label.empty() || !std::all_of(label.begin(), label.end(), IsLabelChar)) {
+      Report(label_order, &label_path,
+             "invalid label " + Quote(label) + " (use only letters, digits and \"_.:=+-\")");
+      ok = false;
+    } else {
+      out->emplace_back(label);
+    }
+  }
+  std::sort(out->begin(), out->end());
+  out->erase(std::unique(out->begin(), out->end()), out->end());
+  return ok;
+}
+
+}  // namespace drover

@@ -1,0 +1,72 @@
+// Readers for the typed values in a job file; internal to the job loader
+// (shared/job_draft.h). Each Read* checks one value, reports whatever is wrong
+// with it, and returns false when the value cannot be used. `order` and `path`
+// say where the value is, for the report.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/job_draft.h"
+
+namespace drover {
+
+class ValueReader {
+ public:
+  ValueReader(const JobLimits& limits, ProblemList* problems)
+      : limits_(limits), problems_(problems) {}
+
+  // The next position in file order. The walker takes one for every value
+  // it visits, in the order the file holds them.
+  uint64_t Tick() { return next_order_++; }
+  void Report(uint64_t order, const PathNode* path, std::string message) {
+    problems_->Add(order, path, std::move(message));
+  }
+  const JobLimits& limits() const { return limits_; }
+
+  // `expected` completes "expected ..., got ...".
+  bool ReadString(const msgpack::object& o, uint64_t order, const PathNode* path,
+                  std::string_view* out, const char* expected = "a string");
+  bool ReadInteger(const msgpack::object& o, uint64_t order, const PathNode* path, int64_t min,
+                   int64_t max, int64_t* out);
+  // A string that exec or chdir will receive: non-empty, no NUL byte.
+  bool ReadCString(const msgpack::object& o, uint64_t order, const PathNode* path,
+                   std::string_view* out);
+  // True whenever `o` is a string, even one that breaks the id rules (that
+  // is reported): such a step is still found by the steps that name it.
+  bool ReadId(const msgpack::object& o, uint64_t order, const PathNode* path,
+              std::string_view* id);
+  bool ReadCommand(const msgpack::object& o, uint64_t order, const PathNode* path,
+                   std::string* cmd);
+  bool ReadArgv(const msgpack::object& o, uint64_t order, const PathNode* path,
+                std::vector<std::string>* argv);
+  // Appends the ids listed in `after` to `refs`, each with its own position.
+  bool ReadStepRefs(const msgpack::object& o, uint64_t order, const PathNode* path,
+                    std::vector<StepRef>* refs);
+  bool ReadWhen(const msgpack::object& o, uint64_t order, const PathNode* path, When* out);
+  bool ReadStdin(const msgpack::object& o, uint64_t order, const PathNode* path,
+                 std::optional<std::string>* out);
+  bool ReadEnv(const msgpack::object& o, uint64_t order, const PathNode* path, EnvList* out);
+  bool ReadTimeout(const msgpack::object& o, uint64_t order, const PathNode* path,
+                   uint32_t* out_ms);
+  // Sorted, without repeats.
+  bool ReadRequires(const msgpack::object& o, uint64_t order, const PathNode* path,
+                    std::vector<std::string>* out);
+
+ private:
+  const JobLimits& limits_;
+  ProblemList* problems_;
+  uint64_t next_order_ = 0;
+};
+
+// " (did you mean "cmd"?)", or "" when no word is close to `text`.
+std::string DidYouMean(std::string_view text, const std::vector<std::string_view>& words);
+
+// "is 70000000 bytes, more than the limit of 67108864 bytes for inline stdin"
+std::string OverLimit(size_t size, size_t limit, const char* what);
+
+// What an environment costs, counted as exec does: "NAME=value\0" each.
+size_t EnvBytes(const EnvList& env);
+
+}  // namespace drover

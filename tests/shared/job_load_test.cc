@@ -1,0 +1,742 @@
+#include "shared/job_load.h"
+
+#include <doctest/doctest.h>
+
+#include <msgpack.hpp>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace drover {
+namespace {
+
+std::string ToMsgpack(std::string_view json) {
+  Result<std::string> bytes = JsonToMsgpack(json);
+  REQUIRE_MESSAGE(bytes.ok(), bytes.status().message());
+  return *bytes;
+}
+
+LoadedJob LoadJson(std::string_view json, const JobLimits& limits = {}) {
+  return LoadJob(ToMsgpack(json), limits);
+}
+
+std::vector<std::string> Problems(const LoadedJob& loaded) {
+  std::vector<std::string> lines;
+  for (const Problem& p : loaded.problems) lines.push_back(FormatProblem(p));
+  return lines;
+}
+
+// The one problem with `json`; fails the test if there is not exactly one.
+std::string OnlyProblem(std::string_view json, const JobLimits& limits = {}) {
+  const LoadedJob loaded = LoadJson(json, limits);
+  const std::vector<std::string> lines = Problems(loaded);
+  REQUIRE_MESSAGE(lines.size() == 1, doctest::toString(lines));
+  CHECK_FALSE(loaded.spec.has_value());
+  return lines[0];
+}
+
+std::string OnlyProblemInBytes(std::string_view bytes) {
+  const LoadedJob loaded = LoadJob(bytes);
+  REQUIRE(loaded.problems.size() == 1);
+  CHECK_FALSE(loaded.spec.has_value());
+  return FormatProblem(loaded.problems[0]);
+}
+
+// A copy, so `const JobSpec& job = Spec(LoadJson(...))` stays valid.
+JobSpec Spec(const LoadedJob& loaded) {
+  REQUIRE_MESSAGE(loaded.spec.has_value(), doctest::toString(Problems(loaded)));
+  return *loaded.spec;
+}
+
+template <typename Fill>
+std::string Pack(Fill fill) {
+  msgpack::sbuffer buffer;
+  msgpack::packer<msgpack::sbuffer> packer(buffer);
+  fill(packer);
+  return std::string(buffer.data(), buffer.size());
+}
+
+// {"steps": [{"id": "s0", "cmd": "true"}, {"id": "s1", "cmd": "true", "after": [...]}, ...]}
+// where step i comes after the steps edges(i) returns.
+template <typename Edges>
+std::string GeneratedJob(uint32_t count, Edges edges) {
+  return Pack([&](auto& p) {
+    p.pack_map(1);
+    p.pack(std::string("steps"));
+    p.pack_array(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      const std::vector<uint32_t> after = edges(i);
+      p.pack_map(after.empty() ? 2 : 3);
+      p.pack(std::string("id"));
+      p.pack("s" + std::to_string(i));
+      p.pack(std::string("cmd"));
+      p.pack(std::string("true"));
+      if (after.empty()) continue;
+      p.pack(std::string("after"));
+      p.pack_array(static_cast<uint32_t>(after.size()));
+      for (uint32_t a : after) p.pack("s" + std::to_string(a));
+    }
+  });
+}
+
+std::vector<uint32_t> Indices(const std::vector<StepIndex>& after) {
+  std::vector<uint32_t> out;
+  for (StepIndex s : after) out.push_back(s.value);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a minimal job gets every default") {
+  const LoadedJob loaded = LoadJson(R"({"steps": [{"id": "hello", "cmd": "echo hi"}]})");
+  CHECK(loaded.problems.empty());
+  const JobSpec& job = Spec(loaded);
+  CHECK(job.name.empty());
+  CHECK(job.max_parallel == 0);
+  REQUIRE(job.steps.size() == 1);
+  const StepSpec& s = job.steps[0];
+  CHECK(s.id == "hello");
+  CHECK(s.cmd == "echo hi");
+  CHECK(s.argv.empty());
+  CHECK(s.after.empty());
+  CHECK(s.when == When::kSuccess);
+  CHECK_FALSE(s.stdin_data.has_value());
+  CHECK_FALSE(s.stdin_from.has_value());
+  CHECK(s.env.empty());
+  CHECK(s.cwd.empty());
+  CHECK(s.timeout_ms == 0);
+  CHECK(s.retries == 0);
+  CHECK(s.slots == 1);
+  CHECK(s.requires_labels.empty());
+  CHECK(s.priority == 0);
+}
+
+TEST_CASE("every step field is read") {
+  const LoadedJob loaded = LoadJson(R"({
+    "name": "nightly", "max_parallel": 4,
+    "steps": [
+      {"id": "a", "argv": ["printf", "%s\n", "x y"], "cwd": "/tmp", "timeout": 1.5,
+       "retries": 2, "slots": 3, "requires": ["gpu", "arch=x86_64", "gpu", "a:b+c"],
+       "priority": -7, "env": {"B": "2", "A": "1"}, "stdin": "input\n"},
+      {"id": "b.2", "cmd": "cat", "after": ["a"], "when": "always", "timeout": 0.0001},
+      {"id": "c_3", "cmd": "cat", "after": ["b.2", "a"], "when": "failure", "timeout": 30}
+    ]})");
+  const JobSpec& job = Spec(loaded);
+  CHECK(job.name == "nightly");
+  CHECK(job.max_parallel == 4);
+  const StepSpec& a = job.steps[0];
+  CHECK(a.argv == std::vector<std::string>{"printf", "%s\n", "x y"});
+  CHECK(a.cmd.empty());
+  CHECK(a.cwd == "/tmp");
+  CHECK(a.timeout_ms == 1500);
+  CHECK(a.retries == 2);
+  CHECK(a.slots == 3);
+  CHECK(a.requires_labels == std::vector<std::string>{"a:b+c", "arch=x86_64", "gpu"});
+  CHECK(a.priority == -7);
+  CHECK(a.env == EnvList{{"B", "2"}, {"A", "1"}});
+  CHECK(a.stdin_data == "input\n");
+  CHECK(job.steps[1].when == When::kAlways);
+  CHECK(job.steps[1].timeout_ms == 1);  // rounded up, never to "no timeout"
+  CHECK(Indices(job.steps[1].after) == std::vector<uint32_t>{0});
+  CHECK(job.steps[2].when == When::kFailure);
+  CHECK(job.steps[2].timeout_ms == 30000);
+  CHECK(Indices(job.steps[2].after) == std::vector<uint32_t>{1, 0});
+}
+
+TEST_CASE("WhenName") {
+  CHECK(std::string(WhenName(When::kSuccess)) == "success");
+  CHECK(std::string(WhenName(When::kAlways)) == "always");
+  CHECK(std::string(WhenName(When::kFailure)) == "failure");
+}
+
+TEST_CASE("after keeps the order listed and collapses repeats") {
+  const JobSpec& job = Spec(LoadJson(R"({"steps": [
+    {"id": "x", "cmd": "true"}, {"id": "y", "cmd": "true"}, {"id": "z", "cmd": "true"},
+    {"id": "w", "cmd": "true", "after": ["z", "x", "z", "y", "x"]}]})"));
+  CHECK(Indices(job.steps[3].after) == std::vector<uint32_t>{2, 0, 1});
+}
+
+TEST_CASE("stdin_from implies after") {
+  const LoadedJob loaded = LoadJson(R"({"steps": [
+    {"id": "gen", "cmd": "seq 3"},
+    {"id": "other", "cmd": "true"},
+    {"id": "sum", "cmd": "paste -sd+", "stdin_from": "gen", "after": ["other"]},
+    {"id": "again", "cmd": "cat", "after": ["gen", "other"], "stdin_from": "gen"}]})");
+  const JobSpec& job = Spec(loaded);
+  REQUIRE(job.steps[2].stdin_from.has_value());
+  CHECK(job.steps[2].stdin_from->value == 0);
+  CHECK(Indices(job.steps[2].after) == std::vector<uint32_t>{1, 0});
+  CHECK(Indices(job.steps[3].after) == std::vector<uint32_t>{0, 1});
+}
+
+TEST_CASE("defaults apply unless a step sets the field; env merges") {
+  const JobSpec& job = Spec(LoadJson(R"({
+    "defaults": {"timeout": 60, "retries": 1, "slots": 2, "when": "always", "cwd": "/srv",
+                 "requires": ["linux"], "priority": 5, "stdin": "default input",
+                 "env": {"LANG": "C", "MODE": "fast"}},
+    "steps": [
+      {"id": "plain", "cmd": "true"},
+      {"id": "own", "cmd": "true", "timeout": 5, "retries": 0, "slots": 1, "when": "success",
+       "cwd": "/", "requires": [], "priority": 0, "stdin": "",
+       "env": {"MODE": "slow", "EXTRA": "1"}},
+      {"id": "piped", "cmd": "cat", "stdin_from": "plain"}]})"));
+  const StepSpec& plain = job.steps[0];
+  CHECK(plain.timeout_ms == 60000);
+  CHECK(plain.retries == 1);
+  CHECK(plain.slots == 2);
+  CHECK(plain.when == When::kAlways);
+  CHECK(plain.cwd == "/srv");
+  CHECK(plain.requires_labels == std::vector<std::string>{"linux"});
+  CHECK(plain.priority == 5);
+  CHECK(plain.stdin_data == "default input");
+  CHECK(plain.env == EnvList{{"LANG", "C"}, {"MODE", "fast"}});
+
+  const StepSpec& own = job.steps[1];
+  CHECK(own.timeout_ms == 5000);
+  CHECK(own.retries == 0);
+  CHECK(own.slots == 1);
+  CHECK(own.when == When::kSuccess);
+  CHECK(own.cwd == "/");
+  CHECK(own.requires_labels.empty());
+  CHECK(own.priority == 0);
+  CHECK(own.stdin_data == "");
+  CHECK(own.env == EnvList{{"LANG", "C"}, {"MODE", "slow"}, {"EXTRA", "1"}});
+
+  // A step that reads another's output does not also get the default stdin.
+  CHECK_FALSE(job.steps[2].stdin_data.has_value());
+  CHECK(job.steps[2].stdin_from.has_value());
+}
+
+TEST_CASE("defaults may not say what a step runs or where it sits") {
+  const LoadedJob loaded = LoadJson(R"({
+    "defaults": {"cmd": "true", "argv": ["true"], "id": "x", "after": [], "stdin_from": "x",
+                 "retires": 1},
+    "steps": [{"id": "a", "cmd": "true"}]})");
+  CHECK(Problems(loaded) == std::vector<std::string>{
+      "defaults.cmd: not allowed in defaults (each step says what it runs)",
+      "defaults.argv: not allowed in defaults (each step says what it runs)",
+      "defaults.id: not allowed in defaults (each step has its own id)",
+      "defaults.after: not allowed in defaults (each step lists its own)",
+      "defaults.stdin_from: not allowed in defaults (each step names its own)",
+      "defaults.retires: unknown field (did you mean \"retries\"?)",
+  });
+}
+
+TEST_CASE("a bad default is reported once, not once per step") {
+  const LoadedJob loaded = LoadJson(R"({
+    "defaults": {"timeout": "10s", "env": {"A": 1}},
+    "steps": [{"id": "a", "cmd": "true"}, {"id": "b", "cmd": "true"},
+              {"id": "c", "cmd": "true", "env": {"B": "2"}}]})");
+  CHECK(Problems(loaded) == std::vector<std::string>{
+      "defaults.timeout: expected a number of seconds, got string \"10s\"",
+      "defaults.env.A: expected a string, got integer 1",
+  });
+}
+
+TEST_CASE("unknown steps get a hint when one is close") {
+  CHECK(OnlyProblem(R"({"steps": [
+    {"id": "fetch", "cmd": "true"}, {"id": "build", "cmd": "true"},
+    {"id": "lint", "cmd": "true"},
+    {"id": "test", "cmd": "true", "after": ["biuld"]}]})") ==
+        "steps[3].after[0]: unknown step \"biuld\" (did you mean \"build\"?)");
+  CHECK(OnlyProblem(R"({"steps": [
+    {"id": "generate", "cmd": "true"},
+    {"id": "sum", "cmd": "true", "stdin_from": "genrate"}]})") ==
+        "steps[1].stdin_from: unknown step \"genrate\" (did you mean \"generate\"?)");
+  CHECK(OnlyProblem(R"({"steps": [
+    {"id": "build", "cmd": "true"},
+    {"id": "test", "cmd": "true", "after": ["deploy"]}]})") ==
+        "steps[1].after[0]: unknown step \"deploy\"");
+  // One letter off a one-letter id is no evidence of a typo.
+  CHECK(OnlyProblem(R"({"steps": [
+    {"id": "a", "cmd": "true"}, {"id": "c", "cmd": "true", "after": ["b"]}]})") ==
+        "steps[1].after[0]: unknown step \"b\"");
+}
+
+TEST_CASE("ids are unique") {
+  CHECK(OnlyProblem(R"({"steps": [
+    {"id": "fetch", "cmd": "true"}, {"id": "build", "cmd": "true"},
+    {"id": "lint", "cmd": "true"}, {"id": "test", "cmd": "true"},
+    {"id": "build", "cmd": "true"}]})") ==
+        "steps[4].id: duplicate id \"build\" (also steps[1].id)");
+}
+
+TEST_CASE("ids follow the id rules") {
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a b", "cmd": "true"}]})") ==
+        "steps[0].id: invalid id \"a b\" (use only letters, digits, \"_\", \".\" and \"-\")");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "", "cmd": "true"}]})") ==
+        "steps[0].id: must not be empty");
+  const std::string long_id(129, 'x');
+  CHECK(OnlyProblem(R"({"steps": [{"id": ")" + long_id + R"(", "cmd": "true"}]})") ==
+        "steps[0].id: is 129 characters long, more than the limit of 128");
+  CHECK(Spec(LoadJson(R"({"steps": [{"id": ")" + std::string(128, 'x') + R"(", "cmd": "true"}]})"))
+            .steps.size() == 1);
+  CHECK(OnlyProblem(R"({"steps": [{"cmd": "true"}]})") == "steps[0]: missing \"id\"");
+  CHECK(OnlyProblem(R"({"steps": [{"id": 7, "cmd": "true"}]})") ==
+        "steps[0].id: expected a string, got integer 7");
+}
+
+TEST_CASE("a bad id still resolves, so its dependents are not also reported") {
+  CHECK(OnlyProblem(R"({"steps": [
+    {"id": "a/b", "cmd": "true"}, {"id": "c", "cmd": "true", "after": ["a/b"]}]})") ==
+        "steps[0].id: invalid id \"a/b\" (use only letters, digits, \"_\", \".\" and \"-\")");
+}
+
+TEST_CASE("cycles are reported once, in dependency order from the first step in the file") {
+  CHECK(OnlyProblem(R"({"steps": [
+    {"id": "a", "cmd": "true", "after": ["c"]},
+    {"id": "b", "cmd": "true", "after": ["a"]},
+    {"id": "c", "cmd": "true", "after": ["b"]}]})") ==
+        "steps[0].after[0]: dependency cycle: a -> c -> b -> a (\"->\" reads \"comes after\")");
+
+  // Two separate cycles: two problems, each pointing at its own first step.
+  const LoadedJob two = LoadJson(R"({"steps": [
+    {"id": "ok", "cmd": "true"},
+    {"id": "x", "cmd": "true", "after": ["ok", "y"]},
+    {"id": "y", "cmd": "true", "after": ["x"]},
+    {"id": "p", "cmd": "true", "after": ["q"]},
+    {"id": "q", "cmd": "true", "stdin_from": "p"}]})");
+  CHECK(Problems(two) == std::vector<std::string>{
+      "steps[1].after[1]: dependency cycle: x -> y -> x (\"->\" reads \"comes after\")",
+      "steps[3].after[0]: dependency cycle: p -> q -> p (\"->\" reads \"comes after\")",
+  });
+
+  // Cycles sharing steps form one knot, reported once with its shortest cycle.
+  CHECK(OnlyProblem(R"({"steps": [
+    {"id": "a", "cmd": "true", "after": ["b", "c"]},
+    {"id": "b", "cmd": "true", "after": ["c"]},
+    {"id": "c", "cmd": "true", "after": ["a"]}]})") ==
+        "steps[0].after[1]: dependency cycle: a -> c -> a (\"->\" reads \"comes after\")");
+}
+
+TEST_CASE("a step cannot depend on itself") {
+  CHECK(OnlyProblem(R"({"steps": [
+    {"id": "a", "cmd": "true"}, {"id": "b", "cmd": "true"},
+    {"id": "c", "cmd": "true", "after": ["c"]}]})") ==
+        "steps[2].after[0]: a step cannot come after itself");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "true", "stdin_from": "a"}]})") ==
+        "steps[0].stdin_from: a step cannot read its own output");
+}
+
+TEST_CASE("cycle detection runs on the references that resolved") {
+  CHECK(Problems(LoadJson(R"({"steps": [
+    {"id": "a", "cmd": "true", "after": ["b", "nope"]},
+    {"id": "b", "cmd": "true", "after": ["a"]}]})")) == std::vector<std::string>{
+      "steps[0].after[0]: dependency cycle: a -> b -> a (\"->\" reads \"comes after\")",
+      "steps[0].after[1]: unknown step \"nope\"",
+  });
+}
+
+TEST_CASE("a step runs exactly one of argv or cmd") {
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "true"}, {"id": "b", "cmd": "true"},
+    {"id": "c", "cmd": "true", "argv": ["true"]}]})") ==
+        "steps[2]: needs exactly one of \"argv\" or \"cmd\", found both");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "true"}, {"id": "b", "cmd": "true"},
+    {"id": "c"}]})") == "steps[2]: needs exactly one of \"argv\" or \"cmd\", found neither");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "argv": []}]})") ==
+        "steps[0].argv: must not be empty (it starts with the program to run)");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "argv": ["", "x"]}]})") ==
+        "steps[0].argv[0]: the program to run must not be empty");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "argv": ["echo", 3]}]})") ==
+        "steps[0].argv[1]: expected a string, got integer 3");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": ""}]})") == "steps[0].cmd: must not be empty");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": ["echo"]}]})") ==
+        "steps[0].cmd: expected a string, got an array");
+}
+
+TEST_CASE("strings that exec receives carry no NUL byte") {
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "argv": ["echo", "a\u0000b"]}]})") ==
+        "steps[0].argv[1]: contains a NUL byte, which a command line cannot carry");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "echo \u0000"}]})") ==
+        "steps[0].cmd: contains a NUL byte, which a command line cannot carry");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "pwd", "cwd": "/tmp\u0000"}]})") ==
+        "steps[0].cwd: contains a NUL byte, which a command line cannot carry");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "pwd", "cwd": ""}]})") ==
+        "steps[0].cwd: must not be empty");
+}
+
+TEST_CASE("wrong types say what was expected and what was found") {
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x"}, {"id": "b", "cmd": "x"},
+    {"id": "c", "cmd": "x"}, {"id": "d", "cmd": "x", "retries": "3"}]})") ==
+        "steps[3].retries: expected an integer, got string \"3\"");
+  CHECK(OnlyProblem(R"({"steps": {"a": {"cmd": "x"}}})") ==
+        "steps: expected an array of steps, got a map");
+  CHECK(OnlyProblem(R"({"steps": [["a"]]})") == "steps[0]: expected a map of step fields, got an array");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retries": 1.5}]})") ==
+        "steps[0].retries: expected an integer, got number 1.5");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "slots": null}]})") ==
+        "steps[0].slots: expected an integer, got null");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "priority": true}]})") ==
+        "steps[0].priority: expected an integer, got boolean true");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "after": "b"}]})") ==
+        "steps[0].after: expected an array of step ids, got string \"b\"");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "after": [1]}]})") ==
+        "steps[0].after[0]: expected a step id (a string), got integer 1");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "env": ["A=1"]}]})") ==
+        "steps[0].env: expected a map of variable names to values, got an array");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "stdin": 5}]})") ==
+        "steps[0].stdin: expected a string or binary data, got integer 5");
+  CHECK(OnlyProblem(R"({"name": ["x"], "steps": [{"id": "a", "cmd": "x"}]})") ==
+        "name: expected a string, got an array");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "requires": "gpu"}]})") ==
+        "steps[0].requires: expected an array of labels, got string \"gpu\"");
+  // Long values are shortened.
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retries": ")" + std::string(100, 'z') +
+                    R"("}]})") ==
+        "steps[0].retries: expected an integer, got string \"" + std::string(40, 'z') + "...\"");
+}
+
+TEST_CASE("the file itself must be a map with steps") {
+  const LoadedJob loaded = LoadJson(R"([1, 2])");
+  REQUIRE(loaded.problems.size() == 1);
+  CHECK(loaded.problems[0].path.empty());
+  CHECK(FormatProblem(loaded.problems[0]) ==
+        "expected a map of job fields (a JSON object), got an array");
+  CHECK(OnlyProblem(R"({"name": "x"})") == "missing \"steps\" (the list of steps to run)");
+  CHECK(OnlyProblem(R"({"steps": []})") == "steps: needs at least one step");
+}
+
+TEST_CASE("unknown fields get a hint") {
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x"}, {"id": "b", "cmd": "x"},
+    {"id": "c", "cmdd": "x", "argv": ["x"]}]})") ==
+        "steps[2].cmdd: unknown field (did you mean \"cmd\"?)");
+  CHECK(Problems(LoadJson(R"({"stpes": []})")) == std::vector<std::string>{
+      "missing \"steps\" (the list of steps to run)",
+      "stpes: unknown field (did you mean \"steps\"?)",
+  });
+  CHECK(OnlyProblem(R"({"retries": 2, "steps": [{"id": "a", "cmd": "x"}]})") ==
+        "retries: unknown field (\"retries\" is a step field: set it in each step, or in "
+        "\"defaults\")");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "colour": "red"}]})") ==
+        "steps[0].colour: unknown field");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "my field": 1}]})") ==
+        "steps[0][\"my field\"]: unknown field");
+}
+
+TEST_CASE("numbers out of range name the range") {
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x"}, {"id": "b", "cmd": "x", "slots": 0}]})") ==
+        "steps[1].slots: must be between 1 and 65536, got 0");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "slots": 65537}]})") ==
+        "steps[0].slots: must be between 1 and 65536, got 65537");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retries": -1}]})") ==
+        "steps[0].retries: must be between 0 and 100, got -1");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retries": 101}]})") ==
+        "steps[0].retries: must be between 0 and 100, got 101");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "priority": 2147483648}]})") ==
+        "steps[0].priority: must be between -2147483648 and 2147483647, got 2147483648");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retries": 18446744073709551615}]})") ==
+        "steps[0].retries: must be between 0 and 100, got 18446744073709551615");
+  CHECK(OnlyProblem(R"({"max_parallel": 0, "steps": [{"id": "a", "cmd": "x"}]})") ==
+        "max_parallel: must be between 1 and 1000000, got 0");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "timeout": 0}]})") ==
+        "steps[0].timeout: must be more than 0 and at most 2592000 seconds (30 days), got 0");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "timeout": -2.5}]})") ==
+        "steps[0].timeout: must be more than 0 and at most 2592000 seconds (30 days), got -2.5");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "timeout": 2592001}]})") ==
+        "steps[0].timeout: must be more than 0 and at most 2592000 seconds (30 days), got 2592001");
+  CHECK(Spec(LoadJson(R"({"steps": [{"id": "a", "cmd": "x", "timeout": 2592000}]})"))
+            .steps[0]
+            .timeout_ms == 2'592'000'000u);
+  CHECK(Spec(LoadJson(R"({"steps": [{"id": "a", "cmd": "x", "priority": -2147483648}]})"))
+            .steps[0]
+            .priority == INT32_MIN);
+}
+
+TEST_CASE("when is one of three words") {
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "when": "sucess"}]})") ==
+        "steps[0].when: must be \"success\", \"always\" or \"failure\", got string \"sucess\" "
+        "(did you mean \"success\"?)");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "when": 1}]})") ==
+        "steps[0].when: must be \"success\", \"always\" or \"failure\", got integer 1");
+}
+
+TEST_CASE("stdin and stdin_from exclude each other") {
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x"},
+    {"id": "b", "cmd": "x", "stdin": "hi", "stdin_from": "a"}]})") ==
+        "steps[1]: needs at most one of \"stdin\" or \"stdin_from\", found both");
+}
+
+TEST_CASE("env names and values") {
+  CHECK(Problems(LoadJson(R"({"steps": [{"id": "a", "cmd": "x",
+    "env": {"": "1", "A=B": "2", "OK": "3", "V": "x\u0000y", "N": 4, "a.b": "\u0000"}}]})")) ==
+        std::vector<std::string>{
+            "steps[0].env[\"\"]: variable names must not be empty",
+            "steps[0].env[\"A=B\"]: variable names cannot contain \"=\"",
+            "steps[0].env.V: contains a NUL byte, which an environment cannot carry",
+            "steps[0].env.N: expected a string, got integer 4",
+            "steps[0].env[\"a.b\"]: contains a NUL byte, which an environment cannot carry",
+        });
+}
+
+TEST_CASE("requires holds labels") {
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "requires": ["gpu", "big disk"]}]})") ==
+        "steps[0].requires[1]: invalid label \"big disk\" (use only letters, digits and "
+        "\"_.:=+-\")");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "requires": [""]}]})") ==
+        "steps[0].requires[0]: invalid label \"\" (use only letters, digits and \"_.:=+-\")");
+}
+
+TEST_CASE("limits name the limit and the value") {
+  JobLimits limits;
+  limits.max_steps = 2;
+  limits.max_argv_bytes = 10;
+  limits.max_env_bytes = 10;
+  limits.max_stdin_bytes = 4;
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x"}, {"id": "b", "cmd": "x"},
+    {"id": "c", "cmd": "x"}]})", limits) == "steps: has 3 steps, more than the limit of 2");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "echo hello!"}]})", limits) ==
+        "steps[0].cmd: is 11 bytes, more than the limit of 10 bytes for a command line");
+  // Each argument counts with its terminating NUL: 5 + 6.
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "argv": ["echo", "hello"]}]})", limits) ==
+        "steps[0].argv: is 11 bytes, more than the limit of 10 bytes for a command line");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "stdin": "12345"}]})", limits) ==
+        "steps[0].stdin: is 5 bytes, more than the limit of 4 bytes for inline stdin");
+  // "ABCD=1234\0" is 10 bytes: at the limit. One more is over.
+  CHECK(Spec(LoadJson(R"({"steps": [{"id": "a", "cmd": "x", "env": {"ABCD": "1234"}}]})", limits))
+            .steps.size() == 1);
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "env": {"ABCD": "12345"}}]})",
+                    limits) ==
+        "steps[0].env: is 11 bytes, more than the limit of 10 bytes for a step's environment");
+  // The merged environment counts: "A=1\0" and "BB=22\0" fit, "BB=222\0" does not.
+  CHECK(Spec(LoadJson(R"({"defaults": {"env": {"A": "1"}},
+    "steps": [{"id": "a", "cmd": "x", "env": {"BB": "22"}}]})", limits)).steps.size() == 1);
+  CHECK(OnlyProblem(R"({"defaults": {"env": {"A": "1"}},
+    "steps": [{"id": "a", "cmd": "x", "env": {"BB": "222"}}]})", limits) ==
+        "steps[0].env: is 11 bytes, more than the limit of 10 bytes for a step's environment "
+        "(with the variables from defaults.env)");
+  CHECK(OnlyProblem(R"({"defaults": {"stdin": "too long"},
+    "steps": [{"id": "a", "cmd": "x"}, {"id": "b", "cmd": "x"}]})", limits) ==
+        "defaults.stdin: is 8 bytes, more than the limit of 4 bytes for inline stdin");
+}
+
+TEST_CASE("every problem is reported at once, in file order") {
+  const LoadedJob loaded = LoadJson(R"({
+    "steps": [
+      {"id": "a", "cmd": "x", "retries": "3"},
+      {"id": "b", "cmd": "x", "after": ["c1"]},
+      {"id": "c"},
+      {"id": "b", "cmd": "x", "slots": 0}
+    ],
+    "max_parallel": -1
+  })");
+  CHECK_FALSE(loaded.spec.has_value());
+  CHECK(Problems(loaded) == std::vector<std::string>{
+      "steps[0].retries: expected an integer, got string \"3\"",
+      "steps[1].after[0]: unknown step \"c1\" (did you mean \"c\"?)",
+      "steps[2]: needs exactly one of \"argv\" or \"cmd\", found neither",
+      "steps[3].id: duplicate id \"b\" (also steps[1].id)",
+      "steps[3].slots: must be between 1 and 65536, got 0",
+      "max_parallel: must be between 1 and 1000000, got -1",
+  });
+}
+
+TEST_CASE("MessagePack specifics: bin stdin, non-string keys, repeated keys") {
+  const std::string bin_job = Pack([](auto& p) {
+    p.pack_map(1);
+    p.pack(std::string("steps"));
+    p.pack_array(1);
+    p.pack_map(3);
+    p.pack(std::string("id"));
+    p.pack(std::string("a"));
+    p.pack(std::string("cmd"));
+    p.pack(std::string("od -c"));
+    p.pack(std::string("stdin"));
+    const std::string bytes("\x00\xff\x01", 3);
+    p.pack_bin(3);
+    p.pack_bin_body(bytes.data(), 3);
+  });
+  const JobSpec& job = Spec(LoadJob(bin_job));
+  CHECK(job.steps[0].stdin_data == std::string("\x00\xff\x01", 3));
+
+  const std::string int_keys = Pack([](auto& p) {
+    p.pack_map(2);
+    p.pack(std::string("steps"));
+    p.pack_array(2);
+    p.pack_map(2);
+    p.pack(std::string("id"));
+    p.pack(std::string("a"));
+    p.pack(std::string("cmd"));
+    p.pack(std::string("x"));
+    p.pack_map(3);
+    p.pack(std::string("id"));
+    p.pack(std::string("b"));
+    p.pack(std::string("cmd"));
+    p.pack(std::string("x"));
+    p.pack(7);
+    p.pack(std::string("x"));
+    p.pack(true);
+    p.pack(1);
+  });
+  CHECK(Problems(LoadJob(int_keys)) == std::vector<std::string>{
+      "steps[1]: field names must be strings, got an integer",
+      "field names must be strings, got a boolean",
+  });
+
+  const std::string twice = Pack([](auto& p) {
+    p.pack_map(1);
+    p.pack(std::string("steps"));
+    p.pack_array(1);
+    p.pack_map(3);
+    p.pack(std::string("id"));
+    p.pack(std::string("a"));
+    p.pack(std::string("cmd"));
+    p.pack(std::string("x"));
+    p.pack(std::string("cmd"));
+    p.pack(std::string("y"));
+  });
+  CHECK(OnlyProblemInBytes(twice) == "steps[0].cmd: field given twice");
+}
+
+TEST_CASE("bytes that are not a MessagePack job file") {
+  CHECK(OnlyProblemInBytes("") == "not a MessagePack job file: the file is empty");
+  CHECK(OnlyProblemInBytes("\x85") ==
+        "not a MessagePack job file: truncated (the data ends inside a value)");
+  CHECK(OnlyProblemInBytes("\xdd\xff\xff\xff\xff") ==
+        "not a MessagePack job file: truncated (the data ends inside a value)");
+  CHECK(OnlyProblemInBytes("\xdf\xff\xff\xff\xff") ==
+        "not a MessagePack job file: truncated (the data ends inside a value)");
+  CHECK(OnlyProblemInBytes("\xc1") == "not a MessagePack job file: invalid byte 0xc1 at offset 0");
+  CHECK(OnlyProblemInBytes("\x80\x80") ==
+        "not a MessagePack job file: 1 stray bytes after the end of the job map");
+  CHECK(OnlyProblemInBytes(std::string(40, '\x91') + "\xc0") ==
+        "not a MessagePack job file: nested more than 32 levels deep");
+  CHECK(OnlyProblemInBytes("{\"steps\": []}") ==
+        "not a MessagePack job file: 12 stray bytes after the end of the job map");
+  CHECK(OnlyProblemInBytes("\x81\xa5steps\x90") == "steps: needs at least one step");
+}
+
+TEST_CASE("no input makes LoadJob throw or crash") {
+  const std::string valid = ToMsgpack(R"({"name": "n", "defaults": {"env": {"A": "1"}},
+    "steps": [{"id": "a", "argv": ["x", "y"], "env": {"B": "2"}, "requires": ["l"]},
+              {"id": "b", "cmd": "x", "after": ["a"], "stdin_from": "a", "timeout": 1.5}]})");
+  CHECK(LoadJob(valid).problems.empty());
+  for (size_t n = 0; n < valid.size(); ++n) {
+    CHECK_FALSE(LoadJob(valid.substr(0, n)).problems.empty());
+  }
+  std::mt19937 rng(42);
+  for (int round = 0; round < 3000; ++round) {
+    std::string bytes = valid;
+    const int flips = 1 + static_cast<int>(rng() % 4);
+    for (int k = 0; k < flips; ++k) bytes[rng() % bytes.size()] = static_cast<char>(rng());
+    const LoadedJob loaded = LoadJob(bytes);
+    CHECK(loaded.spec.has_value() == loaded.problems.empty());
+    (void)MsgpackToJson(bytes);
+  }
+}
+
+TEST_CASE("JSON conversion") {
+  CHECK(LooksLikeJson("  \n{\"steps\": []}"));
+  CHECK(LooksLikeJson("\xEF\xBB\xBF{}"));
+  CHECK_FALSE(LooksLikeJson("\x81\xa5steps\x90"));
+  CHECK_FALSE(LooksLikeJson("[]"));
+  CHECK_FALSE(LooksLikeJson(""));
+
+  const Result<std::string> bad = JsonToMsgpack("{\n  \"steps\": [\n    {\"id\": }\n  ]\n}");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().rfind("line 3, column 12: syntax error", 0) == 0);
+
+  const Result<std::string> twice = JsonToMsgpack(R"({"steps": [{"id": "a", "cmd": "x", "cmd": "y"}]})");
+  REQUIRE_FALSE(twice.ok());
+  CHECK(twice.status().message() == "steps[0].cmd: key given twice");
+
+  const Result<std::string> deep = JsonToMsgpack("{\"a\": " + std::string(100, '[') +
+                                                 std::string(100, ']') + "}");
+  REQUIRE_FALSE(deep.ok());
+  CHECK(deep.status().message() == "nested more than 32 levels deep");
+}
+
+TEST_CASE("JSON to MessagePack to JSON keeps the value and the key order") {
+  const std::string json = R"({
+  "name": "round trip",
+  "max_parallel": 3,
+  "defaults": {"timeout": 2.5, "env": {"Z": "last", "A": "first"}},
+  "steps": [
+    {"id": "a", "argv": ["echo", "ünïcödé"], "priority": -3, "retries": 0},
+    {"id": "b", "cmd": "cat", "after": ["a"], "when": "always", "stdin": "x\ny"}
+  ]
+})";
+  const std::string bytes = ToMsgpack(json);
+  const Result<std::string> back = MsgpackToJson(bytes);
+  REQUIRE_MESSAGE(back.ok(), back.status().message());
+  CHECK(nlohmann::ordered_json::parse(back.value()) == nlohmann::ordered_json::parse(json));
+  CHECK(back->back() == '\n');
+  CHECK(back->find("\n  \"name\": \"round trip\",\n") != std::string::npos);
+  CHECK(back->find("\"Z\": \"last\",") < back->find("\"A\": \"first\""));
+}
+
+TEST_CASE("MessagePack to JSON: bin stdin becomes text when it is text") {
+  const auto job_with_stdin = [](std::string_view bytes) {
+    return Pack([&](auto& p) {
+      p.pack_map(1);
+      p.pack(std::string("steps"));
+      p.pack_array(1);
+      p.pack_map(3);
+      p.pack(std::string("id"));
+      p.pack(std::string("a"));
+      p.pack(std::string("cmd"));
+      p.pack(std::string("cat"));
+      p.pack(std::string("stdin"));
+      p.pack_bin(static_cast<uint32_t>(bytes.size()));
+      p.pack_bin_body(bytes.data(), static_cast<uint32_t>(bytes.size()));
+    });
+  };
+  const Result<std::string> text = MsgpackToJson(job_with_stdin("héllo\n"));
+  REQUIRE(text.ok());
+  CHECK(nlohmann::json::parse(text.value())["steps"][0]["stdin"] == "héllo\n");
+
+  const Result<std::string> binary = MsgpackToJson(job_with_stdin("\xff\xfe"));
+  REQUIRE_FALSE(binary.ok());
+  CHECK(binary.status().message() ==
+        "steps[0].stdin: binary data that is not UTF-8 text cannot be written as JSON");
+
+  const Result<std::string> garbage = MsgpackToJson("\x85");
+  REQUIRE_FALSE(garbage.ok());
+  CHECK(garbage.status().message() ==
+        "not a MessagePack job file: truncated (the data ends inside a value)");
+}
+
+TEST_CASE("ReadJobFile") {
+  const Result<std::string> missing = ReadJobFile("/nonexistent-drover-dir/jobs.json");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.status().message() == "/nonexistent-drover-dir/jobs.json: No such file or directory");
+
+  for (const char* name : {"diamond.json", "pipeline.json", "sweep.json"}) {
+    CAPTURE(name);
+    const Result<std::string> bytes = ReadJobFile(std::string(DROVER_SOURCE_DIR) + "/examples/" + name);
+    REQUIRE_MESSAGE(bytes.ok(), bytes.status().message());
+    const LoadedJob loaded = LoadJob(bytes.value());
+    CHECK_MESSAGE(loaded.problems.empty(), doctest::toString(Problems(loaded)));
+    CHECK(loaded.spec.has_value());
+  }
+}
+
+TEST_CASE("large graphs: a 100,000-step chain and fan-out") {
+  constexpr uint32_t kSteps = 100'000;
+  const auto chain = [](uint32_t i) { return i == 0 ? std::vector<uint32_t>{} : std::vector{i - 1}; };
+  const LoadedJob loaded_chain = LoadJob(GeneratedJob(kSteps, chain));
+  REQUIRE(loaded_chain.problems.empty());
+  CHECK(Indices(loaded_chain.spec->steps[kSteps - 1].after) == std::vector<uint32_t>{kSteps - 2});
+
+  // Fan out from s0, then fan back in to the last step.
+  const LoadedJob fan = LoadJob(GeneratedJob(kSteps, [](uint32_t i) {
+    if (i == 0) return std::vector<uint32_t>{};
+    if (i < kSteps - 1) return std::vector<uint32_t>{0};
+    std::vector<uint32_t> all;
+    for (uint32_t k = 1; k < kSteps - 1; ++k) all.push_back(k);
+    return all;
+  }));
+  REQUIRE(fan.problems.empty());
+  CHECK(fan.spec->steps[kSteps - 1].after.size() == kSteps - 2);
+
+  // The chain with its ends joined is one long cycle, shown shortened.
+  const LoadedJob closed = LoadJob(GeneratedJob(kSteps, [](uint32_t i) {
+    return std::vector<uint32_t>{i == 0 ? kSteps - 1 : i - 1};
+  }));
+  CHECK(Problems(closed) == std::vector<std::string>{
+      "steps[0].after[0]: dependency cycle: s0 -> s99999 -> s99998 -> s99997 -> s99996 -> "
+      "s99995 -> ... 99991 more ... -> s3 -> s2 -> s1 -> s0 (\"->\" reads \"comes after\")",
+  });
+}
+
+}  // namespace drover
