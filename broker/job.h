@@ -1,0 +1,131 @@
+// Job: the broker's runtime state of one accepted graph, the part of the
+// scheduler core that knows dependencies and ready queues. Plain data; the
+// Scheduler (scheduler.h) decides when things happen and talks to the world.
+//
+// Ready steps wait in per-"class" queues, one per distinct (slots, requires)
+// pair in the graph, each ordered by priority (higher first) then by the order
+// in which steps became ready (FIFO). Placement looks only at class heads, so
+// its cost depends on the number of classes (usually one), never on the
+// number of steps.
+//
+// Invariants (checked by Scheduler::CheckInvariants):
+//   1. counts[s] == number of steps in state s; their sum == steps.
+//   2. A step is in exactly one class queue iff it is kReady; ready() is the
+//      total of the queue sizes.
+//   3. For a kWaiting step, pending == its after-steps that are not final.
+//   4. running_steps/running_slots sum the kRunning steps (and their slots).
+//   5. unfinished == steps not in a final state.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "broker/worker_pool.h"
+#include "shared/job_spec.h"
+#include "shared/states.h"
+
+namespace drover::broker {
+
+// What the broker tracks per step besides its spec. Kept small: a graph may
+// have a million steps.
+struct StepRun {
+  StepState state = StepState::kWaiting;
+  bool dep_failed = false;       // an after-step failed, or was skipped by a failure
+  bool dep_unsucceeded = false;  // an after-step ended other than succeeded
+  uint16_t failures = 0;         // failed attempts so far (bounded by retries)
+  uint16_t losses = 0;           // attempts lost with their worker
+  uint32_t pending = 0;          // after-steps not final yet
+  uint32_t attempt = 0;          // attempts started so far; the current one while running
+  StepIndex blocker;             // first after-step that did not succeed (for reasons)
+  WorkerId worker;               // while running
+};
+
+struct ReadyEntry {
+  int32_t priority;
+  uint64_t seq;  // order of becoming ready
+  StepIndex step;
+};
+
+// Ready steps of one (slots, requires) class, as a binary heap.
+struct ReadyClass {
+  uint32_t slots = 1;
+  LabelSet labels;
+  std::vector<ReadyEntry> heap;
+  uint64_t blocked_pass = 0;  // the scheduling pass that found no worker for it
+
+  bool empty() const { return heap.empty(); }
+  const ReadyEntry& top() const { return heap.front(); }
+  void Push(ReadyEntry e);
+  ReadyEntry Pop();
+  // True if `a` should run before `b`.
+  static bool Before(const ReadyEntry& a, const ReadyEntry& b) {
+    return a.priority != b.priority ? a.priority > b.priority : a.seq < b.seq;
+  }
+};
+
+class Job {
+ public:
+  // REQUIRES: `spec` satisfies the JobSpec invariants (LoadJob validated it).
+  Job(JobId id, JobSpec spec, WorkerPool* labels);
+
+  JobId id() const { return id_; }
+  const JobSpec& spec() const { return spec_; }
+  size_t size() const { return runs_.size(); }
+
+  StepRun& run(StepIndex s) { return runs_[s.value]; }
+  const StepRun& run(StepIndex s) const { return runs_[s.value]; }
+  const StepSpec& step(StepIndex s) const { return spec_.steps[s.value]; }
+
+  // Steps that list `s` in their `after`.
+  const StepIndex* dependents_begin(StepIndex s) const { return &dependents_[dependents_start_[s.value]]; }
+  const StepIndex* dependents_end(StepIndex s) const { return &dependents_[dependents_start_[s.value + 1]]; }
+
+  // Moves `s` to state `to`, keeping counts. The only way a state changes.
+  void SetState(StepIndex s, StepState to);
+
+  // Queues a step that just became kReady (SetState first).
+  void Enqueue(StepIndex s);
+  std::vector<ReadyClass>& classes() { return classes_; }
+  const std::vector<ReadyClass>& classes() const { return classes_; }
+  uint32_t ready() const { return counts_[static_cast<int>(StepState::kReady)]; }
+  // Drops every queued entry (cancellation settles the steps themselves).
+  void ClearQueues();
+
+  uint32_t count(StepState s) const { return counts_[static_cast<int>(s)]; }
+  const std::array<uint32_t, kStepStateCount>& counts() const { return counts_; }
+  uint32_t unfinished() const;
+
+  // Whether max_parallel allows another step now.
+  bool UnderParallelLimit() const {
+    return spec_.max_parallel == 0 || running_steps_ < spec_.max_parallel;
+  }
+  uint32_t running_steps() const { return running_steps_; }
+  uint32_t running_slots() const { return running_slots_; }
+
+  bool cancelled() const { return cancelled_; }
+  void set_cancelled() { cancelled_ = true; }
+  bool finished() const { return finished_; }
+  void set_finished() { finished_ = true; }
+  JobState Outcome() const;
+
+  void CheckInvariants() const;
+
+ private:
+  JobId id_;
+  JobSpec spec_;
+  std::vector<StepRun> runs_;
+  std::vector<uint32_t> dependents_start_;  // CSR over dependents_, size steps + 1
+  std::vector<StepIndex> dependents_;
+  std::vector<uint16_t> class_of_;          // step -> index into classes_
+  std::vector<ReadyClass> classes_;
+  std::array<uint32_t, kStepStateCount> counts_{};
+  uint32_t running_steps_ = 0;
+  uint32_t running_slots_ = 0;
+  uint64_t next_seq_ = 0;
+  bool cancelled_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace drover::broker
