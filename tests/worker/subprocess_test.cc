@@ -1,0 +1,568 @@
+// ProcessSet against real children: shells, pipes, signals and /proc. Each
+// test drives the set from a poll loop shaped like the worker's.
+#include "worker/subprocess.h"
+
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "shared/clock.h"
+#include "shared/signal_fd.h"
+
+namespace drover::worker {
+namespace {
+
+using Id = ProcessSet::Id;
+
+constexpr int64_t kGraceMs = 200;
+// Generous: only there so a broken build fails instead of hanging.
+constexpr int64_t kDeadlineMs = 30'000;
+
+// SIGCHLD as an fd, as in the worker; blocked once for the whole binary.
+SignalFd& ChildSignals() {
+  static SignalFd fd = [] {
+    signal(SIGPIPE, SIG_IGN);
+    Result<SignalFd> created = SignalFd::Create({SIGCHLD});
+    if (!created.ok()) {
+      std::fprintf(stderr, "%s\n", created.status().message().c_str());
+      std::abort();
+    }
+    return std::move(created).value();
+  }();
+  return fd;
+}
+
+struct Recorder : ProcessObserver {
+  void OnOutput(Id id, Stream stream, std::string_view data) override {
+    const int s = static_cast<int>(stream);
+    bytes[s][id] += data.size();
+    if (keep_output) text[s][id] += data;
+    max_chunk = std::max(max_chunk, data.size());
+  }
+  void OnExit(Id id, const RunResult& run) override {
+    exits[id] = run;
+    ++exit_calls[id];
+    if (on_exit) on_exit(id);
+  }
+
+  std::string Out(Id id) { return text[static_cast<int>(Stream::kStdout)][id]; }
+  std::string Err(Id id) { return text[static_cast<int>(Stream::kStderr)][id]; }
+
+  bool keep_output = true;
+  std::map<Id, std::string> text[2];  // by Stream
+  std::map<Id, size_t> bytes[2];
+  size_t max_chunk = 0;
+  std::map<Id, RunResult> exits;
+  std::map<Id, int> exit_calls;
+  std::function<void(Id)> on_exit;
+};
+
+// One loop turn after another, like the worker's, until `done()` or the
+// deadline; false on the deadline.
+bool RunUntil(ProcessSet& set, const std::function<bool()>& done, bool want_output = true,
+              int64_t timeout_ms = kDeadlineMs) {
+  SignalFd& signals = ChildSignals();
+  const int64_t deadline = MonotonicMs() + timeout_ms;
+  while (!done()) {
+    const int64_t now = MonotonicMs();
+    if (now >= deadline) return false;
+    std::vector<PollFd> fds;
+    set.CollectPollFds(want_output, &fds);
+    std::vector<pollfd> polled = {{signals.fd(), POLLIN, 0}};
+    for (const PollFd& f : fds) polled.push_back({f.fd, f.events, 0});
+    int64_t wait = deadline - now;
+    if (const Time next = set.NextDeadline(); next >= 0)
+      wait = std::clamp<int64_t>(next - now, 0, wait);
+    if (poll(polled.data(), polled.size(), static_cast<int>(wait)) < 0 && errno != EINTR) {
+      FAIL("poll: " << std::strerror(errno));
+    }
+    const Time t = MonotonicMs();
+    if (polled[0].revents != 0) {
+      signals.ReadPending();
+      set.ReapExited(t);
+    }
+    for (size_t i = 1; i < polled.size(); ++i) {
+      if (polled[i].revents != 0) set.HandleReady(polled[i].fd, polled[i].revents, t);
+    }
+    set.OnTick(t);
+  }
+  return true;
+}
+
+bool RunUntilDone(ProcessSet& set, bool want_output = true) {
+  return RunUntil(
+      set, [&set] { return set.size() == 0; }, want_output);
+}
+
+struct Fixture {
+  Fixture() : set(&recorder, ChildSignals().original_mask(), kGraceMs) {}
+
+  Id Start(SpawnSpec spec) {
+    if (spec.env.empty()) spec.env = {"PATH=/usr/bin:/bin"};
+    Result<Id> id = set.Spawn(spec, MonotonicMs());
+    REQUIRE_MESSAGE(id.ok(), id.status().message());
+    return *id;
+  }
+  Id Shell(const std::string& script, uint32_t timeout_ms = 0) {
+    SpawnSpec spec;
+    spec.argv = {"/bin/sh", "-c", script};
+    spec.timeout_ms = timeout_ms;
+    return Start(std::move(spec));
+  }
+  std::string SpawnError(SpawnSpec spec) {
+    Result<Id> id = set.Spawn(spec, MonotonicMs());
+    REQUIRE_FALSE(id.ok());
+    return id.status().message();
+  }
+
+  Recorder recorder;
+  ProcessSet set;
+};
+
+struct TempDir {
+  TempDir() {
+    std::string pattern = std::filesystem::temp_directory_path() / "drover-subprocess-XXXXXX";
+    REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    path = std::filesystem::canonical(pattern);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+
+  std::string Write(const std::string& name, const std::string& content, mode_t mode) {
+    const std::string file = path + "/" + name;
+    std::ofstream(file) << content;
+    REQUIRE(chmod(file.c_str(), mode) == 0);
+    return file;
+  }
+
+  std::string path;
+};
+
+std::vector<pid_t> Pids(const std::string& text) {
+  std::vector<pid_t> pids;
+  std::istringstream in(text);
+  for (pid_t pid; in >> pid;) pids.push_back(pid);
+  return pids;
+}
+
+// The state letter of `pid` from /proc ('Z' for a zombie), or 0 if gone.
+char ProcState(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat.size() ? 0 : stat[paren + 2];
+}
+
+// True once `pid` no longer runs (gone, or a zombie its new parent has not
+// reaped yet). A SIGKILLed process dies asynchronously, hence the wait.
+bool Dies(pid_t pid) {
+  const int64_t deadline = MonotonicMs() + kDeadlineMs;
+  while (MonotonicMs() < deadline) {
+    const char state = ProcState(pid);
+    if (state == 0 || state == 'Z') return true;
+    usleep(10'000);
+  }
+  return false;
+}
+
+// Our children, from /proc: each "pid state".
+std::vector<std::string> OwnChildren() {
+  std::vector<std::string> children;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos) continue;
+    std::istringstream fields(stat.substr(paren + 2));
+    char state;
+    pid_t ppid;
+    if (fields >> state >> ppid && ppid == getpid()) children.push_back(name + " " + state);
+  }
+  return children;
+}
+
+size_t OpenFds() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    ++n;
+  }
+  return n;
+}
+
+TEST_CASE("exit codes are reported with wall-clock times") {
+  Fixture f;
+  const int64_t before = WallMs();
+  const Id zero = f.Shell("exit 0");
+  const Id three = f.Shell("exit 3");
+  const Id max = f.Shell("exit 255");
+  REQUIRE(RunUntilDone(f.set));
+  const int64_t after = WallMs();
+  for (const auto& expected : {std::pair{zero, 0}, {three, 3}, {max, 255}}) {
+    const Id id = expected.first;
+    const int code = expected.second;
+    CAPTURE(code);
+    const RunResult& run = f.recorder.exits[id];
+    CHECK(run.outcome == Outcome::kExited);
+    CHECK(run.exit_code == code);
+    CHECK(run.signal == 0);
+    CHECK(run.started_ms >= before);
+    CHECK(run.started_ms <= run.ended_ms);
+    CHECK(run.ended_ms <= after);
+    CHECK(f.recorder.exit_calls[id] == 1);
+  }
+  CHECK(f.recorder.exits[zero].succeeded());
+  CHECK_FALSE(f.recorder.exits[three].succeeded());
+}
+
+TEST_CASE("a signal Drover did not send is reported as kSignaled") {
+  Fixture f;
+  const Id term = f.Shell("kill -TERM $$");
+  const Id kill = f.Shell("kill -KILL $$");
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.exits[term].outcome == Outcome::kSignaled);
+  CHECK(f.recorder.exits[term].signal == SIGTERM);
+  CHECK(f.recorder.exits[kill].outcome == Outcome::kSignaled);
+  CHECK(f.recorder.exits[kill].signal == SIGKILL);
+}
+
+TEST_CASE("stdout and stderr are kept apart") {
+  Fixture f;
+  const Id id = f.Shell("echo out; echo err >&2; echo more");
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.Out(id) == "out\nmore\n");
+  CHECK(f.recorder.Err(id) == "err\n");
+}
+
+TEST_CASE("stdin reaches the child and is then closed") {
+  Fixture f;
+  SpawnSpec spec;
+  spec.argv = {"cat"};
+  spec.stdin_data = "hello\nworld\n";
+  const Id id = f.Start(spec);
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.Out(id) == "hello\nworld\n");
+  CHECK(f.recorder.exits[id].succeeded());
+}
+
+TEST_CASE("without stdin data the child reads EOF at once") {
+  Fixture f;
+  const Id id = f.Shell("wc -c");
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.Out(id) == "0\n");
+}
+
+TEST_CASE("stdin far larger than a pipe buffer arrives intact") {
+  Fixture f;
+  std::string data(4 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7919 % 251);
+  SpawnSpec spec;
+  spec.argv = {"cat"};
+  spec.stdin_data = data;
+  const Id id = f.Start(spec);
+  std::vector<PollFd> fds;
+  f.set.CollectPollFds(/*want_output=*/false, &fds);
+  REQUIRE(fds.size() == 1);  // stdin is fed even while output waits
+  CHECK(fds[0].events == POLLOUT);
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.Out(id).size() == data.size());
+  CHECK(f.recorder.Out(id) == data);
+}
+
+TEST_CASE("a child that does not read its stdin does not block the set") {
+  Fixture f;
+  SpawnSpec spec;
+  spec.argv = {"true"};
+  spec.stdin_data = std::string(1 << 20, 'x');
+  const Id id = f.Start(spec);
+  REQUIRE(RunUntilDone(f.set));  // EPIPE, not a hang or a SIGPIPE
+  CHECK(f.recorder.exits[id].succeeded());
+}
+
+TEST_CASE("100 MB of output is counted exactly in bounded chunks") {
+  Fixture f;
+  f.recorder.keep_output = false;
+  const Id id = f.Shell("head -c 100000000 /dev/zero");
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.bytes[static_cast<int>(Stream::kStdout)][id] == 100'000'000);
+  CHECK(f.recorder.max_chunk <= kOutputChunkBytes);
+  CHECK(f.recorder.exits[id].succeeded());
+}
+
+TEST_CASE("the child gets its env and a bare program name is found on its own PATH") {
+  Fixture f;
+  TempDir dir;
+  dir.Write("drover-greet", "#!/bin/sh\necho \"$GREETING from $0\"\n", 0755);
+  REQUIRE(std::string(std::getenv("PATH") ? std::getenv("PATH") : "").find(dir.path) ==
+          std::string::npos);
+  SpawnSpec spec;
+  spec.argv = {"drover-greet"};
+  spec.env = {"PATH=/nonexistent:" + dir.path + ":/usr/bin:/bin", "GREETING=hi"};
+  const Id id = f.Start(spec);
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.Out(id) == "hi from " + dir.path + "/drover-greet\n");
+}
+
+TEST_CASE("an env without PATH searches the default path") {
+  Fixture f;
+  SpawnSpec spec;
+  spec.argv = {"sh", "-c", "echo ok"};
+  spec.env = {"HOME=/"};
+  const Id id = f.Start(spec);
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.Out(id) == "ok\n");
+}
+
+TEST_CASE("cwd is honoured and a relative program path is resolved in it") {
+  Fixture f;
+  TempDir dir;
+  dir.Write("where", "#!/bin/sh\npwd\n", 0755);
+  SpawnSpec spec;
+  spec.argv = {"pwd"};
+  spec.cwd = dir.path;
+  const Id pwd = f.Start(spec);
+  spec.argv = {"./where"};
+  const Id relative = f.Start(spec);
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.Out(pwd) == dir.path + "\n");
+  CHECK(f.recorder.Out(relative) == dir.path + "\n");
+}
+
+TEST_CASE("spawn errors return the OS error and leave nothing behind") {
+  Fixture f;
+  TempDir dir;
+  const std::string plain = dir.Write("plain", "#!/bin/sh\n", 0644);
+  const size_t fds_before = OpenFds();
+
+  SpawnSpec spec;
+  spec.env = {"PATH=/usr/bin:/bin"};
+  spec.argv = {"drover-no-such-program"};
+  CHECK(f.SpawnError(spec) ==
+        "cannot run \"drover-no-such-program\": not found on PATH (/usr/bin:/bin)");
+  spec.argv = {"/nonexistent/prog"};
+  CHECK(f.SpawnError(spec) == "cannot run \"/nonexistent/prog\": No such file or directory");
+  spec.argv = {plain};
+  CHECK(f.SpawnError(spec) == "cannot run \"" + plain + "\": Permission denied");
+  spec.argv = {"plain"};
+  spec.env = {"PATH=" + dir.path};
+  CHECK(f.SpawnError(spec) == "cannot run \"plain\": Permission denied");
+  spec.argv = {"true"};
+  spec.env = {"PATH=/usr/bin:/bin"};
+  spec.cwd = "/nope";
+  CHECK(f.SpawnError(spec) == "cannot use directory \"/nope\": No such file or directory");
+  spec.cwd = plain;
+  CHECK(f.SpawnError(spec) == "cannot use directory \"" + plain + "\": Not a directory");
+  spec.cwd = "";
+  spec.argv = {};
+  CHECK_FALSE(f.SpawnError(spec).empty());
+
+  CHECK(f.set.size() == 0);
+  CHECK(f.set.NextDeadline() == -1);
+  CHECK(OpenFds() == fds_before);
+  CHECK(OwnChildren().empty());
+  CHECK(RunUntil(
+            f.set, [] { return false; }, true, 200) == false);  // drain stray SIGCHLDs
+  CHECK(f.recorder.exits.empty());
+}
+
+TEST_CASE("a timeout terminates the whole process group") {
+  Fixture f;
+  const Id id = f.Shell("sleep 1000 & echo $!; sleep 1000 & echo $!; wait", 300);
+  REQUIRE(RunUntilDone(f.set));
+  const RunResult& run = f.recorder.exits[id];
+  CHECK(run.outcome == Outcome::kTimedOut);
+  CHECK(run.signal == SIGTERM);
+  const std::vector<pid_t> grandchildren = Pids(f.recorder.Out(id));
+  REQUIRE(grandchildren.size() == 2);
+  for (pid_t pid : grandchildren) CHECK(Dies(pid));
+}
+
+TEST_CASE("a child that ignores SIGTERM is killed after the grace period") {
+  Fixture f;
+  const Id id = f.Shell("trap '' TERM; sleep 1000", 300);
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.exits[id].outcome == Outcome::kTimedOut);
+  CHECK(f.recorder.exits[id].signal == SIGKILL);
+}
+
+TEST_CASE("Terminate reports kKilled") {
+  Fixture f;
+  const Id id = f.Shell("sleep 1000");
+  f.set.Terminate(id, Outcome::kKilled, MonotonicMs());
+  f.set.Terminate(id + 100, Outcome::kKilled, MonotonicMs());  // unknown: ignored
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.exits[id].outcome == Outcome::kKilled);
+  CHECK(f.recorder.exits[id].signal == SIGTERM);
+}
+
+TEST_CASE("a terminated child that exits by itself keeps Drover's outcome and its exit code") {
+  Fixture f;
+  const Id id = f.Shell("trap 'exit 7' TERM; echo ready; sleep 1000 & wait");
+  REQUIRE(RunUntil(f.set, [&] { return f.recorder.Out(id) == "ready\n"; }));
+  f.set.Terminate(id, Outcome::kKilled, MonotonicMs());
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.exits[id].outcome == Outcome::kKilled);
+  CHECK(f.recorder.exits[id].exit_code == 7);
+  CHECK(f.recorder.exits[id].signal == 0);
+}
+
+TEST_CASE("NextDeadline gives the timeout and then the end of the kill grace") {
+  Fixture f;
+  const Time t0 = MonotonicMs();
+  CHECK(f.set.NextDeadline() == -1);
+  SpawnSpec spec;
+  spec.argv = {"sleep", "1000"};
+  spec.env = {"PATH=/usr/bin:/bin"};
+  spec.timeout_ms = 5000;
+  Result<Id> id = f.set.Spawn(spec, t0);
+  REQUIRE(id.ok());
+  CHECK(f.set.NextDeadline() == t0 + 5000);
+  f.set.OnTick(t0 + 4999);  // nothing due yet
+  CHECK(f.set.NextDeadline() == t0 + 5000);
+  f.set.OnTick(t0 + 5000);  // the timeout: SIGTERM, and the grace starts
+  CHECK(f.set.NextDeadline() == t0 + 5000 + kGraceMs);
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.exits[*id].outcome == Outcome::kTimedOut);
+  CHECK(f.set.NextDeadline() == -1);
+}
+
+TEST_CASE("what the leader leaves in its group is killed when it exits") {
+  Fixture f;
+  // The background sleep holds stdout too, so without the kill the process
+  // would only finish after kPipeLingerMs.
+  const Id id = f.Shell("sleep 1000 & echo $!");
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.exits[id].succeeded());
+  const std::vector<pid_t> left = Pids(f.recorder.Out(id));
+  REQUIRE(left.size() == 1);
+  CHECK(Dies(left[0]));
+}
+
+TEST_CASE("a descendant that escapes with setsid holding stdout is abandoned after a while") {
+  Fixture f;
+  TempDir dir;
+  const Time start = MonotonicMs();
+  // The leader waits until the escape is done, or its exit would kill the
+  // descendant while still in the group.
+  const Id id =
+      f.Shell("setsid sh -c 'echo $$ > " + dir.path + "/pid; exec sleep 1000' & until [ -s " +
+              dir.path + "/pid ]; do sleep 0.01; done; cat " + dir.path + "/pid");
+  REQUIRE(RunUntilDone(f.set));
+  const Time end = MonotonicMs();
+  CHECK(f.recorder.exits[id].succeeded());
+  CHECK(end - start >= ProcessSet::kPipeLingerMs);  // it really held the pipe
+  const std::vector<pid_t> escaped = Pids(f.recorder.Out(id));
+  REQUIRE(escaped.size() == 1);
+  CHECK(ProcState(escaped[0]) != 0);  // out of our reach, so still there
+  kill(escaped[0], SIGKILL);
+}
+
+TEST_CASE("without want_output the pipes are not polled and a chatty child waits") {
+  Fixture f;
+  f.recorder.keep_output = false;
+  const Id id = f.Shell("head -c 10000000 /dev/zero");
+  std::vector<PollFd> fds;
+  f.set.CollectPollFds(/*want_output=*/false, &fds);
+  CHECK(fds.empty());
+  f.set.CollectPollFds(/*want_output=*/true, &fds);
+  CHECK(fds.size() == 2);
+  fds.clear();
+
+  // Far more than a pipe holds: the child blocks in write() until we read.
+  CHECK_FALSE(RunUntil(
+      f.set, [] { return false; }, /*want_output=*/false, 1000));
+  CHECK(f.set.size() == 1);
+  CHECK(f.recorder.exits.empty());
+  CHECK(f.recorder.bytes[static_cast<int>(Stream::kStdout)][id] == 0);
+
+  REQUIRE(RunUntilDone(f.set, /*want_output=*/true));
+  CHECK(f.recorder.bytes[static_cast<int>(Stream::kStdout)][id] == 10'000'000);
+  CHECK(f.recorder.exits[id].succeeded());
+}
+
+TEST_CASE("many children at once are all reaped and leave no zombies") {
+  Fixture f;
+  std::vector<Id> ids;
+  for (int i = 0; i < 200; ++i) {
+    SpawnSpec spec;
+    spec.argv = {"/bin/true"};
+    ids.push_back(f.Start(spec));
+  }
+  CHECK(f.set.size() == 200);
+  REQUIRE(RunUntilDone(f.set));
+  REQUIRE(f.recorder.exits.size() == 200);
+  for (Id id : ids) {
+    CHECK(f.recorder.exit_calls[id] == 1);
+    CHECK(f.recorder.exits[id].succeeded());
+  }
+  CHECK(OwnChildren().empty());
+}
+
+TEST_CASE("the observer may spawn from OnExit") {
+  Fixture f;
+  int remaining = 5;
+  f.recorder.on_exit = [&](Id) {
+    if (--remaining > 0) f.Shell("echo again");
+  };
+  f.Shell("echo first");
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(remaining == 0);
+  CHECK(f.recorder.exits.size() == 5);
+}
+
+TEST_CASE("resource usage is reported") {
+  Fixture f;
+  const Id id = f.Shell("i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done");
+  REQUIRE(RunUntilDone(f.set));
+  const RunResult& run = f.recorder.exits[id];
+  CHECK(run.succeeded());
+  CHECK(run.user_cpu_us > 0);
+  CHECK(run.max_rss_kb > 0);
+}
+
+TEST_CASE("children inherit no fds and the parent leaks none") {
+  Fixture f;
+  const size_t before = OpenFds();
+  std::vector<Id> ids;
+  for (int i = 0; i < 50; ++i) {
+    // Lists the child's own fds: only 0, 1, 2 (and ls's own directory fd).
+    ids.push_back(f.Shell("ls /proc/self/fd | wc -l"));
+    SpawnSpec spec;
+    spec.argv = {"cat"};
+    spec.stdin_data = "x";
+    ids.push_back(f.Start(spec));
+  }
+  f.Shell("sleep 1000", 50);
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(OpenFds() == before);
+  for (size_t i = 0; i < ids.size(); i += 2) CHECK(f.recorder.Out(ids[i]) == "4\n");
+}
+
+TEST_CASE("the destructor kills and reaps what is left") {
+  pid_t grandchild = 0;
+  {
+    Fixture f;
+    const Id id = f.Shell("sleep 1000 & echo $!; wait");
+    REQUIRE(RunUntil(f.set, [&] { return !f.recorder.Out(id).empty(); }));
+    grandchild = Pids(f.recorder.Out(id)).at(0);
+  }
+  CHECK(Dies(grandchild));
+  CHECK(OwnChildren().empty());
+}
+
+}  // namespace
+}  // namespace drover::worker

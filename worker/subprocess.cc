@@ -1,0 +1,455 @@
+#include "worker/subprocess.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+#include "shared/clock.h"
+
+namespace drover::worker {
+
+struct ProcessSet::Process {
+  Id id = 0;
+  pid_t pid = -1;  // also the id of its process group
+  int stdin_fd = -1;
+  int out_fd[2] = {-1, -1};  // indexed by Stream
+  std::string stdin_data;
+  size_t stdin_written = 0;
+  Time timeout_at = -1;      // when to Terminate(kTimedOut); -1: never
+  Time kill_at = -1;         // when SIGTERM's grace runs out; -1: no SIGTERM pending
+  Time linger_until = -1;    // reaped but a pipe is still open: when to abandon it
+  bool terminating = false;  // Drover asked it to stop, for the reason `why`
+  Outcome why = Outcome::kKilled;
+  bool reaped = false;
+  RunResult run;
+};
+
+namespace {
+
+// What execvp uses when the environment has no PATH.
+constexpr std::string_view kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
+
+std::string Quoted(std::string_view s) {
+  std::string q = "\"";
+  q += s;
+  q += '"';
+  return q;
+}
+
+std::string_view PathOf(const std::vector<std::string>& env) {
+  for (const std::string& var : env) {
+    if (var.starts_with("PATH=")) return std::string_view(var).substr(5);
+  }
+  return kDefaultPath;
+}
+
+// Bytes waiting to be read in pipe `fd` (0 for a closed fd).
+int BufferedBytes(int fd) {
+  int n = 0;
+  if (fd < 0 || ioctl(fd, FIONREAD, &n) != 0) return 0;
+  return n;
+}
+
+int64_t Microseconds(const timeval& tv) { return int64_t{tv.tv_sec} * 1'000'000 + tv.tv_usec; }
+
+// 0 if `program` (after a chdir to `cwd`) is an executable file, else the
+// errno that exec would fail with.
+int CheckExecutable(const std::string& program, const std::string& cwd) {
+  const std::string path = program[0] == '/' || cwd.empty() ? program : cwd + "/" + program;
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return errno;
+  if (!S_ISREG(st.st_mode)) return EACCES;
+  if (access(path.c_str(), X_OK) != 0) return errno;
+  return 0;
+}
+
+// What posix_spawn should execute for argv[0]: a name with a '/' as is, a
+// bare name from the child's own PATH (posix_spawnp would search the
+// worker's). Checked here rather than left to exec so the error can name the
+// PATH searched, and reads the same under any libc or valgrind (which cannot
+// pass exec errors back from a vfork-style spawn). As with execvp, a match
+// that is not executable makes "Permission denied" if nothing better follows.
+Result<std::string> FindProgram(const std::string& name, const std::vector<std::string>& env,
+                                const std::string& cwd) {
+  if (name.find('/') != std::string::npos) {
+    if (int err = CheckExecutable(name, cwd); err != 0) {
+      return ErrnoStatus("cannot run " + Quoted(name), err);
+    }
+    return name;
+  }
+  const std::string_view path = PathOf(env);
+  bool denied = false;
+  size_t begin = 0;
+  for (;;) {
+    const size_t end = path.find(':', begin);
+    std::string_view dir = path.substr(begin, end == std::string_view::npos ? end : end - begin);
+    if (dir.empty()) dir = ".";  // POSIX: an empty entry is the current directory
+    std::string candidate(dir);
+    candidate += '/';
+    candidate += name;
+    const int err = CheckExecutable(candidate, cwd);
+    if (err == 0) return candidate;
+    if (err == EACCES) denied = true;
+    if (end == std::string_view::npos) break;
+    begin = end + 1;
+  }
+  if (denied) return ErrnoStatus("cannot run " + Quoted(name), EACCES);
+  return Status::Error("cannot run " + Quoted(name) + ": not found on PATH (" + std::string(path) +
+                       ")");
+}
+
+std::vector<char*> CStrings(const std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (const std::string& s : strings) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+// Starts `program` as the leader of a new process group with `pipes` on its
+// stdin/stdout/stderr and nothing else open; returns 0 or an errno value.
+int SpawnChild(const std::string& program, const SpawnSpec& spec, const int (&pipes)[3][2],
+               const sigset_t& sigmask, pid_t* pid) {
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_t actions;
+  if (int err = posix_spawnattr_init(&attr); err != 0) return err;
+  if (int err = posix_spawn_file_actions_init(&actions); err != 0) {
+    posix_spawnattr_destroy(&attr);
+    return err;
+  }
+  // The worker ignores SIGPIPE and blocks what its signalfd reads; the child
+  // must see every signal as a fresh program would.
+  sigset_t all;
+  sigfillset(&all);
+  sigdelset(&all, SIGKILL);
+  sigdelset(&all, SIGSTOP);
+  int err = posix_spawnattr_setflags(
+      &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  if (err == 0) err = posix_spawnattr_setpgroup(&attr, 0);
+  if (err == 0) err = posix_spawnattr_setsigmask(&attr, &sigmask);
+  if (err == 0) err = posix_spawnattr_setsigdefault(&attr, &all);
+  // Every pipe end is close-on-exec; dup2 clears the flag on the copies. The
+  // pipes were made in stdin, stdout, stderr order, so no child end can sit
+  // on a lower standard fd that an earlier dup2 would overwrite.
+  if (err == 0) err = posix_spawn_file_actions_adddup2(&actions, pipes[0][0], 0);
+  if (err == 0) err = posix_spawn_file_actions_adddup2(&actions, pipes[1][1], 1);
+  if (err == 0) err = posix_spawn_file_actions_adddup2(&actions, pipes[2][1], 2);
+  if (err == 0 && !spec.cwd.empty()) {
+    err = posix_spawn_file_actions_addchdir_np(&actions, spec.cwd.c_str());
+  }
+  // Fds other code in the worker opened without O_CLOEXEC stay with us.
+  if (err == 0) err = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  if (err == 0) {
+    std::vector<char*> argv = CStrings(spec.argv);
+    std::vector<char*> envp = CStrings(spec.env);
+    // glibc reports exec failures here and reaps the failed child itself.
+    err = posix_spawn(pid, program.c_str(), &actions, &attr, argv.data(), envp.data());
+  }
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  return err;
+}
+
+}  // namespace
+
+ProcessSet::ProcessSet(ProcessObserver* observer, const sigset_t& child_sigmask,
+                       int64_t kill_grace_ms)
+    : observer_(observer),
+      child_sigmask_(child_sigmask),
+      kill_grace_ms_(kill_grace_ms),
+      chunk_(kOutputChunkBytes) {}
+
+ProcessSet::~ProcessSet() {
+  for (auto& [id, p] : processes_) {
+    if (!p->reaped) kill(-p->pid, SIGKILL);
+    for (int fd : {p->stdin_fd, p->out_fd[0], p->out_fd[1]}) {
+      if (fd >= 0) close(fd);
+    }
+  }
+  // Blocking is fine now: every leader left was just sent SIGKILL.
+  for (auto& [id, p] : processes_) {
+    if (p->reaped) continue;
+    while (wait4(p->pid, nullptr, 0, nullptr) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+Result<ProcessSet::Id> ProcessSet::Spawn(const SpawnSpec& spec, Time now) {
+  if (spec.argv.empty() || spec.argv[0].empty()) {
+    return Status::Error("cannot run an empty command");
+  }
+  const std::string& name = spec.argv[0];
+  // Checked here because a bad cwd would otherwise look like a bad program.
+  if (!spec.cwd.empty()) {
+    struct stat st;
+    if (stat(spec.cwd.c_str(), &st) != 0) {
+      return ErrnoStatus("cannot use directory " + Quoted(spec.cwd), errno);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      return ErrnoStatus("cannot use directory " + Quoted(spec.cwd), ENOTDIR);
+    }
+  }
+  Result<std::string> program = FindProgram(name, spec.env, spec.cwd);
+  if (!program.ok()) return program.status();
+
+  // [stdin, stdout, stderr][read end, write end]
+  int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+  auto close_pipes = [&pipes] {
+    for (auto& pipe : pipes) {
+      for (int& fd : pipe) {
+        if (fd >= 0) close(fd);
+        fd = -1;
+      }
+    }
+  };
+  for (auto& pipe : pipes) {
+    if (pipe2(pipe, O_CLOEXEC) != 0) {
+      const int err = errno;
+      close_pipes();
+      return ErrnoStatus("cannot run " + Quoted(name) + ": pipe", err);
+    }
+  }
+  // Only our ends are non-blocking: most programs expect blocking stdio.
+  for (int fd : {pipes[0][1], pipes[1][0], pipes[2][0]}) {
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  }
+
+  pid_t pid = -1;
+  const int err = SpawnChild(*program, spec, pipes, child_sigmask_, &pid);
+  for (int* fd : {&pipes[0][0], &pipes[1][1], &pipes[2][1]}) {
+    close(*fd);
+    *fd = -1;
+  }
+  if (err != 0) {
+    close_pipes();
+    return ErrnoStatus("cannot run " + Quoted(name), err);
+  }
+
+  auto owned = std::make_unique<Process>();
+  Process* p = owned.get();
+  p->id = next_id_++;
+  p->pid = pid;
+  p->stdin_fd = pipes[0][1];
+  p->out_fd[static_cast<int>(Stream::kStdout)] = pipes[1][0];
+  p->out_fd[static_cast<int>(Stream::kStderr)] = pipes[2][0];
+  p->stdin_data = spec.stdin_data;
+  if (spec.timeout_ms > 0) p->timeout_at = now + spec.timeout_ms;
+  p->run.started_ms = WallMs();
+  processes_.emplace(p->id, std::move(owned));
+  pid_owner_.emplace(pid, p->id);
+  for (int fd : {p->stdin_fd, p->out_fd[0], p->out_fd[1]}) fd_owner_.emplace(fd, p->id);
+  if (p->stdin_data.empty()) CloseFd(&p->stdin_fd);
+  return p->id;
+}
+
+void ProcessSet::CollectPollFds(bool want_output, std::vector<PollFd>* out) const {
+  for (const auto& [id, p] : processes_) {
+    if (p->stdin_fd >= 0) out->push_back({p->stdin_fd, POLLOUT});
+    if (!want_output) continue;
+    for (int fd : p->out_fd) {
+      if (fd >= 0) out->push_back({fd, POLLIN});
+    }
+  }
+}
+
+void ProcessSet::HandleReady(int fd, short revents, Time now) {
+  auto it = fd_owner_.find(fd);
+  if (it == fd_owner_.end()) return;
+  Process* p = Find(it->second);
+  // Readiness may be stale (the fd was closed and reused within one loop
+  // turn); that costs one EAGAIN, since every fd of ours is non-blocking.
+  if (fd == p->stdin_fd) {
+    if (revents & (POLLOUT | POLLERR | POLLHUP)) WriteStdin(p);
+    return;
+  }
+  if (revents & (POLLIN | POLLERR | POLLHUP)) {
+    ReadOutput(p, fd == p->out_fd[0] ? Stream::kStdout : Stream::kStderr, now);
+  }
+}
+
+void ProcessSet::ReapExited(Time now) {
+  // Each of our leaders by pid, never waitpid(-1): other code in the worker
+  // may have children of its own. A copy, since OnExit may Spawn.
+  std::vector<Id> running;
+  running.reserve(pid_owner_.size());
+  for (const auto& [pid, id] : pid_owner_) running.push_back(id);
+  for (Id id : running) {
+    Process* p = Find(id);
+    if (p != nullptr && !p->reaped) TryReap(p, now);
+  }
+}
+
+void ProcessSet::OnTick(Time now) {
+  for (Id id : Ids()) {
+    Process* p = Find(id);
+    if (p == nullptr) continue;  // finished by an earlier callback
+    if (p->timeout_at >= 0 && now >= p->timeout_at) Terminate(id, Outcome::kTimedOut, now);
+    if (p->kill_at >= 0 && now >= p->kill_at) {
+      p->kill_at = -1;
+      kill(-p->pid, SIGKILL);
+    }
+    if (p->linger_until >= 0 && now >= p->linger_until) {
+      // Whoever holds these pipes left the process group; stop waiting for
+      // them. But output already in a pipe is never dropped: the loop may be
+      // pushing back (not reading), so wait for it to be read first.
+      if (BufferedBytes(p->out_fd[0]) + BufferedBytes(p->out_fd[1]) > 0) {
+        p->linger_until = now + kPipeLingerMs;
+        continue;
+      }
+      CloseFd(&p->out_fd[0]);
+      CloseFd(&p->out_fd[1]);
+      MaybeFinish(p, now);
+    }
+  }
+}
+
+Time ProcessSet::NextDeadline() const {
+  Time next = -1;
+  for (const auto& [id, p] : processes_) {
+    for (Time t : {p->timeout_at, p->kill_at, p->linger_until}) {
+      if (t >= 0 && (next < 0 || t < next)) next = t;
+    }
+  }
+  return next;
+}
+
+void ProcessSet::Terminate(Id id, Outcome why, Time now) {
+  Process* p = Find(id);
+  if (p == nullptr) return;
+  if (p->reaped) {
+    // It exited by itself; only escaped descendants keep it alive. Let the
+    // next OnTick abandon their pipes rather than finish from in here, where
+    // an observer callback may have called us.
+    if (p->linger_until >= 0) p->linger_until = now;
+    return;
+  }
+  if (p->terminating) return;
+  p->terminating = true;
+  p->why = why;
+  p->timeout_at = -1;
+  p->kill_at = now + kill_grace_ms_;
+  kill(-p->pid, SIGTERM);
+}
+
+size_t ProcessSet::size() const { return processes_.size(); }
+
+ProcessSet::Process* ProcessSet::Find(Id id) {
+  auto it = processes_.find(id);
+  return it == processes_.end() ? nullptr : it->second.get();
+}
+
+std::vector<ProcessSet::Id> ProcessSet::Ids() const {
+  std::vector<Id> ids;
+  ids.reserve(processes_.size());
+  for (const auto& [id, p] : processes_) ids.push_back(id);
+  return ids;
+}
+
+void ProcessSet::WriteStdin(Process* p) {
+  while (p->stdin_written < p->stdin_data.size()) {
+    const ssize_t n = write(p->stdin_fd, p->stdin_data.data() + p->stdin_written,
+                            p->stdin_data.size() - p->stdin_written);
+    if (n > 0) {
+      p->stdin_written += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && errno == EAGAIN) {
+      return;  // the pipe is full; POLLOUT will tell when it drains
+    } else {
+      break;  // EPIPE: the child closed its stdin and wants no more
+    }
+  }
+  CloseFd(&p->stdin_fd);  // EOF tells the child it has everything
+  std::string().swap(p->stdin_data);
+}
+
+void ProcessSet::ReadOutput(Process* p, Stream stream, Time now) {
+  int* fd = &p->out_fd[static_cast<int>(stream)];
+  ssize_t n;
+  do {
+    n = read(*fd, chunk_.data(), chunk_.size());
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    observer_->OnOutput(p->id, stream, std::string_view(chunk_.data(), static_cast<size_t>(n)));
+    return;
+  }
+  if (n < 0 && errno == EAGAIN) return;
+  CloseFd(fd);  // EOF, or an error that no later read would cure
+  MaybeFinish(p, now);
+}
+
+void ProcessSet::CloseFd(int* fd) {
+  if (*fd < 0) return;
+  fd_owner_.erase(*fd);
+  close(*fd);
+  *fd = -1;
+}
+
+void ProcessSet::TryReap(Process* p, Time now) {
+  // WNOWAIT leaves the leader a zombie, and a zombie leader keeps its pgid
+  // from being reused, so the group can be killed safely before the reaping.
+  siginfo_t info{};
+  int r;
+  do {
+    r = waitid(P_PID, p->pid, &info, WEXITED | WNOHANG | WNOWAIT);
+  } while (r < 0 && errno == EINTR);
+  if (r == 0 && info.si_pid == 0) return;  // still running
+
+  int status = 0;
+  rusage usage{};
+  if (r == 0) {
+    kill(-p->pid, SIGKILL);  // whatever it left running in its group
+    pid_t reaped;
+    do {
+      reaped = wait4(p->pid, &status, 0, &usage);
+    } while (reaped < 0 && errno == EINTR);
+    r = reaped == p->pid ? 0 : -1;
+  }
+  p->run.ended_ms = WallMs();
+  if (r != 0) {
+    // ECHILD: someone in this process reaped our child behind our back.
+    p->run.outcome = Outcome::kLost;
+    p->run.error = "the process was reaped by someone else";
+  } else {
+    p->run.user_cpu_us = Microseconds(usage.ru_utime);
+    p->run.sys_cpu_us = Microseconds(usage.ru_stime);
+    p->run.max_rss_kb = usage.ru_maxrss;
+    if (WIFSIGNALED(status)) {
+      p->run.signal = WTERMSIG(status);
+      p->run.outcome = p->terminating ? p->why : Outcome::kSignaled;
+    } else {
+      // A child that catches SIGTERM and exits still ran out of time.
+      p->run.exit_code = WEXITSTATUS(status);
+      p->run.outcome = p->terminating ? p->why : Outcome::kExited;
+    }
+  }
+  pid_owner_.erase(p->pid);
+  p->reaped = true;
+  p->timeout_at = -1;
+  p->kill_at = -1;
+  CloseFd(&p->stdin_fd);
+  std::string().swap(p->stdin_data);
+  MaybeFinish(p, now);
+}
+
+void ProcessSet::MaybeFinish(Process* p, Time now) {
+  if (!p->reaped) return;
+  if (p->out_fd[0] >= 0 || p->out_fd[1] >= 0) {
+    if (p->linger_until < 0) p->linger_until = now + kPipeLingerMs;
+    return;
+  }
+  const Id id = p->id;
+  RunResult run = std::move(p->run);
+  processes_.erase(id);  // before OnExit, which may Spawn; `p` dangles now
+  observer_->OnExit(id, run);
+}
+
+}  // namespace drover::worker

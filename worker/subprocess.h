@@ -1,0 +1,155 @@
+// The worker's process layer: spawns steps as child processes, moves bytes
+// through their pipes without ever blocking, reaps them, and kills them.
+// It knows nothing of the broker; worker/agent.h drives it from the worker's
+// single event loop. Modelled on ninja's SubprocessSet, but streaming: output
+// leaves in chunks as it is read instead of being buffered whole.
+//
+// Not thread-safe: one ProcessSet belongs to one loop.
+//
+// REQUIRES (process-wide, before the first Spawn):
+//   - SIGCHLD is blocked in every thread and read through a signalfd by the
+//     caller, who calls ReapExited() when it fires.
+//   - SIGPIPE is ignored or blocked, so writing to a child that closed its
+//     stdin gives EPIPE rather than killing the worker.
+//
+// Children:
+//   - are started with posix_spawn (never fork: the worker has ZeroMQ threads),
+//     each as the leader of a new process group, with the signal mask the
+//     worker started with (`child_sigmask`) and every signal at its default
+//     disposition; stdin/stdout/stderr are pipes, no other fd is inherited;
+//   - find a bare argv[0] (no '/') on the PATH of their own environment
+//     (SpawnSpec::env), not the worker's;
+//   - run in SpawnSpec::cwd, checked before spawning so a bad directory is
+//     reported as such rather than as an exec failure.
+//
+// A process is finished when its leader has been reaped AND both output pipes
+// reached EOF (or were abandoned, below). Then its OnExit fires, exactly once.
+// When the leader exits, whatever it left running in its process group is
+// killed (SIGKILL) before the leader is reaped, so the pgid cannot be reused
+// under us; descendants that left the group and keep a pipe open are waited
+// for kPipeLingerMs, then their pipes are closed.
+//
+// Termination (timeout or Terminate()): SIGTERM to the whole group, then
+// SIGKILL to the group kill_grace_ms later if the leader still runs.
+#pragma once
+
+#include <sys/types.h>
+#include <signal.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "shared/protocol.h"
+#include "shared/status.h"
+
+namespace drover::worker {
+
+// Milliseconds on a monotonic clock; the caller passes `now` in.
+using Time = int64_t;
+
+struct SpawnSpec {
+  std::vector<std::string> argv;  // non-empty
+  std::vector<std::string> env;   // the child's complete environment, "NAME=value"
+  std::string cwd;                // "" keeps the worker's directory
+  std::string stdin_data;         // written to the child's stdin, which is then closed
+  uint32_t timeout_ms = 0;        // 0: none; else terminate (kTimedOut) after this long
+};
+
+// Receives what the children do. Called only from within ProcessSet methods.
+class ProcessObserver {
+ public:
+  using Id = uint64_t;
+  virtual ~ProcessObserver() = default;
+  // A chunk of at most kOutputChunkBytes just read from a child's pipe.
+  virtual void OnOutput(Id id, Stream stream, std::string_view data) = 0;
+  // The process is finished (see above); `run` says how. The id is then gone.
+  virtual void OnExit(Id id, const RunResult& run) = 0;
+};
+
+// A file descriptor the caller's poll should watch for this set.
+struct PollFd {
+  int fd;
+  short events;  // POLLIN or POLLOUT
+};
+
+class ProcessSet {
+ public:
+  using Id = ProcessObserver::Id;
+  static constexpr int64_t kPipeLingerMs = 2000;
+
+  // `observer` must outlive the set. `child_sigmask` is the signal mask
+  // children start with (normally the mask before the worker blocked signals).
+  ProcessSet(ProcessObserver* observer, const sigset_t& child_sigmask, int64_t kill_grace_ms);
+  // Kills every remaining process group (SIGKILL) and reaps what it can.
+  ~ProcessSet();
+  ProcessSet(const ProcessSet&) = delete;
+  ProcessSet& operator=(const ProcessSet&) = delete;
+
+  // Starts a child. On failure (no such program, permission denied, bad cwd,
+  // out of processes) returns a Status whose message is the OS error in
+  // words, e.g. "cannot run \"nosuch\": No such file or directory"; no process
+  // is left behind and OnExit will not fire for it.
+  Result<Id> Spawn(const SpawnSpec& spec, Time now);
+
+  // Appends the fds to watch now. Output pipes are listed only when
+  // `want_output` is true: the caller passes false to push back on children
+  // (they block in write() once their pipe fills) while it cannot send.
+  void CollectPollFds(bool want_output, std::vector<PollFd>* out) const;
+
+  // Handles readiness `revents` (poll flags) reported for `fd`, which must be
+  // one that CollectPollFds listed: reads at most one chunk (calling OnOutput)
+  // or writes more stdin. Unknown fds are ignored.
+  void HandleReady(int fd, short revents, Time now);
+
+  // Reaps every exited child without blocking; call on SIGCHLD.
+  void ReapExited(Time now);
+
+  // Enforces timeouts, kill grace periods and pipe lingering.
+  void OnTick(Time now);
+
+  // The earliest time OnTick has something to do; -1 when nothing is pending.
+  Time NextDeadline() const;
+
+  // Asks the process to stop: SIGTERM to its group now, SIGKILL after the
+  // grace period. Its OnExit reports `why` (kKilled or kTimedOut) unless it
+  // had already exited by itself. Unknown ids are ignored.
+  void Terminate(Id id, Outcome why, Time now);
+
+  // Processes started and not yet finished.
+  size_t size() const;
+
+ private:
+  // Invariants:
+  //   1. Every open pipe fd of a process is in fd_owner_, and only those.
+  //   2. A process is in pid_owner_ exactly until its leader is reaped; no
+  //      signal goes to its group after that (the pgid may be reused).
+  //   3. A process stays in processes_ until its OnExit, which comes once it
+  //      is reaped and both output fds are closed.
+  struct Process;
+  Process* Find(Id id);
+  // Ids of all processes: loops walk this copy, since callbacks may Spawn.
+  std::vector<Id> Ids() const;
+  void WriteStdin(Process* p);
+  void ReadOutput(Process* p, Stream stream, Time now);
+  void CloseFd(int* fd);
+  // Reaps `p`'s leader if it has exited, killing what it left in its group.
+  void TryReap(Process* p, Time now);
+  // Reports `p` and forgets it if it is finished; then `p` is dangling.
+  void MaybeFinish(Process* p, Time now);
+
+  ProcessObserver* observer_;
+  sigset_t child_sigmask_;
+  int64_t kill_grace_ms_;
+  Id next_id_ = 1;
+  std::unordered_map<Id, std::unique_ptr<Process>> processes_;
+  std::unordered_map<int, Id> fd_owner_;  // pipe fd -> its process
+  std::unordered_map<pid_t, Id> pid_owner_;
+  std::vector<char> chunk_;  // one output chunk, reused by every read
+};
+
+}  // namespace drover::worker
