@@ -1,0 +1,111 @@
+// broker: accepts job graphs from `submit`, hands their steps to workers and
+// advances each graph as results come back. See README.md and docs/.
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstdlib>
+#include <string>
+
+#include "broker/server.h"
+#include "shared/logging.h"
+#include "shared/signal_fd.h"
+
+namespace {
+
+// Where the broker keeps its state unless told: $DROVER_STATE_DIR, else
+// /var/lib/drover for root, else $XDG_STATE_HOME/drover (~/.local/state/drover).
+std::string DefaultStateDir() {
+  if (const char* dir = std::getenv("DROVER_STATE_DIR"); dir && *dir) return dir;
+  if (geteuid() == 0) return "/var/lib/drover";
+  if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg) return std::string(xdg) + "/drover";
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : ".") + "/.local/state/drover";
+}
+
+drover::Status MakeDirs(const std::string& path) {
+  for (size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
+    const std::string prefix = path.substr(0, slash);
+    if (mkdir(prefix.c_str(), 0750) != 0 && errno != EEXIST) {
+      return drover::ErrnoStatus("cannot create " + prefix, errno);
+    }
+    if (slash == std::string::npos) return drover::Status::Ok();
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Before anything can start a thread: signals are read from a signalfd.
+  auto signals = drover::SignalFd::Create({SIGINT, SIGTERM, SIGHUP});
+  if (!signals.ok()) {
+    fprintf(stderr, "broker: %s\n", signals.status().message().c_str());
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+
+  drover::broker::ServerOptions options;
+  std::string state_dir = DefaultStateDir();
+  std::string log_level = "info";
+  bool die_with_parent = false;
+  size_t max_stdin_mb = options.job_limits.max_stdin_bytes >> 20;
+
+  CLI::App app{"Drover broker: queues job graphs and hands their steps to workers."};
+  app.add_option("--bind", options.bind, "ZeroMQ endpoint that workers and submit connect to")
+      ->capture_default_str();
+  app.add_option("--state-dir", state_dir, "Directory for the broker's spool (job output)")
+      ->capture_default_str();
+  app.add_option("--heartbeat-ms", options.heartbeat_ms, "Heartbeat interval in milliseconds")
+      ->capture_default_str()
+      ->check(CLI::Range(10u, 60'000u));
+  app.add_option("--max-steps", options.job_limits.max_steps, "Most steps one graph may have")
+      ->capture_default_str();
+  app.add_option("--max-stdin-mb", max_stdin_mb,
+                 "Largest stdin (inline or from stdin_from) a step may get, in MiB")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->capture_default_str();
+  app.add_flag("--die-with-parent", die_with_parent, "Stop when the parent process exits")
+      ->group("");  // used by `submit` for its embedded broker
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  options.job_limits.max_stdin_bytes = max_stdin_mb << 20;
+
+  if (drover::Status s = drover::SetUpLogging("broker", log_level); !s.ok()) {
+    fprintf(stderr, "broker: %s\n", s.message().c_str());
+    return 2;
+  }
+  if (die_with_parent) {
+    if (drover::Status s = drover::SignalOnParentDeath(SIGTERM); !s.ok()) return 1;
+  }
+  if (drover::Status s = MakeDirs(state_dir + "/spool"); !s.ok()) {
+    spdlog::critical("{} (set --state-dir)", s.message());
+    return 1;
+  }
+  auto spool = drover::broker::Spool::Create(state_dir + "/spool");
+  if (!spool.ok()) {
+    spdlog::critical("{}", spool.status().message());
+    return 1;
+  }
+
+  zmq::context_t ctx(1);
+  drover::broker::Server server(options, std::move(spool).value());
+  if (drover::Status s = server.Bind(&ctx); !s.ok()) {
+    spdlog::critical("{}", s.message());
+    return 1;
+  }
+  spdlog::info("listening on {}; state in {}", options.bind, state_dir);
+  if (drover::Status s = server.Run(&signals.value()); !s.ok()) {
+    spdlog::critical("{}", s.message());
+    return 1;
+  }
+  return 0;
+}

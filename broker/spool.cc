@@ -1,0 +1,211 @@
+#include "broker/spool.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "shared/codec.h"
+
+namespace drover::broker {
+namespace {
+
+Status WriteAll(int fd, const char* data, size_t size, const std::string& path) {
+  while (size > 0) {
+    const ssize_t n = write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("write " + path, errno);
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status PreadAll(int fd, char* data, size_t size, uint64_t offset, const std::string& path) {
+  while (size > 0) {
+    const ssize_t n = pread(fd, data, size, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("read " + path, errno);
+    }
+    if (n == 0) return Status::Error("read " + path + ": unexpected end of file");
+    data += n;
+    size -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status MakeDir(const std::string& path) {
+  if (mkdir(path.c_str(), 0750) != 0 && errno != EEXIST) return ErrnoStatus("mkdir " + path, errno);
+  return Status::Ok();
+}
+
+}  // namespace
+
+EventLog::~EventLog() {
+  if (fd_ >= 0) close(fd_);
+}
+
+Result<std::unique_ptr<EventLog>> EventLog::Create(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return ErrnoStatus("create " + path, errno);
+  return std::unique_ptr<EventLog>(new EventLog(fd, 0, path));
+}
+
+Result<std::unique_ptr<EventLog>> EventLog::Open(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open " + path, errno);
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    const int err = errno;
+    close(fd);
+    return ErrnoStatus("stat " + path, err);
+  }
+  auto log = std::unique_ptr<EventLog>(new EventLog(fd, static_cast<uint64_t>(st.st_size), path));
+  // A log on disk is only reopened for a job that is over (or from an earlier
+  // broker run); either way nothing more will be appended to it.
+  log->ended_ = true;
+  return log;
+}
+
+void EventLog::Append(const Event& event) {
+  AppendEventRecord(event, &buffer_);
+  if (std::holds_alternative<JobEnded>(event)) ended_ = true;
+}
+
+Status EventLog::Flush() {
+  if (buffer_.empty()) return Status::Ok();
+  Status s = WriteAll(fd_, buffer_.data(), buffer_.size(), path_);
+  if (!s.ok()) return s;
+  flushed_ += buffer_.size();
+  buffer_.clear();
+  return Status::Ok();
+}
+
+Result<std::string> EventLog::Read(uint64_t offset, size_t max_bytes) const {
+  if (offset >= flushed_) return std::string();
+  size_t want = static_cast<size_t>(std::min<uint64_t>(max_bytes, flushed_ - offset));
+  std::string bytes(want, '\0');
+  Status s = PreadAll(fd_, bytes.data(), want, offset, path_);
+  if (!s.ok()) return s;
+  size_t whole = WholeRecordsPrefix(bytes);
+  if (whole == 0 && want >= 4) {
+    // A record larger than max_bytes: read exactly that one.
+    uint32_t length = 0;
+    for (int i = 0; i < 4; ++i) length |= uint32_t{static_cast<unsigned char>(bytes[i])} << (8 * i);
+    if (offset + 4 + length > flushed_) return Status::Error(path_ + ": truncated record");
+    bytes.resize(4 + length);
+    s = PreadAll(fd_, bytes.data(), bytes.size(), offset, path_);
+    if (!s.ok()) return s;
+    whole = bytes.size();
+  }
+  bytes.resize(whole);
+  return bytes;
+}
+
+Result<std::unique_ptr<Spool>> Spool::Create(const std::string& dir) {
+  Status s = MakeDir(dir);
+  if (!s.ok()) return s;
+  return std::unique_ptr<Spool>(new Spool(dir));
+}
+
+std::string Spool::JobDir(JobId job) const { return dir_ + "/" + std::to_string(job.value); }
+
+std::string Spool::CapturePath(JobId job, StepIndex step) const {
+  return JobDir(job) + "/stdout." + std::to_string(step.value);
+}
+
+Status Spool::OpenJob(JobId job, const JobSpec& spec) {
+  Status s = MakeDir(JobDir(job));
+  if (!s.ok()) return s;
+  Result<std::unique_ptr<EventLog>> log = EventLog::Create(JobDir(job) + "/events");
+  if (!log.ok()) return log.status();
+  OpenJobFiles files;
+  files.log = std::move(log).value();
+  files.captured.assign(spec.steps.size(), false);
+  for (const StepSpec& step : spec.steps) {
+    if (step.stdin_from) files.captured[step.stdin_from->value] = true;
+  }
+  jobs_[job] = std::move(files);
+  return Status::Ok();
+}
+
+Status Spool::Record(JobId job, const Event& event) {
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return Status::Error("job " + std::to_string(job.value) + " has no spool");
+  OpenJobFiles& files = it->second;
+  files.log->Append(event);
+  // Captured stdout: a new attempt starts from empty; its output is appended.
+  if (const auto* started = std::get_if<StepStarted>(&event)) {
+    if (files.captured[started->step.value]) {
+      const std::string path = CapturePath(job, started->step);
+      const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+      if (fd < 0) return ErrnoStatus("create " + path, errno);
+      close(fd);
+    }
+  } else if (const auto* out = std::get_if<StepOutput>(&event)) {
+    if (out->stream == Stream::kStdout && files.captured[out->step.value]) {
+      const std::string path = CapturePath(job, out->step);
+      const int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+      if (fd < 0) return ErrnoStatus("open " + path, errno);
+      Status s = WriteAll(fd, out->data.bytes.data(), out->data.bytes.size(), path);
+      close(fd);
+      return s;
+    }
+  }
+  return Status::Ok();
+}
+
+Status Spool::FlushAll() {
+  for (auto& [job, files] : jobs_) {
+    Status s = files.log->Flush();
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+EventLog* Spool::Log(JobId job) {
+  auto it = jobs_.find(job);
+  if (it != jobs_.end()) return it->second.log.get();
+  Result<std::unique_ptr<EventLog>> log = EventLog::Open(JobDir(job) + "/events");
+  if (!log.ok()) return nullptr;
+  OpenJobFiles& files = jobs_[job];
+  files.log = std::move(log).value();
+  return files.log.get();
+}
+
+void Spool::CloseJob(JobId job) {
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return;
+  (void)it->second.log->Flush();
+  jobs_.erase(it);
+}
+
+Result<std::string> Spool::ReadCapturedStdout(JobId job, StepIndex step, size_t max_bytes) {
+  const std::string path = CapturePath(job, step);
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open " + path, errno);
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    const int err = errno;
+    close(fd);
+    return ErrnoStatus("stat " + path, err);
+  }
+  const auto size = static_cast<uint64_t>(st.st_size);
+  if (size > max_bytes) {
+    close(fd);
+    return Status::Error("its output is " + std::to_string(size) + " bytes, over the limit of " +
+                         std::to_string(max_bytes) + " bytes for stdin");
+  }
+  std::string data(size, '\0');
+  Status s = PreadAll(fd, data.data(), data.size(), 0, path);
+  close(fd);
+  if (!s.ok()) return s;
+  return data;
+}
+
+}  // namespace drover::broker

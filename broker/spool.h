@@ -1,0 +1,100 @@
+// Spool: where the broker keeps what jobs produce, on disk, so its memory
+// stays bounded whatever the steps print.
+//
+// Layout under the spool directory:
+//   <job-id>/events         the job's event log: every StepStarted, StepOutput,
+//                           StepEnded and JobEnded, as framed records (codec.h),
+//                           append-only. Followers are fed from it, so a slow
+//                           or late follower (submit --watch) reads history
+//                           from disk, not from broker memory.
+//   <job-id>/stdout.<step>  the stdout of the current attempt of a step that
+//                           another step reads with `stdin_from`.
+//
+// Appends are buffered in memory until Flush(), which the broker calls once
+// per loop turn: one write() per job per turn instead of one per event.
+// Nothing is fsynced: the spool is output, not the broker's state.
+//
+// Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "shared/ids.h"
+#include "shared/job_spec.h"
+#include "shared/protocol.h"
+#include "shared/status.h"
+
+namespace drover::broker {
+
+// One job's event log file.
+class EventLog {
+ public:
+  ~EventLog();
+  EventLog(const EventLog&) = delete;
+  EventLog& operator=(const EventLog&) = delete;
+
+  // Creates (truncating) or opens the log at `path`.
+  static Result<std::unique_ptr<EventLog>> Create(const std::string& path);
+  static Result<std::unique_ptr<EventLog>> Open(const std::string& path);
+
+  void Append(const Event& event);
+  Status Flush();
+
+  // Bytes on disk (appends not yet flushed are not readable).
+  uint64_t flushed() const { return flushed_; }
+  bool ended() const { return ended_; }  // holds its JobEnded record
+
+  // Whole records starting at `offset` (a record boundary), about `max_bytes`
+  // of them; at least one record if any lies past `offset`, however large.
+  Result<std::string> Read(uint64_t offset, size_t max_bytes) const;
+
+ private:
+  EventLog(int fd, uint64_t size, std::string path)
+      : fd_(fd), flushed_(size), path_(std::move(path)) {}
+  int fd_;
+  uint64_t flushed_;
+  std::string path_;
+  std::string buffer_;
+  bool ended_ = false;
+};
+
+class Spool {
+ public:
+  // `dir` is created if missing.
+  static Result<std::unique_ptr<Spool>> Create(const std::string& dir);
+
+  // Starts the spool of a new job.
+  Status OpenJob(JobId job, const JobSpec& spec);
+  // Records one event of an open job.
+  Status Record(JobId job, const Event& event);
+  Status FlushAll();
+  // The job's log, opening it from disk for a job spooled earlier;
+  // nullptr if there is none.
+  EventLog* Log(JobId job);
+  // Closes the job's files (they stay on disk).
+  void CloseJob(JobId job);
+
+  // The captured stdout of `step` (REQUIRES: some step reads it with
+  // stdin_from). Fails past `max_bytes`, naming the size.
+  Result<std::string> ReadCapturedStdout(JobId job, StepIndex step, size_t max_bytes);
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  explicit Spool(std::string dir) : dir_(std::move(dir)) {}
+  std::string JobDir(JobId job) const;
+  std::string CapturePath(JobId job, StepIndex step) const;
+
+  struct OpenJobFiles {
+    std::unique_ptr<EventLog> log;
+    std::vector<bool> captured;  // per step: is its stdout read by stdin_from?
+  };
+  std::string dir_;
+  std::unordered_map<JobId, OpenJobFiles> jobs_;
+};
+
+}  // namespace drover::broker
