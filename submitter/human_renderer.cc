@@ -1,0 +1,263 @@
+// The human renderer (renderer.h): prefixed output lines, failures as they
+// happen, a progress line on a terminal, a summary table at the end.
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "shared/run_text.h"
+#include "submitter/renderer.h"
+
+namespace drover::submit {
+namespace {
+
+// A line longer than this is cut into pieces, each printed with the prefix,
+// so a step printing without newlines cannot grow submit's memory.
+constexpr size_t kMaxLine = 64 << 10;
+constexpr int64_t kProgressEveryMs = 200;
+
+class HumanRenderer : public Renderer {
+ public:
+  HumanRenderer(FILE* out, FILE* err, HumanOptions options)
+      : out_(out), err_(err), options_(options) {}
+
+  void Accepted(const JobView& view) override {
+    if (options_.verbose) {
+      Say(view.Title() + " accepted: " + std::to_string(view.size()) + " steps");
+    }
+  }
+
+  void OnEvent(const JobView& view, const Event& event) override {
+    if (const auto* out = std::get_if<StepOutput>(&event)) {
+      Output(view, *out);
+    } else if (const auto* started = std::get_if<StepStarted>(&event)) {
+      if (options_.verbose) {
+        Say("[" + view.id_of(started->step) + "] started on " + started->worker +
+            (started->attempt.value > 1 ? " (attempt " + std::to_string(started->attempt.value) + ")"
+                                        : ""));
+      }
+    } else if (const auto* ended = std::get_if<StepEnded>(&event)) {
+      FlushPartialLines(view, ended->step);
+      Ended(view, *ended);
+    }
+  }
+
+  void Refresh(const JobView& view, int64_t now_ms) override {
+    fflush(out_);
+    fflush(err_);
+    if (!options_.progress || view.ended()) return;
+    if (start_ms_ == 0) start_ms_ = now_ms;
+    if (progress_shown_ && now_ms - last_progress_ms_ < kProgressEveryMs) return;
+    last_progress_ms_ = now_ms;
+    const uint32_t done = view.count(StepState::kSucceeded) + view.count(StepState::kNotNeeded);
+    const std::string line =
+        view.Title() + ": " + std::to_string(done) + "/" + std::to_string(view.size()) +
+        " done · " + std::to_string(view.count(StepState::kRunning)) + " running · " +
+        std::to_string(view.count(StepState::kWaiting) + view.count(StepState::kReady)) +
+        " queued · " + std::to_string(view.count(StepState::kFailed)) + " failed · " +
+        std::to_string(view.count(StepState::kSkipped)) + " skipped · " +
+        FormatDuration(now_ms - start_ms_);
+    fprintf(err_, "\r\033[K%s", line.c_str());
+    fflush(err_);
+    progress_shown_ = true;
+  }
+
+  void Notice(const std::string& text) override { Say(text); }
+
+  void Finished(const JobView& view, int64_t elapsed_ms) override {
+    ClearProgress();
+    Summary(view);
+    const JobEnded& ended = *view.ended();
+    std::string line = view.Title() + " " + JobStateName(ended.state) + " after " +
+                       FormatDuration(elapsed_ms) + ": ";
+    std::vector<std::string> parts;
+    for (StepState s : {StepState::kSucceeded, StepState::kFailed, StepState::kSkipped,
+                        StepState::kNotNeeded, StepState::kCancelled}) {
+      if (view.count(s) > 0) parts.push_back(std::to_string(view.count(s)) + " " + StepStateName(s));
+    }
+    for (size_t i = 0; i < parts.size(); ++i) line += (i ? ", " : "") + parts[i];
+    fprintf(err_, "%s\n", line.c_str());
+    fflush(err_);
+  }
+
+ private:
+  using StreamKey = std::pair<uint32_t, Stream>;
+
+  void Output(const JobView& view, const StepOutput& out) {
+    std::string& partial = partial_[{out.step.value, out.stream}];
+    FILE* file = out.stream == Stream::kStdout ? out_ : err_;
+    const std::string prefix = "[" + view.id_of(out.step) + "] ";
+    std::string_view data = out.data.bytes;
+    ClearProgress();
+    while (!data.empty()) {
+      const size_t nl = data.find('\n');
+      if (nl == std::string_view::npos) {
+        partial.append(data);
+        if (partial.size() >= kMaxLine) {
+          WriteLine(file, prefix, partial);
+          partial.clear();
+        }
+        break;
+      }
+      partial.append(data.substr(0, nl));
+      WriteLine(file, prefix, partial);
+      partial.clear();
+      data.remove_prefix(nl + 1);
+    }
+    if (partial.empty()) partial_.erase({out.step.value, out.stream});
+  }
+
+  void WriteLine(FILE* file, const std::string& prefix, const std::string& line) {
+    // Flush the other stream when switching, so lines keep their order when
+    // stdout and stderr go to the same place; Refresh() flushes each batch.
+    if (last_file_ != nullptr && last_file_ != file) fflush(last_file_);
+    last_file_ = file;
+    fwrite(prefix.data(), 1, prefix.size(), file);
+    fwrite(line.data(), 1, line.size(), file);
+    fputc('\n', file);
+  }
+
+  void FlushPartialLines(const JobView& view, StepIndex step) {
+    for (Stream stream : {Stream::kStdout, Stream::kStderr}) {
+      auto it = partial_.find({step.value, stream});
+      if (it == partial_.end()) continue;
+      ClearProgress();
+      WriteLine(stream == Stream::kStdout ? out_ : err_, "[" + view.id_of(step) + "] ", it->second);
+      partial_.erase(it);
+    }
+  }
+
+  void Ended(const JobView& view, const StepEnded& e) {
+    const std::string tag = "[" + view.id_of(e.step) + "] ";
+    switch (e.state) {
+      case StepState::kReady:  // will be retried
+        Say(tag + "attempt " + std::to_string(e.attempt.value) + " " + e.reason);
+        break;
+      case StepState::kFailed:
+        Say(tag + "failed: " + e.reason);
+        break;
+      case StepState::kSkipped:
+        Say(tag + "skipped: " + e.reason);
+        break;
+      case StepState::kSucceeded:
+        if (options_.verbose && e.run) {
+          Say(tag + "succeeded in " + FormatDuration(e.run->ended_ms - e.run->started_ms));
+        }
+        break;
+      case StepState::kNotNeeded:
+        if (options_.verbose) Say(tag + "not needed: " + e.reason);
+        break;
+      default:
+        break;
+    }
+  }
+
+  void Say(const std::string& text) {
+    ClearProgress();
+    if (last_file_ == out_) fflush(out_);
+    last_file_ = err_;
+    fprintf(err_, "%s\n", text.c_str());
+    fflush(err_);
+  }
+
+  void ClearProgress() {
+    if (!progress_shown_) return;
+    fprintf(err_, "\r\033[K");
+    progress_shown_ = false;
+  }
+
+  static std::string ExitColumn(const StepView& v) {
+    if (!v.run) return "-";
+    switch (v.run->outcome) {
+      case Outcome::kExited: return std::to_string(v.run->exit_code);
+      case Outcome::kSignaled: return SignalName(v.run->signal);
+      case Outcome::kTimedOut: return "timeout";
+      case Outcome::kSpawnFailed: return "no-start";
+      case Outcome::kKilled: return "killed";
+      case Outcome::kLost: return "lost";
+    }
+    return "?";
+  }
+
+  void Summary(const JobView& view) {
+    std::vector<uint32_t> rows;
+    for (uint32_t i = 0; i < view.size(); ++i) rows.push_back(i);
+    size_t hidden = 0;
+    if (rows.size() > options_.summary_rows) {
+      // Too many to list: show what went wrong, which is what needs reading.
+      std::erase_if(rows, [&](uint32_t i) {
+        const StepState s = view.step(StepIndex(i)).state;
+        return s == StepState::kSucceeded || s == StepState::kNotNeeded;
+      });
+      if (rows.size() > options_.summary_rows) rows.resize(options_.summary_rows);
+      hidden = view.size() - rows.size();
+    }
+    if (rows.empty()) {
+      if (hidden > 0) fprintf(err_, "(all %zu steps succeeded or were not needed)\n", view.size());
+      return;
+    }
+    std::vector<std::array<std::string, 6>> table;
+    table.push_back({"STEP", "STATE", "WORKER", "EXIT", "START", "TIME"});
+    const int64_t t0 = view.first_start_ms();
+    for (uint32_t i : rows) {
+      const StepView& v = view.step(StepIndex(i));
+      std::string start = "-", time = "-";
+      if (v.run && v.run->started_ms > 0) {
+        start = "+" + FormatDuration(v.run->started_ms - t0);
+        time = FormatDuration(v.run->ended_ms - v.run->started_ms);
+      }
+      table.push_back({view.id_of(StepIndex(i)), StepStateName(v.state),
+                       v.worker.empty() ? "-" : v.worker, ExitColumn(v), start, time});
+    }
+    std::array<size_t, 6> width{};
+    for (const auto& row : table) {
+      for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+    }
+    for (const auto& row : table) {
+      std::string line;
+      for (size_t c = 0; c < row.size(); ++c) {
+        line += row[c];
+        if (c + 1 < row.size()) line += std::string(width[c] - row[c].size() + 2, ' ');
+      }
+      fprintf(err_, "%s\n", line.c_str());
+    }
+    if (hidden > 0) {
+      fprintf(err_, "(%zu more steps not shown: only steps that did not succeed are listed)\n",
+              hidden);
+    }
+  }
+
+  FILE* out_;
+  FILE* err_;
+  HumanOptions options_;
+  std::map<StreamKey, std::string> partial_;
+  FILE* last_file_ = nullptr;  // the stream written last
+  bool progress_shown_ = false;
+  int64_t last_progress_ms_ = 0;
+  int64_t start_ms_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Renderer> MakeHumanRenderer(FILE* out, FILE* err, HumanOptions options) {
+  return std::make_unique<HumanRenderer>(out, err, options);
+}
+
+std::string FormatDuration(int64_t ms) {
+  if (ms < 0) ms = 0;
+  char buf[32];
+  if (ms < 60'000) {
+    snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000);
+  } else if (ms < 3'600'000) {
+    snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(ms / 60'000),
+             static_cast<long long>(ms / 1000 % 60));
+  } else {
+    snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(ms / 3'600'000),
+             static_cast<long long>(ms / 60'000 % 60));
+  }
+  return buf;
+}
+
+}  // namespace drover::submit

@@ -1,0 +1,58 @@
+#include "submitter/job_view.h"
+
+namespace drover::submit {
+
+void JobView::Accept(const JobAccepted& accepted) {
+  id_ = accepted.job;
+  name_ = accepted.name;
+  ids_ = accepted.step_ids;
+  steps_.assign(ids_.size(), StepView{});
+  counts_ = {};
+  counts_[static_cast<int>(StepState::kWaiting)] = static_cast<uint32_t>(ids_.size());
+  ended_.reset();
+}
+
+void JobView::SetState(StepIndex s, StepState to) {
+  StepView& v = steps_[s.value];
+  --counts_[static_cast<int>(v.state)];
+  ++counts_[static_cast<int>(to)];
+  v.state = to;
+}
+
+bool JobView::Apply(const Event& event) {
+  if (const auto* e = std::get_if<JobEnded>(&event)) {
+    ended_ = *e;
+    return true;
+  }
+  const StepIndex step = std::visit(
+      [](const auto& e) {
+        if constexpr (requires { e.step; }) return e.step;
+        return StepIndex();
+      },
+      event);
+  if (step.value >= steps_.size()) return false;
+  StepView& v = steps_[step.value];
+  if (const auto* e = std::get_if<StepStarted>(&event)) {
+    v.attempt = e->attempt.value;
+    v.worker = e->worker;
+    SetState(step, StepState::kRunning);
+  } else if (const auto* e = std::get_if<StepEnded>(&event)) {
+    v.attempt = e->attempt.value;
+    v.reason = e->reason;
+    if (!e->worker.empty()) v.worker = e->worker;
+    if (e->run) {
+      v.run = e->run;
+      if (e->run->started_ms > 0 && (first_start_ms_ == 0 || e->run->started_ms < first_start_ms_)) {
+        first_start_ms_ = e->run->started_ms;
+      }
+    }
+    SetState(step, e->state);
+  }
+  return true;
+}
+
+std::string JobView::Title() const {
+  return "job " + std::to_string(id_.value) + (name_.empty() ? "" : " (" + name_ + ")");
+}
+
+}  // namespace drover::submit

@@ -1,0 +1,54 @@
+// JobView: what `submit` knows of the job it follows, rebuilt from the job's
+// events. Both renderers read it; neither keeps state of its own about steps.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shared/protocol.h"
+
+namespace drover::submit {
+
+struct StepView {
+  StepState state = StepState::kWaiting;
+  uint32_t attempt = 0;
+  std::string worker;
+  std::string reason;
+  std::optional<RunResult> run;  // the latest attempt's, once it ended
+};
+
+class JobView {
+ public:
+  void Accept(const JobAccepted& accepted);
+  // Applies one event. Returns false for an event that names no known step.
+  bool Apply(const Event& event);
+
+  JobId id() const { return id_; }
+  const std::string& name() const { return name_; }
+  size_t size() const { return ids_.size(); }
+  const std::string& id_of(StepIndex s) const { return ids_[s.value]; }
+  const StepView& step(StepIndex s) const { return steps_[s.value]; }
+  uint32_t count(StepState s) const { return counts_[static_cast<int>(s)]; }
+  const std::optional<JobEnded>& ended() const { return ended_; }
+  // Earliest start among the attempts seen, for relative times; 0 if none.
+  int64_t first_start_ms() const { return first_start_ms_; }
+
+  // "job 7 (diamond)" or "job 7".
+  std::string Title() const;
+
+ private:
+  void SetState(StepIndex s, StepState to);
+
+  JobId id_;
+  std::string name_;
+  std::vector<std::string> ids_;
+  std::vector<StepView> steps_;
+  std::array<uint32_t, kStepStateCount> counts_{};
+  std::optional<JobEnded> ended_;
+  int64_t first_start_ms_ = 0;
+};
+
+}  // namespace drover::submit

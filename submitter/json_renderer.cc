@@ -1,0 +1,93 @@
+// The JSON renderer (renderer.h): one object per line on stdout for every
+// event; docs/submit.md is the reference for its fields.
+
+#include <nlohmann/json.hpp>
+
+#include "submitter/renderer.h"
+
+namespace drover::submit {
+namespace {
+
+using nlohmann::json;
+
+json RunFields(const RunResult& run) {
+  json j;
+  j["outcome"] = OutcomeName(run.outcome);
+  j["exit_code"] = run.outcome == Outcome::kExited ? json(run.exit_code) : json(nullptr);
+  j["signal"] = run.signal != 0 ? json(run.signal) : json(nullptr);
+  if (!run.error.empty()) j["error"] = run.error;
+  j["started_ms"] = run.started_ms;
+  j["ended_ms"] = run.ended_ms;
+  j["duration_ms"] = run.ended_ms - run.started_ms;
+  j["user_cpu_us"] = run.user_cpu_us;
+  j["sys_cpu_us"] = run.sys_cpu_us;
+  j["max_rss_kb"] = run.max_rss_kb;
+  return j;
+}
+
+json Counts(const std::vector<uint32_t>& counts) {
+  json j = json::object();
+  for (size_t i = 0; i < counts.size() && i < kStepStateCount; ++i) {
+    j[StepStateName(static_cast<StepState>(i))] = counts[i];
+  }
+  return j;
+}
+
+class JsonRenderer : public Renderer {
+ public:
+  explicit JsonRenderer(FILE* out) : out_(out) {}
+
+  void Accepted(const JobView& view) override {
+    json j = {{"event", "accepted"}, {"job", view.id().value}, {"name", view.name()}};
+    json steps = json::array();
+    for (uint32_t i = 0; i < view.size(); ++i) steps.push_back(view.id_of(StepIndex(i)));
+    j["steps"] = std::move(steps);
+    Write(j);
+  }
+
+  void OnEvent(const JobView& view, const Event& event) override {
+    json j;
+    if (const auto* e = std::get_if<StepStarted>(&event)) {
+      j = {{"event", "step_started"}, {"step", view.id_of(e->step)},
+           {"attempt", e->attempt.value}, {"worker", e->worker}};
+    } else if (const auto* e = std::get_if<StepOutput>(&event)) {
+      j = {{"event", "output"}, {"step", view.id_of(e->step)}, {"attempt", e->attempt.value},
+           {"stream", e->stream == Stream::kStdout ? "stdout" : "stderr"},
+           {"data", e->data.bytes}};
+    } else if (const auto* e = std::get_if<StepEnded>(&event)) {
+      j = {{"event", "step_finished"}, {"step", view.id_of(e->step)},
+           {"attempt", e->attempt.value}, {"state", StepStateName(e->state)},
+           {"retrying", e->state == StepState::kReady}, {"reason", e->reason},
+           {"worker", e->worker.empty() ? json(nullptr) : json(e->worker)}};
+      if (e->run) j.update(RunFields(*e->run));
+    } else if (const auto* e = std::get_if<JobEnded>(&event)) {
+      j = {{"event", "job_finished"}, {"job", view.id().value},
+           {"state", JobStateName(e->state)}, {"counts", Counts(e->counts)}};
+    }
+    Write(j);
+  }
+
+  void Refresh(const JobView&, int64_t) override { fflush(out_); }
+
+  void Notice(const std::string& text) override {
+    Write({{"event", "notice"}, {"message", text}});
+  }
+
+  void Finished(const JobView&, int64_t) override { fflush(out_); }
+
+ private:
+  void Write(const json& j) {
+    // Output that is not valid UTF-8 is written with U+FFFD replacements.
+    const std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace);
+    fwrite(line.data(), 1, line.size(), out_);
+    fputc('\n', out_);
+  }
+
+  FILE* out_;
+};
+
+}  // namespace
+
+std::unique_ptr<Renderer> MakeJsonRenderer(FILE* out) { return std::make_unique<JsonRenderer>(out); }
+
+}  // namespace drover::submit

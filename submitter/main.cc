@@ -1,0 +1,289 @@
+// submit: sends a job graph to a Drover broker and follows it live; with no
+// broker given, runs it on an embedded broker and worker on this machine.
+// See README.md and docs/submit.md. Exit statuses: submitter/exit_codes.h.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "shared/job_load.h"
+#include "shared/signal_fd.h"
+#include "submitter/embedded.h"
+#include "submitter/exit_codes.h"
+#include "submitter/follow.h"
+#include "submitter/renderer.h"
+#include "submitter/session.h"
+
+namespace drover::submit {
+namespace {
+
+struct Options {
+  std::string file;
+  std::string broker;
+  bool json = false;
+  bool detach = false;
+  bool verbose = false;
+  bool no_progress = false;
+  std::optional<uint64_t> watch;
+  std::optional<uint64_t> cancel;
+  double connect_timeout_s = 5;
+  // validate / convert
+  std::vector<std::string> validate_files;
+  std::string convert_in, convert_out;
+};
+
+void Error(const std::string& text) { fprintf(stderr, "submit: %s\n", text.c_str()); }
+
+// Reads and validates a job file, printing every problem. nullopt if unusable.
+std::optional<std::string> LoadAndCheck(const std::string& path, size_t* steps = nullptr) {
+  Result<std::string> bytes = ReadJobFile(path);
+  if (!bytes.ok()) {
+    Error(bytes.status().message());
+    return std::nullopt;
+  }
+  LoadedJob job = LoadJob(bytes.value());
+  if (!job.spec) {
+    Error(path + " has " + std::to_string(job.problems.size()) +
+          (job.problems.size() == 1 ? " problem:" : " problems:"));
+    for (const Problem& p : job.problems) fprintf(stderr, "  %s\n", FormatProblem(p).c_str());
+    return std::nullopt;
+  }
+  if (steps) *steps = job.spec->steps.size();
+  return std::move(bytes).value();
+}
+
+int RunValidate(const Options& o) {
+  bool all_ok = true;
+  for (const std::string& path : o.validate_files) {
+    size_t steps = 0;
+    if (LoadAndCheck(path, &steps)) {
+      printf("%s: ok (%zu steps)\n", path.c_str(), steps);
+    } else {
+      all_ok = false;
+    }
+  }
+  return ToInt(all_ok ? ExitCode::kOk : ExitCode::kUsage);
+}
+
+int RunConvert(const Options& o) {
+  std::ifstream in(o.convert_in, std::ios::binary);
+  if (!in) {
+    Error("cannot read " + o.convert_in);
+    return ToInt(ExitCode::kUsage);
+  }
+  const std::string input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Result<std::string> output = Status::Error("");
+  if (LooksLikeJson(input)) {
+    output = JsonToMsgpack(input);
+  } else {
+    output = MsgpackToJson(input);
+  }
+  if (!output.ok()) {
+    Error(o.convert_in + ": " + output.status().message());
+    return ToInt(ExitCode::kUsage);
+  }
+  if (o.convert_out == "-") {
+    fwrite(output->data(), 1, output->size(), stdout);
+    return ToInt(ExitCode::kOk);
+  }
+  std::ofstream out(o.convert_out, std::ios::binary | std::ios::trunc);
+  out.write(output->data(), static_cast<std::streamsize>(output->size()));
+  if (!out.flush()) {
+    Error("cannot write " + o.convert_out);
+    return ToInt(ExitCode::kUsage);
+  }
+  return ToInt(ExitCode::kOk);
+}
+
+int RunStatus(const Options& o, zmq::context_t* ctx) {
+  if (o.broker.empty()) {
+    Error("status needs a broker: --broker URL or DROVER_BROKER");
+    return ToInt(ExitCode::kUsage);
+  }
+  Session session(ctx, o.broker);
+  bool refused = false;
+  if (Status s = session.Connect(static_cast<int64_t>(o.connect_timeout_s * 1000), &refused);
+      !s.ok()) {
+    Error(s.message());
+    return ToInt(refused ? ExitCode::kUsage : ExitCode::kBrokerUnreachable);
+  }
+  session.Send(StatusRequest{});
+  Result<Message> reply = session.Receive(static_cast<int64_t>(o.connect_timeout_s * 1000));
+  const auto* status = reply.ok() ? std::get_if<StatusReply>(&reply.value()) : nullptr;
+  if (status == nullptr) {
+    Error(reply.ok() ? "unexpected reply from the broker" : reply.status().message());
+    return ToInt(ExitCode::kBrokerUnreachable);
+  }
+  printf("%zu worker(s)\n", status->workers.size());
+  for (const WorkerStatus& w : status->workers) {
+    std::string labels;
+    for (const std::string& l : w.labels) labels += (labels.empty() ? " labels " : ",") + l;
+    printf("  #%u %s (%s): %u/%u slots busy%s\n", w.id.value, w.name.c_str(), w.host.c_str(),
+           w.used, w.slots, labels.c_str());
+  }
+  printf("%zu job(s)\n", status->jobs.size());
+  for (const JobStatus& j : status->jobs) {
+    auto count = [&](StepState s) {
+      const size_t i = static_cast<size_t>(s);
+      return i < j.counts.size() ? j.counts[i] : 0u;
+    };
+    uint32_t total = 0;
+    for (uint32_t c : j.counts) total += c;
+    printf("  job %lu%s: %s, %u/%u succeeded, %u running, %u failed\n",
+           static_cast<unsigned long>(j.id.value), j.name.empty() ? "" : (" (" + j.name + ")").c_str(),
+           JobStateName(j.state), count(StepState::kSucceeded), total, count(StepState::kRunning),
+           count(StepState::kFailed));
+  }
+  return ToInt(ExitCode::kOk);
+}
+
+int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
+  std::optional<std::string> job_bytes;
+  if (!o.watch && !o.cancel) {
+    job_bytes = LoadAndCheck(o.file);
+    if (!job_bytes) return ToInt(ExitCode::kUsage);
+  }
+  std::unique_ptr<EmbeddedCluster> cluster;
+  std::string endpoint = o.broker;
+  int64_t timeout_ms = static_cast<int64_t>(o.connect_timeout_s * 1000);
+  if (endpoint.empty()) {
+    if (o.detach || o.watch || o.cancel) {
+      Error("--detach, --watch and --cancel need a broker: --broker URL or DROVER_BROKER");
+      return ToInt(ExitCode::kUsage);
+    }
+    Result<std::unique_ptr<EmbeddedCluster>> started = EmbeddedCluster::Start(signals.original_mask());
+    if (!started.ok()) {
+      Error("cannot start the embedded broker and worker: " + started.status().message());
+      return ToInt(ExitCode::kBrokerUnreachable);
+    }
+    cluster = std::move(started).value();
+    endpoint = cluster->endpoint();
+    timeout_ms = std::max<int64_t>(timeout_ms, 10'000);
+  }
+
+  Session session(ctx, endpoint);
+  bool refused = false;
+  if (Status s = session.Connect(timeout_ms, &refused); !s.ok()) {
+    Error(s.message());
+    if (cluster) {
+      if (std::string dead = cluster->CheckAlive(); !dead.empty()) Error(dead);
+    }
+    return ToInt(refused ? ExitCode::kUsage : ExitCode::kBrokerUnreachable);
+  }
+
+  if (o.cancel) {
+    session.Send(CancelJob{JobId(*o.cancel)});
+    Result<Message> reply = session.Receive(timeout_ms);
+    if (reply.ok() && std::holds_alternative<CancelAccepted>(reply.value())) {
+      printf("job %lu is being cancelled\n", static_cast<unsigned long>(*o.cancel));
+      return ToInt(ExitCode::kOk);
+    }
+    const auto* error = reply.ok() ? std::get_if<ErrorReply>(&reply.value()) : nullptr;
+    Error(error ? error->message : reply.ok() ? "unexpected reply" : reply.status().message());
+    return ToInt(error ? ExitCode::kUsage : ExitCode::kBrokerUnreachable);
+  }
+
+  if (o.watch) {
+    session.Send(WatchJob{JobId(*o.watch)});
+  } else {
+    session.Send(SubmitJob{Blob{std::move(*job_bytes)}, !o.detach});
+  }
+  Result<Message> reply = session.Receive(timeout_ms);
+  if (!reply.ok()) {
+    Error(reply.status().message());
+    return ToInt(ExitCode::kBrokerUnreachable);
+  }
+  if (const auto* rejected = std::get_if<JobRejected>(&reply.value())) {
+    Error("the broker rejected " + o.file + ":");
+    for (const std::string& p : rejected->problems) fprintf(stderr, "  %s\n", p.c_str());
+    return ToInt(ExitCode::kUsage);
+  }
+  if (const auto* error = std::get_if<ErrorReply>(&reply.value())) {
+    Error(error->message);
+    return ToInt(error->code == ErrorCode::kUnknownJob ? ExitCode::kUsage
+                                                       : ExitCode::kBrokerUnreachable);
+  }
+  const auto* accepted = std::get_if<JobAccepted>(&reply.value());
+  if (accepted == nullptr) {
+    Error("unexpected reply from the broker");
+    return ToInt(ExitCode::kBrokerUnreachable);
+  }
+  if (o.detach) {
+    printf("%lu\n", static_cast<unsigned long>(accepted->job.value));
+    return ToInt(ExitCode::kOk);
+  }
+  std::unique_ptr<Renderer> renderer =
+      o.json ? MakeJsonRenderer(stdout)
+             : MakeHumanRenderer(stdout, stderr,
+                                 HumanOptions{!o.no_progress && isatty(STDERR_FILENO) == 1,
+                                              o.verbose, 50});
+  return ToInt(Follow(session, *accepted, *renderer, signals, cluster.get()));
+}
+
+}  // namespace
+}  // namespace drover::submit
+
+int main(int argc, char** argv) {
+  using namespace drover::submit;
+  // Before anything can start a thread: Ctrl-C is read from a signalfd.
+  auto signals = drover::SignalFd::Create({SIGINT, SIGTERM});
+  if (!signals.ok()) {
+    Error(signals.status().message());
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+
+  Options o;
+  if (const char* env = std::getenv("DROVER_BROKER"); env && *env) o.broker = env;
+
+  CLI::App app{"Drover submit: run a job graph and follow it live.\n"
+               "With no broker (--broker or $DROVER_BROKER), runs it on an embedded broker and\n"
+               "worker on this machine."};
+  app.add_option("file", o.file, "Job file (.json or .msgpack; see docs/jobs.md)");
+  app.add_option("--broker", o.broker, "Broker endpoint, e.g. tcp://host:7700 ($DROVER_BROKER)");
+  app.add_flag("--json", o.json, "Print one JSON object per event instead of text");
+  app.add_flag("--detach", o.detach, "Print the job id and return at once");
+  app.add_option("--watch", o.watch, "Follow an already submitted job")->type_name("JOB");
+  app.add_option("--cancel", o.cancel, "Cancel a job: its running steps are killed")
+      ->type_name("JOB");
+  app.add_flag("-v,--verbose", o.verbose, "Also show each step's start and success");
+  app.add_flag("--no-progress", o.no_progress, "No live progress line on a terminal");
+  app.add_option("--connect-timeout", o.connect_timeout_s, "Seconds to wait for the broker")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+
+  CLI::App* validate = app.add_subcommand("validate", "Check job files without running them");
+  validate->add_option("files", o.validate_files, "Job files")->required();
+  CLI::App* convert = app.add_subcommand(
+      "convert", "Convert a job file between JSON and MessagePack (direction from the input)");
+  convert->add_option("input", o.convert_in, "Job file to read")->required();
+  convert->add_option("output", o.convert_out, "File to write, or - for stdout")->required();
+  CLI::App* status = app.add_subcommand("status", "Show a broker's workers and jobs");
+  status->add_option("--broker", o.broker, "Broker endpoint ($DROVER_BROKER)");
+  app.require_subcommand(0, 1);
+
+  try {
+    app.parse(argc, argv);
+    const int actions = !o.file.empty() + o.watch.has_value() + o.cancel.has_value();
+    if (app.get_subcommands().empty() && actions != 1) {
+      throw CLI::ValidationError(actions == 0 ? "give a job file (or --watch/--cancel JOB)"
+                                              : "give only one of a job file, --watch and --cancel");
+    }
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : ToInt(ExitCode::kUsage);
+  }
+
+  if (validate->parsed()) return RunValidate(o);
+  if (convert->parsed()) return RunConvert(o);
+  zmq::context_t ctx(1);
+  if (status->parsed()) return RunStatus(o, &ctx);
+  return RunJob(o, &ctx, signals.value());
+}

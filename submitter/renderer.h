@@ -1,0 +1,44 @@
+// How `submit` shows a job it follows. Two renderers share one interface:
+//   - human: step output line by line with a "[step-id] " prefix (stdout on
+//     stdout, stderr on stderr), failures and skips as they happen, a live
+//     progress line when stderr is a terminal, and a summary table at the end;
+//   - JSON (--json): one JSON object per line on stdout for every event, for
+//     scripts (docs/submit.md lists the fields).
+// The JobView already holds each event's effect when a renderer sees it.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "submitter/job_view.h"
+
+namespace drover::submit {
+
+class Renderer {
+ public:
+  virtual ~Renderer() = default;
+  virtual void Accepted(const JobView& view) = 0;
+  virtual void OnEvent(const JobView& view, const Event& event) = 0;
+  // After each batch of events and on a timer: redraw what is live.
+  virtual void Refresh(const JobView& view, int64_t now_ms) = 0;
+  // Something submit itself has to say ("cancelling job 7 ...").
+  virtual void Notice(const std::string& text) = 0;
+  // The job ended (view.ended() is set); `elapsed_ms` since submission.
+  virtual void Finished(const JobView& view, int64_t elapsed_ms) = 0;
+};
+
+struct HumanOptions {
+  bool progress = false;  // draw the live progress line on stderr
+  bool verbose = false;   // also announce starts and successes
+  size_t summary_rows = 50;  // most rows in the summary table
+};
+
+std::unique_ptr<Renderer> MakeHumanRenderer(FILE* out, FILE* err, HumanOptions options);
+std::unique_ptr<Renderer> MakeJsonRenderer(FILE* out);
+
+// "0.4s", "12.3s", "4m05s", "2h03m".
+std::string FormatDuration(int64_t ms);
+
+}  // namespace drover::submit

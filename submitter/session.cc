@@ -1,0 +1,67 @@
+#include "submitter/session.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "shared/clock.h"
+#include "shared/codec.h"
+#include "shared/transport.h"
+
+namespace drover::submit {
+namespace {
+
+std::string UserAtHost() {
+  const char* user = std::getenv("USER");
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return std::string(user && *user ? user : "?") + "@" + host;
+}
+
+}  // namespace
+
+Session::Session(zmq::context_t* ctx, std::string endpoint)
+    : endpoint_(std::move(endpoint)),
+      socket_(std::make_unique<zmq::socket_t>(ConnectDealer(*ctx, endpoint_, 200))) {}
+
+bool Session::Send(const Message& msg) { return SendMessage(*socket_, msg); }
+
+Result<Message> Session::Receive(int64_t timeout_ms) {
+  const int64_t deadline = MonotonicMs() + timeout_ms;
+  for (;;) {
+    zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};
+    const int64_t left = deadline - MonotonicMs();
+    if (left <= 0) return Status::Error("no answer from the broker at " + endpoint_);
+    zmq::poll(&item, 1, std::chrono::milliseconds(left));
+    zmq::message_t frame;
+    const Received received = ReceiveFrame(*socket_, nullptr, &frame);
+    if (received == Received::kNothing) continue;
+    if (received == Received::kMalformed) return Status::Error("malformed reply from the broker");
+    Result<Message> msg =
+        DecodeMessage(std::string_view(static_cast<const char*>(frame.data()), frame.size()));
+    if (!msg.ok()) return Status::Error("malformed reply from the broker: " + msg.status().message());
+    if (std::holds_alternative<Heartbeat>(msg.value())) continue;
+    return msg;
+  }
+}
+
+Status Session::Connect(int64_t timeout_ms, bool* refused) {
+  *refused = false;
+  Send(ClientHello{kProtocolVersion, UserAtHost()});
+  Result<Message> reply = Receive(timeout_ms);
+  if (!reply.ok()) {
+    return Status::Error("cannot reach the broker at " + endpoint_ + ": no answer within " +
+                         std::to_string(timeout_ms / 1000) + " s");
+  }
+  if (const auto* welcome = std::get_if<Welcome>(&reply.value())) {
+    heartbeat_ms_ = welcome->heartbeat_ms;
+    return Status::Ok();
+  }
+  *refused = true;
+  if (const auto* error = std::get_if<ErrorReply>(&reply.value())) {
+    return Status::Error("the broker at " + endpoint_ + " refused: " + error->message);
+  }
+  return Status::Error("the broker at " + endpoint_ + " answered the hello with something else");
+}
+
+}  // namespace drover::submit
