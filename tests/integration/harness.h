@@ -1,0 +1,114 @@
+// Test harness for end-to-end tests: the real `broker`, `worker` and `submit`
+// run as separate processes on loopback, on free ports, in a temporary
+// directory. Everything a test starts is killed and everything it writes is
+// removed when the test's objects go out of scope, pass or fail.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace drover::testing {
+
+// The directory the programs under test were built into.
+std::string BinDir();
+
+// A fresh directory, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  // Writes `content` to path()/name and returns the full path.
+  std::string Write(const std::string& name, const std::string& content) const;
+
+ private:
+  std::string path_;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreePort();
+
+std::string ReadFile(const std::string& path);
+
+// A program running in its own process group, its stdout and stderr going to
+// files. The destructor SIGKILLs the group and reaps it.
+class Process {
+ public:
+  Process(std::vector<std::string> argv, const std::string& out_path, const std::string& err_path,
+          const std::map<std::string, std::string>& env = {});
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void Signal(int sig);
+  // Waits for exit up to `timeout`; the wait status, or nullopt on timeout.
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+  // The exit code if it exited normally, else -signal; nullopt while running.
+  std::optional<int> ExitCode() const;
+  bool running() const { return !status_.has_value(); }
+  std::string out() const { return ReadFile(out_path_); }
+  std::string err() const { return ReadFile(err_path_); }
+  // Peak resident memory (VmHWM) in KiB while it runs; -1 if unknown.
+  long PeakRssKb() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  std::string out_path_, err_path_;
+};
+
+// What a finished command did.
+struct Run {
+  int exit_code = -1;  // -signal if it was killed
+  std::string out;
+  std::string err;
+};
+
+// Runs a command to completion (killing it after `timeout`).
+Run RunCommand(const std::vector<std::string>& argv, const TempDir& dir,
+               std::chrono::seconds timeout = std::chrono::seconds(120),
+               const std::map<std::string, std::string>& env = {});
+
+// A broker on a free loopback port plus workers, in one temp dir.
+class Cluster {
+ public:
+  Cluster();
+  ~Cluster();
+
+  const std::string& endpoint() const { return endpoint_; }
+  const TempDir& dir() const { return dir_; }
+  Process& broker() { return *broker_; }
+
+  // Starts a worker and waits until the broker lists it.
+  Process& AddWorker(const std::string& name, int slots, const std::vector<std::string>& labels = {});
+  // Waits until `status` shows `n` workers (throws after a generous deadline).
+  void WaitForWorkers(size_t n);
+
+  // `submit FILE --broker ENDPOINT ARGS...`, to completion.
+  Run Submit(const std::string& job_file, const std::vector<std::string>& args = {});
+  // Same, with --json; returns the events (one JSON object per line).
+  std::vector<nlohmann::json> SubmitJson(const std::string& job_file, int* exit_code = nullptr);
+
+ private:
+  TempDir dir_;
+  std::string endpoint_;
+  std::unique_ptr<Process> broker_;
+  std::vector<std::unique_ptr<Process>> workers_;
+};
+
+// Events of one type ("step_started", "step_finished", ...).
+std::vector<nlohmann::json> EventsOf(const std::vector<nlohmann::json>& events,
+                                     const std::string& type);
+// The final step_finished event of each step, by step id.
+std::map<std::string, nlohmann::json> FinalStates(const std::vector<nlohmann::json>& events);
+
+}  // namespace drover::testing

@@ -1,0 +1,84 @@
+// The broker's protocol boundary, spoken to directly with the shared codec:
+// versions are checked, unknown peers must say hello, roles are enforced,
+// and garbage changes nothing for anyone else.
+
+#include <doctest/doctest.h>
+
+#include <zmq.hpp>
+
+#include "shared/codec.h"
+#include "shared/transport.h"
+#include "tests/integration/harness.h"
+
+namespace drover::testing {
+namespace {
+
+// A raw DEALER speaking to the broker.
+class RawPeer {
+ public:
+  explicit RawPeer(const std::string& endpoint) : socket_(ConnectDealer(ctx_, endpoint, 0)) {}
+  void SendBytes(const std::string& bytes) { socket_.send(zmq::buffer(bytes)); }
+  void Send(const Message& msg) { SendBytes(EncodeMessage(msg)); }
+  // The next message that is not a heartbeat (fails the test after 10 s).
+  Message Receive() {
+    for (;;) {
+      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+      REQUIRE(zmq::poll(&item, 1, std::chrono::seconds(10)) == 1);
+      zmq::message_t frame;
+      REQUIRE(socket_.recv(frame));
+      Result<Message> msg = DecodeMessage(std::string_view(frame.data<char>(), frame.size()));
+      REQUIRE(msg.ok());
+      if (!std::holds_alternative<Heartbeat>(msg.value())) return msg.value();
+    }
+  }
+
+ private:
+  zmq::context_t ctx_{1};
+  zmq::socket_t socket_;
+};
+
+TEST_CASE("a hello with another protocol version is refused, naming both versions") {
+  Cluster c;
+  RawPeer peer(c.endpoint());
+  peer.Send(ClientHello{kProtocolVersion + 1, "tester"});
+  Message reply = peer.Receive();
+  REQUIRE(std::holds_alternative<ErrorReply>(reply));
+  const ErrorReply& e = std::get<ErrorReply>(reply);
+  CHECK(e.code == ErrorCode::kVersionMismatch);
+  CHECK(e.message.find("protocol " + std::to_string(kProtocolVersion)) != std::string::npos);
+  CHECK(e.message.find(std::to_string(kProtocolVersion + 1)) != std::string::npos);
+  peer.Send(WorkerHello{kProtocolVersion + 1, "w", "h", 1, {}, 1});
+  CHECK(std::get<ErrorReply>(peer.Receive()).code == ErrorCode::kVersionMismatch);
+}
+
+TEST_CASE("messages before a hello, from the wrong role, or malformed are refused") {
+  Cluster c;
+  RawPeer peer(c.endpoint());
+  peer.Send(StatusRequest{});
+  CHECK(std::get<ErrorReply>(peer.Receive()).code == ErrorCode::kNeedHello);
+  peer.Send(ClientHello{kProtocolVersion, "tester"});
+  REQUIRE(std::holds_alternative<Welcome>(peer.Receive()));
+  peer.Send(TaskResults{{TaskResult{{JobId(1), StepIndex(0), Attempt(1)}, RunResult{}}}});
+  CHECK(std::get<ErrorReply>(peer.Receive()).code == ErrorCode::kWrongRole);
+  peer.SendBytes(std::string("\xdd\xff\xff\xff\xff", 5));
+  CHECK(std::get<ErrorReply>(peer.Receive()).code == ErrorCode::kMalformed);
+  peer.SendBytes("not msgpack at all");
+  CHECK(std::get<ErrorReply>(peer.Receive()).code == ErrorCode::kMalformed);
+  // The broker still serves real work afterwards.
+  c.AddWorker("alpha", 1);
+  Run r = c.Submit(c.dir().Write("ok.json", R"({"steps": [{"id": "a", "argv": ["echo", "fine"]}]})"));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "[a] fine\n");
+}
+
+TEST_CASE("a worker cannot submit jobs") {
+  Cluster c;
+  RawPeer peer(c.endpoint());
+  peer.Send(WorkerHello{kProtocolVersion, "w", "h", 1, {}, 1});
+  REQUIRE(std::holds_alternative<Welcome>(peer.Receive()));
+  peer.Send(SubmitJob{Blob{"whatever"}, true});
+  CHECK(std::get<ErrorReply>(peer.Receive()).code == ErrorCode::kWrongRole);
+}
+
+}  // namespace
+}  // namespace drover::testing
