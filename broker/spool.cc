@@ -39,6 +39,20 @@ Status PreadAll(int fd, char* data, size_t size, uint64_t offset, const std::str
   return Status::Ok();
 }
 
+// Opens `path` with `flags` and reads its size; the fd is closed on failure.
+Status OpenSized(const std::string& path, int flags, int* fd, uint64_t* size) {
+  *fd = open(path.c_str(), flags | O_CLOEXEC);
+  if (*fd < 0) return ErrnoStatus("open " + path, errno);
+  struct stat st;
+  if (fstat(*fd, &st) != 0) {
+    const int err = errno;
+    close(*fd);
+    return ErrnoStatus("stat " + path, err);
+  }
+  *size = static_cast<uint64_t>(st.st_size);
+  return Status::Ok();
+}
+
 Status MakeDir(const std::string& path) {
   if (mkdir(path.c_str(), 0750) != 0 && errno != EEXIST) return ErrnoStatus("mkdir " + path, errno);
   return Status::Ok();
@@ -57,15 +71,10 @@ Result<std::unique_ptr<EventLog>> EventLog::Create(const std::string& path) {
 }
 
 Result<std::unique_ptr<EventLog>> EventLog::Open(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("open " + path, errno);
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    const int err = errno;
-    close(fd);
-    return ErrnoStatus("stat " + path, err);
-  }
-  auto log = std::unique_ptr<EventLog>(new EventLog(fd, static_cast<uint64_t>(st.st_size), path));
+  int fd = -1;
+  uint64_t size = 0;
+  if (Status s = OpenSized(path, O_RDWR, &fd, &size); !s.ok()) return s;
+  auto log = std::unique_ptr<EventLog>(new EventLog(fd, size, path));
   // A log on disk is only reopened for a job that is over (or from an earlier
   // broker run); either way nothing more will be appended to it.
   log->ended_ = true;
@@ -187,15 +196,9 @@ void Spool::CloseJob(JobId job) {
 
 Result<std::string> Spool::ReadCapturedStdout(JobId job, StepIndex step, size_t max_bytes) {
   const std::string path = CapturePath(job, step);
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("open " + path, errno);
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    const int err = errno;
-    close(fd);
-    return ErrnoStatus("stat " + path, err);
-  }
-  const auto size = static_cast<uint64_t>(st.st_size);
+  int fd = -1;
+  uint64_t size = 0;
+  if (Status s = OpenSized(path, O_RDONLY, &fd, &size); !s.ok()) return s;
   if (size > max_bytes) {
     close(fd);
     return Status::Error("its output is " + std::to_string(size) + " bytes, over the limit of " +

@@ -96,14 +96,14 @@ enum StepFieldBit : uint32_t {
 // What the loader knows about a step besides its StepSpec: where things are
 // in the file, and the references still to resolve.
 struct StepDraft {
-  uint64_t order = 0;        // of the step's map
-  bool has_id = false;       // `id` is a string (valid or not: it is still indexed,
-                             // so a bad id does not also break every reference to it)
+  uint64_t order = 0;   // of the step's map
+  bool has_id = false;  // `id` is a string (valid or not: it is still indexed,
+                        // so a bad id does not also break every reference to it)
   uint64_t id_order = 0;
   uint64_t env_order = 0;
-  uint32_t set = 0;          // StepFieldBit values of the fields given a valid value
+  uint32_t set = 0;               // StepFieldBit values of the fields given a valid value
   bool names_stdin_from = false;  // the field is present, valid or not
-  size_t after_begin = 0;    // its `after` is JobDraft::refs[after_begin, after_end)
+  size_t after_begin = 0;         // its `after` is JobDraft::refs[after_begin, after_end)
   size_t after_end = 0;
   std::optional<StepRef> stdin_from;
 };

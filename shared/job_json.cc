@@ -2,6 +2,7 @@
 // the MessagePack that LoadJob and the wire take. JSON is only ever converted,
 // never validated on its own, so both formats go through the one loader.
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -47,7 +48,7 @@ class JobJsonSax : public nlohmann::detail::json_sax_dom_parser<Json> {
   bool end_array() { return Leave() && Base::end_array(); }
   bool key(string_t& k) {
     Frame& frame = frames_.back();
-    if (!frame.keys.insert(k).second) {
+    if (!frame.AddKey(k)) {
       std::string path = Path();
       AppendPathKey(k, &path);
       error_ = path + ": key given twice";
@@ -60,9 +61,22 @@ class JobJsonSax : public nlohmann::detail::json_sax_dom_parser<Json> {
  private:
   struct Frame {
     bool is_object = false;
-    size_t next_index = 0;
-    std::string key;
-    std::unordered_set<std::string> keys;
+    size_t next_index = 0;  // in an array: one past the current element
+    std::string key;        // in an object: the current key
+
+    // False if the object already has `k`. Most objects have a handful of
+    // keys, where a linear search beats hashing; big ones get a set.
+    bool AddKey(const std::string& k) {
+      if (many_keys.empty() && few_keys.size() < 16) {
+        if (std::find(few_keys.begin(), few_keys.end(), k) != few_keys.end()) return false;
+        few_keys.push_back(k);
+        return true;
+      }
+      if (many_keys.empty()) many_keys.insert(few_keys.begin(), few_keys.end());
+      return many_keys.insert(k).second;
+    }
+    std::vector<std::string> few_keys;
+    std::unordered_set<std::string> many_keys;
   };
 
   // Called before every value: counts array elements for the path.
@@ -119,10 +133,18 @@ Status ToJson(const msgpack::object& o, std::string* path, Json* out) {
     return Status::Error((path->empty() ? "" : *path + ": ") + what + " cannot be written as JSON");
   };
   switch (o.type) {
-    case msgpack::type::NIL: *out = nullptr; break;
-    case msgpack::type::BOOLEAN: *out = o.via.boolean; break;
-    case msgpack::type::POSITIVE_INTEGER: *out = o.via.u64; break;
-    case msgpack::type::NEGATIVE_INTEGER: *out = o.via.i64; break;
+    case msgpack::type::NIL:
+      *out = nullptr;
+      break;
+    case msgpack::type::BOOLEAN:
+      *out = o.via.boolean;
+      break;
+    case msgpack::type::POSITIVE_INTEGER:
+      *out = o.via.u64;
+      break;
+    case msgpack::type::NEGATIVE_INTEGER:
+      *out = o.via.i64;
+      break;
     case msgpack::type::FLOAT32:
     case msgpack::type::FLOAT64:
       if (!std::isfinite(o.via.f64)) return fail("a number that is not finite");
@@ -166,7 +188,8 @@ Status ToJson(const msgpack::object& o, std::string* path, Json* out) {
       }
       break;
     }
-    case msgpack::type::EXT: return fail("a MessagePack extension value");
+    case msgpack::type::EXT:
+      return fail("a MessagePack extension value");
   }
   return Status::Ok();
 }

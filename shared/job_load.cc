@@ -80,9 +80,12 @@ class ShapeChecker : public msgpack::null_visitor {
 
 const char* WhenName(When when) {
   switch (when) {
-    case When::kSuccess: return "success";
-    case When::kAlways: return "always";
-    case When::kFailure: return "failure";
+    case When::kSuccess:
+      return "success";
+    case When::kAlways:
+      return "always";
+    case When::kFailure:
+      return "failure";
   }
   return "unknown";
 }
@@ -159,11 +162,21 @@ std::string Quote(std::string_view text, size_t max_bytes) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (length == 1 && c >= 0x20 && c != 0x7f) {
           out += c;
@@ -182,35 +195,50 @@ std::string Quote(std::string_view text, size_t max_bytes) {
 
 const char* KindName(const msgpack::object& o) {
   switch (o.type) {
-    case msgpack::type::NIL: return "null";
-    case msgpack::type::BOOLEAN: return "a boolean";
+    case msgpack::type::NIL:
+      return "null";
+    case msgpack::type::BOOLEAN:
+      return "a boolean";
     case msgpack::type::POSITIVE_INTEGER:
-    case msgpack::type::NEGATIVE_INTEGER: return "an integer";
+    case msgpack::type::NEGATIVE_INTEGER:
+      return "an integer";
     case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64: return "a number";
-    case msgpack::type::STR: return "a string";
-    case msgpack::type::BIN: return "binary data";
-    case msgpack::type::ARRAY: return "an array";
-    case msgpack::type::MAP: return "a map";
-    case msgpack::type::EXT: return "a MessagePack extension value";
+    case msgpack::type::FLOAT64:
+      return "a number";
+    case msgpack::type::STR:
+      return "a string";
+    case msgpack::type::BIN:
+      return "binary data";
+    case msgpack::type::ARRAY:
+      return "an array";
+    case msgpack::type::MAP:
+      return "a map";
+    case msgpack::type::EXT:
+      return "a MessagePack extension value";
   }
   return "an unknown value";
 }
 
 std::string DescribeValue(const msgpack::object& o) {
   switch (o.type) {
-    case msgpack::type::BOOLEAN: return o.via.boolean ? "boolean true" : "boolean false";
-    case msgpack::type::POSITIVE_INTEGER: return "integer " + std::to_string(o.via.u64);
-    case msgpack::type::NEGATIVE_INTEGER: return "integer " + std::to_string(o.via.i64);
+    case msgpack::type::BOOLEAN:
+      return o.via.boolean ? "boolean true" : "boolean false";
+    case msgpack::type::POSITIVE_INTEGER:
+      return "integer " + std::to_string(o.via.u64);
+    case msgpack::type::NEGATIVE_INTEGER:
+      return "integer " + std::to_string(o.via.i64);
     case msgpack::type::FLOAT32:
     case msgpack::type::FLOAT64: {
       char buf[32];
       const auto result = std::to_chars(buf, buf + sizeof buf, o.via.f64);
       return "number " + std::string(buf, result.ptr);
     }
-    case msgpack::type::STR: return "string " + Quote({o.via.str.ptr, o.via.str.size});
-    case msgpack::type::BIN: return "binary data (" + std::to_string(o.via.bin.size) + " bytes)";
-    default: return KindName(o);
+    case msgpack::type::STR:
+      return "string " + Quote({o.via.str.ptr, o.via.str.size});
+    case msgpack::type::BIN:
+      return "binary data (" + std::to_string(o.via.bin.size) + " bytes)";
+    default:
+      return KindName(o);
   }
 }
 

@@ -87,7 +87,9 @@ std::string UnknownJobField(std::string_view name) {
 
 class Parser {
  public:
-  Parser(const JobLimits& limits, ProblemList* problems) : reader_(limits, problems) {}
+  // `after` entries go to `refs` (JobDraft::refs).
+  Parser(const JobLimits& limits, ProblemList* problems, std::vector<StepRef>* refs)
+      : reader_(limits, problems), refs_(refs) {}
 
   void ParseRoot(const msgpack::object& root, JobDraft* draft);
 
@@ -97,21 +99,18 @@ class Parser {
     reader_.Report(order, path, std::move(message));
   }
 
-  void ParseSteps(const msgpack::object& o, uint64_t order, const PathNode* path,
-                  JobDraft* draft);
+  void ParseSteps(const msgpack::object& o, uint64_t order, const PathNode* path, JobDraft* draft);
   // One step's map, or with `in_defaults` the `defaults` map.
   void ParseStepMap(const msgpack::object& o, uint64_t order, const PathNode* path,
                     bool in_defaults, StepSpec* spec, StepDraft* step);
   void ParseField(Field field, const msgpack::object& o, uint64_t order, const PathNode* path,
                   StepSpec* spec, StepDraft* step);
 
-  std::vector<StepRef>* refs_ = nullptr;
-
   ValueReader reader_;
+  std::vector<StepRef>* refs_;
 };
 
 void Parser::ParseRoot(const msgpack::object& root, JobDraft* draft) {
-  refs_ = &draft->refs;
   const uint64_t root_order = Tick();
   if (root.type != msgpack::type::MAP) {
     Report(root_order, nullptr,
@@ -127,8 +126,8 @@ void Parser::ParseRoot(const msgpack::object& root, JobDraft* draft) {
     }
     const std::string_view name = StrView(kv.key);
     const PathNode path{nullptr, false, 0, name};
-    const bool known = std::find(std::begin(kJobFields), std::end(kJobFields), name) !=
-                       std::end(kJobFields);
+    const bool known =
+        std::find(std::begin(kJobFields), std::end(kJobFields), name) != std::end(kJobFields);
     if (!known) {
       Report(order, &path, UnknownJobField(name));
       continue;
@@ -199,7 +198,8 @@ void Parser::ParseStepMap(const msgpack::object& o, uint64_t order, const PathNo
   for (const msgpack::object_kv& kv : std::span(o.via.map.ptr, o.via.map.size)) {
     const uint64_t field_order = Tick();
     if (kv.key.type != msgpack::type::STR) {
-      Report(field_order, path, std::string("field names must be strings, got ") + KindName(kv.key));
+      Report(field_order, path,
+             std::string("field names must be strings, got ") + KindName(kv.key));
       continue;
     }
     const std::string_view name = StrView(kv.key);
@@ -236,25 +236,24 @@ void Parser::ParseStepMap(const msgpack::object& o, uint64_t order, const PathNo
   }
 }
 
-void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order,
-                        const PathNode* path, StepSpec* s, StepDraft* step) {
+void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order, const PathNode* path,
+                        StepSpec* spec, StepDraft* step) {
   ValueReader& r = reader_;
-  StepSpec& spec = *s;
   std::string_view text;
   int64_t n;
   switch (field) {
     case Field::kId:
       if (r.ReadId(o, order, path, &text)) {
-        spec.id = text;
+        spec->id = text;
         step->has_id = true;
         step->id_order = order;
       }
       break;
     case Field::kArgv:
-      r.ReadArgv(o, order, path, &spec.argv);
+      r.ReadArgv(o, order, path, &spec->argv);
       break;
     case Field::kCmd:
-      r.ReadCommand(o, order, path, &spec.cmd);
+      r.ReadCommand(o, order, path, &spec->cmd);
       break;
     case Field::kAfter:
       step->after_begin = refs_->size();
@@ -262,10 +261,10 @@ void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order,
       step->after_end = refs_->size();
       break;
     case Field::kWhen:
-      if (r.ReadWhen(o, order, path, &spec.when)) step->set |= kSetWhen;
+      if (r.ReadWhen(o, order, path, &spec->when)) step->set |= kSetWhen;
       break;
     case Field::kStdin:
-      if (r.ReadStdin(o, order, path, &spec.stdin_data)) step->set |= kSetStdin;
+      if (r.ReadStdin(o, order, path, &spec->stdin_data)) step->set |= kSetStdin;
       break;
     case Field::kStdinFrom:
       if (r.ReadString(o, order, path, &text, "a step id (a string)")) {
@@ -274,35 +273,35 @@ void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order,
       break;
     case Field::kEnv:
       step->env_order = order;
-      if (r.ReadEnv(o, order, path, &spec.env)) step->set |= kSetEnv;
+      if (r.ReadEnv(o, order, path, &spec->env)) step->set |= kSetEnv;
       break;
     case Field::kCwd:
-      if (r.ReadCString(o, order, path, &text)) {
-        spec.cwd = text;
+      if (r.ReadCString(o, order, path, &text, "a directory name")) {
+        spec->cwd = text;
         step->set |= kSetCwd;
       }
       break;
     case Field::kTimeout:
-      if (r.ReadTimeout(o, order, path, &spec.timeout_ms)) step->set |= kSetTimeout;
+      if (r.ReadTimeout(o, order, path, &spec->timeout_ms)) step->set |= kSetTimeout;
       break;
     case Field::kRetries:
       if (r.ReadInteger(o, order, path, 0, kMaxRetries, &n)) {
-        spec.retries = static_cast<uint32_t>(n);
+        spec->retries = static_cast<uint32_t>(n);
         step->set |= kSetRetries;
       }
       break;
     case Field::kSlots:
       if (r.ReadInteger(o, order, path, 1, kMaxSlots, &n)) {
-        spec.slots = static_cast<uint32_t>(n);
+        spec->slots = static_cast<uint32_t>(n);
         step->set |= kSetSlots;
       }
       break;
     case Field::kRequires:
-      if (r.ReadRequires(o, order, path, &spec.requires_labels)) step->set |= kSetRequires;
+      if (r.ReadRequires(o, order, path, &spec->requires_labels)) step->set |= kSetRequires;
       break;
     case Field::kPriority:
       if (r.ReadInteger(o, order, path, INT32_MIN, INT32_MAX, &n)) {
-        spec.priority = static_cast<int32_t>(n);
+        spec->priority = static_cast<int32_t>(n);
         step->set |= kSetPriority;
       }
       break;
@@ -313,7 +312,7 @@ void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order,
 
 void ParseJob(const msgpack::object& root, const JobLimits& limits, JobDraft* draft,
               ProblemList* problems) {
-  Parser(limits, problems).ParseRoot(root, draft);
+  Parser(limits, problems, &draft->refs).ParseRoot(root, draft);
 }
 
 void ApplyDefaults(const JobLimits& limits, JobDraft* draft, ProblemList* problems) {

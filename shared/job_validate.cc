@@ -69,7 +69,9 @@ class IdIndex {
 
 // The resolved `after` edges of every step, in one array (compressed rows):
 // step i's edges are [begin[i], begin[i + 1]). Each remembers the reference
-// it came from, to point a cycle report at the file.
+// it came from, to point a cycle report at the file. Edge numbers fit in
+// uint32_t: each edge is at least two bytes of a file that must decode in
+// memory, and msgpack itself counts elements in uint32_t.
 struct Graph {
   std::vector<uint32_t> begin;
   std::vector<uint32_t> target;
@@ -85,8 +87,8 @@ std::string RefPath(size_t step, const StepRef& ref) {
 
 bool IsPlainId(std::string_view id) {
   return !id.empty() && std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
   });
 }
 
@@ -189,6 +191,11 @@ void Validator::ResolveReferences() {
         add_edge(t, *step.stdin_from);
       }
     }
+    if (spec.when == When::kFailure && step.after_begin == step.after_end && !step.stdin_from) {
+      problems_->Add(step.order, StepPath(i) + ".when",
+                     "a \"failure\" step needs an \"after\" list: with nothing to follow, it "
+                     "could never run");
+    }
   }
   graph_.begin[n] = static_cast<uint32_t>(graph_.target.size());
 }
@@ -278,8 +285,8 @@ void Validator::ReportCycle(const std::vector<uint32_t>& component, uint32_t id)
   // Walk back from the closing edge to `start`, collecting the edges in reverse.
   std::vector<uint32_t> edges = {closing_edge};
   const auto source = [&](uint32_t e) {
-    return static_cast<uint32_t>(
-        std::upper_bound(graph_.begin.begin(), graph_.begin.end(), e) - graph_.begin.begin() - 1);
+    return static_cast<uint32_t>(std::upper_bound(graph_.begin.begin(), graph_.begin.end(), e) -
+                                 graph_.begin.begin() - 1);
   };
   for (uint32_t v = source(closing_edge); v != start; v = source(edges.back())) {
     edges.push_back(parent_edge_[v]);
@@ -307,8 +314,6 @@ void Validator::ReportCycle(const std::vector<uint32_t>& component, uint32_t id)
 
 }  // namespace
 
-void ValidateGraph(JobDraft* draft, ProblemList* problems) {
-  Validator(draft, problems).Run();
-}
+void ValidateGraph(JobDraft* draft, ProblemList* problems) { Validator(draft, problems).Run(); }
 
 }  // namespace drover

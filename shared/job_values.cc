@@ -51,7 +51,7 @@ size_t EnvBytes(const EnvList& env) {
 }
 
 bool ValueReader::ReadString(const msgpack::object& o, uint64_t order, const PathNode* path,
-                        std::string_view* out, const char* expected) {
+                             std::string_view* out, const char* expected) {
   if (o.type != msgpack::type::STR) {
     Report(order, path, std::string("expected ") + expected + ", got " + DescribeValue(o));
     return false;
@@ -61,7 +61,7 @@ bool ValueReader::ReadString(const msgpack::object& o, uint64_t order, const Pat
 }
 
 bool ValueReader::ReadInteger(const msgpack::object& o, uint64_t order, const PathNode* path,
-                         int64_t min, int64_t max, int64_t* out) {
+                              int64_t min, int64_t max, int64_t* out) {
   bool in_range = false;
   if (o.type == msgpack::type::POSITIVE_INTEGER) {
     in_range = max >= 0 && o.via.u64 <= static_cast<uint64_t>(max) &&
@@ -83,14 +83,14 @@ bool ValueReader::ReadInteger(const msgpack::object& o, uint64_t order, const Pa
 }
 
 bool ValueReader::ReadCString(const msgpack::object& o, uint64_t order, const PathNode* path,
-                         std::string_view* out) {
+                              std::string_view* out, const char* what) {
   if (!ReadString(o, order, path, out)) return false;
   if (out->empty()) {
     Report(order, path, "must not be empty");
     return false;
   }
   if (out->find('\0') != std::string_view::npos) {
-    Report(order, path, "contains a NUL byte, which a command line cannot carry");
+    Report(order, path, std::string("contains a NUL byte, which ") + what + " cannot carry");
     return false;
   }
   return true;
@@ -183,7 +183,7 @@ bool ValueReader::ReadStepRefs(const msgpack::object& o, uint64_t order, const P
 }
 
 bool ValueReader::ReadWhen(const msgpack::object& o, uint64_t order, const PathNode* path,
-                      When* out) {
+                           When* out) {
   if (o.type == msgpack::type::STR) {
     const std::string_view text = StrView(o);
     for (When when : {When::kSuccess, When::kAlways, When::kFailure}) {
@@ -194,7 +194,8 @@ bool ValueReader::ReadWhen(const msgpack::object& o, uint64_t order, const PathN
     }
   }
   std::string message = "must be \"success\", \"always\" or \"failure\", got " + DescribeValue(o);
-  if (o.type == msgpack::type::STR) message += DidYouMean(StrView(o), {"success", "always", "failure"});
+  if (o.type == msgpack::type::STR)
+    message += DidYouMean(StrView(o), {"success", "always", "failure"});
   Report(order, path, std::move(message));
   return false;
 }
@@ -219,7 +220,7 @@ bool ValueReader::ReadStdin(const msgpack::object& o, uint64_t order, const Path
 }
 
 bool ValueReader::ReadEnv(const msgpack::object& o, uint64_t order, const PathNode* path,
-                     EnvList* out) {
+                          EnvList* out) {
   if (o.type != msgpack::type::MAP) {
     Report(order, path, "expected a map of variable names to values, got " + DescribeValue(o));
     return false;
@@ -278,13 +279,19 @@ bool ValueReader::ReadEnv(const msgpack::object& o, uint64_t order, const PathNo
 }
 
 bool ValueReader::ReadTimeout(const msgpack::object& o, uint64_t order, const PathNode* path,
-                         uint32_t* out_ms) {
+                              uint32_t* out_ms) {
   double seconds;
   switch (o.type) {
-    case msgpack::type::POSITIVE_INTEGER: seconds = static_cast<double>(o.via.u64); break;
-    case msgpack::type::NEGATIVE_INTEGER: seconds = static_cast<double>(o.via.i64); break;
+    case msgpack::type::POSITIVE_INTEGER:
+      seconds = static_cast<double>(o.via.u64);
+      break;
+    case msgpack::type::NEGATIVE_INTEGER:
+      seconds = static_cast<double>(o.via.i64);
+      break;
     case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64: seconds = o.via.f64; break;
+    case msgpack::type::FLOAT64:
+      seconds = o.via.f64;
+      break;
     default:
       Report(order, path, "expected a number of seconds, got " + DescribeValue(o));
       return false;
@@ -301,7 +308,7 @@ bool ValueReader::ReadTimeout(const msgpack::object& o, uint64_t order, const Pa
 }
 
 bool ValueReader::ReadRequires(const msgpack::object& o, uint64_t order, const PathNode* path,
-                          std::vector<std::string>* out) {
+                               std::vector<std::string>* out) {
   if (o.type != msgpack::type::ARRAY) {
     Report(order, path, "expected an array of labels, got " + DescribeValue(o));
     return false;

@@ -31,12 +31,12 @@ class ValueReader {
   bool ReadInteger(const msgpack::object& o, uint64_t order, const PathNode* path, int64_t min,
                    int64_t max, int64_t* out);
   // A string that exec or chdir will receive: non-empty, no NUL byte.
+  // `what` names it for the NUL complaint: "a command line".
   bool ReadCString(const msgpack::object& o, uint64_t order, const PathNode* path,
-                   std::string_view* out);
+                   std::string_view* out, const char* what = "a command line");
   // True whenever `o` is a string, even one that breaks the id rules (that
   // is reported): such a step is still found by the steps that name it.
-  bool ReadId(const msgpack::object& o, uint64_t order, const PathNode* path,
-              std::string_view* id);
+  bool ReadId(const msgpack::object& o, uint64_t order, const PathNode* path, std::string_view* id);
   bool ReadCommand(const msgpack::object& o, uint64_t order, const PathNode* path,
                    std::string* cmd);
   bool ReadArgv(const msgpack::object& o, uint64_t order, const PathNode* path,

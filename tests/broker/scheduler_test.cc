@@ -539,7 +539,7 @@ TEST_CASE("a failure at the head of a very long chain skips it all without recur
   CHECK(f.Ended(job)->counts[static_cast<int>(StepState::kSkipped)] == 199999);
 }
 
-TEST_CASE("a graph whose only steps are failure handlers ends at once") {
+TEST_CASE("a failure step with nothing to follow is not needed (files with one are refused)") {
   Fixture f;
   JobId job = f.Submit(GraphBuilder().Step("only", {}, When::kFailure).Build());
   REQUIRE(f.Ended(job));

@@ -211,6 +211,24 @@ TEST_CASE("submit with no broker runs the graph on an embedded broker and worker
   CHECK(r.err.find("job 1 (diamond) succeeded") != std::string::npos);
 }
 
+TEST_CASE("the shipped examples run, and each .msgpack is its .json converted") {
+  Cluster c;
+  c.AddWorker("alpha", 2);
+  c.AddWorker("beta", 2);
+  for (const std::string name : {"diamond", "pipeline", "sweep"}) {
+    CAPTURE(name);
+    const std::string base = std::string(DROVER_SOURCE_DIR) + "/examples/" + name;
+    const std::string converted = c.dir().path() + "/" + name + ".msgpack";
+    Run convert = RunCommand({BinDir() + "/submit", "convert", base + ".json", converted}, c.dir());
+    REQUIRE(convert.exit_code == 0);
+    CHECK(ReadFile(converted) == ReadFile(base + ".msgpack"));
+    Run back = RunCommand({BinDir() + "/submit", "convert", base + ".msgpack", "-"}, c.dir());
+    CHECK(nlohmann::json::parse(back.out) == nlohmann::json::parse(ReadFile(base + ".json")));
+    Run r = c.Submit(base + ".msgpack");
+    CHECK_MESSAGE(r.exit_code == 0, r.err);
+  }
+}
+
 TEST_CASE("exit status: rejected graph 2, bad command line 2, unreachable broker 3") {
   TempDir dir;
   const std::string bad = dir.Write("bad.json", R"({"steps": [

@@ -213,14 +213,15 @@ TEST_CASE("defaults may not say what a step runs or where it sits") {
     "defaults": {"cmd": "true", "argv": ["true"], "id": "x", "after": [], "stdin_from": "x",
                  "retires": 1},
     "steps": [{"id": "a", "cmd": "true"}]})");
-  CHECK(Problems(loaded) == std::vector<std::string>{
-      "defaults.cmd: not allowed in defaults (each step says what it runs)",
-      "defaults.argv: not allowed in defaults (each step says what it runs)",
-      "defaults.id: not allowed in defaults (each step has its own id)",
-      "defaults.after: not allowed in defaults (each step lists its own)",
-      "defaults.stdin_from: not allowed in defaults (each step names its own)",
-      "defaults.retires: unknown field (did you mean \"retries\"?)",
-  });
+  CHECK(Problems(loaded) ==
+        std::vector<std::string>{
+            "defaults.cmd: not allowed in defaults (each step says what it runs)",
+            "defaults.argv: not allowed in defaults (each step says what it runs)",
+            "defaults.id: not allowed in defaults (each step has its own id)",
+            "defaults.after: not allowed in defaults (each step lists its own)",
+            "defaults.stdin_from: not allowed in defaults (each step names its own)",
+            "defaults.retires: unknown field (did you mean \"retries\"?)",
+        });
 }
 
 TEST_CASE("a bad default is reported once, not once per step") {
@@ -228,10 +229,11 @@ TEST_CASE("a bad default is reported once, not once per step") {
     "defaults": {"timeout": "10s", "env": {"A": 1}},
     "steps": [{"id": "a", "cmd": "true"}, {"id": "b", "cmd": "true"},
               {"id": "c", "cmd": "true", "env": {"B": "2"}}]})");
-  CHECK(Problems(loaded) == std::vector<std::string>{
-      "defaults.timeout: expected a number of seconds, got string \"10s\"",
-      "defaults.env.A: expected a string, got integer 1",
-  });
+  CHECK(Problems(loaded) ==
+        std::vector<std::string>{
+            "defaults.timeout: expected a number of seconds, got string \"10s\"",
+            "defaults.env.A: expected a string, got integer 1",
+        });
 }
 
 TEST_CASE("unknown steps get a hint when one is close") {
@@ -297,10 +299,11 @@ TEST_CASE("cycles are reported once, in dependency order from the first step in 
     {"id": "y", "cmd": "true", "after": ["x"]},
     {"id": "p", "cmd": "true", "after": ["q"]},
     {"id": "q", "cmd": "true", "stdin_from": "p"}]})");
-  CHECK(Problems(two) == std::vector<std::string>{
-      "steps[1].after[1]: dependency cycle: x -> y -> x (\"->\" reads \"comes after\")",
-      "steps[3].after[0]: dependency cycle: p -> q -> p (\"->\" reads \"comes after\")",
-  });
+  CHECK(Problems(two) ==
+        std::vector<std::string>{
+            "steps[1].after[1]: dependency cycle: x -> y -> x (\"->\" reads \"comes after\")",
+            "steps[3].after[0]: dependency cycle: p -> q -> p (\"->\" reads \"comes after\")",
+        });
 
   // Cycles sharing steps form one knot, reported once with its shortest cycle.
   CHECK(OnlyProblem(R"({"steps": [
@@ -322,10 +325,11 @@ TEST_CASE("a step cannot depend on itself") {
 TEST_CASE("cycle detection runs on the references that resolved") {
   CHECK(Problems(LoadJson(R"({"steps": [
     {"id": "a", "cmd": "true", "after": ["b", "nope"]},
-    {"id": "b", "cmd": "true", "after": ["a"]}]})")) == std::vector<std::string>{
-      "steps[0].after[0]: dependency cycle: a -> b -> a (\"->\" reads \"comes after\")",
-      "steps[0].after[1]: unknown step \"nope\"",
-  });
+    {"id": "b", "cmd": "true", "after": ["a"]}]})")) ==
+        std::vector<std::string>{
+            "steps[0].after[0]: dependency cycle: a -> b -> a (\"->\" reads \"comes after\")",
+            "steps[0].after[1]: unknown step \"nope\"",
+        });
 }
 
 TEST_CASE("a step runs exactly one of argv or cmd") {
@@ -351,7 +355,7 @@ TEST_CASE("strings that exec receives carry no NUL byte") {
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "echo \u0000"}]})") ==
         "steps[0].cmd: contains a NUL byte, which a command line cannot carry");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "pwd", "cwd": "/tmp\u0000"}]})") ==
-        "steps[0].cwd: contains a NUL byte, which a command line cannot carry");
+        "steps[0].cwd: contains a NUL byte, which a directory name cannot carry");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "pwd", "cwd": ""}]})") ==
         "steps[0].cwd: must not be empty");
 }
@@ -362,7 +366,8 @@ TEST_CASE("wrong types say what was expected and what was found") {
         "steps[3].retries: expected an integer, got string \"3\"");
   CHECK(OnlyProblem(R"({"steps": {"a": {"cmd": "x"}}})") ==
         "steps: expected an array of steps, got a map");
-  CHECK(OnlyProblem(R"({"steps": [["a"]]})") == "steps[0]: expected a map of step fields, got an array");
+  CHECK(OnlyProblem(R"({"steps": [["a"]]})") ==
+        "steps[0]: expected a map of step fields, got an array");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retries": 1.5}]})") ==
         "steps[0].retries: expected an integer, got number 1.5");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "slots": null}]})") ==
@@ -401,10 +406,11 @@ TEST_CASE("unknown fields get a hint") {
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x"}, {"id": "b", "cmd": "x"},
     {"id": "c", "cmdd": "x", "argv": ["x"]}]})") ==
         "steps[2].cmdd: unknown field (did you mean \"cmd\"?)");
-  CHECK(Problems(LoadJson(R"({"stpes": []})")) == std::vector<std::string>{
-      "missing \"steps\" (the list of steps to run)",
-      "stpes: unknown field (did you mean \"steps\"?)",
-  });
+  CHECK(Problems(LoadJson(R"({"stpes": []})")) ==
+        std::vector<std::string>{
+            "missing \"steps\" (the list of steps to run)",
+            "stpes: unknown field (did you mean \"steps\"?)",
+        });
   CHECK(OnlyProblem(R"({"retries": 2, "steps": [{"id": "a", "cmd": "x"}]})") ==
         "retries: unknown field (\"retries\" is a step field: set it in each step, or in "
         "\"defaults\")");
@@ -415,8 +421,9 @@ TEST_CASE("unknown fields get a hint") {
 }
 
 TEST_CASE("numbers out of range name the range") {
-  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x"}, {"id": "b", "cmd": "x", "slots": 0}]})") ==
-        "steps[1].slots: must be between 1 and 65536, got 0");
+  CHECK(
+      OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x"}, {"id": "b", "cmd": "x", "slots": 0}]})") ==
+      "steps[1].slots: must be between 1 and 65536, got 0");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "slots": 65537}]})") ==
         "steps[0].slots: must be between 1 and 65536, got 65537");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retries": -1}]})") ==
@@ -449,6 +456,15 @@ TEST_CASE("when is one of three words") {
         "(did you mean \"success\"?)");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "when": 1}]})") ==
         "steps[0].when: must be \"success\", \"always\" or \"failure\", got integer 1");
+}
+
+TEST_CASE("a failure step needs something to follow") {
+  CHECK(OnlyProblem(R"({"steps": [{"id": "alert", "cmd": "x", "when": "failure"}]})") ==
+        "steps[0].when: a \"failure\" step needs an \"after\" list: with nothing to follow, "
+        "it could never run");
+  CHECK(Problems(LoadJson(R"({"steps": [{"id": "a", "cmd": "x"},
+    {"id": "alert", "cmd": "x", "when": "failure", "after": ["a"]},
+    {"id": "tidy", "cmd": "x", "when": "always"}]})")).empty());
 }
 
 TEST_CASE("stdin and stdin_from exclude each other") {
@@ -484,7 +500,8 @@ TEST_CASE("limits name the limit and the value") {
   limits.max_env_bytes = 10;
   limits.max_stdin_bytes = 4;
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x"}, {"id": "b", "cmd": "x"},
-    {"id": "c", "cmd": "x"}]})", limits) == "steps: has 3 steps, more than the limit of 2");
+    {"id": "c", "cmd": "x"}]})",
+                    limits) == "steps: has 3 steps, more than the limit of 2");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "echo hello!"}]})", limits) ==
         "steps[0].cmd: is 11 bytes, more than the limit of 10 bytes for a command line");
   // Each argument counts with its terminating NUL: 5 + 6.
@@ -495,18 +512,21 @@ TEST_CASE("limits name the limit and the value") {
   // "ABCD=1234\0" is 10 bytes: at the limit. One more is over.
   CHECK(Spec(LoadJson(R"({"steps": [{"id": "a", "cmd": "x", "env": {"ABCD": "1234"}}]})", limits))
             .steps.size() == 1);
-  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "env": {"ABCD": "12345"}}]})",
-                    limits) ==
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "env": {"ABCD": "12345"}}]})", limits) ==
         "steps[0].env: is 11 bytes, more than the limit of 10 bytes for a step's environment");
   // The merged environment counts: "A=1\0" and "BB=22\0" fit, "BB=222\0" does not.
   CHECK(Spec(LoadJson(R"({"defaults": {"env": {"A": "1"}},
-    "steps": [{"id": "a", "cmd": "x", "env": {"BB": "22"}}]})", limits)).steps.size() == 1);
+    "steps": [{"id": "a", "cmd": "x", "env": {"BB": "22"}}]})",
+                      limits))
+            .steps.size() == 1);
   CHECK(OnlyProblem(R"({"defaults": {"env": {"A": "1"}},
-    "steps": [{"id": "a", "cmd": "x", "env": {"BB": "222"}}]})", limits) ==
+    "steps": [{"id": "a", "cmd": "x", "env": {"BB": "222"}}]})",
+                    limits) ==
         "steps[0].env: is 11 bytes, more than the limit of 10 bytes for a step's environment "
         "(with the variables from defaults.env)");
   CHECK(OnlyProblem(R"({"defaults": {"stdin": "too long"},
-    "steps": [{"id": "a", "cmd": "x"}, {"id": "b", "cmd": "x"}]})", limits) ==
+    "steps": [{"id": "a", "cmd": "x"}, {"id": "b", "cmd": "x"}]})",
+                    limits) ==
         "defaults.stdin: is 8 bytes, more than the limit of 4 bytes for inline stdin");
 }
 
@@ -522,13 +542,13 @@ TEST_CASE("every problem is reported at once, in file order") {
   })");
   CHECK_FALSE(loaded.spec.has_value());
   CHECK(Problems(loaded) == std::vector<std::string>{
-      "steps[0].retries: expected an integer, got string \"3\"",
-      "steps[1].after[0]: unknown step \"c1\" (did you mean \"c\"?)",
-      "steps[2]: needs exactly one of \"argv\" or \"cmd\", found neither",
-      "steps[3].id: duplicate id \"b\" (also steps[1].id)",
-      "steps[3].slots: must be between 1 and 65536, got 0",
-      "max_parallel: must be between 1 and 1000000, got -1",
-  });
+                                "steps[0].retries: expected an integer, got string \"3\"",
+                                "steps[1].after[0]: unknown step \"c1\" (did you mean \"c\"?)",
+                                "steps[2]: needs exactly one of \"argv\" or \"cmd\", found neither",
+                                "steps[3].id: duplicate id \"b\" (also steps[1].id)",
+                                "steps[3].slots: must be between 1 and 65536, got 0",
+                                "max_parallel: must be between 1 and 1000000, got -1",
+                            });
 }
 
 TEST_CASE("MessagePack specifics: bin stdin, non-string keys, repeated keys") {
@@ -569,9 +589,9 @@ TEST_CASE("MessagePack specifics: bin stdin, non-string keys, repeated keys") {
     p.pack(1);
   });
   CHECK(Problems(LoadJob(int_keys)) == std::vector<std::string>{
-      "steps[1]: field names must be strings, got an integer",
-      "field names must be strings, got a boolean",
-  });
+                                           "steps[1]: field names must be strings, got an integer",
+                                           "field names must be strings, got a boolean",
+                                       });
 
   const std::string twice = Pack([](auto& p) {
     p.pack_map(1);
@@ -636,12 +656,13 @@ TEST_CASE("JSON conversion") {
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.status().message().rfind("line 3, column 12: syntax error", 0) == 0);
 
-  const Result<std::string> twice = JsonToMsgpack(R"({"steps": [{"id": "a", "cmd": "x", "cmd": "y"}]})");
+  const Result<std::string> twice =
+      JsonToMsgpack(R"({"steps": [{"id": "a", "cmd": "x", "cmd": "y"}]})");
   REQUIRE_FALSE(twice.ok());
   CHECK(twice.status().message() == "steps[0].cmd: key given twice");
 
-  const Result<std::string> deep = JsonToMsgpack("{\"a\": " + std::string(100, '[') +
-                                                 std::string(100, ']') + "}");
+  const Result<std::string> deep =
+      JsonToMsgpack("{\"a\": " + std::string(100, '[') + std::string(100, ']') + "}");
   REQUIRE_FALSE(deep.ok());
   CHECK(deep.status().message() == "nested more than 32 levels deep");
 }
@@ -699,11 +720,13 @@ TEST_CASE("MessagePack to JSON: bin stdin becomes text when it is text") {
 TEST_CASE("ReadJobFile") {
   const Result<std::string> missing = ReadJobFile("/nonexistent-drover-dir/jobs.json");
   REQUIRE_FALSE(missing.ok());
-  CHECK(missing.status().message() == "/nonexistent-drover-dir/jobs.json: No such file or directory");
+  CHECK(missing.status().message() ==
+        "/nonexistent-drover-dir/jobs.json: No such file or directory");
 
   for (const char* name : {"diamond.json", "pipeline.json", "sweep.json"}) {
     CAPTURE(name);
-    const Result<std::string> bytes = ReadJobFile(std::string(DROVER_SOURCE_DIR) + "/examples/" + name);
+    const Result<std::string> bytes =
+        ReadJobFile(std::string(DROVER_SOURCE_DIR) + "/examples/" + name);
     REQUIRE_MESSAGE(bytes.ok(), bytes.status().message());
     const LoadedJob loaded = LoadJob(bytes.value());
     CHECK_MESSAGE(loaded.problems.empty(), doctest::toString(Problems(loaded)));
@@ -713,7 +736,9 @@ TEST_CASE("ReadJobFile") {
 
 TEST_CASE("large graphs: a 100,000-step chain and fan-out") {
   constexpr uint32_t kSteps = 100'000;
-  const auto chain = [](uint32_t i) { return i == 0 ? std::vector<uint32_t>{} : std::vector{i - 1}; };
+  const auto chain = [](uint32_t i) {
+    return i == 0 ? std::vector<uint32_t>{} : std::vector{i - 1};
+  };
   const LoadedJob loaded_chain = LoadJob(GeneratedJob(kSteps, chain));
   REQUIRE(loaded_chain.problems.empty());
   CHECK(Indices(loaded_chain.spec->steps[kSteps - 1].after) == std::vector<uint32_t>{kSteps - 2});
@@ -730,13 +755,13 @@ TEST_CASE("large graphs: a 100,000-step chain and fan-out") {
   CHECK(fan.spec->steps[kSteps - 1].after.size() == kSteps - 2);
 
   // The chain with its ends joined is one long cycle, shown shortened.
-  const LoadedJob closed = LoadJob(GeneratedJob(kSteps, [](uint32_t i) {
-    return std::vector<uint32_t>{i == 0 ? kSteps - 1 : i - 1};
-  }));
-  CHECK(Problems(closed) == std::vector<std::string>{
-      "steps[0].after[0]: dependency cycle: s0 -> s99999 -> s99998 -> s99997 -> s99996 -> "
-      "s99995 -> ... 99991 more ... -> s3 -> s2 -> s1 -> s0 (\"->\" reads \"comes after\")",
-  });
+  const LoadedJob closed = LoadJob(GeneratedJob(
+      kSteps, [](uint32_t i) { return std::vector<uint32_t>{i == 0 ? kSteps - 1 : i - 1}; }));
+  CHECK(Problems(closed) ==
+        std::vector<std::string>{
+            "steps[0].after[0]: dependency cycle: s0 -> s99999 -> s99998 -> s99997 -> s99996 -> "
+            "s99995 -> ... 99991 more ... -> s3 -> s2 -> s1 -> s0 (\"->\" reads \"comes after\")",
+        });
 }
 
 }  // namespace drover
