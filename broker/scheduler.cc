@@ -104,7 +104,12 @@ void Scheduler::OnStepExited(WorkerId from, const TaskResult& result, Time /*now
   const StepRun& r = job->run(key.step);
   if (r.state != StepState::kRunning || r.attempt != key.attempt.value || r.worker != from) return;
   Worker* w = pool_.Find(from);
-  if (w == nullptr || !pool_.Release(w, key)) return;
+  const bool ran = result.run.outcome != Outcome::kSpawnFailed && result.run.ended_ms > 0;
+  if (w == nullptr ||
+      !pool_.Release(w, key, ran ? std::optional(result.run.ended_ms - result.run.started_ms)
+                                 : std::nullopt)) {
+    return;
+  }
   EndAttempt(job, key.step, result.run, w->info.name);
 }
 
@@ -289,8 +294,8 @@ void Scheduler::OnTick(Time now) {
 StatusReply Scheduler::Status() const {
   StatusReply reply;
   for (const auto& [id, w] : pool_.all()) {
-    reply.workers.push_back(WorkerStatus{id, w.info.name, w.info.host, w.info.slots,
-                                         w.info.slots - w.free, w.info.labels});
+    reply.workers.push_back(
+        WorkerStatus{id, w.info.name, w.info.host, w.info.slots, w.busy(), w.info.labels});
   }
   std::sort(reply.workers.begin(), reply.workers.end(),
             [](const WorkerStatus& a, const WorkerStatus& b) { return a.id < b.id; });

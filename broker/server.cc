@@ -1,5 +1,6 @@
 #include "broker/server.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -86,9 +87,10 @@ Status Server::Run(SignalFd* signals) {
       next_tick_ = now + options_.heartbeat_ms;
     }
     ScheduleAndDispatch(now);
+    // Followers first, from the spool's memory; then the turn's one write.
+    PumpFollowers();
     if (Status s = spool_->FlushAll(); !s.ok()) spdlog::error("spool: {}", s.message());
     SendCredits();
-    PumpFollowers();
     for (const std::string& gone : std::exchange(gone_clients_, {})) DropClient(gone);
     for (JobId job : std::exchange(ended_jobs_, {})) CloseIfUnwatched(job);
   }
@@ -155,8 +157,11 @@ void Server::HandleHello(const std::string& route, Message& msg, int64_t now) {
       return;
     }
     std::string name = hello.name.empty() ? hello.host : hello.name;
+    // Bounded so that one worker cannot hoard a graph: its prefetch is only
+    // used for short steps anyway (worker_pool.h).
+    const uint32_t prefetch = std::min(hello.prefetch, std::max(4 * hello.slots, 64u));
     const WorkerId id = scheduler_.OnWorkerJoined(
-        WorkerInfo{name, hello.host, hello.slots, std::move(hello.labels)}, now);
+        WorkerInfo{name, hello.host, hello.slots, std::move(hello.labels), prefetch}, now);
     Peer peer{Peer::Role::kWorker, name, id};
     peer.last_heard = now;
     peers_.emplace(route, std::move(peer));
@@ -264,6 +269,9 @@ void Server::HandleSubmit(const std::string& route, SubmitJob& submit, int64_t n
                loaded.spec->name.empty() ? "" : " (" + loaded.spec->name + ")", who,
                loaded.spec->steps.size());
   scheduler_.OnSubmit(id, std::move(*loaded.spec), now);
+  // Decoding a large graph leaves the heap full of freed parse buffers; give
+  // them back so the broker's footprint is what it keeps, not what it read.
+  if (submit.job.bytes.size() > (1 << 20)) malloc_trim(0);
 }
 
 void Server::Reply(const std::string& route, const Message& msg) {
@@ -395,20 +403,22 @@ void Server::PumpFollowers() {
     Follower& f = followers_[i];
     EventLog* log = spool_->Log(f.job);
     bool done = log == nullptr;
-    while (!done && f.sent < log->flushed() && f.sent - f.acked < kEventsWindowBytes) {
+    while (!done && f.sent < log->size() && f.sent - f.acked < kEventsWindowBytes) {
       const size_t room = static_cast<size_t>(kEventsWindowBytes - (f.sent - f.acked));
-      Result<std::string> chunk = log->Read(f.sent, std::min(room, kEventsChunkBytes));
+      Result<std::string_view> chunk =
+          log->Read(f.sent, std::min(room, kEventsChunkBytes), &read_scratch_);
       if (!chunk.ok()) {
         spdlog::error("job {}: {}", f.job.value, chunk.status().message());
         done = true;
         break;
       }
-      const uint64_t offset = f.sent;
+      std::string bytes;
+      EncodeJobEvents(f.job, f.sent, chunk.value(), &bytes);
       f.sent += chunk->size();
-      Reply(f.route, JobEvents{f.job, offset, Blob{std::move(chunk).value()}});
+      if (!SendRoutedEncoded(*router_, f.route, std::move(bytes))) gone_clients_.push_back(f.route);
     }
     // A follower that has acknowledged the whole of an ended job is done.
-    if (!done && log->ended() && f.acked >= log->flushed()) done = true;
+    if (!done && log->ended() && f.acked >= log->size()) done = true;
     if (done) {
       const JobId job = f.job;
       followers_.erase(followers_.begin() + static_cast<long>(i));

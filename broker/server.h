@@ -102,6 +102,7 @@ class Server : private Outbox {
   std::vector<std::string> gone_clients_;  // sends to them failed this turn
   std::vector<std::string> credit_due_;    // workers owed an OutputCredit
   std::vector<JobId> ended_jobs_;          // ended this turn
+  std::string read_scratch_;               // event log bytes read from disk
 };
 
 }  // namespace drover::broker

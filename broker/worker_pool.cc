@@ -27,9 +27,10 @@ WorkerId WorkerPool::Add(WorkerInfo info, Time now) {
   w.id = id;
   w.labels = InternAll(info.labels);
   w.info = std::move(info);
-  w.free = w.info.slots;
+  w.free = w.capacity();
   w.last_heard = now;
   by_free_.emplace(w.free, id);
+  by_idle_.emplace(w.idle(), id);
   free_total_ += w.free;
   return id;
 }
@@ -39,6 +40,7 @@ void WorkerPool::Remove(WorkerId id) {
   if (it == workers_.end()) return;
   assert(it->second.running.empty());
   by_free_.erase({it->second.free, id});
+  by_idle_.erase({it->second.idle(), id});
   free_total_ -= it->second.free;
   workers_.erase(it);
 }
@@ -54,16 +56,31 @@ const Worker* WorkerPool::Find(WorkerId id) const {
 }
 
 Worker* WorkerPool::Pick(uint32_t slots, const LabelSet& labels) {
-  // by_free_ is ordered most-free first, so the first fit is the best one.
+  auto fits = [&](const Worker& w) {
+    return w.info.slots >= slots &&
+           std::includes(w.labels.begin(), w.labels.end(), labels.begin(), labels.end());
+  };
+  // Both indexes are ordered most-first, so the first fit is the best one:
+  // a worker that starts the step at once, else one that queues it.
+  for (const auto& [idle, id] : by_idle_) {
+    if (idle < slots) break;
+    if (Worker& w = workers_.at(id); fits(w)) return &w;
+  }
   for (const auto& [free, id] : by_free_) {
     if (free < slots) break;
-    Worker& w = workers_.at(id);
-    if (std::includes(w.labels.begin(), w.labels.end(), labels.begin(), labels.end())) return &w;
+    if (Worker& w = workers_.at(id); fits(w)) return &w;
   }
   return nullptr;
 }
 
-void WorkerPool::SetFree(Worker* worker, uint32_t free) {
+void WorkerPool::UpdateFree(Worker* worker, uint32_t old_idle) {
+  if (worker->idle() != old_idle) {
+    by_idle_.erase({old_idle, worker->id});
+    by_idle_.emplace(worker->idle(), worker->id);
+  }
+  const uint32_t capacity = worker->capacity();
+  const uint32_t free = capacity > worker->used ? capacity - worker->used : 0;
+  if (free == worker->free) return;
   by_free_.erase({worker->free, worker->id});
   free_total_ = free_total_ - worker->free + free;
   worker->free = free;
@@ -73,26 +90,42 @@ void WorkerPool::SetFree(Worker* worker, uint32_t free) {
 void WorkerPool::Assign(Worker* worker, const TaskKey& key, uint32_t slots) {
   assert(worker->free >= slots);
   worker->running.emplace(key, slots);
-  SetFree(worker, worker->free - slots);
+  const uint32_t old_idle = worker->idle();
+  worker->used += slots;
+  UpdateFree(worker, old_idle);
 }
 
-bool WorkerPool::Release(Worker* worker, const TaskKey& key) {
+bool WorkerPool::Release(Worker* worker, const TaskKey& key, std::optional<int64_t> run_ms) {
   auto it = worker->running.find(key);
   if (it == worker->running.end()) return false;
-  const uint32_t slots = it->second;
+  const uint32_t old_idle = worker->idle();
+  worker->used -= it->second;
   worker->running.erase(it);
-  SetFree(worker, worker->free + slots);
+  if (run_ms) {
+    const int64_t sample = std::max<int64_t>(0, *run_ms);
+    // An exponential moving average (weight 1/8): a few long steps switch
+    // prefetch off, a few short ones back on.
+    worker->avg_run_ms =
+        worker->avg_run_ms < 0 ? sample : worker->avg_run_ms + (sample - worker->avg_run_ms) / 8;
+  }
+  UpdateFree(worker, old_idle);
   return true;
 }
 
 void WorkerPool::CheckInvariants() const {
   uint32_t total = 0;
-  if (by_free_.size() != workers_.size()) throw std::logic_error("by_free_ size");
+  if (by_free_.size() != workers_.size() || by_idle_.size() != workers_.size()) {
+    throw std::logic_error("worker index size");
+  }
   for (const auto& [id, w] : workers_) {
     uint32_t used = 0;
     for (const auto& [key, slots] : w.running) used += slots;
-    if (w.free + used != w.info.slots) throw std::logic_error("worker slot accounting");
+    if (used != w.used) throw std::logic_error("worker used slots");
+    if (w.free != (w.capacity() > used ? w.capacity() - used : 0)) {
+      throw std::logic_error("worker free slots");
+    }
     if (!by_free_.count({w.free, id})) throw std::logic_error("by_free_ entry");
+    if (!by_idle_.count({w.idle(), id})) throw std::logic_error("by_idle_ entry");
     total += w.free;
   }
   if (total != free_total_) throw std::logic_error("free_total_");

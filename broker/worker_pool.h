@@ -2,18 +2,32 @@
 // who they are, how many slots each has free, which labels they carry, and
 // which attempts each is running. Plain data; no sockets, no clock.
 //
-// Placement picks, among the workers that fit a step (enough free slots, all
-// its labels), the one with the most free slots (lowest id on ties), which
-// spreads a graph's parallel steps across machines.
+// Placement picks, among the workers that fit a step (enough idle slots, all
+// its labels), the one with the most idle slots (lowest id on ties), which
+// spreads a graph's parallel steps across machines. Only when no worker has
+// idle slots for it does a step go to a worker's prefetch queue (below).
+//
+// A worker may announce `prefetch`: slot units of tasks it is willing to hold
+// in a local queue beyond its slots, so that it can start the next task the
+// moment one ends instead of waiting a round trip for the broker. The pool
+// uses it only while the worker's recent attempts are short (a moving average
+// under kPrefetchBelowMs): there a round trip is a real share of each step,
+// while a long step queued behind another could wait for nothing when some
+// other worker is idle. A step never goes to a worker whose slots are fewer
+// than the step needs.
 //
 // Invariants (CheckInvariants):
-//   1. For each worker, free + sum(slots of its running attempts) == slots.
-//   2. by_free_ holds exactly one entry per worker, keyed by its free slots.
+//   1. For each worker, used == sum(slots of its assigned attempts) and
+//      free == max(0, capacity() - used).
+//   2. by_free_ and by_idle_ hold exactly one entry per worker, keyed by its
+//      free() and idle() slots.
 //   3. free_total_ is the sum of free over all workers.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -33,15 +47,30 @@ struct WorkerInfo {
   std::string host;
   uint32_t slots = 1;
   std::vector<std::string> labels;
+  uint32_t prefetch = 0;  // slot units it queues locally beyond `slots`
 };
+
+inline constexpr int64_t kPrefetchBelowMs = 250;
 
 struct Worker {
   WorkerId id;
   WorkerInfo info;
   LabelSet labels;
-  uint32_t free = 0;
+  uint32_t used = 0;  // slots of its assigned attempts
+  uint32_t free = 0;  // what it can still be assigned: capacity() - used, or 0
   Time last_heard = 0;
-  std::map<TaskKey, uint32_t> running;  // attempt -> slots it holds
+  std::map<TaskKey, uint32_t> running;  // assigned attempt -> slots it holds
+  int64_t avg_run_ms = -1;  // moving average of its attempts' run times; -1: none yet
+
+  // Slots plus, while its steps are short, its prefetch.
+  uint32_t capacity() const {
+    const bool short_steps = avg_run_ms >= 0 && avg_run_ms < kPrefetchBelowMs;
+    return info.slots + (short_steps ? info.prefetch : 0);
+  }
+  // Slots in use as far as the broker can tell.
+  uint32_t busy() const { return std::min(info.slots, used); }
+  // Slots with nothing assigned: a step sent here starts at once.
+  uint32_t idle() const { return info.slots - busy(); }
 };
 
 class WorkerPool {
@@ -64,23 +93,27 @@ class WorkerPool {
   // REQUIRES: `worker` has at least `slots` free.
   void Assign(Worker* worker, const TaskKey& key, uint32_t slots);
   // Returns false (and changes nothing) if `worker` is not running `key`.
-  bool Release(Worker* worker, const TaskKey& key);
+  // `run_ms` is how long the attempt ran, when it did run.
+  bool Release(Worker* worker, const TaskKey& key, std::optional<int64_t> run_ms = std::nullopt);
 
   uint32_t free_total() const { return free_total_; }
 
   void CheckInvariants() const;
 
  private:
-  struct ByFree {
+  struct MostFirst {
     bool operator()(const std::pair<uint32_t, WorkerId>& a,
                     const std::pair<uint32_t, WorkerId>& b) const {
       return a.first != b.first ? a.first > b.first : a.second < b.second;
     }
   };
-  void SetFree(Worker* worker, uint32_t free);
+  // Recomputes worker->free from used and capacity, keeping the indexes.
+  // `old_idle` is its idle() before `used` changed.
+  void UpdateFree(Worker* worker, uint32_t old_idle);
 
   std::unordered_map<WorkerId, Worker> workers_;
-  std::set<std::pair<uint32_t, WorkerId>, ByFree> by_free_;
+  std::set<std::pair<uint32_t, WorkerId>, MostFirst> by_free_;  // (free, id)
+  std::set<std::pair<uint32_t, WorkerId>, MostFirst> by_idle_;  // (idle, id)
   std::unordered_map<std::string, LabelId> label_ids_;
   uint32_t next_worker_ = 1;
   uint32_t free_total_ = 0;

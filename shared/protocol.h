@@ -148,7 +148,8 @@ struct WorkerHello {
   uint32_t slots = 1;
   std::vector<std::string> labels;
   int32_t pid = 0;
-  MSGPACK_DEFINE(version, name, host, slots, labels, pid)
+  uint32_t prefetch = 0;  // slot units of tasks it will queue beyond `slots`
+  MSGPACK_DEFINE(version, name, host, slots, labels, pid, prefetch)
 };
 
 struct ClientHello {

@@ -8,7 +8,6 @@
 
 #include "shared/clock.h"
 #include "shared/codec.h"
-#include "shared/run_text.h"
 #include "shared/transport.h"
 
 extern char** environ;
@@ -42,8 +41,8 @@ Agent::Agent(AgentOptions options, zmq::context_t* ctx, SignalFd* signals)
   for (char** e = environ; *e != nullptr; ++e) {
     std::string_view entry(*e);
     const size_t eq = entry.find('=');
-    if (eq == std::string_view::npos) continue;
-    base_env_.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+    if (eq == std::string_view::npos || entry.starts_with("DROVER_")) continue;
+    base_env_.emplace_back(entry);
   }
 }
 
@@ -60,6 +59,7 @@ void Agent::SayHello() {
   hello.slots = options_.slots;
   hello.labels = options_.labels;
   hello.pid = static_cast<int32_t>(getpid());
+  hello.prefetch = options_.prefetch;
   Send(hello);
   hello_pending_ = true;
 }
@@ -83,6 +83,7 @@ int Agent::Run() {
 
     Time wake = last_sent_ + heartbeat_ms_;
     if (const Time deadline = processes_->NextDeadline(); deadline >= 0) wake = std::min(wake, deadline);
+    if (results_since_ >= 0) wake = std::min(wake, results_since_ + kResultDelayMs);
     try {
       zmq::poll(items, std::chrono::milliseconds(std::max<Time>(0, wake - now)));
     } catch (const zmq::error_t& e) {
@@ -104,6 +105,11 @@ int Agent::Run() {
         }
       }
     }
+    for (size_t i = 2; i < items.size(); ++i) {
+      if (items[i].revents != 0) processes_->HandleReady(items[i].fd, FromZmq(items[i].revents), now);
+    }
+    // A freed slot is refilled before anything else: it is the step's time.
+    StartQueued(now);
     if (items[0].revents & ZMQ_POLLIN) {
       zmq::message_t frame;
       for (;;) {
@@ -123,15 +129,9 @@ int Agent::Run() {
         }
       }
     }
-    for (size_t i = 2; i < items.size(); ++i) {
-      if (items[i].revents != 0) processes_->HandleReady(items[i].fd, FromZmq(items[i].revents), now);
-    }
     processes_->OnTick(now);
-
-    if (!results_.empty() && welcomed_) {
-      Send(TaskResults{std::move(results_)});
-      results_.clear();
-    }
+    StartQueued(now);
+    FlushResults(now, /*force=*/false);
     if (now - last_sent_ >= heartbeat_ms_) Send(Heartbeat{});
     const Time silence = now - last_heard_;
     if (silence > Time{heartbeat_ms_} * kHeartbeatLiveness && !warned_silence_) {
@@ -146,11 +146,21 @@ int Agent::Run() {
 
 bool Agent::HandleMessage(Message& msg, Time now) {
   if (auto* dispatch = std::get_if<Dispatch>(&msg)) {
-    for (Task& task : dispatch->tasks) StartTask(task, now);
+    for (Task& task : dispatch->tasks) queued_.push_back(std::move(task));
+    StartQueued(now);
   } else if (auto* kill = std::get_if<KillTask>(&msg)) {
     if (auto it = by_key_.find(kill->key); it != by_key_.end()) {
       spdlog::info("killing {} on request", ToString(kill->key));
       processes_->Terminate(it->second, Outcome::kKilled, now);
+    }
+    auto queued = std::find_if(queued_.begin(), queued_.end(),
+                               [&](const Task& t) { return t.key == kill->key; });
+    if (queued != queued_.end()) {
+      RunResult run;
+      run.outcome = Outcome::kKilled;
+      run.started_ms = run.ended_ms = WallMs();
+      results_.push_back(TaskResult{kill->key, std::move(run)});
+      queued_.erase(queued);
     }
   } else if (auto* credit = std::get_if<OutputCredit>(&msg)) {
     output_credited_ = std::max(output_credited_, std::min(credit->consumed, output_sent_));
@@ -184,16 +194,51 @@ bool Agent::HandleMessage(Message& msg, Time now) {
 }
 
 std::vector<std::string> Agent::ChildEnv(const Task& task) const {
-  std::map<std::string, std::string> env = base_env_;
-  env["DROVER_JOB_ID"] = std::to_string(task.key.job.value);
-  env["DROVER_STEP_ID"] = task.step_id;
-  env["DROVER_ATTEMPT"] = std::to_string(task.key.attempt.value);
-  env["DROVER_WORKER"] = options_.name;
-  for (const auto& [name, value] : task.env) env[name] = value;
-  std::vector<std::string> out;
-  out.reserve(env.size());
-  for (const auto& [name, value] : env) out.push_back(name + "=" + value);
-  return out;
+  // The worker's environment (minus its own DROVER_*), then Drover's
+  // variables, then the step's, each replacing earlier ones of that name.
+  auto overridden = [&task](std::string_view entry) {
+    const std::string_view name = entry.substr(0, entry.find('='));
+    return std::any_of(task.env.begin(), task.env.end(),
+                       [&](const auto& kv) { return kv.first == name; });
+  };
+  std::vector<std::string> env;
+  env.reserve(base_env_.size() + 4 + task.env.size());
+  for (const std::string& entry : base_env_) {
+    if (task.env.empty() || !overridden(entry)) env.push_back(entry);
+  }
+  for (std::string entry : {"DROVER_JOB_ID=" + std::to_string(task.key.job.value),
+                            "DROVER_STEP_ID=" + task.step_id,
+                            "DROVER_ATTEMPT=" + std::to_string(task.key.attempt.value),
+                            "DROVER_WORKER=" + options_.name}) {
+    if (task.env.empty() || !overridden(entry)) env.push_back(std::move(entry));
+  }
+  for (const auto& [name, value] : task.env) env.push_back(name + "=" + value);
+  return env;
+}
+
+void Agent::StartQueued(Time now) {
+  // In order: a wide task at the head waits for its slots rather than being
+  // overtaken for ever by narrow ones. A task wider than the worker (the
+  // broker never sends one) runs alone.
+  while (!queued_.empty() && !stopping_ &&
+         (busy_slots_ + queued_.front().slots <= options_.slots || busy_slots_ == 0)) {
+    Task task = std::move(queued_.front());
+    queued_.pop_front();
+    StartTask(task, now);
+  }
+}
+
+void Agent::FlushResults(Time now, bool force) {
+  if (results_.empty() || !welcomed_) return;
+  if (results_since_ < 0) results_since_ = now;
+  // Hold results back only while there is queued work to keep the slots busy.
+  const bool running_dry = queued_.empty();
+  if (force || running_dry || results_.size() >= kMaxResultBatch ||
+      now - results_since_ >= kResultDelayMs) {
+    Send(TaskResults{std::move(results_)});
+    results_.clear();
+    results_since_ = -1;
+  }
 }
 
 void Agent::StartTask(Task& task, Time now) {
@@ -214,24 +259,26 @@ void Agent::StartTask(Task& task, Time now) {
     results_.push_back(TaskResult{task.key, std::move(run)});
     return;
   }
-  spdlog::debug("started {} ({})", ToString(task.key), task.step_id);
-  tasks_.emplace(id.value(), task.key);
+  tasks_.emplace(id.value(), Running{task.key, task.slots});
   by_key_.emplace(task.key, id.value());
+  busy_slots_ += task.slots;
 }
 
 void Agent::OnOutput(Id id, Stream stream, std::string_view data) {
   auto it = tasks_.find(id);
   if (it == tasks_.end() || stopping_) return;
   output_sent_ += data.size();
-  Send(TaskOutput{it->second, stream, Blob{std::string(data)}});
+  std::string bytes;
+  EncodeTaskOutput(it->second.key, stream, data, &bytes);
+  if (SendEncoded(*socket_, std::move(bytes))) last_sent_ = MonotonicMs();
 }
 
 void Agent::OnExit(Id id, const RunResult& run) {
   auto it = tasks_.find(id);
   if (it == tasks_.end()) return;
-  spdlog::debug("{} {}", ToString(it->second), DescribeRun(run));
-  results_.push_back(TaskResult{it->second, run});
-  by_key_.erase(it->second);
+  results_.push_back(TaskResult{it->second.key, run});
+  by_key_.erase(it->second.key);
+  busy_slots_ -= it->second.slots;
   tasks_.erase(it);
 }
 
@@ -240,6 +287,7 @@ void Agent::ShutDown() {
   // ignores anything about them from here on.
   if (welcomed_) Send(Goodbye{});
   stopping_ = true;
+  queued_.clear();
   Time now = MonotonicMs();
   for (const auto& [id, key] : tasks_) processes_->Terminate(id, Outcome::kKilled, now);
   const Time give_up = now + options_.kill_grace_ms + 2000;

@@ -9,10 +9,16 @@
 // so a child that prints faster than the network drains blocks in write()
 // instead of growing this process.
 //
-// Results finished during a loop turn leave together in one TaskResults.
+// Tasks the broker sends beyond the free slots (up to `prefetch` slot units)
+// wait in a local FIFO queue and start the moment a slot frees, so no slot
+// sits idle for a round trip to the broker. Results leave in one TaskResults
+// per loop turn; while the queue still holds work they are held back up to
+// kResultDelayMs to share a message, but never when the worker is about to
+// run dry (then the broker must hear at once, to send more).
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -33,10 +39,14 @@ struct AgentOptions {
   uint32_t slots = 1;
   std::vector<std::string> labels;
   int64_t kill_grace_ms = 5000;  // SIGTERM to SIGKILL, for timeouts and cancels
+  uint32_t prefetch = 0;         // slot units of tasks to queue beyond `slots`
 };
 
 class Agent : private ProcessObserver {
  public:
+  static constexpr int64_t kResultDelayMs = 5;
+  static constexpr size_t kMaxResultBatch = 256;
+
   // `signals` must report SIGCHLD, SIGINT and SIGTERM.
   Agent(AgentOptions options, zmq::context_t* ctx, SignalFd* signals);
   ~Agent() override;
@@ -53,7 +63,11 @@ class Agent : private ProcessObserver {
   void SayHello();
   // Returns false when the worker must stop.
   bool HandleMessage(Message& msg, Time now);
+  // Starts queued tasks, in order, while their slots fit.
+  void StartQueued(Time now);
   void StartTask(Task& task, Time now);
+  // Sends the finished results now, or waits a little to batch them.
+  void FlushResults(Time now, bool force);
   std::vector<std::string> ChildEnv(const Task& task) const;
   void Send(const Message& msg);
   // Sends Goodbye, stops every child, waits for them (bounded), returns.
@@ -64,11 +78,18 @@ class Agent : private ProcessObserver {
   SignalFd* signals_;
   std::unique_ptr<zmq::socket_t> socket_;
   std::unique_ptr<ProcessSet> processes_;
-  std::map<std::string, std::string> base_env_;  // the worker's own environment
+  std::vector<std::string> base_env_;  // the worker's environment, "NAME=value"
 
-  std::unordered_map<Id, TaskKey> tasks_;  // running children
+  struct Running {
+    TaskKey key;
+    uint32_t slots;
+  };
+  std::unordered_map<Id, Running> tasks_;  // running children
   std::map<TaskKey, Id> by_key_;
-  std::vector<TaskResult> results_;  // finished this turn
+  std::deque<Task> queued_;    // dispatched, waiting for slots
+  uint32_t busy_slots_ = 0;    // held by running children
+  std::vector<TaskResult> results_;  // finished, not yet sent
+  Time results_since_ = -1;          // when the oldest of them finished
 
   bool welcomed_ = false;
   bool hello_pending_ = false;

@@ -7,10 +7,12 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <optional>
 #include <regex>
 #include <thread>
 
 #include "shared/logging.h"
+#include "shared/os_limits.h"
 #include "shared/signal_fd.h"
 #include "worker/agent.h"
 
@@ -25,6 +27,8 @@ std::string HostName() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  drover::EnsureStandardFds();  // first, so nothing we open lands on 0, 1 or 2
+  drover::RaiseOpenFileLimit();
   // Before anything can start a thread: signals are read from a signalfd.
   auto signals = drover::SignalFd::Create({SIGCHLD, SIGINT, SIGTERM, SIGHUP});
   if (!signals.ok()) {
@@ -58,6 +62,11 @@ int main(int argc, char** argv) {
                    : "label \"" + label + "\" may use only letters, digits and _ . : = + -";
       });
   app.add_option("--name", options.name, "Name shown to users (default: the host name)");
+  std::optional<uint32_t> prefetch;
+  app.add_option("--prefetch", prefetch,
+                 "Slot units of short steps to queue beyond --slots, so a slot never waits "
+                 "for the broker (default: --slots; 0 turns it off)")
+      ->check(CLI::Range(0u, 1u << 20));
   app.add_option("--kill-grace", kill_grace_s,
                  "Seconds between SIGTERM and SIGKILL when a step is stopped")
       ->capture_default_str()
@@ -73,6 +82,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (options.name.empty()) options.name = options.host;
+  options.prefetch = prefetch.value_or(options.slots);
   options.kill_grace_ms = static_cast<int64_t>(kill_grace_s * 1000);
 
   if (drover::Status s = drover::SetUpLogging("worker", log_level); !s.ok()) {

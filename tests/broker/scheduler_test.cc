@@ -88,8 +88,9 @@ struct Fixture {
     return id;
   }
   WorkerId AddWorker(const std::string& name, uint32_t slots,
-                     std::vector<std::string> labels = {}) {
-    WorkerId id = sched.OnWorkerJoined(WorkerInfo{name, "host-" + name, slots, labels}, now);
+                     std::vector<std::string> labels = {}, uint32_t prefetch = 0) {
+    WorkerId id =
+        sched.OnWorkerJoined(WorkerInfo{name, "host-" + name, slots, labels, prefetch}, now);
     sched.CheckInvariants();
     return id;
   }
@@ -101,9 +102,11 @@ struct Fixture {
     out.dispatches.clear();
     return sent;
   }
-  void Exit(const RecordingOutbox::Sent& d, int code) {
+  void Exit(const RecordingOutbox::Sent& d, int code, int64_t ran_ms = 10) {
     RunResult run;
     run.exit_code = code;
+    run.started_ms = 1'700'000'000'000;
+    run.ended_ms = run.started_ms + ran_ms;
     sched.OnStepExited(d.worker, TaskResult{d.key, run}, now);
     sched.CheckInvariants();
   }
@@ -338,6 +341,45 @@ TEST_CASE("`requires` routes steps to workers carrying every label") {
   CHECK(f.StateOf(job, "tpu") == StepState::kReady);  // no worker has it: it waits
   f.Exit(next[0], 0);
   f.Exit(sent[1], 0);
+}
+
+TEST_CASE("a worker's prefetch queue fills only once its steps have proved short") {
+  Fixture f;
+  WorkerId w = f.AddWorker("w1", 2, {}, /*prefetch=*/2);
+  GraphBuilder g;
+  for (int i = 0; i < 20; ++i) g.Step("s" + std::to_string(i));
+  JobId job = f.Submit(g.Build());
+  auto first = f.Schedule();
+  CHECK(first.size() == 2);  // nothing known about its steps yet: slots only
+  f.Exit(first[0], 0, /*ran_ms=*/5);
+  auto more = f.Schedule();
+  CHECK(more.size() == 3);  // one freed slot, plus two queued ahead
+  for (const auto& d : more) CHECK(d.worker == w);
+  // Long steps switch it off again: the queue is not refilled.
+  for (int i = 0; i < 12; ++i) {
+    f.Exit(i == 0 ? first[1] : more[0], 0, /*ran_ms=*/60'000);
+    if (i > 0) more.erase(more.begin());
+    auto sent = f.Schedule();
+    more.insert(more.end(), sent.begin(), sent.end());
+  }
+  CHECK(f.sched.FindWorker(w)->used <= 2);
+  for (const auto& d : more) f.Exit(d, 0);
+  f.Drain(job);
+}
+
+TEST_CASE("idle slots on any worker beat another worker's prefetch queue") {
+  Fixture f;
+  WorkerId a = f.AddWorker("a", 2, {}, /*prefetch=*/2);
+  JobId job = f.Submit(GraphBuilder().Step("top").Step("left", {"top"}).Step("right", {"top"}).Build());
+  auto top = f.Schedule();
+  REQUIRE(top.size() == 1);
+  WorkerId b = f.AddWorker("b", 2, {}, /*prefetch=*/2);
+  f.Exit(top[0], 0, /*ran_ms=*/5);  // a's steps are short: its prefetch opens
+  auto middle = f.Schedule();
+  REQUIRE(middle.size() == 2);
+  CHECK(std::set<WorkerId>{middle[0].worker, middle[1].worker} == std::set<WorkerId>{a, b});
+  for (const auto& d : middle) f.Exit(d, 0);
+  CHECK(f.Ended(job));
 }
 
 TEST_CASE("ready steps go by priority, then in the order they became ready") {
