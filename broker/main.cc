@@ -13,6 +13,7 @@
 
 #include "broker/server.h"
 #include "shared/logging.h"
+#include "shared/os_limits.h"
 #include "shared/signal_fd.h"
 
 namespace {
@@ -40,6 +41,8 @@ drover::Status MakeDirs(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  drover::EnsureStandardFds();  // first, so nothing we open lands on 0, 1 or 2
+  drover::RaiseOpenFileLimit();
   // Before anything can start a thread: signals are read from a signalfd.
   auto signals = drover::SignalFd::Create({SIGINT, SIGTERM, SIGHUP});
   if (!signals.ok()) {

@@ -117,7 +117,7 @@ std::vector<char*> CStrings(const std::vector<std::string>& strings) {
 // Starts `program` as the leader of a new process group with `pipes` on its
 // stdin/stdout/stderr and nothing else open; returns 0 or an errno value.
 int SpawnChild(const std::string& program, const SpawnSpec& spec, const int (&pipes)[3][2],
-               const sigset_t& sigmask, pid_t* pid) {
+               const sigset_t& sigmask, const sigset_t& sigdefault, pid_t* pid) {
   posix_spawnattr_t attr;
   posix_spawn_file_actions_t actions;
   if (int err = posix_spawnattr_init(&attr); err != 0) return err;
@@ -126,20 +126,23 @@ int SpawnChild(const std::string& program, const SpawnSpec& spec, const int (&pi
     return err;
   }
   // The worker ignores SIGPIPE and blocks what its signalfd reads; the child
-  // must see every signal as a fresh program would.
-  sigset_t all;
-  sigfillset(&all);
-  sigdelset(&all, SIGKILL);
-  sigdelset(&all, SIGSTOP);
+  // must see every signal as a fresh program would. exec resets handlers by
+  // itself and the mask is set here, so only ignored signals need resetting
+  // (each costs the child a syscall).
   int err = posix_spawnattr_setflags(
       &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   if (err == 0) err = posix_spawnattr_setpgroup(&attr, 0);
   if (err == 0) err = posix_spawnattr_setsigmask(&attr, &sigmask);
-  if (err == 0) err = posix_spawnattr_setsigdefault(&attr, &all);
+  if (err == 0) err = posix_spawnattr_setsigdefault(&attr, &sigdefault);
   // Every pipe end is close-on-exec; dup2 clears the flag on the copies. The
   // pipes were made in stdin, stdout, stderr order, so no child end can sit
   // on a lower standard fd that an earlier dup2 would overwrite.
-  if (err == 0) err = posix_spawn_file_actions_adddup2(&actions, pipes[0][0], 0);
+  // No stdin data: /dev/null, which reads as EOF at once as an empty pipe
+  // would, without a pipe to make and close.
+  if (err == 0) {
+    err = pipes[0][0] >= 0 ? posix_spawn_file_actions_adddup2(&actions, pipes[0][0], 0)
+                           : posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  }
   if (err == 0) err = posix_spawn_file_actions_adddup2(&actions, pipes[1][1], 1);
   if (err == 0) err = posix_spawn_file_actions_adddup2(&actions, pipes[2][1], 2);
   if (err == 0 && !spec.cwd.empty()) {
@@ -165,7 +168,15 @@ ProcessSet::ProcessSet(ProcessObserver* observer, const sigset_t& child_sigmask,
     : observer_(observer),
       child_sigmask_(child_sigmask),
       kill_grace_ms_(kill_grace_ms),
-      chunk_(kOutputChunkBytes) {}
+      chunk_(kOutputChunkBytes) {
+  sigemptyset(&child_sigdefault_);
+  for (int sig = 1; sig < NSIG; ++sig) {
+    struct sigaction action;
+    if (sigaction(sig, nullptr, &action) == 0 && action.sa_handler == SIG_IGN) {
+      sigaddset(&child_sigdefault_, sig);
+    }
+  }
+}
 
 ProcessSet::~ProcessSet() {
   for (auto& [id, p] : processes_) {
@@ -211,6 +222,7 @@ Result<ProcessSet::Id> ProcessSet::Spawn(const SpawnSpec& spec, Time now) {
     }
   };
   for (auto& pipe : pipes) {
+    if (&pipe == &pipes[0] && spec.stdin_data.empty()) continue;
     if (pipe2(pipe, O_CLOEXEC) != 0) {
       const int err = errno;
       close_pipes();
@@ -219,13 +231,13 @@ Result<ProcessSet::Id> ProcessSet::Spawn(const SpawnSpec& spec, Time now) {
   }
   // Only our ends are non-blocking: most programs expect blocking stdio.
   for (int fd : {pipes[0][1], pipes[1][0], pipes[2][0]}) {
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   }
 
   pid_t pid = -1;
-  const int err = SpawnChild(*program, spec, pipes, child_sigmask_, &pid);
+  const int err = SpawnChild(*program, spec, pipes, child_sigmask_, child_sigdefault_, &pid);
   for (int* fd : {&pipes[0][0], &pipes[1][1], &pipes[2][1]}) {
-    close(*fd);
+    if (*fd >= 0) close(*fd);
     *fd = -1;
   }
   if (err != 0) {
@@ -245,8 +257,9 @@ Result<ProcessSet::Id> ProcessSet::Spawn(const SpawnSpec& spec, Time now) {
   p->run.started_ms = WallMs();
   processes_.emplace(p->id, std::move(owned));
   pid_owner_.emplace(pid, p->id);
-  for (int fd : {p->stdin_fd, p->out_fd[0], p->out_fd[1]}) fd_owner_.emplace(fd, p->id);
-  if (p->stdin_data.empty()) CloseFd(&p->stdin_fd);
+  for (int fd : {p->stdin_fd, p->out_fd[0], p->out_fd[1]}) {
+    if (fd >= 0) fd_owner_.emplace(fd, p->id);
+  }
   return p->id;
 }
 

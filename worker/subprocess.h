@@ -6,7 +6,7 @@
 //
 // Not thread-safe: one ProcessSet belongs to one loop.
 //
-// REQUIRES (process-wide, before the first Spawn):
+// REQUIRES (process-wide, before the ProcessSet is made):
 //   - SIGCHLD is blocked in every thread and read through a signalfd by the
 //     caller, who calls ReapExited() when it fires.
 //   - SIGPIPE is ignored or blocked, so writing to a child that closed its
@@ -144,6 +144,7 @@ class ProcessSet {
 
   ProcessObserver* observer_;
   sigset_t child_sigmask_;
+  sigset_t child_sigdefault_;  // signals ignored here, to reset in children
   int64_t kill_grace_ms_;
   Id next_id_ = 1;
   std::unordered_map<Id, std::unique_ptr<Process>> processes_;

@@ -240,6 +240,17 @@ TEST_CASE("a signal Drover did not send is reported as kSignaled") {
   CHECK(f.recorder.exits[kill].signal == SIGKILL);
 }
 
+TEST_CASE("children get SIGPIPE back at its default although the worker ignores it") {
+  Fixture f;
+  // With SIGPIPE ignored, `yes` would see EPIPE and complain on stderr; at
+  // its default it dies quietly when `head` leaves.
+  const Id id = f.Shell("yes | head -c 1 >/dev/null; trap");
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.exits.at(id).exit_code == 0);
+  CHECK(f.recorder.Err(id) == "");
+  CHECK(f.recorder.Out(id) == "");  // `trap` lists no ignored signals
+}
+
 TEST_CASE("stdout and stderr are kept apart") {
   Fixture f;
   const Id id = f.Shell("echo out; echo err >&2; echo more");
