@@ -53,6 +53,13 @@ Status OpenSized(const std::string& path, int flags, int* fd, uint64_t* size) {
   return Status::Ok();
 }
 
+// The length in the header of the record `bytes` starts with.
+uint32_t RecordLength(std::string_view bytes) {
+  uint32_t length = 0;
+  for (int i = 0; i < 4; ++i) length |= uint32_t{static_cast<unsigned char>(bytes[i])} << (8 * i);
+  return length;
+}
+
 Status MakeDir(const std::string& path) {
   if (mkdir(path.c_str(), 0750) != 0 && errno != EEXIST) return ErrnoStatus("mkdir " + path, errno);
   return Status::Ok();
@@ -95,25 +102,30 @@ Status EventLog::Flush() {
   return Status::Ok();
 }
 
-Result<std::string> EventLog::Read(uint64_t offset, size_t max_bytes) const {
-  if (offset >= flushed_) return std::string();
-  size_t want = static_cast<size_t>(std::min<uint64_t>(max_bytes, flushed_ - offset));
-  std::string bytes(want, '\0');
-  Status s = PreadAll(fd_, bytes.data(), want, offset, path_);
+Result<std::string_view> EventLog::Read(uint64_t offset, size_t max_bytes,
+                                        std::string* scratch) const {
+  if (offset >= flushed_) {
+    // Still in the buffer, which holds whole records from flushed_ on.
+    if (offset >= size()) return std::string_view();
+    std::string_view tail = std::string_view(buffer_).substr(offset - flushed_);
+    const size_t whole = WholeRecordsPrefix(tail.substr(0, max_bytes));
+    return tail.substr(0, whole > 0 ? whole : 4 + RecordLength(tail));
+  }
+  const size_t want = static_cast<size_t>(std::min<uint64_t>(max_bytes, flushed_ - offset));
+  scratch->resize(want);
+  Status s = PreadAll(fd_, scratch->data(), want, offset, path_);
   if (!s.ok()) return s;
-  size_t whole = WholeRecordsPrefix(bytes);
+  size_t whole = WholeRecordsPrefix(*scratch);
   if (whole == 0 && want >= 4) {
     // A record larger than max_bytes: read exactly that one.
-    uint32_t length = 0;
-    for (int i = 0; i < 4; ++i) length |= uint32_t{static_cast<unsigned char>(bytes[i])} << (8 * i);
+    const uint32_t length = RecordLength(*scratch);
     if (offset + 4 + length > flushed_) return Status::Error(path_ + ": truncated record");
-    bytes.resize(4 + length);
-    s = PreadAll(fd_, bytes.data(), bytes.size(), offset, path_);
+    scratch->resize(4 + length);
+    s = PreadAll(fd_, scratch->data(), scratch->size(), offset, path_);
     if (!s.ok()) return s;
-    whole = bytes.size();
+    whole = scratch->size();
   }
-  bytes.resize(whole);
-  return bytes;
+  return std::string_view(*scratch).substr(0, whole);
 }
 
 Result<std::unique_ptr<Spool>> Spool::Create(const std::string& dir) {
@@ -122,16 +134,16 @@ Result<std::unique_ptr<Spool>> Spool::Create(const std::string& dir) {
   return std::unique_ptr<Spool>(new Spool(dir));
 }
 
-std::string Spool::JobDir(JobId job) const { return dir_ + "/" + std::to_string(job.value); }
+std::string Spool::LogPath(JobId job) const {
+  return dir_ + "/" + std::to_string(job.value) + ".events";
+}
 
 std::string Spool::CapturePath(JobId job, StepIndex step) const {
-  return JobDir(job) + "/stdout." + std::to_string(step.value);
+  return dir_ + "/" + std::to_string(job.value) + ".stdout." + std::to_string(step.value);
 }
 
 Status Spool::OpenJob(JobId job, const JobSpec& spec) {
-  Status s = MakeDir(JobDir(job));
-  if (!s.ok()) return s;
-  Result<std::unique_ptr<EventLog>> log = EventLog::Create(JobDir(job) + "/events");
+  Result<std::unique_ptr<EventLog>> log = EventLog::Create(LogPath(job));
   if (!log.ok()) return log.status();
   OpenJobFiles files;
   files.log = std::move(log).value();
@@ -180,7 +192,7 @@ Status Spool::FlushAll() {
 EventLog* Spool::Log(JobId job) {
   auto it = jobs_.find(job);
   if (it != jobs_.end()) return it->second.log.get();
-  Result<std::unique_ptr<EventLog>> log = EventLog::Open(JobDir(job) + "/events");
+  Result<std::unique_ptr<EventLog>> log = EventLog::Open(LogPath(job));
   if (!log.ok()) return nullptr;
   OpenJobFiles& files = jobs_[job];
   files.log = std::move(log).value();

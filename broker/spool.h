@@ -1,18 +1,20 @@
 // Spool: where the broker keeps what jobs produce, on disk, so its memory
 // stays bounded whatever the steps print.
 //
-// Layout under the spool directory:
-//   <job-id>/events         the job's event log: every StepStarted, StepOutput,
+// Layout under the spool directory (flat: no directory per job to create):
+//   <job-id>.events         the job's event log: every StepStarted, StepOutput,
 //                           StepEnded and JobEnded, as framed records (codec.h),
 //                           append-only. Followers are fed from it, so a slow
 //                           or late follower (submit --watch) reads history
 //                           from disk, not from broker memory.
-//   <job-id>/stdout.<step>  the stdout of the current attempt of a step that
+//   <job-id>.stdout.<step>  the stdout of the current attempt of a step that
 //                           another step reads with `stdin_from`.
 //
 // Appends are buffered in memory until Flush(), which the broker calls once
-// per loop turn: one write() per job per turn instead of one per event.
-// Nothing is fsynced: the spool is output, not the broker's state.
+// per loop turn: one write() per job per turn instead of one per event. Reads
+// of what is still buffered are served from memory, so a follower that keeps
+// up never causes a read from disk. Nothing is fsynced: the spool is output,
+// not the broker's state.
 //
 // Not thread-safe.
 #pragma once
@@ -44,13 +46,16 @@ class EventLog {
   void Append(const Event& event);
   Status Flush();
 
-  // Bytes on disk (appends not yet flushed are not readable).
-  uint64_t flushed() const { return flushed_; }
+  // Bytes appended so far (on disk or still buffered).
+  uint64_t size() const { return flushed_ + buffer_.size(); }
   bool ended() const { return ended_; }  // holds its JobEnded record
 
   // Whole records starting at `offset` (a record boundary), about `max_bytes`
   // of them; at least one record if any lies past `offset`, however large.
-  Result<std::string> Read(uint64_t offset, size_t max_bytes) const;
+  // The view points into the log's buffer (records not yet flushed: no copy)
+  // or into `*scratch` (read from disk), and is valid until the next Append,
+  // Flush or use of `scratch`.
+  Result<std::string_view> Read(uint64_t offset, size_t max_bytes, std::string* scratch) const;
 
  private:
   EventLog(int fd, uint64_t size, std::string path)
@@ -86,7 +91,7 @@ class Spool {
 
  private:
   explicit Spool(std::string dir) : dir_(std::move(dir)) {}
-  std::string JobDir(JobId job) const;
+  std::string LogPath(JobId job) const;
   std::string CapturePath(JobId job, StepIndex step) const;
 
   struct OpenJobFiles {

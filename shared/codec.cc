@@ -13,6 +13,16 @@ struct StringSink {
   void write(const char* data, size_t size) { out->append(data, size); }
 };
 
+void PackBin(msgpack::packer<StringSink>& packer, std::string_view bytes) {
+  packer.pack_bin(static_cast<uint32_t>(bytes.size()));
+  packer.pack_bin_body(bytes.data(), static_cast<uint32_t>(bytes.size()));
+}
+
+// While decoding, str and bin values point into the input instead of being
+// copied into msgpack's zone: the conversion to our structs copies them once,
+// and the input outlives it.
+bool ReferenceInput(msgpack::type::object_type, size_t, void*) { return true; }
+
 template <typename T>
 void PackTyped(const T& value, std::string* out) {
   StringSink sink{out};
@@ -49,7 +59,7 @@ Result<Variant> DecodeTyped(std::string_view bytes, const DecodeLimits& limits) 
                                       limits.max_bin, /*ext=*/0, limits.max_depth);
     size_t offset = 0;
     msgpack::object_handle handle =
-        msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, limit);
+        msgpack::unpack(bytes.data(), bytes.size(), offset, ReferenceInput, nullptr, limit);
     if (offset != bytes.size()) {
       return Status::Error(std::to_string(bytes.size() - offset) + " stray bytes after the message");
     }
@@ -97,6 +107,32 @@ std::string EncodeMessage(const Message& msg) {
   std::string out;
   EncodeMessage(msg, &out);
   return out;
+}
+
+void EncodeTaskOutput(const TaskKey& key, Stream stream, std::string_view data, std::string* out) {
+  out->reserve(out->size() + data.size() + 32);
+  StringSink sink{out};
+  msgpack::packer<StringSink> packer(sink);
+  packer.pack_array(2);
+  packer.pack(static_cast<uint8_t>(TaskOutput::kType));
+  packer.pack_array(5);
+  packer.pack(key.job);
+  packer.pack(key.step);
+  packer.pack(key.attempt);
+  packer.pack(stream);
+  PackBin(packer, data);
+}
+
+void EncodeJobEvents(JobId job, uint64_t offset, std::string_view records, std::string* out) {
+  out->reserve(out->size() + records.size() + 32);
+  StringSink sink{out};
+  msgpack::packer<StringSink> packer(sink);
+  packer.pack_array(2);
+  packer.pack(static_cast<uint8_t>(JobEvents::kType));
+  packer.pack_array(3);
+  packer.pack(job);
+  packer.pack(offset);
+  PackBin(packer, records);
 }
 
 Result<Message> DecodeMessage(std::string_view bytes, const DecodeLimits& limits) {

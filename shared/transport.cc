@@ -13,26 +13,47 @@ zmq::socket_t ConnectDealer(zmq::context_t& ctx, const std::string& endpoint, in
   return socket;
 }
 
-bool SendMessage(zmq::socket_t& socket, const Message& msg) {
-  std::string bytes = EncodeMessage(msg);
+namespace {
+
+// Below this a copy is cheaper than handing ownership to ZeroMQ's I/O thread.
+constexpr size_t kZeroCopyBytes = 16 << 10;
+
+zmq::message_t ToFrame(std::string bytes) {
+  if (bytes.size() < kZeroCopyBytes) return zmq::message_t(bytes.data(), bytes.size());
+  auto* owned = new std::string(std::move(bytes));
+  return zmq::message_t(
+      owned->data(), owned->size(),
+      [](void*, void* hint) { delete static_cast<std::string*>(hint); }, owned);
+}
+
+}  // namespace
+
+bool SendEncoded(zmq::socket_t& socket, std::string bytes) {
   try {
-    return socket.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
+    return socket.send(ToFrame(std::move(bytes)), zmq::send_flags::dontwait).has_value();
   } catch (const zmq::error_t&) {
     return false;
   }
 }
 
-bool SendRouted(zmq::socket_t& router, std::string_view route, const Message& msg) {
-  std::string bytes = EncodeMessage(msg);
+bool SendMessage(zmq::socket_t& socket, const Message& msg) {
+  return SendEncoded(socket, EncodeMessage(msg));
+}
+
+bool SendRoutedEncoded(zmq::socket_t& router, std::string_view route, std::string bytes) {
   try {
     if (!router.send(zmq::buffer(route.data(), route.size()),
                      zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
       return false;
     }
-    return router.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
+    return router.send(ToFrame(std::move(bytes)), zmq::send_flags::dontwait).has_value();
   } catch (const zmq::error_t&) {
     return false;  // EHOSTUNREACH with ZMQ_ROUTER_MANDATORY: the peer is gone
   }
+}
+
+bool SendRouted(zmq::socket_t& router, std::string_view route, const Message& msg) {
+  return SendRoutedEncoded(router, route, EncodeMessage(msg));
 }
 
 Received ReceiveFrame(zmq::socket_t& socket, std::string* route, zmq::message_t* frame) {

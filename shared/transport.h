@@ -17,10 +17,14 @@ zmq::socket_t ConnectDealer(zmq::context_t& ctx, const std::string& endpoint, in
 
 // Sends one message as one frame (DEALER side). Returns false if ZeroMQ refused.
 bool SendMessage(zmq::socket_t& socket, const Message& msg);
+// The same for bytes already encoded (codec.h); large ones are handed to
+// ZeroMQ without a copy.
+bool SendEncoded(zmq::socket_t& socket, std::string bytes);
 
 // Sends one message to the peer with routing id `route` (ROUTER side).
 // Returns false if the peer is unknown to ZeroMQ (gone) or ZeroMQ refused.
 bool SendRouted(zmq::socket_t& router, std::string_view route, const Message& msg);
+bool SendRoutedEncoded(zmq::socket_t& router, std::string_view route, std::string bytes);
 
 enum class Received {
   kNothing,   // no message was waiting

@@ -25,6 +25,7 @@ ExitCode Follow(Session& session, const JobAccepted& accepted, Renderer& rendere
   const int64_t silence_limit = int64_t{session.heartbeat_ms()} * kHeartbeatLiveness;
   int64_t last_heard = started, last_sent = started;
   uint64_t consumed = 0;  // the job's event log, up to here
+  uint64_t acked = 0;     // ... of which the broker has been told
   bool cancelling = false;
 
   for (;;) {
@@ -68,8 +69,14 @@ ExitCode Follow(Session& session, const JobAccepted& accepted, Renderer& rendere
           continue;
         }
         consumed += events->records.bytes.size();
-        session.Send(EventsAck{view.id(), consumed});
-        last_sent = now;
+        // Acknowledge in quarters of the broker's window: it never stalls,
+        // and a busy job costs one ack per megabyte of events, not one per
+        // message.
+        if (consumed - acked >= kEventsWindowBytes / 4) {
+          session.Send(EventsAck{view.id(), consumed});
+          acked = consumed;
+          last_sent = now;
+        }
         for (const Event& e : decoded.value()) {
           if (!view.Apply(e)) continue;
           renderer.OnEvent(view, e);
@@ -86,12 +93,19 @@ ExitCode Follow(Session& session, const JobAccepted& accepted, Renderer& rendere
     now = MonotonicMs();
     renderer.Refresh(view, now);
     if (view.ended()) {
+      session.Send(EventsAck{view.id(), consumed});  // the broker can let go of the job
       renderer.Finished(view, now - started);
       if (cancelling) return ExitCode::kInterrupted;
       return view.ended()->state == JobState::kSucceeded ? ExitCode::kOk : ExitCode::kStepsFailed;
     }
     if (now - last_sent >= session.heartbeat_ms()) {
-      session.Send(Heartbeat{});
+      // An ack is as good a sign of life as a heartbeat, and more useful.
+      if (consumed > acked) {
+        session.Send(EventsAck{view.id(), consumed});
+        acked = consumed;
+      } else {
+        session.Send(Heartbeat{});
+      }
       last_sent = now;
     }
     if (cluster != nullptr) {

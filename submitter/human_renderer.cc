@@ -85,46 +85,54 @@ class HumanRenderer : public Renderer {
  private:
   using StreamKey = std::pair<uint32_t, Stream>;
 
+  // Each complete line goes out as "[step-id] line\n"; a chunk's lines are
+  // gathered in one buffer and written with one call.
   void Output(const JobView& view, const StepOutput& out) {
-    std::string& partial = partial_[{out.step.value, out.stream}];
-    FILE* file = out.stream == Stream::kStdout ? out_ : err_;
+    auto it = partial_.find({out.step.value, out.stream});
+    std::string partial = it == partial_.end() ? std::string() : std::move(it->second);
     const std::string prefix = "[" + view.id_of(out.step) + "] ";
     std::string_view data = out.data.bytes;
-    ClearProgress();
+    lines_.clear();
     while (!data.empty()) {
       const size_t nl = data.find('\n');
       if (nl == std::string_view::npos) {
         partial.append(data);
-        if (partial.size() >= kMaxLine) {
-          WriteLine(file, prefix, partial);
-          partial.clear();
-        }
         break;
       }
-      partial.append(data.substr(0, nl));
-      WriteLine(file, prefix, partial);
+      lines_ += prefix;
+      lines_ += partial;
       partial.clear();
+      lines_.append(data.substr(0, nl + 1));
       data.remove_prefix(nl + 1);
     }
-    if (partial.empty()) partial_.erase({out.step.value, out.stream});
+    if (partial.size() >= kMaxLine) {  // no newline for too long: cut it here
+      (lines_ += prefix) += partial;
+      lines_ += '\n';
+      partial.clear();
+    }
+    if (partial.empty()) {
+      if (it != partial_.end()) partial_.erase(it);
+    } else {
+      partial_[{out.step.value, out.stream}] = std::move(partial);
+    }
+    Write(out.stream == Stream::kStdout ? out_ : err_, lines_);
   }
 
-  void WriteLine(FILE* file, const std::string& prefix, const std::string& line) {
+  void Write(FILE* file, std::string_view text) {
+    if (text.empty()) return;
+    ClearProgress();
     // Flush the other stream when switching, so lines keep their order when
     // stdout and stderr go to the same place; Refresh() flushes each batch.
     if (last_file_ != nullptr && last_file_ != file) fflush(last_file_);
     last_file_ = file;
-    fwrite(prefix.data(), 1, prefix.size(), file);
-    fwrite(line.data(), 1, line.size(), file);
-    fputc('\n', file);
+    fwrite(text.data(), 1, text.size(), file);
   }
 
   void FlushPartialLines(const JobView& view, StepIndex step) {
     for (Stream stream : {Stream::kStdout, Stream::kStderr}) {
       auto it = partial_.find({step.value, stream});
       if (it == partial_.end()) continue;
-      ClearProgress();
-      WriteLine(stream == Stream::kStdout ? out_ : err_, "[" + view.id_of(step) + "] ", it->second);
+      Write(stream == Stream::kStdout ? out_ : err_, "[" + view.id_of(step) + "] " + it->second + "\n");
       partial_.erase(it);
     }
   }
@@ -232,7 +240,8 @@ class HumanRenderer : public Renderer {
   FILE* out_;
   FILE* err_;
   HumanOptions options_;
-  std::map<StreamKey, std::string> partial_;
+  std::map<StreamKey, std::string> partial_;  // a step stream's unfinished line
+  std::string lines_;                         // scratch: one chunk's output
   FILE* last_file_ = nullptr;  // the stream written last
   bool progress_shown_ = false;
   int64_t last_progress_ms_ = 0;

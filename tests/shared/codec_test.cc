@@ -60,6 +60,18 @@ TEST_CASE("every message type survives a round trip") {
   RoundTrip(StatusRequest{});
 }
 
+TEST_CASE("the bulk encoders write exactly what EncodeMessage writes") {
+  const TaskKey key{JobId(1ull << 40), StepIndex(70000), Attempt(3)};
+  for (const std::string& data : {std::string(), std::string("line\n"), std::string(100000, 'x')}) {
+    std::string direct;
+    EncodeTaskOutput(key, Stream::kStderr, data, &direct);
+    CHECK(direct == EncodeMessage(TaskOutput{key, Stream::kStderr, Blob{data}}));
+    direct.clear();
+    EncodeJobEvents(JobId(9), 123456789, data, &direct);
+    CHECK(direct == EncodeMessage(JobEvents{JobId(9), 123456789, Blob{data}}));
+  }
+}
+
 TEST_CASE("event records are framed and decode in order") {
   std::string log;
   AppendEventRecord(StepStarted{StepIndex(1), Attempt(1), "w1"}, &log);
