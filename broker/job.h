@@ -40,6 +40,9 @@ struct StepRun {
   uint32_t attempt = 0;          // attempts started so far; the current one while running
   StepIndex blocker;             // first after-step that did not succeed (for reasons)
   WorkerId worker;               // while running
+  // Running, but as a follower: sent to its only after-step's worker, to
+  // start there when that one exits 0 (scheduler.h). Not yet started.
+  bool conditional = false;
 };
 
 struct ReadyEntry {
@@ -88,6 +91,7 @@ class Job {
   // Queues a step that just became kReady (SetState first).
   void Enqueue(StepIndex s);
   std::vector<ReadyClass>& classes() { return classes_; }
+  const ReadyClass& class_of(StepIndex s) const { return classes_[class_of_[s.value]]; }
   const std::vector<ReadyClass>& classes() const { return classes_; }
   uint32_t ready() const { return counts_[static_cast<int>(StepState::kReady)]; }
   // Drops every queued entry (cancellation settles the steps themselves).

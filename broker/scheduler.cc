@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <queue>
+#include <utility>
 #include <stdexcept>
 
 #include "shared/run_text.h"
@@ -80,7 +81,8 @@ void Scheduler::OnWorkerLost(WorkerId id, std::string_view reason, Time /*now*/)
   lost.outcome = Outcome::kLost;
   lost.error = "worker " + Quote(w->info.name) + " " + std::string(reason);
   for (const TaskKey& key : keys) {
-    pool_.Release(w, key);
+    // A follower was already released when its predecessor's loss reverted it.
+    if (!pool_.Release(w, key)) continue;
     EndAttempt(MutableJob(key.job), key.step, lost, w->info.name);
   }
   pool_.Remove(id);
@@ -118,6 +120,19 @@ void Scheduler::EndAttempt(Job* job, StepIndex s, const RunResult& run,
   StepRun& r = job->run(s);
   const Attempt attempt(r.attempt);
   const StepSpec& spec = job->step(s);
+  if (r.conditional) {
+    // A follower that never started: its worker left, or reports it not run.
+    // (Its predecessor's own result reverts it first when that comes.)
+    if (job->cancelled()) {
+      r.conditional = false;
+      Settle(job, s, StepState::kCancelled, "the job was cancelled", worker_name, std::nullopt,
+             attempt);
+    } else {
+      Unfollow(job, s, /*release=*/false);
+    }
+    return;
+  }
+  if (!run.succeeded()) UnfollowDependents(job, s);
   if (run.succeeded()) {
     Settle(job, s, StepState::kSucceeded, "", worker_name, run, attempt);
   } else if (job->cancelled()) {
@@ -158,6 +173,17 @@ void Scheduler::Settle(Job* job, StepIndex s, StepState state, std::string reaso
   std::vector<StepIndex> decide;
   Finish(job, s, state, std::move(reason), worker, std::move(run), attempt, &decide);
   DecideAll(job, &decide);
+  for (const StepIndex p : std::exchange(promoted_, {})) {
+    StepRun& pr = job->run(p);
+    Worker* w = pool_.Find(pr.worker);
+    outbox_->Publish(job->id(), StepStarted{p, Attempt(pr.attempt), w->info.name});
+    // Extend the chain of followers from its end, as room allows.
+    StepIndex tail = p;
+    for (std::optional<StepIndex> next = FollowerOf(job, tail); next; next = FollowerOf(job, tail)) {
+      tail = *next;
+    }
+    TryFollow(job, tail, w);
+  }
   MaybeFinish(job);
 }
 
@@ -169,6 +195,16 @@ void Scheduler::Finish(Job* job, StepIndex s, StepState state, std::string reaso
   const bool failed = state == StepState::kFailed || state == StepState::kSkipped;
   for (const StepIndex* d = job->dependents_begin(s); d != job->dependents_end(s); ++d) {
     StepRun& dr = job->run(*d);
+    if (dr.conditional) {
+      if (state == StepState::kSucceeded) {
+        // Its worker has started it already, in the slot `s` freed.
+        dr.conditional = false;
+        --dr.pending;
+        promoted_.push_back(*d);
+        continue;
+      }
+      Unfollow(job, *d, /*release=*/true);  // and on to deciding it like any other
+    }
     if (dr.state != StepState::kWaiting) continue;  // already settled (cancelled)
     // Remember the most telling after-step for the reason: a failed one over
     // one that merely was not needed.
@@ -190,6 +226,10 @@ void Scheduler::DecideAll(Job* job, std::vector<StepIndex>* decide) {
     auto not_run = [&](StepState state, std::string reason) {
       Finish(job, d, state, std::move(reason), "", std::nullopt, Attempt(0), decide);
     };
+    if (job->cancelled()) {  // a follower reverted after the cancellation
+      not_run(StepState::kCancelled, "the job was cancelled");
+      continue;
+    }
     auto blocker = [&]() { return Quote(job->step(dr.blocker).id); };
     switch (job->step(d).when) {
       case When::kSuccess:
@@ -233,8 +273,70 @@ void Scheduler::Start(Job* job, StepIndex s, Worker* worker) {
   job->SetState(s, StepState::kRunning);
   const TaskKey key{job->id(), s, Attempt(r.attempt)};
   pool_.Assign(worker, key, job->step(s).slots);
-  outbox_->Dispatch(worker->id, key);
+  outbox_->Dispatch(worker->id, key, std::nullopt);
   outbox_->Publish(job->id(), StepStarted{s, key.attempt, worker->info.name});
+  TryFollow(job, s, worker);
+}
+
+void Scheduler::TryFollow(Job* job, StepIndex s, Worker* worker) {
+  if (job->cancelled() || !job->UnderParallelLimit()) return;
+  // Only while the worker's steps are short (its prefetch is open): a
+  // reservation then lasts milliseconds, never the length of a long step.
+  if (worker->capacity() == worker->info.slots) return;
+  // Another graph waiting for slots: the freed slot is fair share's to give.
+  for (JobId other : jobs_with_ready_) {
+    if (other != job->id()) return;
+  }
+  // An idle slot is for a step that can start now, if there is one.
+  if (job->ready() > 0 && worker->used < worker->info.slots) return;
+  const uint32_t slots = job->step(s).slots;
+  for (const StepIndex* d = job->dependents_begin(s); d != job->dependents_end(s); ++d) {
+    const StepSpec& spec = job->step(*d);
+    StepRun& r = job->run(*d);
+    if (r.state != StepState::kWaiting || spec.after.size() != 1 || spec.when != When::kSuccess ||
+        spec.stdin_from || spec.slots > slots) {
+      continue;
+    }
+    if (worker->free < spec.slots ||
+        !WorkerPool::Fits(*worker, spec.slots, job->class_of(*d).labels)) {
+      return;
+    }
+    ++r.attempt;
+    r.worker = worker->id;
+    r.conditional = true;
+    job->SetState(*d, StepState::kRunning);
+    const TaskKey key{job->id(), *d, Attempt(r.attempt)};
+    pool_.Assign(worker, key, spec.slots);
+    outbox_->Dispatch(worker->id, key, TaskKey{job->id(), s, Attempt(job->run(s).attempt)});
+    // One follower per step (it takes over the slot `s` frees), but the chain
+    // goes on: the worker can run it to the end of the room without a word.
+    TryFollow(job, *d, worker);
+    return;
+  }
+}
+
+std::optional<StepIndex> Scheduler::FollowerOf(const Job* job, StepIndex s) const {
+  for (const StepIndex* d = job->dependents_begin(s); d != job->dependents_end(s); ++d) {
+    if (job->run(*d).conditional) return *d;
+  }
+  return std::nullopt;
+}
+
+void Scheduler::Unfollow(Job* job, StepIndex d, bool release) {
+  UnfollowDependents(job, d);  // those following it go back first
+  StepRun& r = job->run(d);
+  if (release) {
+    if (Worker* w = pool_.Find(r.worker)) pool_.Release(w, TaskKey{job->id(), d, Attempt(r.attempt)});
+  }
+  // The attempt number stays used: anything the worker says about it is stale.
+  r.conditional = false;
+  job->SetState(d, StepState::kWaiting);
+}
+
+void Scheduler::UnfollowDependents(Job* job, StepIndex s) {
+  for (const StepIndex* d = job->dependents_begin(s); d != job->dependents_end(s); ++d) {
+    if (job->run(*d).conditional) Unfollow(job, *d, /*release=*/true);
+  }
 }
 
 void Scheduler::Schedule(Time /*now*/) {
@@ -322,6 +424,14 @@ void Scheduler::CheckInvariants() const {
     }
     for (uint32_t i = 0; i < job->size(); ++i) {
       const StepRun& r = job->run(StepIndex(i));
+      if (r.conditional) {
+        const std::vector<StepIndex>& after = job->step(StepIndex(i)).after;
+        if (r.state != StepState::kRunning || after.size() != 1 ||
+            job->run(after[0]).state != StepState::kRunning ||
+            job->run(after[0]).worker != r.worker) {
+          throw std::logic_error("scheduler: a follower without its running predecessor");
+        }
+      }
       if (r.state != StepState::kRunning) continue;
       ++running_steps;
       auto it = running.find(TaskKey{id, StepIndex(i), Attempt(r.attempt)});

@@ -21,6 +21,18 @@
 //     retry, up to kMaxLosses times; then the step fails with that reason.
 //   - Cancelling settles waiting/ready steps as kCancelled at once and kills
 //     running ones; the graph ends when their results (or losses) are in.
+//   - Following: when a step is dispatched, a dependent whose only after-step
+//     it is (when: success, no stdin_from, no wider than it) is sent along to
+//     the same worker, to start in the freed slot the moment the first exits
+//     0, so a chain advances without a round trip through the broker. At most
+//     one follower per step, but followers can follow followers as far as
+//     the worker's room goes; only while the worker's prefetch is open (its
+//     steps are short), never in an idle slot a ready step could use, and
+//     not while another graph waits for slots (fair share decides). It is
+//     kRunning and `conditional` until its predecessor's success arrives
+//     (then StepStarted is published); if the predecessor fails, is retried
+//     or is lost, the follower goes back to kWaiting (the worker drops it and
+//     reports kNotRun, a result that is then stale).
 //
 // Cost: each entry point costs O(what it touches), never O(steps in the
 // graph), except OnSubmit (builds the graph) and OnCancel (settles it).
@@ -29,6 +41,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -46,7 +59,9 @@ class Outbox {
  public:
   virtual ~Outbox() = default;
   // Run attempt `key` on `worker`; the task's details are in the job's spec.
-  virtual void Dispatch(WorkerId worker, const TaskKey& key) = 0;
+  // With `after`, the worker starts it only once that attempt (of the same
+  // job, on the same worker) has exited 0.
+  virtual void Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey> after) = 0;
   // Stop attempt `key` on `worker`. Its result will still arrive.
   virtual void Kill(WorkerId worker, const TaskKey& key) = 0;
   // An event of job `job`, for its event log and its followers.
@@ -115,6 +130,16 @@ class Scheduler {
   // without running (which may list more steps). The one place `when` is read.
   void DecideAll(Job* job, std::vector<StepIndex>* decide);
   void MaybeFinish(Job* job);
+  // Sends a dependent of `s` along to follow it on `worker`, if one
+  // qualifies, and then one to follow that, and so on while there is room.
+  void TryFollow(Job* job, StepIndex s, Worker* worker);
+  // The step following `s`, if any.
+  std::optional<StepIndex> FollowerOf(const Job* job, StepIndex s) const;
+  // A follower goes back to kWaiting, and so do the steps following it;
+  // `release` frees its worker slot too (false when the caller already did).
+  void Unfollow(Job* job, StepIndex d, bool release);
+  // Unfollows the follower of `s`, whose attempt ended without success.
+  void UnfollowDependents(Job* job, StepIndex s);
 
   Outbox* outbox_;
   SchedulerOptions options_;
@@ -122,6 +147,7 @@ class Scheduler {
   std::map<JobId, std::unique_ptr<Job>> jobs_;
   std::set<JobId> jobs_with_ready_;  // unfinished jobs with queued steps
   uint64_t pass_ = 0;
+  std::vector<StepIndex> promoted_;  // followers whose predecessor just succeeded
 };
 
 }  // namespace drover::broker

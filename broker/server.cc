@@ -55,7 +55,8 @@ Status Server::Run(SignalFd* signals) {
   next_tick_ = MonotonicMs() + options_.heartbeat_ms;
   std::string route;
   for (;;) {
-    const long timeout = static_cast<long>(std::max<int64_t>(0, next_tick_ - MonotonicMs()));
+    const int64_t wake = next_pump_ >= 0 ? std::min(next_tick_, next_pump_) : next_tick_;
+    const long timeout = static_cast<long>(std::max<int64_t>(0, wake - MonotonicMs()));
     try {
       zmq::poll(items, std::chrono::milliseconds(timeout));
     } catch (const zmq::error_t& e) {
@@ -64,16 +65,19 @@ Status Server::Run(SignalFd* signals) {
     if (items[1].revents & ZMQ_POLLIN) {
       for (int sig : signals->ReadPending()) {
         if (sig == SIGINT || sig == SIGTERM) {
-          spdlog::info("stopping on signal {}", sig);
+          spdlog::info("stopping on signal {} after {} loop turns, {} messages in, {} out", sig,
+                       counters_.turns, counters_.received, counters_.sent);
           return spool_->FlushAll();
         }
       }
     }
     int64_t now = MonotonicMs();
+    ++counters_.turns;
     for (int i = 0; i < kMaxMessagesPerTurn; ++i) {
       zmq::message_t frame;
       const Received received = ReceiveFrame(*router_, &route, &frame);
       if (received == Received::kNothing) break;
+      ++counters_.received;
       if (received == Received::kMalformed) {
         ReplyError(route, ErrorCode::kMalformed, "a message must be exactly one frame");
         continue;
@@ -88,7 +92,7 @@ Status Server::Run(SignalFd* signals) {
     }
     ScheduleAndDispatch(now);
     // Followers first, from the spool's memory; then the turn's one write.
-    PumpFollowers();
+    next_pump_ = PumpFollowers(now);
     if (Status s = spool_->FlushAll(); !s.ok()) spdlog::error("spool: {}", s.message());
     SendCredits();
     for (const std::string& gone : std::exchange(gone_clients_, {})) DropClient(gone);
@@ -263,7 +267,9 @@ void Server::HandleSubmit(const std::string& route, SubmitJob& submit, int64_t n
   JobAccepted reply{id, loaded.spec->name, {}};
   reply.step_ids.reserve(loaded.spec->steps.size());
   for (const StepSpec& s : loaded.spec->steps) reply.step_ids.push_back(s.id);
-  Reply(route, reply);
+  // Sent after this turn's dispatches: the step's way to a worker is the
+  // job's critical path; the client's acknowledgement is not.
+  accepted_.emplace_back(route, std::move(reply));
   if (submit.follow) followers_.push_back(Follower{route, id, 0, 0});
   spdlog::info("job {}{} accepted from {}: {} steps", id.value,
                loaded.spec->name.empty() ? "" : " (" + loaded.spec->name + ")", who,
@@ -277,6 +283,7 @@ void Server::HandleSubmit(const std::string& route, SubmitJob& submit, int64_t n
 void Server::Reply(const std::string& route, const Message& msg) {
   // ZeroMQ refuses a send only when the peer's connection is gone. Workers
   // are then dropped by silence; clients are dropped at the end of the turn.
+  ++counters_.sent;
   if (!SendRouted(*router_, route, msg)) gone_clients_.push_back(route);
 }
 
@@ -284,7 +291,7 @@ void Server::ReplyError(const std::string& route, ErrorCode code, std::string me
   Reply(route, ErrorReply{code, std::move(message)});
 }
 
-void Server::Dispatch(WorkerId worker, const TaskKey& key) {
+void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey> after) {
   const Job* job = scheduler_.FindJob(key.job);
   const StepSpec& step = job->step(key.step);
   Task task;
@@ -295,6 +302,10 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key) {
   task.cwd = step.cwd;
   task.timeout_ms = step.timeout_ms;
   task.slots = step.slots;
+  if (after) {
+    task.after_step = after->step;
+    task.after_attempt = after->attempt;
+  }
   if (step.stdin_data) {
     task.stdin_data.bytes = *step.stdin_data;
   } else if (step.stdin_from) {
@@ -343,6 +354,7 @@ void Server::ScheduleAndDispatch(int64_t now) {
     if (it != worker_routes_.end() && !tasks.empty()) Reply(it->second, drover::Dispatch{std::move(tasks)});
   }
   pending_dispatch_.clear();
+  for (auto& [route, accepted] : std::exchange(accepted_, {})) Reply(route, accepted);
 }
 
 void Server::SendCredits() {
@@ -398,12 +410,19 @@ void Server::CloseIfUnwatched(JobId job) {
   spool_->CloseJob(job);
 }
 
-void Server::PumpFollowers() {
+int64_t Server::PumpFollowers(int64_t now) {
+  int64_t next = -1;
   for (size_t i = 0; i < followers_.size();) {
     Follower& f = followers_[i];
     EventLog* log = spool_->Log(f.job);
     bool done = log == nullptr;
-    while (!done && f.sent < log->size() && f.sent - f.acked < kEventsWindowBytes) {
+    const uint64_t waiting = done ? 0 : log->size() - f.sent;
+    const bool due = waiting >= kEventsPromptBytes || log->ended() ||
+                     now - f.sent_at >= kEventsDelayMs;
+    if (!done && waiting > 0 && !due) {
+      next = next < 0 ? f.sent_at + kEventsDelayMs : std::min(next, f.sent_at + kEventsDelayMs);
+    }
+    while (!done && due && f.sent < log->size() && f.sent - f.acked < kEventsWindowBytes) {
       const size_t room = static_cast<size_t>(kEventsWindowBytes - (f.sent - f.acked));
       Result<std::string_view> chunk =
           log->Read(f.sent, std::min(room, kEventsChunkBytes), &read_scratch_);
@@ -415,6 +434,8 @@ void Server::PumpFollowers() {
       std::string bytes;
       EncodeJobEvents(f.job, f.sent, chunk.value(), &bytes);
       f.sent += chunk->size();
+      f.sent_at = now;
+      ++counters_.sent;
       if (!SendRoutedEncoded(*router_, f.route, std::move(bytes))) gone_clients_.push_back(f.route);
     }
     // A follower that has acknowledged the whole of an ended job is done.
@@ -427,6 +448,7 @@ void Server::PumpFollowers() {
       ++i;
     }
   }
+  return next;
 }
 
 }  // namespace drover::broker

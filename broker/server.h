@@ -6,7 +6,10 @@
 //      Scheduler entry point (or answer it directly: hello, status, ...);
 //   3. run one Scheduler::Schedule() pass, then send each worker its new
 //      tasks as one Dispatch message;
-//   4. flush the spool and feed each follower the job events it has room for.
+//   4. feed each follower the job events it has room for, then flush the spool.
+//      Events are sent once a job ends, once 64 KiB are waiting, or otherwise
+//      at most every kEventsDelayMs: a chain of short steps costs `submit` one
+//      wake-up per few steps rather than per step.
 // Everything the core asks for arrives through the Outbox methods below.
 //
 // Peers are known by their ZeroMQ routing id after their hello. A message
@@ -60,10 +63,13 @@ class Server : private Outbox {
     JobId job;
     uint64_t sent = 0;   // log offset sent up to
     uint64_t acked = 0;  // log offset the client has consumed
+    int64_t sent_at = 0;  // when events were last sent
   };
+  static constexpr int64_t kEventsDelayMs = 5;
+  static constexpr uint64_t kEventsPromptBytes = 64 << 10;
 
   // Outbox
-  void Dispatch(WorkerId worker, const TaskKey& key) override;
+  void Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey> after) override;
   void Kill(WorkerId worker, const TaskKey& key) override;
   void Publish(JobId job, const Event& event) override;
 
@@ -77,7 +83,8 @@ class Server : private Outbox {
 
   void Tick(int64_t now);
   void ScheduleAndDispatch(int64_t now);
-  void PumpFollowers();
+  // Returns when a follower next has events to send (-1: none waiting).
+  int64_t PumpFollowers(int64_t now);
   // Grants workers more output window for what the spool has now written.
   void SendCredits();
   void DropClient(const std::string& route);
@@ -94,6 +101,10 @@ class Server : private Outbox {
   std::vector<Follower> followers_;
   uint64_t next_job_ = 1;
   int64_t next_tick_ = 0;
+  int64_t next_pump_ = -1;  // when followers next have events due
+  struct Counters {
+    uint64_t turns = 0, received = 0, sent = 0;
+  } counters_;  // logged at shutdown: what a turn costs is in these
 
   // Filled by the Outbox during a turn, sent at its end.
   std::unordered_map<WorkerId, std::vector<Task>> pending_dispatch_;
@@ -102,6 +113,7 @@ class Server : private Outbox {
   std::vector<std::string> gone_clients_;  // sends to them failed this turn
   std::vector<std::string> credit_due_;    // workers owed an OutputCredit
   std::vector<JobId> ended_jobs_;          // ended this turn
+  std::vector<std::pair<std::string, JobAccepted>> accepted_;  // replies due this turn
   std::string read_scratch_;               // event log bytes read from disk
 };
 

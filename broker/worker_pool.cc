@@ -55,11 +55,13 @@ const Worker* WorkerPool::Find(WorkerId id) const {
   return it == workers_.end() ? nullptr : &it->second;
 }
 
+bool WorkerPool::Fits(const Worker& w, uint32_t slots, const LabelSet& labels) {
+  return w.info.slots >= slots &&
+         std::includes(w.labels.begin(), w.labels.end(), labels.begin(), labels.end());
+}
+
 Worker* WorkerPool::Pick(uint32_t slots, const LabelSet& labels) {
-  auto fits = [&](const Worker& w) {
-    return w.info.slots >= slots &&
-           std::includes(w.labels.begin(), w.labels.end(), labels.begin(), labels.end());
-  };
+  auto fits = [&](const Worker& w) { return Fits(w, slots, labels); };
   // Both indexes are ordered most-first, so the first fit is the best one:
   // a worker that starts the step at once, else one that queues it.
   for (const auto& [idle, id] : by_idle_) {

@@ -89,6 +89,8 @@ class WorkerPool {
 
   // The best worker for a step needing `slots` and `labels`, or nullptr.
   Worker* Pick(uint32_t slots, const LabelSet& labels);
+  // Whether `worker` could ever run a step needing `slots` and `labels`.
+  static bool Fits(const Worker& worker, uint32_t slots, const LabelSet& labels);
 
   // REQUIRES: `worker` has at least `slots` free.
   void Assign(Worker* worker, const TaskKey& key, uint32_t slots);

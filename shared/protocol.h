@@ -105,6 +105,11 @@ struct RunResult {
 
 // One attempt of one step, as a worker runs it. `cmd` steps arrive here
 // already as argv {"/bin/sh", "-c", cmd}.
+//
+// A task with `after_attempt` set follows another attempt of the same job on
+// the same worker (step `after_step`, attempt `after_attempt`): the worker
+// starts it, in the slot that one frees, only if that one exits 0; otherwise
+// it reports the task as kNotRun without starting it. See docs/protocol.md.
 struct Task {
   TaskKey key;
   std::string step_id;  // for the child's DROVER_STEP_ID and for logs
@@ -114,8 +119,13 @@ struct Task {
   Blob stdin_data;
   uint32_t timeout_ms = 0;  // 0: none
   uint32_t slots = 1;
+  StepIndex after_step;
+  Attempt after_attempt;  // 0: start as soon as a slot allows
+
+  bool follows() const { return after_attempt.value != 0; }
+  TaskKey predecessor() const { return TaskKey{key.job, after_step, after_attempt}; }
   MSGPACK_DEFINE(key.job, key.step, key.attempt, step_id, argv, env, cwd, stdin_data, timeout_ms,
-                 slots)
+                 slots, after_step, after_attempt)
 };
 
 struct TaskResult {

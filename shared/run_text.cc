@@ -32,6 +32,8 @@ std::string DescribeRun(const RunResult& run, uint32_t timeout_ms) {
       return "killed on request";
     case Outcome::kLost:
       return "lost: " + run.error;
+    case Outcome::kNotRun:
+      return "not run: the step it followed did not succeed";
   }
   return "ended";
 }

@@ -24,6 +24,7 @@ const char* OutcomeName(Outcome o) {
     case Outcome::kSpawnFailed: return "spawn-failed";
     case Outcome::kKilled: return "killed";
     case Outcome::kLost: return "lost";
+    case Outcome::kNotRun: return "not-run";
   }
   return "unknown";
 }

@@ -31,8 +31,9 @@ enum class Outcome : uint8_t {
   kSpawnFailed,  // it could not be started; the error text says why
   kKilled,       // killed on request (the job was cancelled)
   kLost,         // its worker vanished; the attempt's fate is unknown
+  kNotRun,       // never started: the step it was sent to follow did not succeed
 };
-inline constexpr Outcome kOutcomeMax = Outcome::kLost;
+inline constexpr Outcome kOutcomeMax = Outcome::kNotRun;
 const char* OutcomeName(Outcome o);
 
 enum class JobState : uint8_t {

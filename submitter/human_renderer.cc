@@ -185,6 +185,7 @@ class HumanRenderer : public Renderer {
       case Outcome::kSpawnFailed: return "no-start";
       case Outcome::kKilled: return "killed";
       case Outcome::kLost: return "lost";
+      case Outcome::kNotRun: return "not-run";
     }
     return "?";
   }

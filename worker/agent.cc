@@ -146,21 +146,27 @@ int Agent::Run() {
 
 bool Agent::HandleMessage(Message& msg, Time now) {
   if (auto* dispatch = std::get_if<Dispatch>(&msg)) {
-    for (Task& task : dispatch->tasks) queued_.push_back(std::move(task));
+    for (Task& task : dispatch->tasks) Accept(std::move(task));
     StartQueued(now);
   } else if (auto* kill = std::get_if<KillTask>(&msg)) {
     if (auto it = by_key_.find(kill->key); it != by_key_.end()) {
       spdlog::info("killing {} on request", ToString(kill->key));
       processes_->Terminate(it->second, Outcome::kKilled, now);
     }
-    auto queued = std::find_if(queued_.begin(), queued_.end(),
-                               [&](const Task& t) { return t.key == kill->key; });
-    if (queued != queued_.end()) {
-      RunResult run;
-      run.outcome = Outcome::kKilled;
-      run.started_ms = run.ended_ms = WallMs();
-      results_.push_back(TaskResult{kill->key, std::move(run)});
+    auto is_it = [&](const Task& t) { return t.key == kill->key; };
+    if (auto queued = std::find_if(queued_.begin(), queued_.end(), is_it);
+        queued != queued_.end()) {
       queued_.erase(queued);
+      ReportUnstarted(kill->key, Outcome::kKilled);
+      Ended(kill->key, false);
+    }
+    for (auto& [pred, waiting] : followers_) {
+      if (auto it = std::find_if(waiting.begin(), waiting.end(), is_it); it != waiting.end()) {
+        waiting.erase(it);
+        ReportUnstarted(kill->key, Outcome::kKilled);
+        Ended(kill->key, false);
+        break;
+      }
     }
   } else if (auto* credit = std::get_if<OutputCredit>(&msg)) {
     output_credited_ = std::max(output_credited_, std::min(credit->consumed, output_sent_));
@@ -228,11 +234,62 @@ void Agent::StartQueued(Time now) {
   }
 }
 
+void Agent::Accept(Task task) {
+  if (!task.follows()) {
+    queued_.push_back(std::move(task));
+    return;
+  }
+  const TaskKey pred = task.predecessor();
+  auto is_pred = [&](const Task& t) { return t.key == pred; };
+  // Running, queued, or itself following another (a chain sent ahead).
+  bool here = by_key_.count(pred) > 0 || std::any_of(queued_.begin(), queued_.end(), is_pred);
+  for (auto it = followers_.begin(); !here && it != followers_.end(); ++it) {
+    here = std::any_of(it->second.begin(), it->second.end(), is_pred);
+  }
+  if (here) {
+    followers_[pred].push_back(std::move(task));
+  } else if (auto it = ended_.find(pred); it != ended_.end() && it->second) {
+    queued_.push_front(std::move(task));  // it already succeeded
+  } else {
+    ReportUnstarted(task.key, Outcome::kNotRun);  // it failed, or is unknown here
+  }
+}
+
+void Agent::Ended(const TaskKey& key, bool succeeded) {
+  ended_.emplace(key, succeeded);
+  ended_order_.push_back(key);
+  if (ended_order_.size() > 4096) {
+    ended_.erase(ended_order_.front());
+    ended_order_.pop_front();
+  }
+  auto it = followers_.find(key);
+  if (it == followers_.end()) return;
+  std::vector<Task> waiting = std::move(it->second);
+  followers_.erase(it);
+  // Front of the queue, in order: the slot `key` freed is theirs.
+  for (auto t = waiting.rbegin(); t != waiting.rend(); ++t) {
+    if (succeeded) {
+      queued_.push_front(std::move(*t));
+    } else {
+      ReportUnstarted(t->key, Outcome::kNotRun);
+      Ended(t->key, false);
+    }
+  }
+}
+
+void Agent::ReportUnstarted(const TaskKey& key, Outcome outcome) {
+  RunResult run;
+  run.outcome = outcome;
+  run.started_ms = run.ended_ms = WallMs();
+  results_.push_back(TaskResult{key, std::move(run)});
+}
+
 void Agent::FlushResults(Time now, bool force) {
   if (results_.empty() || !welcomed_) return;
   if (results_since_ < 0) results_since_ = now;
-  // Hold results back only while there is queued work to keep the slots busy.
-  const bool running_dry = queued_.empty();
+  // Hold results back only while there is local work (queued, or waiting to
+  // follow) to keep the slots busy without the broker.
+  const bool running_dry = queued_.empty() && followers_.empty();
   if (force || running_dry || results_.size() >= kMaxResultBatch ||
       now - results_since_ >= kResultDelayMs) {
     Send(TaskResults{std::move(results_)});
@@ -257,6 +314,7 @@ void Agent::StartTask(Task& task, Time now) {
     run.started_ms = run.ended_ms = WallMs();
     spdlog::info("{} ({}) could not start: {}", ToString(task.key), task.step_id, run.error);
     results_.push_back(TaskResult{task.key, std::move(run)});
+    Ended(task.key, false);
     return;
   }
   tasks_.emplace(id.value(), Running{task.key, task.slots});
@@ -276,10 +334,12 @@ void Agent::OnOutput(Id id, Stream stream, std::string_view data) {
 void Agent::OnExit(Id id, const RunResult& run) {
   auto it = tasks_.find(id);
   if (it == tasks_.end()) return;
-  results_.push_back(TaskResult{it->second.key, run});
-  by_key_.erase(it->second.key);
+  const TaskKey key = it->second.key;
+  results_.push_back(TaskResult{key, run});
+  by_key_.erase(key);
   busy_slots_ -= it->second.slots;
   tasks_.erase(it);
+  Ended(key, run.succeeded());
 }
 
 void Agent::ShutDown() {
@@ -288,6 +348,7 @@ void Agent::ShutDown() {
   if (welcomed_) Send(Goodbye{});
   stopping_ = true;
   queued_.clear();
+  followers_.clear();
   Time now = MonotonicMs();
   for (const auto& [id, key] : tasks_) processes_->Terminate(id, Outcome::kKilled, now);
   const Time give_up = now + options_.kill_grace_ms + 2000;

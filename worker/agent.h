@@ -11,7 +11,11 @@
 //
 // Tasks the broker sends beyond the free slots (up to `prefetch` slot units)
 // wait in a local FIFO queue and start the moment a slot frees, so no slot
-// sits idle for a round trip to the broker. Results leave in one TaskResults
+// sits idle for a round trip to the broker. A task that follows another
+// (Task::follows) waits apart until that one ends: if it exited 0 the
+// follower goes to the front of the queue, into the slot it freed; if not,
+// the follower is reported kNotRun without being started. Every task sent
+// here gets exactly one result. Results leave in one TaskResults
 // per loop turn; while the queue still holds work they are held back up to
 // kResultDelayMs to share a message, but never when the worker is about to
 // run dry (then the broker must hear at once, to send more).
@@ -65,6 +69,11 @@ class Agent : private ProcessObserver {
   bool HandleMessage(Message& msg, Time now);
   // Starts queued tasks, in order, while their slots fit.
   void StartQueued(Time now);
+  // Takes a dispatched task in: queued, or set aside to follow another.
+  void Accept(Task task);
+  // The attempt `key` has ended here: its followers go ahead or not.
+  void Ended(const TaskKey& key, bool succeeded);
+  void ReportUnstarted(const TaskKey& key, Outcome outcome);
   void StartTask(Task& task, Time now);
   // Sends the finished results now, or waits a little to batch them.
   void FlushResults(Time now, bool force);
@@ -87,6 +96,11 @@ class Agent : private ProcessObserver {
   std::unordered_map<Id, Running> tasks_;  // running children
   std::map<TaskKey, Id> by_key_;
   std::deque<Task> queued_;    // dispatched, waiting for slots
+  std::map<TaskKey, std::vector<Task>> followers_;  // by the attempt they follow
+  // How recent attempts ended (exit 0 or not), for a follower that arrives
+  // after its predecessor is done; the oldest are forgotten.
+  std::map<TaskKey, bool> ended_;
+  std::deque<TaskKey> ended_order_;
   uint32_t busy_slots_ = 0;    // held by running children
   std::vector<TaskResult> results_;  // finished, not yet sent
   Time results_since_ = -1;          // when the oldest of them finished

@@ -18,6 +18,10 @@
 
 namespace {
 
+// Short steps are where a round trip to the broker costs most; the broker
+// only uses this room while a worker's steps are short (under 250 ms).
+constexpr uint32_t kDefaultMinPrefetch = 8;
+
 std::string HostName() {
   char name[256] = {};
   if (gethostname(name, sizeof name - 1) != 0) return "localhost";
@@ -65,7 +69,7 @@ int main(int argc, char** argv) {
   std::optional<uint32_t> prefetch;
   app.add_option("--prefetch", prefetch,
                  "Slot units of short steps to queue beyond --slots, so a slot never waits "
-                 "for the broker (default: --slots; 0 turns it off)")
+                 "for the broker (default: --slots, at least 8; 0 turns it off)")
       ->check(CLI::Range(0u, 1u << 20));
   app.add_option("--kill-grace", kill_grace_s,
                  "Seconds between SIGTERM and SIGKILL when a step is stopped")
@@ -82,7 +86,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (options.name.empty()) options.name = options.host;
-  options.prefetch = prefetch.value_or(options.slots);
+  options.prefetch = prefetch.value_or(std::max(options.slots, kDefaultMinPrefetch));
   options.kill_grace_ms = static_cast<int64_t>(kill_grace_s * 1000);
 
   if (drover::Status s = drover::SetUpLogging("worker", log_level); !s.ok()) {

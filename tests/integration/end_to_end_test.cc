@@ -140,6 +140,37 @@ TEST_CASE("a 1,000-step fan-out completes") {
   CHECK(workers.size() == 2);
 }
 
+TEST_CASE("a chain of short steps runs each step once, in order") {
+  Cluster c;
+  c.AddWorker("alpha", 2);
+  json job = {{"steps", json::array()}};
+  for (int i = 0; i < 60; ++i) {
+    json step = {{"id", "s" + std::to_string(i)}, {"argv", {"echo", std::to_string(i)}}};
+    if (i > 0) step["after"] = {"s" + std::to_string(i - 1)};
+    job["steps"].push_back(step);
+  }
+  int code = -1;
+  auto events = c.SubmitJson(c.dir().Write("chain.json", job.dump()), &code);
+  CHECK(code == 0);
+  // Each step ran exactly once (attempt 1: nothing was sent twice or
+  // reported unstarted), and each started only after the one before ended.
+  auto finished = EventsOf(events, "step_finished");
+  REQUIRE(finished.size() == 60);
+  for (const auto& e : finished) {
+    CHECK(e["attempt"] == 1);
+    CHECK(e["state"] == "succeeded");
+  }
+  auto final = FinalStates(events);
+  for (int i = 1; i < 60; ++i) {
+    CHECK(final["s" + std::to_string(i)]["started_ms"] >= final["s" + std::to_string(i - 1)]["ended_ms"]);
+  }
+  std::string outputs;
+  for (const auto& e : EventsOf(events, "output")) outputs += e["data"].get<std::string>();
+  std::string expected;
+  for (int i = 0; i < 60; ++i) expected += std::to_string(i) + "\n";
+  CHECK(outputs == expected);
+}
+
 TEST_CASE("two submitters at once each see only their own job") {
   Cluster c;
   c.AddWorker("alpha", 4);
