@@ -71,10 +71,10 @@ EventLog::~EventLog() {
   if (fd_ >= 0) close(fd_);
 }
 
-Result<std::unique_ptr<EventLog>> EventLog::Create(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return ErrnoStatus("create " + path, errno);
-  return std::unique_ptr<EventLog>(new EventLog(fd, 0, path));
+std::unique_ptr<EventLog> EventLog::Create(const std::string& path) {
+  // The file is made at the first Flush, after the turn's messages have
+  // left: opening it is not on the way from a submission to its dispatch.
+  return std::unique_ptr<EventLog>(new EventLog(-1, 0, path));
 }
 
 Result<std::unique_ptr<EventLog>> EventLog::Open(const std::string& path) {
@@ -95,6 +95,10 @@ void EventLog::Append(const Event& event) {
 
 Status EventLog::Flush() {
   if (buffer_.empty()) return Status::Ok();
+  if (fd_ < 0) {
+    fd_ = open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd_ < 0) return ErrnoStatus("create " + path_, errno);
+  }
   Status s = WriteAll(fd_, buffer_.data(), buffer_.size(), path_);
   if (!s.ok()) return s;
   flushed_ += buffer_.size();
@@ -143,10 +147,8 @@ std::string Spool::CapturePath(JobId job, StepIndex step) const {
 }
 
 Status Spool::OpenJob(JobId job, const JobSpec& spec) {
-  Result<std::unique_ptr<EventLog>> log = EventLog::Create(LogPath(job));
-  if (!log.ok()) return log.status();
   OpenJobFiles files;
-  files.log = std::move(log).value();
+  files.log = EventLog::Create(LogPath(job));
   files.captured.assign(spec.steps.size(), false);
   for (const StepSpec& step : spec.steps) {
     if (step.stdin_from) files.captured[step.stdin_from->value] = true;

@@ -39,8 +39,9 @@ class EventLog {
   EventLog(const EventLog&) = delete;
   EventLog& operator=(const EventLog&) = delete;
 
-  // Creates (truncating) or opens the log at `path`.
-  static Result<std::unique_ptr<EventLog>> Create(const std::string& path);
+  // A new log at `path`, created (truncating) at the first Flush; or the log
+  // already on disk at `path`.
+  static std::unique_ptr<EventLog> Create(const std::string& path);
   static Result<std::unique_ptr<EventLog>> Open(const std::string& path);
 
   void Append(const Event& event);
