@@ -71,20 +71,16 @@ int CheckExecutable(const std::string& program, const std::string& cwd) {
   return 0;
 }
 
-// What posix_spawn should execute for argv[0]: a name with a '/' as is, a
-// bare name from the child's own PATH (posix_spawnp would search the
-// worker's). Checked here rather than left to exec so the error can name the
-// PATH searched, and reads the same under any libc or valgrind (which cannot
-// pass exec errors back from a vfork-style spawn). As with execvp, a match
-// that is not executable makes "Permission denied" if nothing better follows.
+// What posix_spawn should execute for argv[0]: a name with a '/' as is (if
+// it cannot be run, glibc's posix_spawn reports exec's errno, which Spawn
+// turns into the same message; valgrind cannot pass that errno back), a bare
+// name from the child's own PATH (posix_spawnp would search the worker's).
+// The search is done here so the error can name the PATH searched. As with
+// execvp, a match that is not executable makes "Permission denied" if
+// nothing better follows.
 Result<std::string> FindProgram(const std::string& name, const std::vector<std::string>& env,
                                 const std::string& cwd) {
-  if (name.find('/') != std::string::npos) {
-    if (int err = CheckExecutable(name, cwd); err != 0) {
-      return ErrnoStatus("cannot run " + Quoted(name), err);
-    }
-    return name;
-  }
+  if (name.find('/') != std::string::npos) return name;
   const std::string_view path = PathOf(env);
   bool denied = false;
   size_t begin = 0;
@@ -231,7 +227,7 @@ Result<ProcessSet::Id> ProcessSet::Spawn(const SpawnSpec& spec, Time now) {
   }
   // Only our ends are non-blocking: most programs expect blocking stdio.
   for (int fd : {pipes[0][1], pipes[1][0], pipes[2][0]}) {
-    if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    if (fd >= 0) fcntl(fd, F_SETFL, O_NONBLOCK);  // a new pipe has no other status flags
   }
 
   pid_t pid = -1;
