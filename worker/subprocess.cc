@@ -392,6 +392,12 @@ void ProcessSet::ReadOutput(Process* p, Stream stream, Time now) {
   }
   if (n < 0 && errno == EAGAIN) return;
   CloseFd(fd);  // EOF, or an error that no later read would cure
+  if (!p->reaped && p->out_fd[0] < 0 && p->out_fd[1] < 0) {
+    // Both pipes closed: the leader has most likely exited as well. Reap it
+    // now rather than a loop turn later, when its SIGCHLD is read.
+    TryReap(p, now);  // finishes it if so
+    return;
+  }
   MaybeFinish(p, now);
 }
 
@@ -446,6 +452,23 @@ void ProcessSet::TryReap(Process* p, Time now) {
   p->kill_at = -1;
   CloseFd(&p->stdin_fd);
   std::string().swap(p->stdin_data);
+  // Its pipes most likely reached EOF with it: look now rather than in a
+  // later loop turn. Only pipes with nothing buffered: reading data here
+  // would go around the caller's push-back.
+  for (int s = 0; s < 2; ++s) {
+    int* fd = &p->out_fd[s];
+    if (*fd < 0 || BufferedBytes(*fd) > 0) continue;
+    ssize_t n;
+    do {
+      n = read(*fd, chunk_.data(), chunk_.size());
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {  // written between the two calls: deliver it, like any read
+      observer_->OnOutput(p->id, static_cast<Stream>(s),
+                          std::string_view(chunk_.data(), static_cast<size_t>(n)));
+    } else if (n == 0 || errno != EAGAIN) {
+      CloseFd(fd);
+    }
+  }
   MaybeFinish(p, now);
 }
 
