@@ -342,7 +342,8 @@ class Cluster:
         for i, slots in enumerate(self.worker_slots):
             self.workers.append(self.ctx.procs.start(
                 [self.ctx.bin("worker"), "--broker", self.endpoint, "--slots", str(slots),
-                 "--name", f"{self.name}-w{i}", "--log-level", "warn"],
+                 "--name", f"{self.name}-w{i}", "--log-level", "warn",
+                 "--state-dir", os.path.join(self.dir, "worker-state")],
                 cwd=self.dir, stdout=self._log(f"worker{i}"), stderr=self._log(f"worker{i}")))
         self.wait_for_workers(len(self.workers))
 

@@ -177,12 +177,14 @@ class WorkerFleet {
       hello.slots = slots;
       hello.prefetch = prefetch;
       hello.pid = static_cast<int32_t>(getpid());
+      hello.instance = "loadgen-" + std::to_string(getpid()) + "-" + std::to_string(i);
       peers_.back()->Send(hello);
     }
     for (auto& peer : peers_) {
       if (!std::holds_alternative<Welcome>(peer->Receive(30'000))) Die("worker hello refused");
     }
     tasks_.assign(peers_.size(), 0);
+    next_seq_.assign(peers_.size(), 1);
     last_heartbeat_.assign(peers_.size(), MonotonicMs());
     max_gap_ms_.assign(peers_.size(), 0);
     last_sent_.assign(peers_.size(), MonotonicMs());
@@ -215,10 +217,7 @@ class WorkerFleet {
                 pending_.push_back({now + task_ms, i, t.key});
               }
             }
-            if (!results.results.empty()) {
-              completed_ += results.results.size();
-              Send(i, results);
-            }
+            if (!results.results.empty()) SendResults(i, std::move(results));
           }
         }
       }
@@ -228,10 +227,7 @@ class WorkerFleet {
         due[pending_.front().worker].results.push_back(Succeeded(pending_.front().key, now));
         pending_.pop_front();
       }
-      for (auto& [worker, results] : due) {
-        completed_ += results.results.size();
-        Send(worker, results);
-      }
+      for (auto& [worker, results] : due) SendResults(worker, std::move(results));
       // Workers say they are alive, as real ones do.
       for (size_t i = 0; i < peers_.size(); ++i) {
         if (now - last_sent_[i] >= kHeartbeatMs) Send(i, Heartbeat{});
@@ -251,6 +247,14 @@ class WorkerFleet {
   uint64_t completed() const { return completed_; }
 
  private:
+  // Numbered as a real worker numbers them, so the broker acknowledges them.
+  void SendResults(size_t worker, TaskResults results) {
+    completed_ += results.results.size();
+    results.first_seq = next_seq_[worker];
+    next_seq_[worker] += results.results.size();
+    Send(worker, results);
+  }
+
   struct PendingTask {
     int64_t due;
     size_t worker;
@@ -269,6 +273,7 @@ class WorkerFleet {
   std::vector<std::unique_ptr<Peer>> peers_;
   std::deque<PendingTask> pending_;
   std::vector<uint64_t> tasks_;
+  std::vector<uint64_t> next_seq_;  // each worker's next result number
   std::vector<int64_t> last_heartbeat_, max_gap_ms_, last_sent_;
   uint64_t completed_ = 0;
 };
@@ -304,7 +309,7 @@ json Throughput(const Args& a, zmq::context_t& ctx) {
   const std::string graph = MakeGraph(a.steps, a.shape);
   const long rss_before = StatusKb(a.broker_pid, "VmRSS:");
   const int64_t t_submit = MonotonicMs();
-  client.Send(SubmitJob{Blob{graph}, /*follow=*/false});
+  client.Send(SubmitJob{Blob{graph}, /*follow=*/false, ""});
   Message reply = client.Receive(600'000);
   auto* accepted = std::get_if<JobAccepted>(&reply);
   if (accepted == nullptr) Die("the graph was not accepted");
@@ -348,7 +353,7 @@ json Latency(const Args& a, zmq::context_t& ctx) {
   };
   for (int i = 0; i < a.count; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    client.Send(SubmitJob{Blob{graph}, /*follow=*/true});
+    client.Send(SubmitJob{Blob{graph}, /*follow=*/true, ""});
     bool ended = false;
     while (!ended) {
       Message msg = client.Receive(60'000);
@@ -398,7 +403,7 @@ json ManyWorkers(const Args& a, zmq::context_t& ctx) {
 
   // Busy: tasks of task_ms each; fair dispatch spreads them evenly.
   Peer client = Client(ctx, a.broker);
-  client.Send(SubmitJob{Blob{MakeGraph(a.steps, "independent")}, /*follow=*/false});
+  client.Send(SubmitJob{Blob{MakeGraph(a.steps, "independent")}, /*follow=*/false, ""});
   Message reply = client.Receive(600'000);
   auto* accepted = std::get_if<JobAccepted>(&reply);
   if (accepted == nullptr) Die("the graph was not accepted");

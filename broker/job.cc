@@ -86,6 +86,13 @@ void Job::ClearQueues() {
   for (ReadyClass& c : classes_) c.heap.clear();
 }
 
+void Job::RebuildQueues() {
+  ClearQueues();
+  for (uint32_t i = 0; i < runs_.size(); ++i) {
+    if (runs_[i].state == StepState::kReady && !runs_[i].delayed) Enqueue(StepIndex(i));
+  }
+}
+
 uint32_t Job::unfinished() const {
   uint32_t n = 0;
   for (int s = 0; s < kStepStateCount; ++s) {
@@ -96,6 +103,7 @@ uint32_t Job::unfinished() const {
 
 JobState Job::Outcome() const {
   if (!finished_) return JobState::kRunning;
+  if (aborted_) return JobState::kFailed;
   if (cancelled_) return JobState::kCancelled;
   if (count(StepState::kFailed) + count(StepState::kSkipped) > 0) return JobState::kFailed;
   return JobState::kSucceeded;
@@ -103,10 +111,14 @@ JobState Job::Outcome() const {
 
 void Job::CheckInvariants() const {
   std::array<uint32_t, kStepStateCount> counts{};
-  uint32_t running = 0, slots = 0;
+  uint32_t running = 0, slots = 0, delayed = 0;
   for (size_t i = 0; i < runs_.size(); ++i) {
     const StepRun& r = runs_[i];
     ++counts[static_cast<int>(r.state)];
+    if (r.delayed) {
+      if (r.state != StepState::kReady) throw std::logic_error("job: a delayed step not ready");
+      ++delayed;
+    }
     if (r.state == StepState::kRunning) {
       ++running;
       slots += spec_.steps[i].slots;
@@ -121,16 +133,18 @@ void Job::CheckInvariants() const {
   if (running != running_steps_ || slots != running_slots_) {
     throw std::logic_error("job: running accounting");
   }
+  if (delayed != delayed_) throw std::logic_error("job: delayed count");
   size_t queued = 0;
   for (const ReadyClass& c : classes_) {
     for (const ReadyEntry& e : c.heap) {
-      if (runs_[e.step.value].state != StepState::kReady) {
+      const StepRun& r = runs_[e.step.value];
+      if (r.state != StepState::kReady || r.delayed) {
         throw std::logic_error("job: queued step not ready");
       }
     }
     queued += c.heap.size();
   }
-  if (queued != ready()) throw std::logic_error("job: queue sizes");
+  if (queued != this->queued()) throw std::logic_error("job: queue sizes");
   if (finished_ != (unfinished() == 0)) throw std::logic_error("job: finished flag");
 }
 

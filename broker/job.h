@@ -10,8 +10,9 @@
 //
 // Invariants (checked by Scheduler::CheckInvariants):
 //   1. counts[s] == number of steps in state s; their sum == steps.
-//   2. A step is in exactly one class queue iff it is kReady; ready() is the
-//      total of the queue sizes.
+//   2. A step is in exactly one class queue iff it is kReady and not
+//      `delayed` (a retry waiting out its delay); queued() is the total of the
+//      queue sizes.
 //   3. For a kWaiting step, pending == its after-steps that are not final.
 //   4. running_steps/running_slots sum the kRunning steps (and their slots).
 //   5. unfinished == steps not in a final state.
@@ -43,6 +44,7 @@ struct StepRun {
   // Running, but as a follower: sent to its only after-step's worker, to
   // start there when that one exits 0 (scheduler.h). Not yet started.
   bool conditional = false;
+  bool delayed = false;  // kReady, but a retry waiting out retry_delay
 };
 
 struct ReadyEntry {
@@ -94,8 +96,14 @@ class Job {
   const ReadyClass& class_of(StepIndex s) const { return classes_[class_of_[s.value]]; }
   const std::vector<ReadyClass>& classes() const { return classes_; }
   uint32_t ready() const { return counts_[static_cast<int>(StepState::kReady)]; }
+  // Ready steps in the queues: not those waiting out a retry delay.
+  uint32_t queued() const { return ready() - delayed_; }
+  void AddDelayed(int n) { delayed_ = static_cast<uint32_t>(static_cast<int>(delayed_) + n); }
   // Drops every queued entry (cancellation settles the steps themselves).
   void ClearQueues();
+  // Empties the queues and queues every ready, undelayed step in file order
+  // (after recovery, whose replay leaves them stale).
+  void RebuildQueues();
 
   uint32_t count(StepState s) const { return counts_[static_cast<int>(s)]; }
   const std::array<uint32_t, kStepStateCount>& counts() const { return counts_; }
@@ -109,7 +117,14 @@ class Job {
   uint32_t running_slots() const { return running_slots_; }
 
   bool cancelled() const { return cancelled_; }
-  void set_cancelled() { cancelled_ = true; }
+  // Cancelled on request, or aborted (abort_on_exit: then the job failed).
+  void set_cancelled(std::string reason, bool aborted) {
+    cancelled_ = true;
+    aborted_ = aborted;
+    cancel_reason_ = std::move(reason);
+  }
+  const std::string& cancel_reason() const { return cancel_reason_; }
+  bool aborted() const { return aborted_; }
   bool finished() const { return finished_; }
   void set_finished() { finished_ = true; }
   JobState Outcome() const;
@@ -128,7 +143,10 @@ class Job {
   uint32_t running_steps_ = 0;
   uint32_t running_slots_ = 0;
   uint64_t next_seq_ = 0;
+  uint32_t delayed_ = 0;
   bool cancelled_ = false;
+  bool aborted_ = false;
+  std::string cancel_reason_;
   bool finished_ = false;
 };
 

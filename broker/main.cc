@@ -60,11 +60,27 @@ int main(int argc, char** argv) {
   CLI::App app{"Drover broker: queues job graphs and hands their steps to workers."};
   app.add_option("--bind", options.bind, "ZeroMQ endpoint that workers and submit connect to")
       ->capture_default_str();
-  app.add_option("--state-dir", state_dir, "Directory for the broker's spool (job output)")
+  app.add_option("--state-dir", state_dir,
+                 "Directory for the broker's journal (its state) and spool (job output)")
       ->capture_default_str();
   app.add_option("--heartbeat-ms", options.heartbeat_ms, "Heartbeat interval in milliseconds")
       ->capture_default_str()
       ->check(CLI::Range(10u, 60'000u));
+  app.add_option("--liveness", options.liveness,
+                 "Heartbeats a peer may miss before it counts as out of touch")
+      ->capture_default_str()
+      ->check(CLI::Range(2u, 100u));
+  double lease_s = static_cast<double>(options.lease_ms) / 1000;
+  app.add_option("--lease", lease_s,
+                 "Seconds a worker out of touch keeps its steps before they run elsewhere "
+                 "(jobs may set their own `lease`)")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 86400.0));
+  uint64_t snapshot_mb = options.snapshot_bytes >> 20;
+  app.add_option("--snapshot-mb", snapshot_mb,
+                 "Journal size in MiB at which the broker writes a snapshot and starts afresh")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1u << 20));
   app.add_option("--max-steps", options.job_limits.max_steps, "Most steps one graph may have")
       ->capture_default_str();
   app.add_option("--max-stdin-mb", max_stdin_mb,
@@ -81,6 +97,8 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   options.job_limits.max_stdin_bytes = max_stdin_mb << 20;
+  options.lease_ms = static_cast<int64_t>(lease_s * 1000);
+  options.snapshot_bytes = snapshot_mb << 20;
 
   if (drover::Status s = drover::SetUpLogging("broker", log_level); !s.ok()) {
     fprintf(stderr, "broker: %s\n", s.message().c_str());
@@ -99,8 +117,14 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // Before the server, so that its sockets close before the context ends.
   zmq::context_t ctx(1);
   drover::broker::Server server(options, std::move(spool).value());
+  // Before listening: every job the broker accepted comes back first.
+  if (drover::Status s = server.Recover(state_dir + "/journal"); !s.ok()) {
+    spdlog::critical("cannot recover the broker's state: {}", s.message());
+    return 1;
+  }
   if (drover::Status s = server.Bind(&ctx); !s.ok()) {
     spdlog::critical("{}", s.message());
     return 1;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <queue>
+#include <set>
 #include <utility>
 #include <stdexcept>
 
@@ -11,6 +12,13 @@ namespace drover::broker {
 namespace {
 
 std::string Quote(const std::string& s) { return "\"" + s + "\""; }
+
+// "0.5s", "2s", "90s".
+std::string FormatSeconds(int64_t ms) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%gs", static_cast<double>(ms) / 1000);
+  return buf;
+}
 
 }  // namespace
 
@@ -22,19 +30,35 @@ Job* Scheduler::MutableJob(JobId job) {
   return it == jobs_.end() ? nullptr : it->second.get();
 }
 
+void Scheduler::ReleaseJob(JobId job) {
+  auto it = jobs_.find(job);
+  if (it != jobs_.end() && it->second->finished()) jobs_.erase(it);
+}
+
 const Job* Scheduler::FindJob(JobId job) const {
   auto it = jobs_.find(job);
   return it == jobs_.end() ? nullptr : it->second.get();
 }
 
-void Scheduler::OnSubmit(JobId id, JobSpec spec, Time /*now*/) {
+void Scheduler::OnSubmit(JobId id, JobSpec spec, Time /*now*/, const std::vector<bool>* succeeded,
+                         JobId resumed_from) {
   auto owned = std::make_unique<Job>(id, std::move(spec), &pool_);
   Job* job = owned.get();
   jobs_.emplace(id, std::move(owned));
 
   std::vector<StepIndex> decide;
+  if (succeeded != nullptr) {
+    const std::string reason = "succeeded in job " + std::to_string(resumed_from.value);
+    for (uint32_t i = 0; i < job->size() && i < succeeded->size(); ++i) {
+      if ((*succeeded)[i]) {
+        Finish(job, StepIndex(i), StepState::kSucceeded, reason, "", std::nullopt, Attempt(0),
+               &decide);
+      }
+    }
+  }
   for (uint32_t i = 0; i < job->size(); ++i) {
-    if (job->run(StepIndex(i)).pending == 0) decide.push_back(StepIndex(i));
+    const StepRun& r = job->run(StepIndex(i));
+    if (r.state == StepState::kWaiting && r.pending == 0) decide.push_back(StepIndex(i));
   }
   DecideAll(job, &decide);
   MaybeFinish(job);
@@ -43,8 +67,18 @@ void Scheduler::OnSubmit(JobId id, JobSpec spec, Time /*now*/) {
 bool Scheduler::OnCancel(JobId id, Time /*now*/) {
   Job* job = MutableJob(id);
   if (job == nullptr || job->finished()) return false;
-  if (job->cancelled()) return true;
-  job->set_cancelled();
+  CancelJob(job, "the job was cancelled");
+  return true;
+}
+
+void Scheduler::CancelJob(Job* job, const std::string& reason) {
+  if (job->finished() || job->cancelled()) return;
+  job->set_cancelled(reason, /*aborted=*/false);
+  CancelRest(job);
+}
+
+void Scheduler::CancelRest(Job* job) {
+  const JobId id = job->id();
   job->ClearQueues();
   jobs_with_ready_.erase(id);
   for (uint32_t i = 0; i < job->size(); ++i) {
@@ -53,39 +87,78 @@ bool Scheduler::OnCancel(JobId id, Time /*now*/) {
     if (r.state == StepState::kWaiting || r.state == StepState::kReady) {
       // Every step not yet started is settled here, so there is nothing to
       // release: dependents are cancelled by this same loop.
+      if (r.delayed) {
+        r.delayed = false;
+        job->AddDelayed(-1);
+      }
       job->SetState(s, StepState::kCancelled);
       outbox_->Publish(id, StepEnded{s, Attempt(r.attempt), StepState::kCancelled,
-                                     "the job was cancelled", "", std::nullopt});
+                                     job->cancel_reason(), "", std::nullopt});
     } else if (r.state == StepState::kRunning) {
       outbox_->Kill(r.worker, TaskKey{id, s, Attempt(r.attempt)});
     }
   }
   MaybeFinish(job);
-  return true;
 }
 
-WorkerId Scheduler::OnWorkerJoined(WorkerInfo info, Time now) {
-  return pool_.Add(std::move(info), now);
+WorkerId Scheduler::OnWorkerHello(WorkerInfo info, const std::vector<TaskKey>& held, Time now) {
+  Worker* w = info.instance.empty() ? nullptr : pool_.FindInstance(info.instance);
+  if (w == nullptr) {
+    // New to us: nothing it holds is its own (its old broker's, say).
+    const WorkerId id = pool_.Add(std::move(info), now);
+    for (const TaskKey& key : held) outbox_->Kill(id, key);
+    return id;
+  }
+  // Back again: reconnected, or known from before the broker restarted.
+  pool_.UpdateInfo(w, std::move(info));
+  w->last_heard = now;
+  pool_.SetConnected(w, true);
+  const std::set<TaskKey> has(held.begin(), held.end());
+  std::vector<TaskKey> gone;
+  for (const auto& [key, assigned] : w->running) {
+    if (!has.count(key)) gone.push_back(key);
+  }
+  for (const TaskKey& key : gone) {
+    Lose(w, key, "worker " + Quote(w->info.name) + " no longer had it when it came back", now);
+  }
+  for (const TaskKey& key : held) {
+    const Job* job = FindJob(key.job);
+    // Not its own any more (given up after its lease), or its job was
+    // cancelled while the worker could not be told.
+    if (!w->running.count(key) || (job != nullptr && job->cancelled())) outbox_->Kill(w->id, key);
+  }
+  return w->id;
 }
 
 void Scheduler::OnWorkerHeard(WorkerId worker, Time now) {
-  if (Worker* w = pool_.Find(worker)) w->last_heard = now;
+  if (Worker* w = pool_.Find(worker)) {
+    w->last_heard = now;
+    pool_.SetConnected(w, true);
+  }
 }
 
-void Scheduler::OnWorkerLost(WorkerId id, std::string_view reason, Time /*now*/) {
+void Scheduler::OnWorkerLost(WorkerId id, std::string_view reason, Time now) {
   Worker* w = pool_.Find(id);
   if (w == nullptr) return;
   std::vector<TaskKey> keys;
-  for (const auto& [key, slots] : w->running) keys.push_back(key);
+  for (const auto& [key, assigned] : w->running) keys.push_back(key);
+  const std::string why = "worker " + Quote(w->info.name) + " " + std::string(reason);
+  for (const TaskKey& key : keys) Lose(w, key, why, now);
+  pool_.Remove(id);
+}
+
+void Scheduler::Lose(Worker* worker, const TaskKey& key, const std::string& reason, Time now) {
+  // A follower was already released when its predecessor's loss reverted it.
+  if (!pool_.Release(worker, key)) return;
+  outbox_->AttemptLost(key, reason);
   RunResult lost;
   lost.outcome = Outcome::kLost;
-  lost.error = "worker " + Quote(w->info.name) + " " + std::string(reason);
-  for (const TaskKey& key : keys) {
-    // A follower was already released when its predecessor's loss reverted it.
-    if (!pool_.Release(w, key)) continue;
-    EndAttempt(MutableJob(key.job), key.step, lost, w->info.name);
-  }
-  pool_.Remove(id);
+  lost.error = reason;
+  EndAttempt(MutableJob(key.job), key.step, lost, worker->info.name, now);
+}
+
+int64_t Scheduler::LeaseOf(const Job* job) const {
+  return job->spec().lease_ms > 0 ? job->spec().lease_ms : options_.lease_ms;
 }
 
 void Scheduler::OnStepOutput(WorkerId from, TaskOutput output) {
@@ -95,28 +168,43 @@ void Scheduler::OnStepOutput(WorkerId from, TaskOutput output) {
   if (r.state != StepState::kRunning || r.attempt != output.key.attempt.value || r.worker != from) {
     return;  // an old attempt, or not this worker's
   }
+  Worker* w = pool_.Find(from);
+  if (w == nullptr) return;
+  auto it = w->running.find(output.key);
+  if (it == w->running.end()) return;
+  // Sent again after a broken connection: keep only what is new. Offsets
+  // past what we have mean output lost on the way; take it as it is.
+  uint64_t& received = it->second.output[output.stream == Stream::kStderr ? 1 : 0];
+  std::string& data = output.data.bytes;
+  const uint64_t end = output.offset + data.size();
+  if (end <= received) return;
+  if (output.offset < received) data.erase(0, received - output.offset);
+  received = std::max(received, end);
   outbox_->Publish(job->id(), StepOutput{output.key.step, output.key.attempt, output.stream,
                                          std::move(output.data)});
 }
 
-void Scheduler::OnStepExited(WorkerId from, const TaskResult& result, Time /*now*/) {
+void Scheduler::OnStepExited(WorkerId from, const TaskResult& result, Time now) {
   const TaskKey& key = result.key;
   Job* job = MutableJob(key.job);
   if (job == nullptr || key.step.value >= job->size()) return;
   const StepRun& r = job->run(key.step);
   if (r.state != StepState::kRunning || r.attempt != key.attempt.value || r.worker != from) return;
   Worker* w = pool_.Find(from);
-  const bool ran = result.run.outcome != Outcome::kSpawnFailed && result.run.ended_ms > 0;
+  // Only attempts that ran say how long steps take here (for prefetch).
+  const Outcome o = result.run.outcome;
+  const bool ran = (o == Outcome::kExited || o == Outcome::kSignaled || o == Outcome::kTimedOut) &&
+                   result.run.ended_ms > 0;
   if (w == nullptr ||
       !pool_.Release(w, key, ran ? std::optional(result.run.ended_ms - result.run.started_ms)
                                  : std::nullopt)) {
     return;
   }
-  EndAttempt(job, key.step, result.run, w->info.name);
+  EndAttempt(job, key.step, result.run, w->info.name, now);
 }
 
 void Scheduler::EndAttempt(Job* job, StepIndex s, const RunResult& run,
-                           const std::string& worker_name) {
+                           const std::string& worker_name, Time now) {
   StepRun& r = job->run(s);
   const Attempt attempt(r.attempt);
   const StepSpec& spec = job->step(s);
@@ -125,7 +213,7 @@ void Scheduler::EndAttempt(Job* job, StepIndex s, const RunResult& run,
     // (Its predecessor's own result reverts it first when that comes.)
     if (job->cancelled()) {
       r.conditional = false;
-      Settle(job, s, StepState::kCancelled, "the job was cancelled", worker_name, std::nullopt,
+      Settle(job, s, StepState::kCancelled, job->cancel_reason(), worker_name, std::nullopt,
              attempt);
     } else {
       Unfollow(job, s, /*release=*/false);
@@ -136,7 +224,7 @@ void Scheduler::EndAttempt(Job* job, StepIndex s, const RunResult& run,
   if (run.succeeded()) {
     Settle(job, s, StepState::kSucceeded, "", worker_name, run, attempt);
   } else if (job->cancelled()) {
-    Settle(job, s, StepState::kCancelled, "the job was cancelled", worker_name, run, attempt);
+    Settle(job, s, StepState::kCancelled, job->cancel_reason(), worker_name, run, attempt);
   } else if (run.outcome == Outcome::kLost && r.losses < options_.max_losses) {
     ++r.losses;
     outbox_->Publish(job->id(), StepEnded{s, attempt, StepState::kReady,
@@ -147,18 +235,49 @@ void Scheduler::EndAttempt(Job* job, StepIndex s, const RunResult& run,
            "lost with its worker " + std::to_string(r.losses + 1) + " times (last: " + run.error +
                ")",
            worker_name, run, attempt);
-  } else if (r.failures < spec.retries) {
-    ++r.failures;
-    outbox_->Publish(job->id(),
-                     StepEnded{s, attempt, StepState::kReady,
-                               DescribeRun(run, spec.timeout_ms) + "; retrying (retry " +
-                                   std::to_string(r.failures) + " of " +
-                                   std::to_string(spec.retries) + ")",
-                               worker_name, run});
-    MakeReady(job, s);
   } else {
-    Settle(job, s, StepState::kFailed, DescribeRun(run, spec.timeout_ms), worker_name, run,
-           attempt);
+    const bool exited = run.outcome == Outcome::kExited;
+    auto listed = [&](const std::vector<uint8_t>& codes) {
+      return exited && std::binary_search(codes.begin(), codes.end(),
+                                          static_cast<uint8_t>(run.exit_code));
+    };
+    std::string what = DescribeRun(run, spec.timeout_ms);
+    if (listed(job->spec().abort_on_exit)) {
+      Settle(job, s, StepState::kFailed, what + "; the job is aborted (abort_on_exit)",
+             worker_name, run, attempt);
+      if (!job->finished() && !job->cancelled()) {
+        job->set_cancelled("the job was aborted: " + Quote(spec.id) + " exited with code " +
+                               std::to_string(run.exit_code),
+                           /*aborted=*/true);
+        CancelRest(job);
+      }
+    } else if (r.failures < spec.retries && !listed(spec.retry_unless_exit)) {
+      ++r.failures;
+      // Doubling from retry_delay, capped at a day.
+      const int64_t delay =
+          std::min<int64_t>(int64_t{spec.retry_delay_ms} << std::min<uint32_t>(r.failures - 1, 20),
+                            int64_t{24} * 3600 * 1000);
+      outbox_->Publish(job->id(),
+                       StepEnded{s, attempt, StepState::kReady,
+                                 what + "; retrying" +
+                                     (delay > 0 ? " in " + FormatSeconds(delay) : "") +
+                                     " (retry " + std::to_string(r.failures) + " of " +
+                                     std::to_string(spec.retries) + ")",
+                                 worker_name, run});
+      if (delay == 0) {
+        MakeReady(job, s);
+      } else {
+        job->SetState(s, StepState::kReady);
+        r.delayed = true;
+        job->AddDelayed(1);
+        delayed_.push(Delayed{now + delay, job->id(), s, r.attempt});
+      }
+    } else {
+      if (listed(spec.retry_unless_exit) && r.failures < spec.retries) {
+        what += " (not retried: that exit code is in retry_unless_exit)";
+      }
+      Settle(job, s, StepState::kFailed, what, worker_name, run, attempt);
+    }
   }
 }
 
@@ -192,7 +311,6 @@ void Scheduler::Finish(Job* job, StepIndex s, StepState state, std::string reaso
                        std::vector<StepIndex>* decide) {
   job->SetState(s, state);
   outbox_->Publish(job->id(), StepEnded{s, attempt, state, std::move(reason), worker, std::move(run)});
-  const bool failed = state == StepState::kFailed || state == StepState::kSkipped;
   for (const StepIndex* d = job->dependents_begin(s); d != job->dependents_end(s); ++d) {
     StepRun& dr = job->run(*d);
     if (dr.conditional) {
@@ -206,14 +324,19 @@ void Scheduler::Finish(Job* job, StepIndex s, StepState state, std::string reaso
       Unfollow(job, *d, /*release=*/true);  // and on to deciding it like any other
     }
     if (dr.state != StepState::kWaiting) continue;  // already settled (cancelled)
-    // Remember the most telling after-step for the reason: a failed one over
-    // one that merely was not needed.
-    if (failed && !dr.dep_failed) dr.blocker = s;
-    if (state != StepState::kSucceeded && !dr.dep_unsucceeded) dr.blocker = s;
-    dr.dep_failed |= failed;
-    dr.dep_unsucceeded |= state != StepState::kSucceeded;
+    NoteAfterStepEnded(&dr, s, state);
     if (--dr.pending == 0) decide->push_back(*d);
   }
+}
+
+void Scheduler::NoteAfterStepEnded(StepRun* dr, StepIndex s, StepState state) {
+  const bool failed = state == StepState::kFailed || state == StepState::kSkipped;
+  // Remember the most telling after-step for the reason: a failed one over
+  // one that merely was not needed.
+  if (failed && !dr->dep_failed) dr->blocker = s;
+  if (state != StepState::kSucceeded && !dr->dep_unsucceeded) dr->blocker = s;
+  dr->dep_failed |= failed;
+  dr->dep_unsucceeded |= state != StepState::kSucceeded;
 }
 
 void Scheduler::DecideAll(Job* job, std::vector<StepIndex>* decide) {
@@ -223,11 +346,12 @@ void Scheduler::DecideAll(Job* job, std::vector<StepIndex>* decide) {
   for (size_t next = 0; next < decide->size(); ++next) {
     const StepIndex d = (*decide)[next];
     const StepRun& dr = job->run(d);
+    if (dr.state != StepState::kWaiting) continue;  // listed twice (resumed jobs)
     auto not_run = [&](StepState state, std::string reason) {
       Finish(job, d, state, std::move(reason), "", std::nullopt, Attempt(0), decide);
     };
     if (job->cancelled()) {  // a follower reverted after the cancellation
-      not_run(StepState::kCancelled, "the job was cancelled");
+      not_run(StepState::kCancelled, job->cancel_reason());
       continue;
     }
     auto blocker = [&]() { return Quote(job->step(dr.blocker).id); };
@@ -279,7 +403,7 @@ void Scheduler::Start(Job* job, StepIndex s, Worker* worker) {
 }
 
 void Scheduler::TryFollow(Job* job, StepIndex s, Worker* worker) {
-  if (job->cancelled() || !job->UnderParallelLimit()) return;
+  if (replaying_ || job->cancelled() || !job->UnderParallelLimit()) return;
   // Only while the worker's steps are short (its prefetch is open): a
   // reservation then lasts milliseconds, never the length of a long step.
   if (worker->capacity() == worker->info.slots) return;
@@ -288,7 +412,7 @@ void Scheduler::TryFollow(Job* job, StepIndex s, Worker* worker) {
     if (other != job->id()) return;
   }
   // An idle slot is for a step that can start now, if there is one.
-  if (job->ready() > 0 && worker->used < worker->info.slots) return;
+  if (job->queued() > 0 && worker->used < worker->info.slots) return;
   const uint32_t slots = job->step(s).slots;
   for (const StepIndex* d = job->dependents_begin(s); d != job->dependents_end(s); ++d) {
     const StepSpec& spec = job->step(*d);
@@ -339,7 +463,20 @@ void Scheduler::UnfollowDependents(Job* job, StepIndex s) {
   }
 }
 
-void Scheduler::Schedule(Time /*now*/) {
+void Scheduler::Schedule(Time now) {
+  if (replaying_) return;
+  while (!delayed_.empty() && delayed_.top().due <= now) {
+    const Delayed d = delayed_.top();
+    delayed_.pop();
+    Job* job = MutableJob(d.job);
+    if (job == nullptr) continue;
+    StepRun& r = job->run(d.step);
+    if (r.state != StepState::kReady || !r.delayed || r.attempt != d.attempt) continue;  // stale
+    r.delayed = false;
+    job->AddDelayed(-1);
+    job->Enqueue(d.step);
+    jobs_with_ready_.insert(job->id());
+  }
   if (pool_.free_total() == 0 || jobs_with_ready_.empty()) return;
   ++pass_;
   // Fair share: the job holding the fewest slots goes next, oldest on ties.
@@ -372,7 +509,7 @@ void Scheduler::Schedule(Time /*now*/) {
     }
     if (chosen == nullptr) continue;
     Start(job, chosen->Pop().step, worker);
-    if (job->ready() == 0) {
+    if (job->queued() == 0) {
       jobs_with_ready_.erase(job->id());
     } else if (job->UnderParallelLimit()) {
       candidates.emplace(job->running_slots(), job->id());
@@ -381,15 +518,115 @@ void Scheduler::Schedule(Time /*now*/) {
 }
 
 void Scheduler::OnTick(Time now) {
-  std::vector<WorkerId> silent;
-  for (const auto& [id, w] : pool_.all()) {
-    if (now - w.last_heard > options_.worker_timeout_ms) silent.push_back(id);
+  std::vector<WorkerId> ids;
+  for (const auto& [id, w] : pool_.all()) ids.push_back(id);
+  for (WorkerId id : ids) {
+    Worker* w = pool_.Find(id);
+    if (w->connected && now - w->last_heard > options_.worker_timeout_ms) {
+      pool_.SetConnected(w, false);  // cut off, or gone: the leases will tell
+    }
+    if (w->connected) continue;
+    std::vector<TaskKey> expired;
+    for (const auto& [key, assigned] : w->running) {
+      if (now - w->last_heard >= LeaseOf(FindJob(key.job))) expired.push_back(key);
+    }
+    for (const TaskKey& key : expired) {
+      Lose(w, key,
+           "worker " + Quote(w->info.name) + " was out of touch for " +
+               FormatSeconds(now - w->last_heard) + ", past the job's lease",
+           now);
+    }
+    if (w->running.empty()) pool_.Remove(id);  // should it come back, it is new
   }
-  for (WorkerId id : silent) {
-    OnWorkerLost(id,
-                 "went silent (no message for " +
-                     std::to_string(options_.worker_timeout_ms / 1000) + " s)",
-                 now);
+}
+
+Time Scheduler::NextWakeup() const { return delayed_.empty() ? -1 : delayed_.top().due; }
+
+void Scheduler::SetReplaying(bool replaying) { replaying_ = replaying; }
+
+void Scheduler::ReplayDispatch(const TaskKey& key, const std::string& instance,
+                               const std::string& worker_name, std::optional<TaskKey> after,
+                               Time now) {
+  Job* job = MutableJob(key.job);
+  if (job == nullptr || key.step.value >= job->size()) return;
+  Worker* w = WorkerOfInstance(instance, worker_name, now);
+  StepRun& r = job->run(key.step);
+  if (r.delayed) {
+    r.delayed = false;
+    job->AddDelayed(-1);
+  }
+  r.attempt = key.attempt.value;
+  r.worker = w->id;
+  r.conditional = after.has_value();
+  job->SetState(key.step, StepState::kRunning);
+  pool_.Assign(w, key, job->step(key.step).slots);
+}
+
+Worker* Scheduler::WorkerOfInstance(const std::string& instance, const std::string& name,
+                                   Time now) {
+  if (Worker* w = pool_.FindInstance(instance)) return w;
+  // Known only from the journal until it says hello again: it holds what it
+  // held, as a disconnected worker whose leases run from now.
+  Worker* w = pool_.Find(pool_.Add(WorkerInfo{name, "", 0, {}, 0, instance}, now));
+  pool_.SetConnected(w, false);
+  return w;
+}
+
+void Scheduler::RestoreJob(JobId id, JobSpec spec, const std::vector<StepSnapshot>& steps,
+                           const std::vector<std::pair<std::string, std::string>>& workers,
+                           const std::string* cancel_reason, bool aborted, Time now) {
+  auto owned = std::make_unique<Job>(id, std::move(spec), &pool_);
+  Job* job = owned.get();
+  jobs_.emplace(id, std::move(owned));
+  if (cancel_reason != nullptr) job->set_cancelled(*cancel_reason, aborted);
+  for (uint32_t i = 0; i < job->size() && i < steps.size(); ++i) {
+    const StepSnapshot& ss = steps[i];
+    StepRun& r = job->run(StepIndex(i));
+    r.attempt = ss.attempt;
+    r.failures = static_cast<uint16_t>(ss.failures);
+    r.losses = static_cast<uint16_t>(ss.losses);
+    if (ss.state == StepState::kRunning && ss.worker < workers.size()) {
+      Worker* w = WorkerOfInstance(workers[ss.worker].first, workers[ss.worker].second, now);
+      r.worker = w->id;
+      r.conditional = ss.conditional;
+      pool_.Assign(w, TaskKey{id, StepIndex(i), Attempt(r.attempt)}, job->step(StepIndex(i)).slots);
+    }
+    if (ss.state != StepState::kWaiting) job->SetState(StepIndex(i), ss.state);
+  }
+  // What waiting steps know of their after-steps follows from their states.
+  for (uint32_t i = 0; i < job->size(); ++i) {
+    StepRun& r = job->run(StepIndex(i));
+    if (r.state != StepState::kWaiting) continue;
+    r.pending = 0;
+    for (StepIndex a : job->step(StepIndex(i)).after) {
+      const StepState as = job->run(a).state;
+      if (IsFinal(as)) {
+        NoteAfterStepEnded(&r, a, as);
+      } else {
+        ++r.pending;
+      }
+    }
+  }
+}
+
+void Scheduler::ReplayResult(const std::string& instance, const TaskResult& result, Time now) {
+  if (Worker* w = pool_.FindInstance(instance)) OnStepExited(w->id, result, now);
+}
+
+void Scheduler::ReplayLost(const TaskKey& key, const std::string& reason, Time now) {
+  Job* job = MutableJob(key.job);
+  if (job == nullptr || key.step.value >= job->size()) return;
+  const StepRun& r = job->run(key.step);
+  if (r.state != StepState::kRunning || r.attempt != key.attempt.value) return;
+  if (Worker* w = pool_.Find(r.worker)) Lose(w, key, reason, now);
+}
+
+void Scheduler::FinishReplay(Time /*now*/) {
+  replaying_ = false;
+  jobs_with_ready_.clear();
+  for (auto& [id, job] : jobs_) {
+    job->RebuildQueues();
+    if (job->queued() > 0 && !job->finished()) jobs_with_ready_.insert(id);
   }
 }
 
@@ -413,12 +650,12 @@ void Scheduler::CheckInvariants() const {
   pool_.CheckInvariants();
   std::map<TaskKey, WorkerId> running;
   for (const auto& [id, w] : pool_.all()) {
-    for (const auto& [key, slots] : w.running) running.emplace(key, id);
+    for (const auto& [key, assigned] : w.running) running.emplace(key, id);
   }
   size_t running_steps = 0;
   for (const auto& [id, job] : jobs_) {
     job->CheckInvariants();
-    const bool has_ready = job->ready() > 0 && !job->finished();
+    const bool has_ready = job->queued() > 0 && !job->finished();
     if (has_ready != (jobs_with_ready_.count(id) == 1)) {
       throw std::logic_error("scheduler: jobs_with_ready_");
     }

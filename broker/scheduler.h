@@ -16,9 +16,18 @@
 //     submitted behind a huge one starts at once.
 //   - max_parallel caps a graph's running steps.
 //   - An attempt that fails is retried (new attempt number) while the step
-//     has retries left; then the step is kFailed and its dependents settle.
-//   - An attempt lost with its worker goes back to the queue without using a
-//     retry, up to kMaxLosses times; then the step fails with that reason.
+//     has retries left, after retry_delay doubled for each retry before it,
+//     unless it exited with a code in retry_unless_exit; then the step is
+//     kFailed and its dependents settle. An exit code in the job's
+//     abort_on_exit fails the step and cancels the rest of the job.
+//   - Leases: a worker silent for worker_timeout_ms is disconnected; its
+//     attempts stay theirs for the job's lease (counted from when it was last
+//     heard), because it may be cut off but still running them. A worker
+//     heard again keeps them; a worker that says hello again (same instance)
+//     is reconciled against what it says it holds. An attempt whose lease
+//     runs out, or whose worker leaves or is replaced by a restart, is lost:
+//     it goes back to the queue without using a retry, up to max_losses
+//     times; then the step fails with that reason.
 //   - Cancelling settles waiting/ready steps as kCancelled at once and kills
 //     running ones; the graph ends when their results (or losses) are in.
 //   - Following: when a step is dispatched, a dependent whose only after-step
@@ -42,6 +51,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <set>
 #include <string>
 #include <string_view>
@@ -66,11 +76,17 @@ class Outbox {
   virtual void Kill(WorkerId worker, const TaskKey& key) = 0;
   // An event of job `job`, for its event log and its followers.
   virtual void Publish(JobId job, const Event& event) = 0;
+  // Attempt `key` was given up as lost: a decision the journal must record,
+  // since it depends on time and connections that recovery cannot replay.
+  virtual void AttemptLost(const TaskKey& key, const std::string& reason) = 0;
 };
 
 struct SchedulerOptions {
-  // A worker silent for longer than this is lost.
+  // A worker silent for longer than this is disconnected.
   int64_t worker_timeout_ms = int64_t{kHeartbeatMs} * kHeartbeatLiveness;
+  // How long a disconnected worker's attempts stay its own, unless the job
+  // sets its own lease.
+  int64_t lease_ms = 30'000;
   // Lost attempts a step may have before it is failed.
   uint32_t max_losses = 3;
 };
@@ -81,14 +97,23 @@ class Scheduler {
 
   // Accepts a validated graph under a new id (REQUIRES: LoadJob produced
   // `spec`; `id` is unused). Steps with nothing to wait for become ready.
-  void OnSubmit(JobId id, JobSpec spec, Time now);
+  // `succeeded`, when given, marks steps that succeeded in the job this one
+  // resumes (`resumed_from`): they start out succeeded.
+  void OnSubmit(JobId id, JobSpec spec, Time now, const std::vector<bool>* succeeded = nullptr,
+                JobId resumed_from = JobId());
   // Returns false if there is no such unfinished job.
   bool OnCancel(JobId job, Time now);
 
-  WorkerId OnWorkerJoined(WorkerInfo info, Time now);
-  // Any message from a worker proves it alive.
+  // A worker says hello. If its instance is known (it reconnected, or the
+  // broker restarted), it gets its old id back and is reconciled: attempts
+  // the broker gave it that are not in `held` (what it still has: running,
+  // queued, or finished and not yet acknowledged) are lost; attempts in
+  // `held` that are no longer its own are killed.
+  WorkerId OnWorkerHello(WorkerInfo info, const std::vector<TaskKey>& held, Time now);
+  WorkerId OnWorkerJoined(WorkerInfo info, Time now) { return OnWorkerHello(std::move(info), {}, now); }
+  // Any message from a worker proves it alive (and reconnects it).
   void OnWorkerHeard(WorkerId worker, Time now);
-  // The worker left or went silent: its running attempts are lost.
+  // The worker left, or was replaced by a restart: its attempts are lost now.
   void OnWorkerLost(WorkerId worker, std::string_view reason, Time now);
 
   // Output and results from a worker. Anything for an attempt that is not
@@ -96,16 +121,53 @@ class Scheduler {
   void OnStepOutput(WorkerId from, TaskOutput output);
   void OnStepExited(WorkerId from, const TaskResult& result, Time now);
 
-  // Declares silent workers lost.
+  // Disconnects silent workers, and loses attempts whose lease has run out.
   void OnTick(Time now);
-  // One placement pass: dispatches ready steps while workers have room.
+  // One placement pass: releases retries that are due, then dispatches
+  // ready steps while workers have room.
   void Schedule(Time now);
+  // When the next delayed retry is due (-1: none); leases are tick-checked.
+  Time NextWakeup() const;
+
+  // Recovery (broker/recovery.h) re-applies journaled decisions without
+  // taking new ones: while replaying, nothing is placed or followed.
+  void SetReplaying(bool replaying);
+  // Attempt `key` was dispatched to the worker of that instance (created as
+  // disconnected if it is not known yet).
+  void ReplayDispatch(const TaskKey& key, const std::string& instance,
+                      const std::string& worker_name, std::optional<TaskKey> after, Time now);
+  void ReplayResult(const std::string& instance, const TaskResult& result, Time now);
+  void ReplayLost(const TaskKey& key, const std::string& reason, Time now);
+  // Ends replaying: ready queues are rebuilt from the steps' states.
+  void FinishReplay(Time now);
+
+  // A step of a running job as a snapshot holds it (broker/recovery.h).
+  struct StepSnapshot {
+    StepState state = StepState::kWaiting;
+    uint32_t attempt = 0;
+    uint32_t failures = 0;
+    uint32_t losses = 0;
+    uint32_t worker = 0;  // when running: index into RestoreJob's `workers`
+    bool conditional = false;
+  };
+  // A running job from a snapshot, each step as recorded; what follows from
+  // the steps' states (dependency counts, queues) is worked out again.
+  // `workers` are (instance, name) pairs. REQUIRES: replaying.
+  void RestoreJob(JobId id, JobSpec spec, const std::vector<StepSnapshot>& steps,
+                  const std::vector<std::pair<std::string, std::string>>& workers,
+                  const std::string* cancel_reason, bool aborted, Time now);
 
   // Throws std::logic_error naming the first broken invariant.
   void CheckInvariants() const;
 
   const Job* FindJob(JobId job) const;
   const Worker* FindWorker(WorkerId worker) const { return pool_.Find(worker); }
+  const Worker* FindWorkerByInstance(const std::string& instance) {
+    return pool_.FindInstance(instance);
+  }
+  // Forgets a job that has ended (REQUIRES: finished); the broker keeps a
+  // summary of it instead.
+  void ReleaseJob(JobId job);
   const WorkerPool& pool() const { return pool_; }
   const std::map<JobId, std::unique_ptr<Job>>& jobs() const { return jobs_; }
   StatusReply Status() const;
@@ -114,8 +176,17 @@ class Scheduler {
   Job* MutableJob(JobId job);
   // Runs `s` (just popped from its queue) on `worker`.
   void Start(Job* job, StepIndex s, Worker* worker);
+  // Gives up an attempt of `key` held by `worker` (released here).
+  void Lose(Worker* worker, const TaskKey& key, const std::string& reason, Time now);
+  // Cancels the job; `reason` goes on the steps it settles.
+  void CancelJob(Job* job, const std::string& reason);
+  // Settles every step not started as cancelled and kills the running ones.
+  // REQUIRES: the job is marked cancelled.
+  void CancelRest(Job* job);
+  int64_t LeaseOf(const Job* job) const;
   // The attempt of `s` that was running has ended (result or loss).
-  void EndAttempt(Job* job, StepIndex s, const RunResult& run, const std::string& worker_name);
+  void EndAttempt(Job* job, StepIndex s, const RunResult& run, const std::string& worker_name,
+                  Time now);
   void MakeReady(Job* job, StepIndex s);
   // Puts `s` in final state `state`, then decides every dependent that this
   // settles, and ends the job if nothing is left.
@@ -126,6 +197,11 @@ class Scheduler {
   void Finish(Job* job, StepIndex s, StepState state, std::string reason,
               const std::string& worker, std::optional<RunResult> run, Attempt attempt,
               std::vector<StepIndex>* decide);
+  // Notes in `dr` that its after-step `s` ended in `state` (for `when` and
+  // the reasons given for skips).
+  static void NoteAfterStepEnded(StepRun* dr, StepIndex s, StepState state);
+  // The worker of that instance, or a new disconnected one standing for it.
+  Worker* WorkerOfInstance(const std::string& instance, const std::string& name, Time now);
   // Applies each listed step's `when` rule: it becomes ready, or is settled
   // without running (which may list more steps). The one place `when` is read.
   void DecideAll(Job* job, std::vector<StepIndex>* decide);
@@ -148,6 +224,16 @@ class Scheduler {
   std::set<JobId> jobs_with_ready_;  // unfinished jobs with queued steps
   uint64_t pass_ = 0;
   std::vector<StepIndex> promoted_;  // followers whose predecessor just succeeded
+  bool replaying_ = false;
+  // Retries waiting for their delay: (due, job, step, attempt that failed).
+  struct Delayed {
+    Time due;
+    JobId job;
+    StepIndex step;
+    uint32_t attempt;
+    bool operator>(const Delayed& o) const { return due > o.due; }
+  };
+  std::priority_queue<Delayed, std::vector<Delayed>, std::greater<>> delayed_;
 };
 
 }  // namespace drover::broker

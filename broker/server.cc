@@ -1,3 +1,5 @@
+// Server (server.h): the loop, peers, and what workers say.
+
 #include "broker/server.h"
 
 #include <malloc.h>
@@ -16,20 +18,14 @@ namespace {
 // Messages handled per loop turn before the turn's scheduling pass: enough
 // to batch a burst of results into one pass, few enough to keep turns short.
 constexpr int kMaxMessagesPerTurn = 4096;
-// Largest JobEvents message.
-constexpr size_t kEventsChunkBytes = 1 << 20;
-
-std::string JobName(const Job& job) {
-  const std::string& name = job.spec().name;
-  return "job " + std::to_string(job.id().value) + (name.empty() ? "" : " (" + name + ")");
-}
 
 }  // namespace
 
 Server::Server(ServerOptions options, std::unique_ptr<Spool> spool)
     : options_(std::move(options)),
       spool_(std::move(spool)),
-      scheduler_(this, SchedulerOptions{int64_t{options_.heartbeat_ms} * options_.liveness, 3}) {}
+      scheduler_(this, SchedulerOptions{int64_t{options_.heartbeat_ms} * options_.liveness,
+                                        options_.lease_ms, 3}) {}
 
 Server::~Server() = default;
 
@@ -47,6 +43,14 @@ Status Server::Bind(zmq::context_t* ctx) {
   return Status::Ok();
 }
 
+int64_t Server::NextDeadline() const {
+  int64_t wake = next_tick_;
+  for (int64_t t : {next_pump_, sync_due_, scheduler_.NextWakeup()}) {
+    if (t >= 0) wake = std::min(wake, t);
+  }
+  return wake;
+}
+
 Status Server::Run(SignalFd* signals) {
   std::vector<zmq::pollitem_t> items = {
       {router_->handle(), 0, ZMQ_POLLIN, 0},
@@ -55,8 +59,7 @@ Status Server::Run(SignalFd* signals) {
   next_tick_ = MonotonicMs() + options_.heartbeat_ms;
   std::string route;
   for (;;) {
-    const int64_t wake = next_pump_ >= 0 ? std::min(next_tick_, next_pump_) : next_tick_;
-    const long timeout = static_cast<long>(std::max<int64_t>(0, wake - MonotonicMs()));
+    const long timeout = static_cast<long>(std::max<int64_t>(0, NextDeadline() - MonotonicMs()));
     try {
       zmq::poll(items, std::chrono::milliseconds(timeout));
     } catch (const zmq::error_t& e) {
@@ -67,7 +70,8 @@ Status Server::Run(SignalFd* signals) {
         if (sig == SIGINT || sig == SIGTERM) {
           spdlog::info("stopping on signal {} after {} loop turns, {} messages in, {} out", sig,
                        counters_.turns, counters_.received, counters_.sent);
-          return spool_->FlushAll();
+          if (Status s = spool_->FlushAll(); !s.ok()) return s;
+          return TakeSnapshot();
         }
       }
     }
@@ -91,12 +95,18 @@ Status Server::Run(SignalFd* signals) {
       next_tick_ = now + options_.heartbeat_ms;
     }
     ScheduleAndDispatch(now);
-    // Followers first, from the spool's memory; then the turn's one write.
-    next_pump_ = PumpFollowers(now);
+    // Nothing leaves before the records it depends on are written.
+    if (!WriteJournal(now)) return Status::Error("stopping: the journal cannot be written");
+    FlushOutgoing();  // before any job's events: a client hears JobAccepted first
+    next_pump_ = PumpFollowers(now);  // from the spool's memory; then its one write
     if (Status s = spool_->FlushAll(); !s.ok()) spdlog::error("spool: {}", s.message());
     SendCredits();
+    FlushOutgoing();
     for (const std::string& gone : std::exchange(gone_clients_, {})) DropClient(gone);
-    for (JobId job : std::exchange(ended_jobs_, {})) CloseIfUnwatched(job);
+    RetireEndedJobs();
+    if (journal_->journal_bytes() >= options_.snapshot_bytes) {
+      if (Status s = TakeSnapshot(); !s.ok()) spdlog::error("snapshot: {}", s.message());
+    }
   }
 }
 
@@ -151,37 +161,64 @@ void Server::HandleHello(const std::string& route, Message& msg, int64_t now) {
     if (old->second.role == Peer::Role::kWorker) {
       scheduler_.OnWorkerLost(old->second.worker, "said hello again", now);
       worker_routes_.erase(old->second.worker);
+      peers_.erase(old);
+    } else {
+      DropClient(route);
     }
-    DropClient(route);
   }
-  if (is_worker) {
-    WorkerHello& hello = std::get<WorkerHello>(msg);
-    if (hello.slots == 0) {
-      ReplyError(route, ErrorCode::kMalformed, "a worker needs at least one slot");
-      return;
-    }
-    std::string name = hello.name.empty() ? hello.host : hello.name;
-    // Bounded so that one worker cannot hoard a graph: its prefetch is only
-    // used for short steps anyway (worker_pool.h).
-    const uint32_t prefetch = std::min(hello.prefetch, std::max(4 * hello.slots, 64u));
-    const WorkerId id = scheduler_.OnWorkerJoined(
-        WorkerInfo{name, hello.host, hello.slots, std::move(hello.labels), prefetch}, now);
-    Peer peer{Peer::Role::kWorker, name, id};
-    peer.last_heard = now;
-    peers_.emplace(route, std::move(peer));
-    worker_routes_[id] = route;
-    const Worker* w = scheduler_.FindWorker(id);
-    std::string labels;
-    for (const std::string& l : w->info.labels) labels += (labels.empty() ? "" : ",") + l;
-    spdlog::info("worker {} joined as #{}: host {}, {} slots{}", name, id.value, hello.host,
-                 hello.slots, labels.empty() ? "" : ", labels " + labels);
-    Reply(route, Welcome{kProtocolVersion, id, options_.heartbeat_ms});
-  } else {
+  if (!is_worker) {
     Peer peer{Peer::Role::kClient, std::get<ClientHello>(msg).user, WorkerId()};
     peer.last_heard = now;
     peers_.emplace(route, std::move(peer));
-    Reply(route, Welcome{kProtocolVersion, WorkerId(), options_.heartbeat_ms});
+    Reply(route, Welcome{kProtocolVersion, WorkerId(), options_.heartbeat_ms, options_.liveness});
+    return;
   }
+  WorkerHello& hello = std::get<WorkerHello>(msg);
+  if (hello.slots == 0) {
+    ReplyError(route, ErrorCode::kMalformed, "a worker needs at least one slot");
+    return;
+  }
+  const std::string name = hello.name.empty() ? hello.host : hello.name;
+  // A worker restarted on the same host: its previous run is gone, and its
+  // children with it (they die with their worker), so there is no lease to
+  // wait out.
+  if (!hello.previous_instance.empty() && hello.previous_instance != hello.instance) {
+    if (const Worker* old = scheduler_.FindWorkerByInstance(hello.previous_instance)) {
+      spdlog::info("worker {} restarted: its previous run's steps run again now", name);
+      const WorkerId old_id = old->id;
+      scheduler_.OnWorkerLost(old_id, "restarted (its previous run is gone)", now);
+      if (auto r = worker_routes_.find(old_id); r != worker_routes_.end()) {
+        peers_.erase(r->second);
+        worker_routes_.erase(r);
+      }
+    }
+  }
+  // Bounded so that one worker cannot hoard a graph: its prefetch is only
+  // used for short steps anyway (worker_pool.h).
+  const uint32_t prefetch = std::min(hello.prefetch, std::max(4 * hello.slots, 64u));
+  const bool known = !hello.instance.empty() && scheduler_.FindWorkerByInstance(hello.instance);
+  const WorkerId id = scheduler_.OnWorkerHello(
+      WorkerInfo{name, hello.host, hello.slots, std::move(hello.labels), prefetch, hello.instance},
+      hello.held, now);
+  // The same worker on a new connection: the old one is dead.
+  if (auto r = worker_routes_.find(id); r != worker_routes_.end() && r->second != route) {
+    peers_.erase(r->second);
+  }
+  Peer peer{Peer::Role::kWorker, name, id};
+  peer.last_heard = now;
+  peers_.emplace(route, std::move(peer));
+  worker_routes_[id] = route;
+  const Worker* w = scheduler_.FindWorker(id);
+  std::string labels;
+  for (const std::string& l : w->info.labels) labels += (labels.empty() ? "" : ",") + l;
+  if (known) {
+    spdlog::info("worker {} (#{}) is back, holding {} attempt(s)", name, id.value,
+                 hello.held.size());
+  } else {
+    spdlog::info("worker {} joined as #{}: host {}, {} slots{}", name, id.value, hello.host,
+                 hello.slots, labels.empty() ? "" : ", labels " + labels);
+  }
+  Reply(route, Welcome{kProtocolVersion, id, options_.heartbeat_ms, options_.liveness});
 }
 
 void Server::HandleWorkerMessage(Peer& peer, const std::string& route, Message& msg,
@@ -199,7 +236,15 @@ void Server::HandleWorkerMessage(Peer& peer, const std::string& route, Message& 
     }
     scheduler_.OnStepOutput(peer.worker, std::move(*out));
   } else if (auto* results = std::get_if<TaskResults>(&msg)) {
-    for (const TaskResult& r : results->results) scheduler_.OnStepExited(peer.worker, r, now);
+    const Worker* w = scheduler_.FindWorker(peer.worker);
+    for (const TaskResult& r : results->results) {
+      if (w != nullptr) Journal(ResultRecord{w->info.instance, r});
+      scheduler_.OnStepExited(peer.worker, r, now);
+    }
+    if (results->first_seq > 0 && !results->results.empty()) {
+      peer.results_seen =
+          std::max(peer.results_seen, results->first_seq + results->results.size() - 1);
+    }
   } else if (std::holds_alternative<Goodbye>(msg)) {
     spdlog::info("worker {} (#{}) said goodbye", peer.name, peer.worker.value);
     const WorkerId id = peer.worker;
@@ -211,97 +256,41 @@ void Server::HandleWorkerMessage(Peer& peer, const std::string& route, Message& 
   }
 }
 
-void Server::HandleClientMessage(Peer& /*peer*/, const std::string& route, Message& msg,
-                                 int64_t now) {
-  if (auto* submit = std::get_if<SubmitJob>(&msg)) {
-    HandleSubmit(route, *submit, now);
-  } else if (auto* watch = std::get_if<WatchJob>(&msg)) {
-    const Job* job = scheduler_.FindJob(watch->job);
-    if (job == nullptr) {
-      ReplyError(route, ErrorCode::kUnknownJob, "no job " + std::to_string(watch->job.value));
-      return;
-    }
-    JobAccepted reply{job->id(), job->spec().name, {}};
-    for (const StepSpec& s : job->spec().steps) reply.step_ids.push_back(s.id);
-    Reply(route, reply);
-    followers_.push_back(Follower{route, job->id(), 0, 0});
-  } else if (auto* cancel = std::get_if<CancelJob>(&msg)) {
-    const Job* job = scheduler_.FindJob(cancel->job);
-    if (job == nullptr) {
-      ReplyError(route, ErrorCode::kUnknownJob, "no job " + std::to_string(cancel->job.value));
-    } else if (job->finished() && !job->cancelled()) {
-      ReplyError(route, ErrorCode::kUnknownJob,
-                 JobName(*job) + " has already " + JobStateName(job->Outcome()));
-    } else {
-      if (!job->cancelled()) spdlog::info("{} cancelled on request", JobName(*job));
-      scheduler_.OnCancel(cancel->job, now);
-      Reply(route, CancelAccepted{cancel->job});
-    }
-  } else if (auto* ack = std::get_if<EventsAck>(&msg)) {
-    for (Follower& f : followers_) {
-      if (f.route == route && f.job == ack->job) f.acked = std::max(f.acked, std::min(ack->offset, f.sent));
-    }
-  } else if (std::holds_alternative<StatusRequest>(msg)) {
-    Reply(route, scheduler_.Status());
-  } else if (!std::holds_alternative<Heartbeat>(msg)) {
-    ReplyError(route, ErrorCode::kWrongRole, "a client cannot send this message");
-  }
-}
-
-void Server::HandleSubmit(const std::string& route, SubmitJob& submit, int64_t now) {
-  LoadedJob loaded = LoadJob(submit.job.bytes, options_.job_limits);
-  const std::string& who = peers_.at(route).name;
-  if (!loaded.spec) {
-    JobRejected reply;
-    for (const Problem& p : loaded.problems) reply.problems.push_back(FormatProblem(p));
-    spdlog::info("rejected a job from {}: {} problem(s)", who, reply.problems.size());
-    Reply(route, reply);
-    return;
-  }
-  const JobId id(next_job_++);
-  if (Status s = spool_->OpenJob(id, *loaded.spec); !s.ok()) {
-    spdlog::error("cannot spool job {}: {}", id.value, s.message());
-    ReplyError(route, ErrorCode::kInternal, "the broker cannot store the job: " + s.message());
-    return;
-  }
-  JobAccepted reply{id, loaded.spec->name, {}};
-  reply.step_ids.reserve(loaded.spec->steps.size());
-  for (const StepSpec& s : loaded.spec->steps) reply.step_ids.push_back(s.id);
-  // Sent after this turn's dispatches: the step's way to a worker is the
-  // job's critical path; the client's acknowledgement is not.
-  accepted_.emplace_back(route, std::move(reply));
-  if (submit.follow) followers_.push_back(Follower{route, id, 0, 0});
-  spdlog::info("job {}{} accepted from {}: {} steps", id.value,
-               loaded.spec->name.empty() ? "" : " (" + loaded.spec->name + ")", who,
-               loaded.spec->steps.size());
-  scheduler_.OnSubmit(id, std::move(*loaded.spec), now);
-  // Decoding a large graph leaves the heap full of freed parse buffers; give
-  // them back so the broker's footprint is what it keeps, not what it read.
-  if (submit.job.bytes.size() > (1 << 20)) malloc_trim(0);
-}
-
 void Server::Reply(const std::string& route, const Message& msg) {
-  // ZeroMQ refuses a send only when the peer's connection is gone. Workers
-  // are then dropped by silence; clients are dropped at the end of the turn.
-  ++counters_.sent;
-  if (!SendRouted(*router_, route, msg)) gone_clients_.push_back(route);
+  outgoing_.emplace_back(route, EncodeMessage(msg));
 }
 
 void Server::ReplyError(const std::string& route, ErrorCode code, std::string message) {
   Reply(route, ErrorReply{code, std::move(message)});
 }
 
+void Server::FlushOutgoing() {
+  for (auto& [route, bytes] : outgoing_) {
+    ++counters_.sent;
+    // ZeroMQ refuses a send only when the peer's connection is gone. Workers
+    // are then dropped by silence; clients are dropped at the end of the turn.
+    if (!SendRoutedEncoded(*router_, route, std::move(bytes))) gone_clients_.push_back(route);
+  }
+  outgoing_.clear();
+}
+
 void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey> after) {
+  if (replaying_) return;
   const Job* job = scheduler_.FindJob(key.job);
   const StepSpec& step = job->step(key.step);
+  const Worker* w = scheduler_.FindWorker(worker);
+  Journal(DispatchRecord{key, w->info.instance, w->info.name,
+                         after ? after->attempt : Attempt(), after ? after->step : StepIndex()});
   Task task;
   task.key = key;
   task.step_id = step.id;
-  task.argv = step.cmd.empty() ? step.argv : std::vector<std::string>{"/bin/sh", "-c", step.cmd};
+  task.argv = step.shell ? std::vector<std::string>{"/bin/sh", "-c", step.argv[0]} : step.argv;
   task.env = step.env;
   task.cwd = step.cwd;
   task.timeout_ms = step.timeout_ms;
   task.slots = step.slots;
+  task.lease_ms =
+      static_cast<uint32_t>(job->spec().lease_ms > 0 ? job->spec().lease_ms : options_.lease_ms);
   if (after) {
     task.after_step = after->step;
     task.after_attempt = after->attempt;
@@ -324,16 +313,16 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey
 }
 
 void Server::Kill(WorkerId worker, const TaskKey& key) {
+  if (replaying_) return;
   auto it = worker_routes_.find(worker);
   if (it != worker_routes_.end()) Reply(it->second, KillTask{key});
 }
 
-void Server::Publish(JobId job, const Event& event) {
-  if (Status s = spool_->Record(job, event); !s.ok()) spdlog::error("spool: {}", s.message());
-  if (const auto* ended = std::get_if<JobEnded>(&event)) {
-    spdlog::info("{} {}", JobName(*scheduler_.FindJob(job)), JobStateName(ended->state));
-    ended_jobs_.push_back(job);
-  }
+void Server::AttemptLost(const TaskKey& key, const std::string& reason) {
+  if (replaying_) return;
+  spdlog::info("job {}: attempt {} of step {} lost: {}", key.job.value, key.attempt.value,
+               key.step.value, reason);
+  Journal(LostRecord{key, reason});
 }
 
 void Server::ScheduleAndDispatch(int64_t now) {
@@ -344,7 +333,9 @@ void Server::ScheduleAndDispatch(int64_t now) {
     auto failed = std::move(failed_before_start_);
     failed_before_start_.clear();
     for (auto& [worker, result] : failed) {
-      // It never reached the worker; drop it from the batch-to-be too.
+      if (const Worker* w = scheduler_.FindWorker(worker)) {
+        Journal(ResultRecord{w->info.instance, result});
+      }
       scheduler_.OnStepExited(worker, result, now);
     }
     scheduler_.Schedule(now);
@@ -354,6 +345,8 @@ void Server::ScheduleAndDispatch(int64_t now) {
     if (it != worker_routes_.end() && !tasks.empty()) Reply(it->second, drover::Dispatch{std::move(tasks)});
   }
   pending_dispatch_.clear();
+  // Sent after this turn's dispatches: the step's way to a worker is the
+  // job's critical path; the client's acknowledgement is not.
   for (auto& [route, accepted] : std::exchange(accepted_, {})) Reply(route, accepted);
 }
 
@@ -364,14 +357,23 @@ void Server::SendCredits() {
     it->second.output_credited = it->second.output_received;
     Reply(route, OutputCredit{it->second.output_credited});
   }
+  // Results are acknowledged once their records are written (this is after
+  // WriteJournal), so a worker never forgets a result the broker might not
+  // have.
+  for (auto& [route, peer] : peers_) {
+    if (peer.role == Peer::Role::kWorker && peer.results_seen > peer.results_acked) {
+      peer.results_acked = peer.results_seen;
+      Reply(route, ResultsAck{peer.results_acked});
+    }
+  }
 }
 
 void Server::Tick(int64_t now) {
   scheduler_.OnTick(now);
   for (auto it = worker_routes_.begin(); it != worker_routes_.end();) {
     if (scheduler_.FindWorker(it->first) == nullptr) {
-      spdlog::warn("worker {} (#{}) lost: no message for {} ms", peers_.at(it->second).name,
-                   it->first.value, int64_t{options_.heartbeat_ms} * options_.liveness);
+      spdlog::warn("worker {} (#{}) is gone: silent, and nothing of it left to wait for",
+                   peers_.count(it->second) ? peers_.at(it->second).name : "?", it->first.value);
       peers_.erase(it->second);
       it = worker_routes_.erase(it);
     } else {
@@ -384,7 +386,7 @@ void Server::Tick(int64_t now) {
     if (peer.role == Peer::Role::kClient && now - peer.last_heard > silence) silent.push_back(route);
   }
   for (const std::string& route : silent) DropClient(route);
-  for (const auto& [route, peer] : peers_) SendRouted(*router_, route, Heartbeat{});
+  for (const auto& [route, peer] : peers_) Reply(route, Heartbeat{});
 }
 
 void Server::DropClient(const std::string& route) {
@@ -398,57 +400,6 @@ void Server::DropClient(const std::string& route) {
     return true;
   });
   for (JobId job : followed) CloseIfUnwatched(job);
-}
-
-void Server::CloseIfUnwatched(JobId job) {
-  // Only an ended job's files are closed: a running one still appends.
-  const Job* j = scheduler_.FindJob(job);
-  if (j != nullptr && !j->finished()) return;
-  for (const Follower& f : followers_) {
-    if (f.job == job) return;
-  }
-  spool_->CloseJob(job);
-}
-
-int64_t Server::PumpFollowers(int64_t now) {
-  int64_t next = -1;
-  for (size_t i = 0; i < followers_.size();) {
-    Follower& f = followers_[i];
-    EventLog* log = spool_->Log(f.job);
-    bool done = log == nullptr;
-    const uint64_t waiting = done ? 0 : log->size() - f.sent;
-    const bool due = waiting >= kEventsPromptBytes || log->ended() ||
-                     now - f.sent_at >= kEventsDelayMs;
-    if (!done && waiting > 0 && !due) {
-      next = next < 0 ? f.sent_at + kEventsDelayMs : std::min(next, f.sent_at + kEventsDelayMs);
-    }
-    while (!done && due && f.sent < log->size() && f.sent - f.acked < kEventsWindowBytes) {
-      const size_t room = static_cast<size_t>(kEventsWindowBytes - (f.sent - f.acked));
-      Result<std::string_view> chunk =
-          log->Read(f.sent, std::min(room, kEventsChunkBytes), &read_scratch_);
-      if (!chunk.ok()) {
-        spdlog::error("job {}: {}", f.job.value, chunk.status().message());
-        done = true;
-        break;
-      }
-      std::string bytes;
-      EncodeJobEvents(f.job, f.sent, chunk.value(), &bytes);
-      f.sent += chunk->size();
-      f.sent_at = now;
-      ++counters_.sent;
-      if (!SendRoutedEncoded(*router_, f.route, std::move(bytes))) gone_clients_.push_back(f.route);
-    }
-    // A follower that has acknowledged the whole of an ended job is done.
-    if (!done && log->ended() && f.acked >= log->size()) done = true;
-    if (done) {
-      const JobId job = f.job;
-      followers_.erase(followers_.begin() + static_cast<long>(i));
-      CloseIfUnwatched(job);
-    } else {
-      ++i;
-    }
-  }
-  return next;
 }
 
 }  // namespace drover::broker

@@ -1,29 +1,41 @@
-// Server: the broker's ZeroMQ shell around the Scheduler core.
+// Server: the broker's ZeroMQ shell around the Scheduler core, with its
+// journal (durability) and spool (output).
 //
 // One ROUTER socket serves workers and clients alike. Each loop turn:
-//   1. wait (zmq_poll) for messages or signals, at most until the next tick;
+//   1. wait (zmq_poll) for messages or signals, at most until the next
+//      deadline (tick, events due to followers, delayed retry, journal sync);
 //   2. decode each waiting message with the shared codec and hand it to one
-//      Scheduler entry point (or answer it directly: hello, status, ...);
-//   3. run one Scheduler::Schedule() pass, then send each worker its new
-//      tasks as one Dispatch message;
-//   4. feed each follower the job events it has room for, then flush the spool.
-//      Events are sent once a job ends, once 64 KiB are waiting, or otherwise
-//      at most every kEventsDelayMs: a chain of short steps costs `submit` one
-//      wake-up per few steps rather than per step.
+//      Scheduler entry point (or answer it directly: hello, status, ...),
+//      journaling every decision the scheduler could not take again by itself;
+//   3. run one Scheduler::Schedule() pass;
+//   4. write the turn's journal records (and sync them when a submission
+//      waits for its acknowledgement, otherwise within kSyncMs), and only
+//      then send the turn's messages: no dispatch, acknowledgement or reply
+//      leaves before the record it depends on;
+//   5. feed each follower the job events it has room for (once a job ends,
+//      once 64 KiB wait, or at most every kEventsDelayMs), flush the spool,
+//      and credit the workers for the output it now holds.
 // Everything the core asks for arrives through the Outbox methods below.
 //
-// Peers are known by their ZeroMQ routing id after their hello. A message
-// from an unknown peer gets ErrorReply{kNeedHello}; a malformed one gets
-// ErrorReply{kMalformed} and changes nothing else.
+// Peers are known by their ZeroMQ routing id after their hello; workers also
+// by their instance, which survives reconnections and broker restarts. A
+// message from an unknown peer gets ErrorReply{kNeedHello}; a malformed one
+// gets ErrorReply{kMalformed} and changes nothing else.
+//
+// Files (files under the state directory, docs/reliability.md): the journal
+// (broker/journal.h, records in broker/recovery.h) and the spool.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 #include <zmq.hpp>
 
+#include "broker/journal.h"
+#include "broker/recovery.h"
 #include "broker/scheduler.h"
 #include "broker/spool.h"
 #include "shared/job_load.h"
@@ -35,6 +47,8 @@ struct ServerOptions {
   std::string bind = "tcp://127.0.0.1:7700";
   uint32_t heartbeat_ms = kHeartbeatMs;
   uint32_t liveness = kHeartbeatLiveness;  // heartbeats a peer may miss
+  int64_t lease_ms = 30'000;               // jobs may set their own
+  uint64_t snapshot_bytes = 64 << 20;      // journal size that triggers a snapshot
   JobLimits job_limits;
 };
 
@@ -43,18 +57,28 @@ class Server : private Outbox {
   Server(ServerOptions options, std::unique_ptr<Spool> spool);
   ~Server() override;
 
+  // Replays the journal in `dir`, bringing back every job it holds, and
+  // keeps journaling there. Before Bind().
+  Status Recover(const std::string& dir);
   // Binds the ROUTER socket. The error names the endpoint.
   Status Bind(zmq::context_t* ctx);
-  // Serves until SIGINT or SIGTERM arrives on `signals`.
+  // Serves until SIGINT or SIGTERM arrives on `signals`, then takes a
+  // snapshot (so that the next start replays little).
   Status Run(SignalFd* signals);
 
  private:
+  static constexpr int64_t kSyncMs = 5;  // group commit: records are durable within this
+  static constexpr int64_t kEventsDelayMs = 5;
+  static constexpr uint64_t kEventsPromptBytes = 64 << 10;
+
   struct Peer {
     enum class Role { kWorker, kClient } role;
     std::string name;  // worker name or "user@host", for logs
     WorkerId worker;   // kWorker only
     uint64_t output_received = 0;  // TaskOutput bytes taken from this worker
     uint64_t output_credited = 0;  // ... and acknowledged with OutputCredit
+    uint64_t results_seen = 0;     // highest result sequence number journaled
+    uint64_t results_acked = 0;    // ... and acknowledged with ResultsAck
     int64_t last_heard = 0;
     bool complained = false;  // logged a malformed message from it already
   };
@@ -65,55 +89,96 @@ class Server : private Outbox {
     uint64_t acked = 0;  // log offset the client has consumed
     int64_t sent_at = 0;  // when events were last sent
   };
-  static constexpr int64_t kEventsDelayMs = 5;
-  static constexpr uint64_t kEventsPromptBytes = 64 << 10;
+  // What the broker keeps of a job that has ended (the core forgets it).
+  struct FinishedJob {
+    std::string name;
+    std::string key;
+    JobState state = JobState::kSucceeded;
+    std::vector<uint32_t> counts;
+    std::string succeeded;  // one bit per step, for --resume
+  };
 
   // Outbox
   void Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey> after) override;
   void Kill(WorkerId worker, const TaskKey& key) override;
   void Publish(JobId job, const Event& event) override;
+  void AttemptLost(const TaskKey& key, const std::string& reason) override;
 
+  // server.cc: the loop, peers and workers.
   void HandleFrame(const std::string& route, std::string_view frame, int64_t now);
   void HandleHello(const std::string& route, Message& msg, int64_t now);
   void HandleWorkerMessage(Peer& peer, const std::string& route, Message& msg, int64_t now);
-  void HandleClientMessage(Peer& peer, const std::string& route, Message& msg, int64_t now);
-  void HandleSubmit(const std::string& route, SubmitJob& submit, int64_t now);
   void Reply(const std::string& route, const Message& msg);
   void ReplyError(const std::string& route, ErrorCode code, std::string message);
-
+  void FlushOutgoing();
   void Tick(int64_t now);
   void ScheduleAndDispatch(int64_t now);
-  // Returns when a follower next has events to send (-1: none waiting).
-  int64_t PumpFollowers(int64_t now);
-  // Grants workers more output window for what the spool has now written.
   void SendCredits();
   void DropClient(const std::string& route);
+  int64_t NextDeadline() const;
+
+  // server_clients.cc: jobs as clients see them.
+  void HandleClientMessage(Peer& peer, const std::string& route, Message& msg, int64_t now);
+  void HandleSubmit(const std::string& route, SubmitJob& submit, int64_t now);
+  void HandleWatch(const std::string& route, const WatchJob& watch);
+  void HandleCancel(const std::string& route, const CancelJob& cancel, int64_t now);
+  void HandleResume(const std::string& route, ResumeJob& resume, int64_t now);
+  // A submission (or resumption) sent again with the same key after its
+  // reply was lost: answers with the job it made. False if the key is new.
+  bool AnswerRepeat(const std::string& route, const std::string& key, bool follow);
+  StatusReply BuildStatus() const;
+  // Accepts a validated job under a new id (or the id its key already has).
+  void Accept(const std::string& route, JobSpec spec, std::string job_file, std::string key,
+              bool follow, JobId resumed_from, const std::vector<bool>* succeeded, int64_t now);
+  // The JobAccepted for a job, running or over (reads its file if over).
+  Result<JobAccepted> AcceptedFor(JobId job) const;
+  // Returns when a follower next has events to send (-1: none waiting).
+  int64_t PumpFollowers(int64_t now);
+  // Keeps a summary of each job that ended this turn; the core forgets it.
+  void RetireEndedJobs();
   // Closes the spool files of an ended job nobody follows any more.
   void CloseIfUnwatched(JobId job);
+
+  // server_journal.cc: durability.
+  void Journal(const Record& record);
+  Status ApplyRecord(const Record& record, int64_t now);
+  // Writes the turn's records, syncing them if due; false if the journal
+  // failed (the broker must stop: it could not keep its promise).
+  bool WriteJournal(int64_t now);
+  Status TakeSnapshot();
 
   ServerOptions options_;
   std::unique_ptr<Spool> spool_;
   Scheduler scheduler_;
+  std::unique_ptr<broker::Journal> journal_;
   std::unique_ptr<zmq::socket_t> router_;
+  bool replaying_ = false;
 
   std::unordered_map<std::string, Peer> peers_;  // by routing id
   std::unordered_map<WorkerId, std::string> worker_routes_;
   std::vector<Follower> followers_;
+  std::map<JobId, FinishedJob> finished_;
+  std::unordered_map<std::string, JobId> submission_keys_;
+  std::unordered_map<JobId, std::string> job_keys_;  // running jobs' keys
   uint64_t next_job_ = 1;
   int64_t next_tick_ = 0;
   int64_t next_pump_ = -1;  // when followers next have events due
+  int64_t sync_due_ = -1;   // when the written journal must be synced
+  bool sync_now_ = false;   // a submission waits for its record to be durable
+  std::string record_;      // scratch for encoding journal records
   struct Counters {
     uint64_t turns = 0, received = 0, sent = 0;
   } counters_;  // logged at shutdown: what a turn costs is in these
 
-  // Filled by the Outbox during a turn, sent at its end.
+  // Filled during a turn, dealt with at its end.
+  std::vector<std::pair<std::string, std::string>> outgoing_;  // (route, encoded message)
   std::unordered_map<WorkerId, std::vector<Task>> pending_dispatch_;
   // Attempts that failed before reaching a worker (e.g. stdin_from too big).
   std::vector<std::pair<WorkerId, TaskResult>> failed_before_start_;
+  std::vector<std::pair<std::string, JobAccepted>> accepted_;  // sent after dispatches
   std::vector<std::string> gone_clients_;  // sends to them failed this turn
   std::vector<std::string> credit_due_;    // workers owed an OutputCredit
   std::vector<JobId> ended_jobs_;          // ended this turn
-  std::vector<std::pair<std::string, JobAccepted>> accepted_;  // replies due this turn
   std::string read_scratch_;               // event log bytes read from disk
 };
 

@@ -80,7 +80,8 @@ std::unique_ptr<EventLog> EventLog::Create(const std::string& path) {
 Result<std::unique_ptr<EventLog>> EventLog::Open(const std::string& path) {
   int fd = -1;
   uint64_t size = 0;
-  if (Status s = OpenSized(path, O_RDWR, &fd, &size); !s.ok()) return s;
+  // O_APPEND: a log reopened after a restart is written on at its end.
+  if (Status s = OpenSized(path, O_RDWR | O_APPEND, &fd, &size); !s.ok()) return s;
   auto log = std::unique_ptr<EventLog>(new EventLog(fd, size, path));
   // A log on disk is only reopened for a job that is over (or from an earlier
   // broker run); either way nothing more will be appended to it.
@@ -146,15 +147,53 @@ std::string Spool::CapturePath(JobId job, StepIndex step) const {
   return dir_ + "/" + std::to_string(job.value) + ".stdout." + std::to_string(step.value);
 }
 
-Status Spool::OpenJob(JobId job, const JobSpec& spec) {
+std::string Spool::JobFilePath(JobId job) const {
+  return dir_ + "/" + std::to_string(job.value) + ".job";
+}
+
+void Spool::Track(JobId job, const JobSpec& spec, std::unique_ptr<EventLog> log) {
   OpenJobFiles files;
-  files.log = EventLog::Create(LogPath(job));
+  files.log = std::move(log);
   files.captured.assign(spec.steps.size(), false);
   for (const StepSpec& step : spec.steps) {
     if (step.stdin_from) files.captured[step.stdin_from->value] = true;
   }
   jobs_[job] = std::move(files);
+}
+
+Status Spool::OpenJob(JobId job, const JobSpec& spec, std::string_view job_file) {
+  const std::string path = JobFilePath(job);
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return ErrnoStatus("create " + path, errno);
+  Status s = WriteAll(fd, job_file.data(), job_file.size(), path);
+  close(fd);
+  if (!s.ok()) return s;
+  Track(job, spec, EventLog::Create(LogPath(job)));
   return Status::Ok();
+}
+
+Status Spool::ReopenJob(JobId job, const JobSpec& spec) {
+  Result<std::unique_ptr<EventLog>> log = EventLog::Open(LogPath(job));
+  if (!log.ok()) {
+    // Nothing was flushed before the restart: start the log now.
+    Track(job, spec, EventLog::Create(LogPath(job)));
+    return Status::Ok();
+  }
+  log.value()->set_ended(false);  // the job is running: more will come
+  Track(job, spec, std::move(log).value());
+  return Status::Ok();
+}
+
+Result<std::string> Spool::ReadJobFile(JobId job) const {
+  const std::string path = JobFilePath(job);
+  int fd = -1;
+  uint64_t size = 0;
+  if (Status s = OpenSized(path, O_RDONLY, &fd, &size); !s.ok()) return s;
+  std::string bytes(size, '\0');
+  Status s = PreadAll(fd, bytes.data(), bytes.size(), 0, path);
+  close(fd);
+  if (!s.ok()) return s;
+  return bytes;
 }
 
 Status Spool::Record(JobId job, const Event& event) {

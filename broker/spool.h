@@ -9,6 +9,8 @@
 //                           from disk, not from broker memory.
 //   <job-id>.stdout.<step>  the stdout of the current attempt of a step that
 //                           another step reads with `stdin_from`.
+//   <job-id>.job            the job file as submitted (for --resume, --watch
+//                           of a finished job, and snapshots).
 //
 // Appends are buffered in memory until Flush(), which the broker calls once
 // per loop turn: one write() per job per turn instead of one per event. Reads
@@ -50,6 +52,7 @@ class EventLog {
   // Bytes appended so far (on disk or still buffered).
   uint64_t size() const { return flushed_ + buffer_.size(); }
   bool ended() const { return ended_; }  // holds its JobEnded record
+  void set_ended(bool ended) { ended_ = ended; }
 
   // Whole records starting at `offset` (a record boundary), about `max_bytes`
   // of them; at least one record if any lies past `offset`, however large.
@@ -73,8 +76,12 @@ class Spool {
   // `dir` is created if missing.
   static Result<std::unique_ptr<Spool>> Create(const std::string& dir);
 
-  // Starts the spool of a new job.
-  Status OpenJob(JobId job, const JobSpec& spec);
+  // Starts the spool of a new job, keeping `job_file` beside it.
+  Status OpenJob(JobId job, const JobSpec& spec, std::string_view job_file);
+  // Reopens the spool of a job from before a restart: its log is appended
+  // to, not started over.
+  Status ReopenJob(JobId job, const JobSpec& spec);
+  Result<std::string> ReadJobFile(JobId job) const;
   // Records one event of an open job.
   Status Record(JobId job, const Event& event);
   Status FlushAll();
@@ -93,6 +100,8 @@ class Spool {
  private:
   explicit Spool(std::string dir) : dir_(std::move(dir)) {}
   std::string LogPath(JobId job) const;
+  std::string JobFilePath(JobId job) const;
+  void Track(JobId job, const JobSpec& spec, std::unique_ptr<EventLog> log);
   std::string CapturePath(JobId job, StepIndex step) const;
 
   struct OpenJobFiles {

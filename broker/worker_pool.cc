@@ -29,6 +29,7 @@ WorkerId WorkerPool::Add(WorkerInfo info, Time now) {
   w.info = std::move(info);
   w.free = w.capacity();
   w.last_heard = now;
+  if (!w.info.instance.empty()) by_instance_[w.info.instance] = id;
   by_free_.emplace(w.free, id);
   by_idle_.emplace(w.idle(), id);
   free_total_ += w.free;
@@ -42,6 +43,10 @@ void WorkerPool::Remove(WorkerId id) {
   by_free_.erase({it->second.free, id});
   by_idle_.erase({it->second.idle(), id});
   free_total_ -= it->second.free;
+  if (auto inst = by_instance_.find(it->second.info.instance);
+      inst != by_instance_.end() && inst->second == id) {
+    by_instance_.erase(inst);
+  }
   workers_.erase(it);
 }
 
@@ -58,6 +63,25 @@ const Worker* WorkerPool::Find(WorkerId id) const {
 bool WorkerPool::Fits(const Worker& w, uint32_t slots, const LabelSet& labels) {
   return w.info.slots >= slots &&
          std::includes(w.labels.begin(), w.labels.end(), labels.begin(), labels.end());
+}
+
+Worker* WorkerPool::FindInstance(std::string_view instance) {
+  auto it = by_instance_.find(std::string(instance));
+  return it == by_instance_.end() ? nullptr : Find(it->second);
+}
+
+void WorkerPool::SetConnected(Worker* worker, bool connected) {
+  if (worker->connected == connected) return;
+  const uint32_t old_idle = worker->idle();
+  worker->connected = connected;
+  UpdateFree(worker, old_idle);
+}
+
+void WorkerPool::UpdateInfo(Worker* worker, WorkerInfo info) {
+  const uint32_t old_idle = worker->idle();
+  worker->labels = InternAll(info.labels);
+  worker->info = std::move(info);
+  UpdateFree(worker, old_idle);
 }
 
 Worker* WorkerPool::Pick(uint32_t slots, const LabelSet& labels) {
@@ -91,7 +115,7 @@ void WorkerPool::UpdateFree(Worker* worker, uint32_t old_idle) {
 
 void WorkerPool::Assign(Worker* worker, const TaskKey& key, uint32_t slots) {
   assert(worker->free >= slots);
-  worker->running.emplace(key, slots);
+  worker->running.emplace(key, Assignment{slots});
   const uint32_t old_idle = worker->idle();
   worker->used += slots;
   UpdateFree(worker, old_idle);
@@ -101,7 +125,7 @@ bool WorkerPool::Release(Worker* worker, const TaskKey& key, std::optional<int64
   auto it = worker->running.find(key);
   if (it == worker->running.end()) return false;
   const uint32_t old_idle = worker->idle();
-  worker->used -= it->second;
+  worker->used -= it->second.slots;
   worker->running.erase(it);
   if (run_ms) {
     const int64_t sample = std::max<int64_t>(0, *run_ms);
@@ -121,7 +145,7 @@ void WorkerPool::CheckInvariants() const {
   }
   for (const auto& [id, w] : workers_) {
     uint32_t used = 0;
-    for (const auto& [key, slots] : w.running) used += slots;
+    for (const auto& [key, assigned] : w.running) used += assigned.slots;
     if (used != w.used) throw std::logic_error("worker used slots");
     if (w.free != (w.capacity() > used ? w.capacity() - used : 0)) {
       throw std::logic_error("worker free slots");

@@ -16,6 +16,11 @@
 // other worker is idle. A step never goes to a worker whose slots are fewer
 // than the step needs.
 //
+// A worker is known by its instance: an id its process makes up when it
+// starts, kept across reconnections. A worker that goes silent is
+// disconnected: it keeps its attempts (the scheduler decides when they are
+// lost) but gets nothing new until it is heard again.
+//
 // Invariants (CheckInvariants):
 //   1. For each worker, used == sum(slots of its assigned attempts) and
 //      free == max(0, capacity() - used).
@@ -48,29 +53,40 @@ struct WorkerInfo {
   uint32_t slots = 1;
   std::vector<std::string> labels;
   uint32_t prefetch = 0;  // slot units it queues locally beyond `slots`
+  std::string instance;   // stable for the life of the worker process
 };
 
 inline constexpr int64_t kPrefetchBelowMs = 250;
+
+// An attempt assigned to a worker.
+struct Assignment {
+  uint32_t slots = 1;
+  // Bytes of its stdout and stderr received so far: output that a worker
+  // sends again after a broken connection is dropped up to here.
+  uint64_t output[2] = {0, 0};
+};
 
 struct Worker {
   WorkerId id;
   WorkerInfo info;
   LabelSet labels;
+  bool connected = true;  // heard from within the liveness interval
   uint32_t used = 0;  // slots of its assigned attempts
   uint32_t free = 0;  // what it can still be assigned: capacity() - used, or 0
   Time last_heard = 0;
-  std::map<TaskKey, uint32_t> running;  // assigned attempt -> slots it holds
+  std::map<TaskKey, Assignment> running;
   int64_t avg_run_ms = -1;  // moving average of its attempts' run times; -1: none yet
 
-  // Slots plus, while its steps are short, its prefetch.
+  // Slots plus, while its steps are short, its prefetch; 0 while disconnected.
   uint32_t capacity() const {
+    if (!connected) return 0;
     const bool short_steps = avg_run_ms >= 0 && avg_run_ms < kPrefetchBelowMs;
     return info.slots + (short_steps ? info.prefetch : 0);
   }
   // Slots in use as far as the broker can tell.
   uint32_t busy() const { return std::min(info.slots, used); }
   // Slots with nothing assigned: a step sent here starts at once.
-  uint32_t idle() const { return info.slots - busy(); }
+  uint32_t idle() const { return connected ? info.slots - busy() : 0; }
 };
 
 class WorkerPool {
@@ -85,6 +101,7 @@ class WorkerPool {
 
   Worker* Find(WorkerId id);
   const Worker* Find(WorkerId id) const;
+  Worker* FindInstance(std::string_view instance);
   const std::unordered_map<WorkerId, Worker>& all() const { return workers_; }
 
   // The best worker for a step needing `slots` and `labels`, or nullptr.
@@ -97,6 +114,12 @@ class WorkerPool {
   // Returns false (and changes nothing) if `worker` is not running `key`.
   // `run_ms` is how long the attempt ran, when it did run.
   bool Release(Worker* worker, const TaskKey& key, std::optional<int64_t> run_ms = std::nullopt);
+
+  // Connects or disconnects a worker (see above).
+  void SetConnected(Worker* worker, bool connected);
+  // Replaces what a reconnecting worker says about itself (its slots or
+  // labels may have changed); its assignments stay.
+  void UpdateInfo(Worker* worker, WorkerInfo info);
 
   uint32_t free_total() const { return free_total_; }
 
@@ -117,6 +140,7 @@ class WorkerPool {
   std::set<std::pair<uint32_t, WorkerId>, MostFirst> by_free_;  // (free, id)
   std::set<std::pair<uint32_t, WorkerId>, MostFirst> by_idle_;  // (idle, id)
   std::unordered_map<std::string, LabelId> label_ids_;
+  std::unordered_map<std::string, WorkerId> by_instance_;
   uint32_t next_worker_ = 1;
   uint32_t free_total_ = 0;
 };

@@ -35,7 +35,8 @@ std::string EncodeMessage(const Message& msg);
 // The two messages that carry bulk output, encoded straight from views of
 // the bytes (no Blob to fill first). The result equals EncodeMessage() of
 // the same TaskOutput / JobEvents; codec_test checks it.
-void EncodeTaskOutput(const TaskKey& key, Stream stream, std::string_view data, std::string* out);
+void EncodeTaskOutput(const TaskKey& key, Stream stream, std::string_view data, uint64_t offset,
+                      std::string* out);
 void EncodeJobEvents(JobId job, uint64_t offset, std::string_view records, std::string* out);
 
 // Decodes one whole message; trailing bytes are an error.

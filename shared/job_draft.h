@@ -91,6 +91,8 @@ enum StepFieldBit : uint32_t {
   kSetSlots = 1u << 6,
   kSetRequires = 1u << 7,
   kSetPriority = 1u << 8,
+  kSetRetryDelay = 1u << 9,
+  kSetRetryUnlessExit = 1u << 10,
 };
 
 // What the loader knows about a step besides its StepSpec: where things are

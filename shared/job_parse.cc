@@ -28,6 +28,8 @@ enum class Field {
   kCwd,
   kTimeout,
   kRetries,
+  kRetryDelay,
+  kRetryUnlessExit,
   kSlots,
   kRequires,
   kPriority,
@@ -51,12 +53,16 @@ constexpr FieldInfo kStepFields[] = {
     {"cwd", Field::kCwd, nullptr},
     {"timeout", Field::kTimeout, nullptr},
     {"retries", Field::kRetries, nullptr},
+    {"retry_delay", Field::kRetryDelay, nullptr},
+    {"retry_unless_exit", Field::kRetryUnlessExit, nullptr},
     {"slots", Field::kSlots, nullptr},
     {"requires", Field::kRequires, nullptr},
     {"priority", Field::kPriority, nullptr},
 };
 
-constexpr std::string_view kJobFields[] = {"name", "max_parallel", "defaults", "steps"};
+constexpr std::string_view kJobFields[] = {"name",  "max_parallel",  "lease",
+                                           "abort_on_exit", "defaults", "steps"};
+constexpr int64_t kMaxDelaySeconds = 24 * 3600;
 
 const FieldInfo* FindStepField(std::string_view name) {
   for (const FieldInfo& info : kStepFields) {
@@ -145,6 +151,10 @@ void Parser::ParseRoot(const msgpack::object& root, JobDraft* draft) {
       if (reader_.ReadInteger(kv.val, order, &path, 1, kMaxParallel, &n)) {
         draft->job.max_parallel = static_cast<uint32_t>(n);
       }
+    } else if (name == "lease") {
+      reader_.ReadSeconds(kv.val, order, &path, kMaxDelaySeconds, "1 day", &draft->job.lease_ms);
+    } else if (name == "abort_on_exit") {
+      reader_.ReadExitCodes(kv.val, order, &path, &draft->job.abort_on_exit);
     } else if (name == "defaults") {
       ParseStepMap(kv.val, order, &path, /*in_defaults=*/true, &draft->defaults,
                    &draft->defaults_draft);
@@ -253,7 +263,10 @@ void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order, c
       r.ReadArgv(o, order, path, &spec->argv);
       break;
     case Field::kCmd:
-      r.ReadCommand(o, order, path, &spec->cmd);
+      if (std::string cmd; r.ReadCommand(o, order, path, &cmd)) {
+        spec->argv = {std::move(cmd)};
+        spec->shell = true;
+      }
       break;
     case Field::kAfter:
       step->after_begin = refs_->size();
@@ -289,6 +302,14 @@ void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order, c
         spec->retries = static_cast<uint32_t>(n);
         step->set |= kSetRetries;
       }
+      break;
+    case Field::kRetryDelay:
+      if (r.ReadSeconds(o, order, path, kMaxDelaySeconds, "1 day", &spec->retry_delay_ms)) {
+        step->set |= kSetRetryDelay;
+      }
+      break;
+    case Field::kRetryUnlessExit:
+      if (r.ReadExitCodes(o, order, path, &spec->retry_unless_exit)) step->set |= kSetRetryUnlessExit;
       break;
     case Field::kSlots:
       if (r.ReadInteger(o, order, path, 1, kMaxSlots, &n)) {
@@ -333,6 +354,8 @@ void ApplyDefaults(const JobLimits& limits, JobDraft* draft, ProblemList* proble
     if (missing & kSetCwd) s.cwd = d.cwd;
     if (missing & kSetTimeout) s.timeout_ms = d.timeout_ms;
     if (missing & kSetRetries) s.retries = d.retries;
+    if (missing & kSetRetryDelay) s.retry_delay_ms = d.retry_delay_ms;
+    if (missing & kSetRetryUnlessExit) s.retry_unless_exit = d.retry_unless_exit;
     if (missing & kSetSlots) s.slots = d.slots;
     if (missing & kSetRequires) s.requires_labels = d.requires_labels;
     if (missing & kSetPriority) s.priority = d.priority;

@@ -4,7 +4,8 @@
 //
 // Invariants of a JobSpec returned by LoadJob():
 //   1. steps is non-empty and every step id is unique and matches [A-Za-z0-9_.-]+.
-//   2. Exactly one of argv (non-empty) and cmd (non-empty) is set.
+//   2. argv is non-empty; with `shell` it holds exactly one element, the
+//      command line (`cmd` in the file).
 //   3. Every index in `after` and `stdin_from` is a valid index of another step;
 //      `after` holds no duplicates and contains `stdin_from` when that is set.
 //   4. The `after` edges form no cycle.
@@ -34,8 +35,8 @@ using EnvList = std::vector<std::pair<std::string, std::string>>;
 
 struct StepSpec {
   std::string id;
-  std::vector<std::string> argv;  // exec'd directly; empty when cmd is used
-  std::string cmd;                // run by /bin/sh -c; empty when argv is used
+  std::vector<std::string> argv;  // exec'd directly; with `shell`, {command line}
+  bool shell = false;             // given as `cmd`: argv[0] runs under /bin/sh -c
   std::vector<StepIndex> after;
   When when = When::kSuccess;
   std::optional<std::string> stdin_data;  // bytes fed to the step's stdin
@@ -44,6 +45,8 @@ struct StepSpec {
   std::string cwd;                        // empty: the worker's own directory
   uint32_t timeout_ms = 0;                // 0: no timeout
   uint32_t retries = 0;                   // extra attempts after a failure
+  uint32_t retry_delay_ms = 0;            // before the first retry; doubles for each next
+  std::vector<uint8_t> retry_unless_exit;  // exit codes never retried (sorted, unique)
   uint32_t slots = 1;                     // worker slots the step occupies (>= 1)
   std::vector<std::string> requires_labels;  // worker must carry all of these
   int32_t priority = 0;                   // higher runs first within the graph
@@ -52,6 +55,8 @@ struct StepSpec {
 struct JobSpec {
   std::string name;
   uint32_t max_parallel = 0;  // 0: no limit
+  uint32_t lease_ms = 0;      // 0: the broker's default
+  std::vector<uint8_t> abort_on_exit;  // a step exiting so ends the job (sorted, unique)
   std::vector<StepSpec> steps;
 };
 

@@ -280,6 +280,36 @@ bool ValueReader::ReadEnv(const msgpack::object& o, uint64_t order, const PathNo
 
 bool ValueReader::ReadTimeout(const msgpack::object& o, uint64_t order, const PathNode* path,
                               uint32_t* out_ms) {
+  return ReadSeconds(o, order, path, kMaxTimeoutSeconds, "30 days", out_ms);
+}
+
+bool ValueReader::ReadExitCodes(const msgpack::object& o, uint64_t order, const PathNode* path,
+                                std::vector<uint8_t>* out) {
+  auto read_one = [&](const msgpack::object& code, uint64_t code_order, const PathNode* code_path) {
+    int64_t n;
+    if (!ReadInteger(code, code_order, code_path, 1, 255, &n)) return false;
+    out->push_back(static_cast<uint8_t>(n));
+    return true;
+  };
+  bool ok = true;
+  if (o.type == msgpack::type::ARRAY) {
+    for (size_t i = 0; i < o.via.array.size; ++i) {
+      const PathNode code_path{path, true, i, {}};
+      ok &= read_one(o.via.array.ptr[i], Tick(), &code_path);
+    }
+  } else if (o.type == msgpack::type::POSITIVE_INTEGER || o.type == msgpack::type::NEGATIVE_INTEGER) {
+    ok = read_one(o, order, path);
+  } else {
+    Report(order, path, "expected an exit code or an array of them, got " + DescribeValue(o));
+    return false;
+  }
+  std::sort(out->begin(), out->end());
+  out->erase(std::unique(out->begin(), out->end()), out->end());
+  return ok;
+}
+
+bool ValueReader::ReadSeconds(const msgpack::object& o, uint64_t order, const PathNode* path,
+                              int64_t max_seconds, const char* max_text, uint32_t* out_ms) {
   double seconds;
   switch (o.type) {
     case msgpack::type::POSITIVE_INTEGER:
@@ -297,10 +327,10 @@ bool ValueReader::ReadTimeout(const msgpack::object& o, uint64_t order, const Pa
       return false;
   }
   // Written so that NaN fails too.
-  if (!(seconds > 0 && seconds <= kMaxTimeoutSeconds)) {
+  if (!(seconds > 0 && seconds <= static_cast<double>(max_seconds))) {
     Report(order, path,
-           "must be more than 0 and at most " + std::to_string(kMaxTimeoutSeconds) +
-               " seconds (30 days), got " + NumberText(o));
+           "must be more than 0 and at most " + std::to_string(max_seconds) + " seconds (" +
+               max_text + "), got " + NumberText(o));
     return false;
   }
   *out_ms = static_cast<uint32_t>(std::ceil(seconds * 1000));

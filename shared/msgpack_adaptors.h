@@ -5,6 +5,7 @@
 //     integer and is range-checked on decode: a value past kLastValue is a
 //     msgpack::type_error, which the codec turns into a "malformed message".
 //   - Blob travels as bin.
+//   - TaskKey travels as [job, step, attempt].
 #pragma once
 
 #include <msgpack.hpp>
@@ -76,6 +77,29 @@ MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
     msgpack::packer<Stream>& operator()(msgpack::packer<Stream>& p, const drover::Blob& v) const {
       p.pack_bin(static_cast<uint32_t>(v.bytes.size()));
       p.pack_bin_body(v.bytes.data(), static_cast<uint32_t>(v.bytes.size()));
+      return p;
+    }
+  };
+
+  template <>
+  struct convert<drover::TaskKey> {
+    const msgpack::object& operator()(const msgpack::object& o, drover::TaskKey& v) const {
+      if (o.type != msgpack::type::ARRAY || o.via.array.size != 3) throw msgpack::type_error();
+      v.job.value = o.via.array.ptr[0].as<uint64_t>();
+      v.step.value = o.via.array.ptr[1].as<uint32_t>();
+      v.attempt.value = o.via.array.ptr[2].as<uint32_t>();
+      return o;
+    }
+  };
+
+  template <>
+  struct pack<drover::TaskKey> {
+    template <typename Stream>
+    msgpack::packer<Stream>& operator()(msgpack::packer<Stream>& p, const drover::TaskKey& v) const {
+      p.pack_array(3);
+      p.pack(v.job.value);
+      p.pack(v.step.value);
+      p.pack(v.attempt.value);
       return p;
     }
   };

@@ -58,6 +58,8 @@ enum class MessageType : uint8_t {
   kKillTask = 21,
   kOutputCredit = 22,
   // Worker -> broker.
+  kResultsAck = 23,
+  // Worker -> broker.
   kTaskOutput = 30,
   kTaskResults = 31,
   kGoodbye = 32,
@@ -67,6 +69,7 @@ enum class MessageType : uint8_t {
   kCancelJob = 42,
   kEventsAck = 43,
   kStatusRequest = 44,
+  kResumeJob = 45,
   // Broker -> client.
   kJobAccepted = 50,
   kJobRejected = 51,
@@ -121,11 +124,14 @@ struct Task {
   uint32_t slots = 1;
   StepIndex after_step;
   Attempt after_attempt;  // 0: start as soon as a slot allows
+  // Cut off from the broker for this long, the worker must have stopped it:
+  // by then the broker may run it elsewhere (docs/reliability.md).
+  uint32_t lease_ms = 30'000;
 
   bool follows() const { return after_attempt.value != 0; }
   TaskKey predecessor() const { return TaskKey{key.job, after_step, after_attempt}; }
   MSGPACK_DEFINE(key.job, key.step, key.attempt, step_id, argv, env, cwd, stdin_data, timeout_ms,
-                 slots, after_step, after_attempt)
+                 slots, after_step, after_attempt, lease_ms)
 };
 
 struct TaskResult {
@@ -159,7 +165,17 @@ struct WorkerHello {
   std::vector<std::string> labels;
   int32_t pid = 0;
   uint32_t prefetch = 0;  // slot units of tasks it will queue beyond `slots`
-  MSGPACK_DEFINE(version, name, host, slots, labels, pid, prefetch)
+  // Made up by the worker process when it starts, kept across reconnections:
+  // how the broker knows a worker coming back.
+  std::string instance;
+  // The instance this worker's previous run on this host had (from its state
+  // directory): that one is gone, with its children.
+  std::string previous_instance;
+  // Attempts it still holds (running, queued, or finished with the result
+  // not yet acknowledged), for the broker to reconcile when it comes back.
+  std::vector<TaskKey> held;
+  MSGPACK_DEFINE(version, name, host, slots, labels, pid, prefetch, instance, previous_instance,
+                 held)
 };
 
 struct ClientHello {
@@ -174,7 +190,8 @@ struct Welcome {
   uint32_t version = kProtocolVersion;
   WorkerId worker;  // the worker's id; 0 for clients
   uint32_t heartbeat_ms = kHeartbeatMs;
-  MSGPACK_DEFINE(version, worker, heartbeat_ms)
+  uint32_t liveness = kHeartbeatLiveness;  // heartbeats a peer may miss
+  MSGPACK_DEFINE(version, worker, heartbeat_ms, liveness)
 };
 
 // ---- Broker -> worker ----
@@ -191,6 +208,14 @@ struct KillTask {
   MSGPACK_DEFINE(key.job, key.step, key.attempt)
 };
 
+// The broker has recorded the worker's results up to sequence number
+// `through`; the worker may forget them.
+struct ResultsAck {
+  static constexpr MessageType kType = MessageType::kResultsAck;
+  uint64_t through = 0;
+  MSGPACK_DEFINE(through)
+};
+
 struct OutputCredit {
   static constexpr MessageType kType = MessageType::kOutputCredit;
   uint64_t consumed = 0;  // total TaskOutput data bytes taken from this worker so far
@@ -199,18 +224,25 @@ struct OutputCredit {
 
 // ---- Worker -> broker ----
 
+// `offset` is where `data` starts in the attempt's stream: a worker sends
+// again what the broker may not have had when a connection broke, and the
+// broker drops what it already has.
 struct TaskOutput {
   static constexpr MessageType kType = MessageType::kTaskOutput;
   TaskKey key;
   Stream stream = Stream::kStdout;
   Blob data;
-  MSGPACK_DEFINE(key.job, key.step, key.attempt, stream, data)
+  uint64_t offset = 0;
+  MSGPACK_DEFINE(key.job, key.step, key.attempt, stream, data, offset)
 };
 
+// Results numbered from `first_seq` on (one worker instance numbers all its
+// results in one sequence, from 1); sent again until acknowledged.
 struct TaskResults {
   static constexpr MessageType kType = MessageType::kTaskResults;
   std::vector<TaskResult> results;
-  MSGPACK_DEFINE(results)
+  uint64_t first_seq = 0;
+  MSGPACK_DEFINE(results, first_seq)
 };
 
 struct Goodbye {
@@ -224,13 +256,28 @@ struct SubmitJob {
   static constexpr MessageType kType = MessageType::kSubmitJob;
   Blob job;             // the job file, as MessagePack (docs/jobs.md)
   bool follow = true;   // stream the job's events back to this client
-  MSGPACK_DEFINE(job, follow)
+  // Made up by the client for this submission: sending it again (after a
+  // lost reply) gets the same job back instead of a second one.
+  std::string key;
+  MSGPACK_DEFINE(job, follow, key)
 };
 
+// Follow a job from byte `offset` of its event log (0: from the start).
 struct WatchJob {
   static constexpr MessageType kType = MessageType::kWatchJob;
   JobId job;
-  MSGPACK_DEFINE(job)
+  uint64_t offset = 0;
+  MSGPACK_DEFINE(job, offset)
+};
+
+// Run a finished job again as a new job, keeping the steps that succeeded.
+// `key` as in SubmitJob.
+struct ResumeJob {
+  static constexpr MessageType kType = MessageType::kResumeJob;
+  JobId job;
+  bool follow = true;
+  std::string key;
+  MSGPACK_DEFINE(job, follow, key)
 };
 
 struct CancelJob {
@@ -311,9 +358,9 @@ struct StatusReply {
 
 using Message =
     std::variant<Heartbeat, ErrorReply, WorkerHello, ClientHello, Welcome, Dispatch, KillTask,
-                 OutputCredit, TaskOutput, TaskResults, Goodbye, SubmitJob, WatchJob, CancelJob,
-                 EventsAck, StatusRequest, JobAccepted, JobRejected, JobEvents, CancelAccepted,
-                 StatusReply>;
+                 OutputCredit, ResultsAck, TaskOutput, TaskResults, Goodbye, SubmitJob, WatchJob,
+                 CancelJob, EventsAck, StatusRequest, ResumeJob, JobAccepted, JobRejected,
+                 JobEvents, CancelAccepted, StatusReply>;
 
 // ---- Job events: the records of a job's event log and of JobEvents ----
 

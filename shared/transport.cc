@@ -36,6 +36,23 @@ bool SendEncoded(zmq::socket_t& socket, std::string bytes) {
   }
 }
 
+bool SendShared(zmq::socket_t& socket, std::shared_ptr<const std::string> bytes) {
+  try {
+    if (bytes->size() < kZeroCopyBytes) {
+      return socket.send(zmq::buffer(bytes->data(), bytes->size()), zmq::send_flags::dontwait)
+          .has_value();
+    }
+    using Shared = std::shared_ptr<const std::string>;
+    auto* owner = new Shared(std::move(bytes));
+    zmq::message_t frame(
+        const_cast<char*>((*owner)->data()), (*owner)->size(),
+        [](void*, void* hint) { delete static_cast<Shared*>(hint); }, owner);
+    return socket.send(std::move(frame), zmq::send_flags::dontwait).has_value();
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+}
+
 bool SendMessage(zmq::socket_t& socket, const Message& msg) {
   return SendEncoded(socket, EncodeMessage(msg));
 }

@@ -3,6 +3,7 @@
 // high-water marks are off: ZeroMQ must never drop or block a message of ours.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <zmq.hpp>
@@ -20,6 +21,9 @@ bool SendMessage(zmq::socket_t& socket, const Message& msg);
 // The same for bytes already encoded (codec.h); large ones are handed to
 // ZeroMQ without a copy.
 bool SendEncoded(zmq::socket_t& socket, std::string bytes);
+// The same without giving the bytes up: the caller keeps them (to send again
+// should the connection break) and ZeroMQ shares them, uncopied.
+bool SendShared(zmq::socket_t& socket, std::shared_ptr<const std::string> bytes);
 
 // Sends one message to the peer with routing id `route` (ROUTER side).
 // Returns false if the peer is unknown to ZeroMQ (gone) or ZeroMQ refused.

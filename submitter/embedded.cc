@@ -86,7 +86,8 @@ Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(const sigset_t& 
   if (!broker.ok()) return broker.status();
   cluster->broker_ = broker.value();
   Result<pid_t> worker = Spawn({FindProgram("worker"), "--broker", cluster->endpoint_,
-                                "--die-with-parent", "--log-level", "warn"},
+                                "--state-dir", tmpl + "/worker-state", "--die-with-parent",
+                                "--log-level", "warn"},
                                tmpl + "/worker.log", child_mask);
   if (!worker.ok()) return worker.status();
   cluster->worker_ = worker.value();

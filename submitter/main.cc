@@ -3,6 +3,7 @@
 // See README.md and docs/submit.md. Exit statuses: submitter/exit_codes.h.
 
 #include <signal.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "shared/clock.h"
 #include "shared/job_load.h"
 #include "shared/signal_fd.h"
 #include "submitter/embedded.h"
@@ -33,7 +35,9 @@ struct Options {
   bool no_progress = false;
   std::optional<uint64_t> watch;
   std::optional<uint64_t> cancel;
+  std::optional<uint64_t> resume;
   double connect_timeout_s = 5;
+  double reconnect_timeout_s = 120;
   // validate / convert
   std::vector<std::string> validate_files;
   std::string convert_in, convert_out;
@@ -57,6 +61,55 @@ std::optional<std::string> LoadAndCheck(const std::string& path, size_t* steps =
   }
   if (steps) *steps = job.spec->steps.size();
   return std::move(bytes).value();
+}
+
+// A submission's key (protocol.h: SubmitJob): random, so that two
+// submissions never share one.
+std::string NewSubmissionKey() {
+  unsigned char bytes[16] = {};
+  if (getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) {
+    const uint64_t mix = static_cast<uint64_t>(WallMs()) * 0x9e3779b97f4a7c15ull ^
+                         static_cast<uint64_t>(getpid()) << 32;
+    for (size_t i = 0; i < sizeof bytes; ++i) bytes[i] = static_cast<unsigned char>(mix >> (i % 8 * 8));
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string key;
+  for (unsigned char b : bytes) {
+    key += kHex[b >> 4];
+    key += kHex[b & 15];
+  }
+  return key;
+}
+
+// Sends `request` and returns the broker's answer. When none comes (the
+// broker restarted, or the link broke), sends it again on a fresh
+// connection, until `patience_ms` is spent. Only for requests that are safe
+// to repeat: submissions carry a key, and watching or cancelling twice is
+// the same as once.
+Result<Message> Ask(Session& session, const Message& request, int64_t timeout_ms,
+                    int64_t patience_ms) {
+  const int64_t deadline = MonotonicMs() + patience_ms;
+  session.Send(request);
+  for (;;) {
+    Result<Message> reply = session.Receive(timeout_ms);
+    const auto* error = reply.ok() ? std::get_if<ErrorReply>(&reply.value()) : nullptr;
+    const bool lost = !reply.ok() || (error != nullptr && error->code == ErrorCode::kNeedHello);
+    if (!lost) return reply;
+    for (;;) {
+      const int64_t left = deadline - MonotonicMs();
+      if (left <= 0) {
+        return Status::Error("no answer from the broker at " + session.endpoint() + " for " +
+                             std::to_string(patience_ms / 1000) + " s");
+      }
+      fprintf(stderr, "submit: no answer from the broker at %s; trying again\n",
+              session.endpoint().c_str());
+      bool refused = false;
+      Status s = session.Reconnect(std::min(timeout_ms, left), &refused);
+      if (refused) return s;
+      if (s.ok()) break;
+    }
+    session.Send(request);
+  }
 }
 
 int RunValidate(const Options& o) {
@@ -146,7 +199,7 @@ int RunStatus(const Options& o, zmq::context_t* ctx) {
 
 int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
   std::optional<std::string> job_bytes;
-  if (!o.watch && !o.cancel) {
+  if (!o.file.empty()) {
     job_bytes = LoadAndCheck(o.file);
     if (!job_bytes) return ToInt(ExitCode::kUsage);
   }
@@ -154,8 +207,9 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
   std::string endpoint = o.broker;
   int64_t timeout_ms = static_cast<int64_t>(o.connect_timeout_s * 1000);
   if (endpoint.empty()) {
-    if (o.detach || o.watch || o.cancel) {
-      Error("--detach, --watch and --cancel need a broker: --broker URL or DROVER_BROKER");
+    if (o.detach || o.watch || o.cancel || o.resume) {
+      Error("--detach, --watch, --cancel and --resume need a broker: --broker URL or "
+            "DROVER_BROKER");
       return ToInt(ExitCode::kUsage);
     }
     Result<std::unique_ptr<EmbeddedCluster>> started = EmbeddedCluster::Start(signals.original_mask());
@@ -178,9 +232,9 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
     return ToInt(refused ? ExitCode::kUsage : ExitCode::kBrokerUnreachable);
   }
 
+  const int64_t patience_ms = cluster ? 0 : static_cast<int64_t>(o.reconnect_timeout_s * 1000);
   if (o.cancel) {
-    session.Send(CancelJob{JobId(*o.cancel)});
-    Result<Message> reply = session.Receive(timeout_ms);
+    Result<Message> reply = Ask(session, CancelJob{JobId(*o.cancel)}, timeout_ms, patience_ms);
     if (reply.ok() && std::holds_alternative<CancelAccepted>(reply.value())) {
       printf("job %lu is being cancelled\n", static_cast<unsigned long>(*o.cancel));
       return ToInt(ExitCode::kOk);
@@ -190,12 +244,15 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
     return ToInt(error ? ExitCode::kUsage : ExitCode::kBrokerUnreachable);
   }
 
+  Message request;
   if (o.watch) {
-    session.Send(WatchJob{JobId(*o.watch)});
+    request = WatchJob{JobId(*o.watch), 0};
+  } else if (o.resume) {
+    request = ResumeJob{JobId(*o.resume), !o.detach, NewSubmissionKey()};
   } else {
-    session.Send(SubmitJob{Blob{std::move(*job_bytes)}, !o.detach});
+    request = SubmitJob{Blob{std::move(*job_bytes)}, !o.detach, NewSubmissionKey()};
   }
-  Result<Message> reply = session.Receive(timeout_ms);
+  Result<Message> reply = Ask(session, request, timeout_ms, patience_ms);
   if (!reply.ok()) {
     Error(reply.status().message());
     return ToInt(ExitCode::kBrokerUnreachable);
@@ -224,7 +281,7 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
              : MakeHumanRenderer(stdout, stderr,
                                  HumanOptions{!o.no_progress && isatty(STDERR_FILENO) == 1,
                                               o.verbose, 50});
-  return ToInt(Follow(session, *accepted, *renderer, signals, cluster.get()));
+  return ToInt(Follow(session, *accepted, *renderer, signals, cluster.get(), patience_ms));
 }
 
 }  // namespace
@@ -253,11 +310,19 @@ int main(int argc, char** argv) {
   app.add_option("--watch", o.watch, "Follow an already submitted job")->type_name("JOB");
   app.add_option("--cancel", o.cancel, "Cancel a job: its running steps are killed")
       ->type_name("JOB");
+  app.add_option("--resume", o.resume,
+                 "Run a finished job again as a new job, keeping the steps that succeeded")
+      ->type_name("JOB");
   app.add_flag("-v,--verbose", o.verbose, "Also show each step's start and success");
   app.add_flag("--no-progress", o.no_progress, "No live progress line on a terminal");
   app.add_option("--connect-timeout", o.connect_timeout_s, "Seconds to wait for the broker")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 3600.0));
+  app.add_option("--reconnect-timeout", o.reconnect_timeout_s,
+                 "Seconds to keep trying to get back in touch with a broker that went away "
+                 "(restarted, or the network broke) before giving up with status 3")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
 
   CLI::App* validate = app.add_subcommand("validate", "Check job files without running them");
   validate->add_option("files", o.validate_files, "Job files")->required();
@@ -271,10 +336,12 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
-    const int actions = !o.file.empty() + o.watch.has_value() + o.cancel.has_value();
+    const int actions =
+        !o.file.empty() + o.watch.has_value() + o.cancel.has_value() + o.resume.has_value();
     if (app.get_subcommands().empty() && actions != 1) {
-      throw CLI::ValidationError(actions == 0 ? "give a job file (or --watch/--cancel JOB)"
-                                              : "give only one of a job file, --watch and --cancel");
+      throw CLI::ValidationError(actions == 0
+                                     ? "give a job file (or --watch, --cancel or --resume JOB)"
+                                     : "give only one of a job file, --watch, --cancel and --resume");
     }
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);

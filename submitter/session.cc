@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "shared/clock.h"
@@ -21,7 +22,8 @@ std::string UserAtHost() {
 }  // namespace
 
 Session::Session(zmq::context_t* ctx, std::string endpoint)
-    : endpoint_(std::move(endpoint)),
+    : ctx_(ctx),
+      endpoint_(std::move(endpoint)),
       socket_(std::make_unique<zmq::socket_t>(ConnectDealer(*ctx, endpoint_, 200))) {}
 
 bool Session::Send(const Message& msg) { return SendMessage(*socket_, msg); }
@@ -45,6 +47,11 @@ Result<Message> Session::Receive(int64_t timeout_ms) {
   }
 }
 
+Status Session::Reconnect(int64_t timeout_ms, bool* refused) {
+  socket_ = std::make_unique<zmq::socket_t>(ConnectDealer(*ctx_, endpoint_, 200));
+  return Connect(timeout_ms, refused);
+}
+
 Status Session::Connect(int64_t timeout_ms, bool* refused) {
   *refused = false;
   Send(ClientHello{kProtocolVersion, UserAtHost()});
@@ -54,7 +61,8 @@ Status Session::Connect(int64_t timeout_ms, bool* refused) {
                          std::to_string(timeout_ms / 1000) + " s");
   }
   if (const auto* welcome = std::get_if<Welcome>(&reply.value())) {
-    heartbeat_ms_ = welcome->heartbeat_ms;
+    heartbeat_ms_ = std::max<uint32_t>(welcome->heartbeat_ms, 10);
+    liveness_ = std::max<uint32_t>(welcome->liveness, 2);
     return Status::Ok();
   }
   *refused = true;

@@ -15,12 +15,26 @@
 #include "shared/os_limits.h"
 #include "shared/signal_fd.h"
 #include "worker/agent.h"
+#include "worker/worker_state.h"
 
 namespace {
 
 // Short steps are where a round trip to the broker costs most; the broker
 // only uses this room while a worker's steps are short (under 250 ms).
 constexpr uint32_t kDefaultMinPrefetch = 8;
+
+// Root keeps state where system daemons do; anyone else in their home.
+std::string DefaultStateDir() {
+  if (const char* env = std::getenv("DROVER_WORKER_STATE_DIR"); env && *env) return env;
+  if (geteuid() == 0) return "/var/lib/drover-worker";
+  if (const char* state = std::getenv("XDG_STATE_HOME"); state && *state) {
+    return std::string(state) + "/drover-worker";
+  }
+  if (const char* home = std::getenv("HOME"); home && *home) {
+    return std::string(home) + "/.local/state/drover-worker";
+  }
+  return "/tmp/drover-worker-" + std::to_string(geteuid());
+}
 
 std::string HostName() {
   char name[256] = {};
@@ -49,6 +63,8 @@ int main(int argc, char** argv) {
   double kill_grace_s = 5;
   std::string log_level = "info";
   bool die_with_parent = false;
+  options.state_dir = DefaultStateDir();
+  uint64_t spill_max_mb = options.spill_max_bytes >> 20;
 
   CLI::App app{"Drover worker: runs the steps a broker hands it."};
   app.add_option("--broker", options.broker,
@@ -75,6 +91,15 @@ int main(int argc, char** argv) {
                  "Seconds between SIGTERM and SIGKILL when a step is stopped")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--state-dir", options.state_dir,
+                 "Where the worker keeps its instance id and output it could not send yet "
+                 "(default: $DROVER_WORKER_STATE_DIR, else /var/lib/drover-worker as root, "
+                 "else ~/.local/state/drover-worker)");
+  app.add_option("--spill-max-mb", spill_max_mb,
+                 "Most output (MiB) to keep on local disk while out of touch with the broker; "
+                 "past it the steps' output pauses")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str();
   app.add_flag("--die-with-parent", die_with_parent, "Stop when the parent process exits")
@@ -88,6 +113,7 @@ int main(int argc, char** argv) {
   if (options.name.empty()) options.name = options.host;
   options.prefetch = prefetch.value_or(std::max(options.slots, kDefaultMinPrefetch));
   options.kill_grace_ms = static_cast<int64_t>(kill_grace_s * 1000);
+  options.spill_max_bytes = spill_max_mb << 20;
 
   if (drover::Status s = drover::SetUpLogging("worker", log_level); !s.ok()) {
     fprintf(stderr, "worker: %s\n", s.message().c_str());
@@ -95,6 +121,17 @@ int main(int argc, char** argv) {
   }
   if (die_with_parent) {
     if (drover::Status s = drover::SignalOnParentDeath(SIGTERM); !s.ok()) return 1;
+  }
+  drover::Result<drover::worker::Run> run = drover::worker::StartRun(options.state_dir, options.name);
+  if (!run.ok()) {
+    spdlog::critical("state directory: {} (set --state-dir)", run.status().message());
+    return 1;
+  }
+  options.instance = run.value().instance;
+  options.previous_instance = run.value().previous_instance;
+  // Step leaders died with the previous run; whatever they started may not have.
+  if (const int killed = drover::worker::KillLeftovers(options.previous_instance); killed > 0) {
+    spdlog::warn("killed {} process(es) left running by this worker's previous run", killed);
   }
   zmq::context_t ctx(1);
   drover::worker::Agent agent(options, &ctx, &signals.value());

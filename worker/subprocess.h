@@ -13,10 +13,21 @@
 //     stdin gives EPIPE rather than killing the worker.
 //
 // Children:
-//   - are started with posix_spawn (never fork: the worker has ZeroMQ threads),
-//     each as the leader of a new process group, with the signal mask the
+//   - die with the worker: the kernel sends each one SIGKILL when the thread
+//     that spawned it ends (PR_SET_PDEATHSIG), so a worker that crashes or is
+//     SIGKILLed leaves no step running while the broker runs it elsewhere.
+//     This reaches the child only, not what it started (which dies only if
+//     it writes to its stdout or stderr, now without a reader), and a
+//     set-user-ID program clears it.
+//     So drive the set from a thread that lives as long as the worker;
+//   - are started by a spawn of our own, because posix_spawn cannot set the
+//     parent-death signal; it works as glibc's posix_spawn does (never fork:
+//     the worker has ZeroMQ threads): clone(CLONE_VM | CLONE_VFORK) on a
+//     stack of ours, the calling thread waiting until the child has exec'd;
+//   - are each the leader of a new process group, with the signal mask the
 //     worker started with (`child_sigmask`) and every signal at its default
-//     disposition; stdin/stdout/stderr are pipes, no other fd is inherited;
+//     disposition; stdin is a pipe (or /dev/null without stdin data),
+//     stdout/stderr are pipes, no other fd is inherited;
 //   - find a bare argv[0] (no '/') on the PATH of their own environment
 //     (SpawnSpec::env), not the worker's;
 //   - run in SpawnSpec::cwd, checked before spawning so a bad directory is
@@ -116,9 +127,11 @@ class ProcessSet {
   Time NextDeadline() const;
 
   // Asks the process to stop: SIGTERM to its group now, SIGKILL after the
-  // grace period. Its OnExit reports `why` (kKilled or kTimedOut) unless it
-  // had already exited by itself. Unknown ids are ignored.
-  void Terminate(Id id, Outcome why, Time now);
+  // grace period (`grace_ms`, or the set's kill grace when negative; a
+  // shorter one brings a pending SIGKILL forward). Its OnExit reports `why`
+  // (kKilled or kTimedOut) unless it had already exited by itself. Unknown
+  // ids are ignored.
+  void Terminate(Id id, Outcome why, Time now, int64_t grace_ms = -1);
 
   // Processes started and not yet finished.
   size_t size() const;
@@ -142,9 +155,17 @@ class ProcessSet {
   // Reports `p` and forgets it if it is finished; then `p` is dangling.
   void MaybeFinish(Process* p, Time now);
 
+  // Starts the child process for Spawn (see subprocess.cc); 0 or an errno.
+  int StartChild(const std::string& program, const SpawnSpec& spec, const int (&stdio)[3],
+                 pid_t* pid);
+
   ProcessObserver* observer_;
-  sigset_t child_sigmask_;
-  sigset_t child_sigdefault_;  // signals ignored here, to reset in children
+  sigset_t child_sigmask_;  // with glibc's internal signals unblocked
+  // The stack children run on from clone to exec, below it a guard page;
+  // mapped at the first Spawn and reused, since Spawn waits until the child
+  // has exec'd or exited.
+  void* child_stack_ = nullptr;
+  size_t child_stack_bytes_ = 0;  // the whole mapping
   int64_t kill_grace_ms_;
   Id next_id_ = 1;
   std::unordered_map<Id, std::unique_ptr<Process>> processes_;

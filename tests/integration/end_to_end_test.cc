@@ -281,7 +281,7 @@ TEST_CASE("exit status: rejected graph 2, bad command line 2, unreachable broker
   CHECK(unreachable.err.find("cannot reach the broker") != std::string::npos);
 }
 
-TEST_CASE("--detach returns the job id at once; --watch follows it from the start") {
+TEST_CASE("--detach returns the job id at once, and --watch follows it from the start") {
   Cluster c;
   c.AddWorker("alpha", 1);
   const std::string job = c.dir().Write("slow.json", R"({"steps": [

@@ -185,7 +185,8 @@ Cluster::~Cluster() {
 Process& Cluster::AddWorker(const std::string& name, int slots,
                             const std::vector<std::string>& labels) {
   std::vector<std::string> argv = {BinDir() + "/worker", "--broker", endpoint_, "--name", name,
-                                   "--slots", std::to_string(slots), "--kill-grace", "1"};
+                                   "--slots", std::to_string(slots), "--kill-grace", "1",
+                                   "--state-dir", dir_.path() + "/worker-state"};
   for (const std::string& l : labels) {
     argv.push_back("--label");
     argv.push_back(l);

@@ -47,7 +47,7 @@ TEST_CASE("a hello with another protocol version is refused, naming both version
   CHECK(e.code == ErrorCode::kVersionMismatch);
   CHECK(e.message.find("protocol " + std::to_string(kProtocolVersion)) != std::string::npos);
   CHECK(e.message.find(std::to_string(kProtocolVersion + 1)) != std::string::npos);
-  peer.Send(WorkerHello{kProtocolVersion + 1, "w", "h", 1, {}, 1});
+  peer.Send(WorkerHello{kProtocolVersion + 1, "w", "h", 1, {}, 1, 0, "", "", {}});
   CHECK(std::get<ErrorReply>(peer.Receive()).code == ErrorCode::kVersionMismatch);
 }
 
@@ -74,9 +74,9 @@ TEST_CASE("messages before a hello, from the wrong role, or malformed are refuse
 TEST_CASE("a worker cannot submit jobs") {
   Cluster c;
   RawPeer peer(c.endpoint());
-  peer.Send(WorkerHello{kProtocolVersion, "w", "h", 1, {}, 1});
+  peer.Send(WorkerHello{kProtocolVersion, "w", "h", 1, {}, 1, 0, "w-1", "", {}});
   REQUIRE(std::holds_alternative<Welcome>(peer.Receive()));
-  peer.Send(SubmitJob{Blob{"whatever"}, true});
+  peer.Send(SubmitJob{Blob{"whatever"}, true, ""});
   CHECK(std::get<ErrorReply>(peer.Receive()).code == ErrorCode::kWrongRole);
 }
 

@@ -46,8 +46,10 @@ TEST_CASE("every message type survives a round trip") {
   CHECK(r.results[0].run.outcome == Outcome::kSignaled);
   CHECK(r.results[0].run.ended_ms == 1700000000123);
 
-  CHECK(RoundTrip(WorkerHello{kProtocolVersion, "w1", "host", 8, {"gpu"}, 123}).labels ==
-        std::vector<std::string>{"gpu"});
+  CHECK(RoundTrip(WorkerHello{kProtocolVersion, "w1", "host", 8, {"gpu"}, 123, 0, "inst", "prev",
+                              {TaskKey{JobId(2), StepIndex(3), Attempt(4)}}})
+            .held.at(0)
+            .step == StepIndex(3));
   CHECK(RoundTrip(Welcome{kProtocolVersion, WorkerId(5), 250}).worker == WorkerId(5));
   CHECK(RoundTrip(ErrorReply{ErrorCode::kUnknownJob, "no job 9"}).message == "no job 9");
   CHECK(RoundTrip(TaskOutput{task.key, Stream::kStderr, Blob{"x\n"}}).stream == Stream::kStderr);
@@ -64,8 +66,8 @@ TEST_CASE("the bulk encoders write exactly what EncodeMessage writes") {
   const TaskKey key{JobId(1ull << 40), StepIndex(70000), Attempt(3)};
   for (const std::string& data : {std::string(), std::string("line\n"), std::string(100000, 'x')}) {
     std::string direct;
-    EncodeTaskOutput(key, Stream::kStderr, data, &direct);
-    CHECK(direct == EncodeMessage(TaskOutput{key, Stream::kStderr, Blob{data}}));
+    EncodeTaskOutput(key, Stream::kStderr, data, 1ull << 33, &direct);
+    CHECK(direct == EncodeMessage(TaskOutput{key, Stream::kStderr, Blob{data}, 1ull << 33}));
     direct.clear();
     EncodeJobEvents(JobId(9), 123456789, data, &direct);
     CHECK(direct == EncodeMessage(JobEvents{JobId(9), 123456789, Blob{data}}));
@@ -122,8 +124,9 @@ TEST_CASE("an enum value out of range is refused") {
 }
 
 TEST_CASE("messages with extra trailing fields still decode (forward compatibility)") {
-  // Welcome is [12, [version, worker, heartbeat_ms]]; a newer peer adds a field.
-  const std::string bytes("\x92\x0c\x94\x01\x05\xcd\x03\xe8\xa5" "extra", 14);
+  // Welcome is [12, [version, worker, heartbeat_ms, liveness]]; a newer peer
+  // adds a field.
+  const std::string bytes("\x92\x0c\x95\x01\x05\xcd\x03\xe8\x05\xa5" "extra", 15);
   Result<Message> m = DecodeMessage(bytes);
   REQUIRE_MESSAGE(m.ok(), m.status().message());
   CHECK(std::get<Welcome>(m.value()).heartbeat_ms == 1000);

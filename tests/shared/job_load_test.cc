@@ -97,8 +97,9 @@ TEST_CASE("a minimal job gets every default") {
   REQUIRE(job.steps.size() == 1);
   const StepSpec& s = job.steps[0];
   CHECK(s.id == "hello");
-  CHECK(s.cmd == "echo hi");
-  CHECK(s.argv.empty());
+  CHECK(s.shell);
+  CHECK(s.argv == std::vector<std::string>{"echo hi"});
+  CHECK(s.retry_delay_ms == 0);
   CHECK(s.after.empty());
   CHECK(s.when == When::kSuccess);
   CHECK_FALSE(s.stdin_data.has_value());
@@ -127,7 +128,7 @@ TEST_CASE("every step field is read") {
   CHECK(job.max_parallel == 4);
   const StepSpec& a = job.steps[0];
   CHECK(a.argv == std::vector<std::string>{"printf", "%s\n", "x y"});
-  CHECK(a.cmd.empty());
+  CHECK_FALSE(a.shell);
   CHECK(a.cwd == "/tmp");
   CHECK(a.timeout_ms == 1500);
   CHECK(a.retries == 2);
@@ -456,6 +457,32 @@ TEST_CASE("when is one of three words") {
         "(did you mean \"success\"?)");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "when": 1}]})") ==
         "steps[0].when: must be \"success\", \"always\" or \"failure\", got integer 1");
+}
+
+TEST_CASE("retry policies, leases and aborts") {
+  const JobSpec job = Spec(LoadJson(R"({
+    "lease": 12.5, "abort_on_exit": [42, 7, 42],
+    "defaults": {"retry_delay": 0.5, "retry_unless_exit": 2},
+    "steps": [
+      {"id": "a", "cmd": "x"},
+      {"id": "b", "cmd": "x", "retry_delay": 3, "retry_unless_exit": [3, 1, 3]}
+    ]})"));
+  CHECK(job.lease_ms == 12'500);
+  CHECK(job.abort_on_exit == std::vector<uint8_t>{7, 42});
+  CHECK(job.steps[0].retry_delay_ms == 500);
+  CHECK(job.steps[0].retry_unless_exit == std::vector<uint8_t>{2});
+  CHECK(job.steps[1].retry_delay_ms == 3000);
+  CHECK(job.steps[1].retry_unless_exit == std::vector<uint8_t>{1, 3});
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retry_unless_exit": [2, 0]}]})") ==
+        "steps[0].retry_unless_exit[1]: must be between 1 and 255, got 0");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retry_unless_exit": "2"}]})") ==
+        "steps[0].retry_unless_exit: expected an exit code or an array of them, got string \"2\"");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retry_delay": 0}]})") ==
+        "steps[0].retry_delay: must be more than 0 and at most 86400 seconds (1 day), got 0");
+  CHECK(OnlyProblem(R"({"lease": -1, "steps": [{"id": "a", "cmd": "x"}]})") ==
+        "lease: must be more than 0 and at most 86400 seconds (1 day), got -1");
+  CHECK(OnlyProblem(R"({"abort_on_exit": 256, "steps": [{"id": "a", "cmd": "x"}]})") ==
+        "abort_on_exit: must be between 1 and 255, got 256");
 }
 
 TEST_CASE("a failure step needs something to follow") {

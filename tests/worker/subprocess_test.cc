@@ -2,16 +2,21 @@
 // test drives the set from a poll loop shaped like the worker's.
 #include "worker/subprocess.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -22,6 +27,8 @@
 
 #include "shared/clock.h"
 #include "shared/signal_fd.h"
+
+extern char** environ;
 
 namespace drover::worker {
 namespace {
@@ -176,6 +183,31 @@ bool Dies(pid_t pid) {
     usleep(10'000);
   }
   return false;
+}
+
+// The parent of `pid` from /proc, or 0 if it is gone.
+pid_t ParentOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(paren + 2));
+  char state;
+  pid_t ppid = 0;
+  fields >> state >> ppid;
+  return ppid;
+}
+
+// The value of `field` in a /proc/<pid>/status text.
+std::string StatusField(const std::string& status, const std::string& field) {
+  std::istringstream in(status);
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with(field + ":")) {
+      const size_t value = line.find_first_not_of(" \t", field.size() + 1);
+      return value == std::string::npos ? "" : line.substr(value);
+    }
+  }
+  return "(no " + field + ")";
 }
 
 // Our children, from /proc: each "pid state".
@@ -573,6 +605,93 @@ TEST_CASE("the destructor kills and reaps what is left") {
   }
   CHECK(Dies(grandchild));
   CHECK(OwnChildren().empty());
+}
+
+TEST_CASE("children find every signal at its default and the worker's mask") {
+  Fixture f;
+  // Whatever the worker does to its signals after making the set.
+  struct sigaction caught {};
+  caught.sa_handler = +[](int) {};
+  struct sigaction ignored {};
+  ignored.sa_handler = SIG_IGN;
+  struct sigaction old_usr1, old_usr2;
+  REQUIRE(sigaction(SIGUSR1, &caught, &old_usr1) == 0);
+  REQUIRE(sigaction(SIGUSR2, &ignored, &old_usr2) == 0);
+  SpawnSpec spec;
+  spec.argv = {"cat", "/proc/self/status"};  // cat itself changes none
+  const Id id = f.Start(spec);
+  sigaction(SIGUSR1, &old_usr1, nullptr);
+  sigaction(SIGUSR2, &old_usr2, nullptr);
+  REQUIRE(RunUntilDone(f.set));
+  const std::string status = f.recorder.Out(id);
+  CHECK(StatusField(status, "SigIgn") == "0000000000000000");
+  CHECK(StatusField(status, "SigCgt") == "0000000000000000");
+  // The mask the worker started with, but glibc's own signals unblocked.
+  uint64_t mask = 0;
+  for (int sig = 1; sig <= 64; ++sig) {
+    if ((sig < 32 || sig >= SIGRTMIN) && sigismember(&ChildSignals().original_mask(), sig) == 1) {
+      mask |= uint64_t{1} << (sig - 1);
+    }
+  }
+  char expected[17];
+  std::snprintf(expected, sizeof(expected), "%016llx", static_cast<unsigned long long>(mask));
+  CHECK(StatusField(status, "SigBlk") == expected);
+}
+
+TEST_CASE("children die with the worker") {
+  // A stand-in worker runs the step; killing it must kill the step, which
+  // was not even in its way (a sleep, not reading any pipe).
+  const std::string host = std::string(DROVER_BIN_DIR) + "/process_set_host";
+  std::string script = "echo $$; exec sleep 1000";
+  int out[2];
+  REQUIRE(pipe2(out, O_CLOEXEC) == 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  // Started as a worker is: nothing blocked or ignored.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t sigdefault;
+  sigemptyset(&sigdefault);
+  sigaddset(&sigdefault, SIGPIPE);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setsigmask(&attr, &ChildSignals().original_mask());
+  posix_spawnattr_setsigdefault(&attr, &sigdefault);
+  char* argv[] = {const_cast<char*>(host.c_str()), script.data(), nullptr};
+  pid_t host_pid = -1;
+  const int err = posix_spawn(&host_pid, host.c_str(), &actions, &attr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  close(out[1]);
+  REQUIRE_MESSAGE(err == 0, host << ": " << std::strerror(err));
+
+  // The step's pid, copied out by the host.
+  std::string text;
+  const int64_t deadline = MonotonicMs() + kDeadlineMs;
+  while (text.find('\n') == std::string::npos && MonotonicMs() < deadline) {
+    pollfd p = {out[0], POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(deadline - MonotonicMs())) <= 0) continue;
+    char buf[64];
+    const ssize_t n = read(out[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  close(out[0]);
+  const std::vector<pid_t> pids = Pids(text);
+  const pid_t step = pids.empty() ? 0 : pids[0];
+  CHECK(step > 0);
+  if (step > 0) CHECK(ParentOf(step) == host_pid);  // running, and the host's
+
+  kill(host_pid, SIGKILL);
+  int status = 0;
+  while (waitpid(host_pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  CHECK(WIFSIGNALED(status));
+  if (step > 0) {
+    const bool died = Dies(step);
+    CHECK(died);
+    if (!died) kill(step, SIGKILL);  // leave nothing behind even so
+  }
 }
 
 }  // namespace

@@ -1,0 +1,128 @@
+// Journal: the broker's durable record of its state, as an append-only log of
+// opaque records plus an occasional snapshot that bounds it. What a record
+// means is the broker's business (broker/recovery.h); this file only promises
+// that what was appended and synced comes back, in order, after any crash.
+//
+// On disk, in one directory (docs/reliability.md describes it for operators):
+//   snapshot       records that reproduce the whole state at some moment,
+//                  preceded by a header naming the first journal file not
+//                  covered by it. Replaced atomically (written to
+//                  snapshot.tmp, fsynced, renamed, directory fsynced).
+//   journal-<N>    records appended since the snapshot, N a decimal number.
+//                  Only the newest is appended to; older ones are covered by
+//                  the snapshot and deleted once it is durable.
+// Each record is framed [u32 length][u32 CRC-32C of length and payload]
+// [payload], integers little-endian, so a reader can tell a complete record
+// from a torn or corrupt one. The snapshot's first record is its header:
+// "DROVSNAP", u32 version (1), u64 first journal number not covered, u64
+// number of records after the header.
+//
+// Durability: Append() buffers; Write() hands the buffer to the kernel with
+// one write(), which survives the broker being killed; Sync() fdatasyncs,
+// which survives the machine losing power. The broker writes every turn
+// before it sends anything that depends on the records, and syncs before
+// acknowledging a submission and otherwise every few milliseconds (group
+// commit).
+//
+// Recovery stops at the first record that is incomplete or fails its
+// checksum (a torn tail: the broker died mid-write), truncates the journal
+// there, and carries on from it; everything before it is replayed. A snapshot
+// that cannot be read whole is an error: it was renamed into place complete,
+// so damage there means the disk itself is at fault.
+//
+// Not thread-safe; one loop owns it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "shared/status.h"
+
+namespace drover::broker {
+
+class Journal {
+ public:
+  // Called with each recovered record, in order: the snapshot's, then the
+  // journal's. An error stops recovery and fails Open() with that error.
+  using ReplayFn = std::function<Status(std::string_view record)>;
+  // Produces a snapshot's records by calling `emit` for each, in order.
+  using ProduceFn = std::function<void(const std::function<void(std::string_view)>& emit)>;
+
+  // Opens (creating if needed) the journal in `dir`, replaying what it holds.
+  // Afterwards appends go to the newest journal file, truncated to its last
+  // good record. The error names the file and the problem.
+  static Result<std::unique_ptr<Journal>> Open(const std::string& dir, const ReplayFn& replay);
+  // Closes the files. What is still buffered is dropped: Write() first.
+  ~Journal();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // A record over 1 GiB is refused: Write() fails from then on, since the
+  // journal no longer matches the broker's state.
+  void Append(std::string_view record);
+  // Writes everything appended so far (no-op if nothing is). After a failed
+  // write what did reach the file is a whole prefix, and the next Write()
+  // carries on from there.
+  Status Write();
+  // Makes everything written so far durable (no-op if it already is).
+  // REQUIRES: Write() was called after the last Append().
+  // An fdatasync error is permanent (every later call returns it): the
+  // kernel may have dropped the pages it failed to write, so a retry that
+  // succeeds would prove nothing.
+  Status Sync();
+  // Whether anything appended is not durable yet (buffered, or written and
+  // not synced).
+  bool has_unsynced() const;
+
+  // Bytes in the current journal file, written or buffered: when this grows
+  // large the broker takes a snapshot.
+  uint64_t journal_bytes() const;
+
+  // Replaces snapshot and journal with a new snapshot holding `produce`'s
+  // records, then starts a new, empty journal file. REQUIRES: nothing is
+  // buffered (Write() first). On failure the old snapshot and journal are
+  // still intact and still in use; the one exception is an fsync error on
+  // the directory once the new snapshot is in place, which is permanent as
+  // in Sync().
+  Status WriteSnapshot(const ProduceFn& produce);
+
+  // Statistics from Open(), for the broker's log.
+  struct Recovered {
+    uint64_t snapshot_records = 0;
+    uint64_t journal_records = 0;
+    uint64_t torn_bytes = 0;  // cut off the journal's tail
+  };
+  const Recovered& recovered() const { return recovered_; }
+
+ private:
+  explicit Journal(std::string dir) : dir_(std::move(dir)) {}
+
+  // Open()'s work once the directory exists.
+  Status Recover(const ReplayFn& replay);
+  // Makes journal-<number> (empty) the file appends go to.
+  Status StartJournal(uint64_t number);
+  // Records `status` as permanent and returns it.
+  Status Fail(Status status);
+
+  std::string JournalPath(uint64_t number) const;
+  std::string SnapshotPath() const { return dir_ + "/snapshot"; }
+  std::string SnapshotTmpPath() const { return dir_ + "/snapshot.tmp"; }
+
+  const std::string dir_;
+  int dir_fd_ = -1;        // held for fsync and for the lock on the directory
+  int fd_ = -1;            // journal-<number_>, opened O_APPEND
+  uint64_t number_ = 0;    // of the file appends go to
+  uint64_t oldest_ = 0;    // the oldest journal file that may still exist
+  std::string path_;       // journal-<number_>
+  uint64_t written_ = 0;   // bytes in journal-<number_>
+  std::string buffer_;     // framed records not yet written
+  bool unsynced_ = false;  // written since the last fdatasync
+  Status failed_;          // once not ok, every Write/Sync/WriteSnapshot returns it
+  Recovered recovered_;
+};
+
+}  // namespace drover::broker

@@ -1,0 +1,135 @@
+// What the broker writes in its journal (broker/journal.h), and the state it
+// rebuilds from it after a restart. docs/reliability.md is the prose version.
+//
+// The journal records decisions, not effects: each record is something the
+// scheduler cannot work out again by itself, because it depended on timing,
+// connections or placement. Replaying them in order through the scheduler
+// (in replay mode: no new decisions are taken) gives back the state it had.
+//
+//   JobRecord       a job was accepted: its id, the client's key, the job file
+//                   and, for a resumed job, the steps that start succeeded.
+//   DispatchRecord  an attempt went to a worker (by instance), possibly to
+//                   follow another.
+//   ResultRecord    a worker reported an attempt's end.
+//   LostRecord      an attempt was given up (lease run out, worker gone).
+//   CancelRecord    a job was cancelled on request.
+//   FinishedRecord  a job that is over: what status, --watch and --resume
+//                   need of it once its state is dropped.
+//   RunningRecord   a running job with every step's state (snapshots only).
+//   NextJobRecord   the next job id (snapshots only: ids are never reused).
+//
+// Order of truth: a record is appended before the decision's effects leave
+// the broker (dispatches, result acknowledgements), and a submission is
+// acknowledged only after its record is synced to disk.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "shared/codec.h"
+#include "shared/protocol.h"
+
+namespace drover::broker {
+
+enum class RecordType : uint8_t {
+  kJob = 1,
+  kDispatch = 2,
+  kResult = 3,
+  kLost = 4,
+  kCancel = 5,
+  kFinished = 6,
+  kRunning = 7,
+  kNextJob = 8,
+};
+
+struct JobRecord {
+  static constexpr RecordType kType = RecordType::kJob;
+  JobId job;
+  std::string key;  // the client's submission key ("" if none)
+  Blob job_file;    // MessagePack, as submitted
+  JobId resumed_from;
+  std::vector<uint32_t> succeeded;  // steps that start succeeded (resumed jobs)
+  MSGPACK_DEFINE(job, key, job_file, resumed_from, succeeded)
+};
+
+struct DispatchRecord {
+  static constexpr RecordType kType = RecordType::kDispatch;
+  TaskKey key;
+  std::string instance;  // the worker's
+  std::string worker;    // its name, shown until it says hello again
+  Attempt after_attempt;  // 0 unless it follows step after_step
+  StepIndex after_step;
+  MSGPACK_DEFINE(key, instance, worker, after_attempt, after_step)
+};
+
+struct ResultRecord {
+  static constexpr RecordType kType = RecordType::kResult;
+  std::string instance;
+  TaskResult result;
+  MSGPACK_DEFINE(instance, result)
+};
+
+struct LostRecord {
+  static constexpr RecordType kType = RecordType::kLost;
+  TaskKey key;
+  std::string reason;
+  MSGPACK_DEFINE(key, reason)
+};
+
+struct CancelRecord {
+  static constexpr RecordType kType = RecordType::kCancel;
+  JobId job;
+  MSGPACK_DEFINE(job)
+};
+
+struct FinishedRecord {
+  static constexpr RecordType kType = RecordType::kFinished;
+  JobId job;
+  std::string key;  // the client's submission key, still answered
+  std::string name;
+  JobState state = JobState::kSucceeded;
+  std::vector<uint32_t> counts;  // steps in each StepState
+  Blob succeeded;                // one byte per step: 1 if it succeeded
+  MSGPACK_DEFINE(job, key, name, state, counts, succeeded)
+};
+
+// A running job and its steps, the steps as parallel arrays (a million
+// steps stay compact).
+struct RunningRecord {
+  static constexpr RecordType kType = RecordType::kRunning;
+  JobId job;
+  std::string key;
+  Blob job_file;
+  Blob states;                      // one StepState byte per step
+  std::vector<uint32_t> attempts;
+  std::vector<uint32_t> failures;
+  std::vector<uint32_t> losses;
+  std::vector<uint32_t> workers;    // running steps: index into `instances`, else 0
+  std::vector<std::string> instances;  // [0] is "" (no worker)
+  std::vector<std::string> names;      // worker names, parallel to instances
+  std::vector<uint32_t> conditional;  // steps following another
+  bool cancelled = false;
+  bool aborted = false;
+  std::string cancel_reason;
+  MSGPACK_DEFINE(job, key, job_file, states, attempts, failures, losses, workers, instances, names,
+                 conditional, cancelled, aborted, cancel_reason)
+};
+
+// The next job id to hand out (snapshots: ids are never reused).
+struct NextJobRecord {
+  static constexpr RecordType kType = RecordType::kNextJob;
+  uint64_t next_job = 1;
+  MSGPACK_DEFINE(next_job)
+};
+
+using Record = std::variant<JobRecord, DispatchRecord, ResultRecord, LostRecord, CancelRecord,
+                            FinishedRecord, RunningRecord, NextJobRecord>;
+
+void EncodeRecord(const Record& record, std::string* out);
+Result<Record> DecodeRecord(std::string_view bytes);
+
+}  // namespace drover::broker
+

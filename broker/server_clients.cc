@@ -1,0 +1,293 @@
+// Server (server.h): jobs as clients see them: submissions, watching,
+// cancelling, resuming, status, the events fed to followers, and what is
+// kept of jobs that are over.
+
+#include <malloc.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "broker/server.h"
+#include "shared/codec.h"
+#include "shared/transport.h"
+
+namespace drover::broker {
+namespace {
+
+// Largest JobEvents message.
+constexpr size_t kEventsChunkBytes = 1 << 20;
+
+std::string JobName(JobId id, const std::string& name) {
+  return "job " + std::to_string(id.value) + (name.empty() ? "" : " (" + name + ")");
+}
+
+bool Bit(const std::string& bits, size_t i) {
+  return i / 8 < bits.size() && (static_cast<unsigned char>(bits[i / 8]) >> (i % 8)) & 1;
+}
+
+}  // namespace
+
+void Server::HandleClientMessage(Peer& /*peer*/, const std::string& route, Message& msg,
+                                 int64_t now) {
+  if (auto* submit = std::get_if<SubmitJob>(&msg)) {
+    HandleSubmit(route, *submit, now);
+  } else if (auto* watch = std::get_if<WatchJob>(&msg)) {
+    HandleWatch(route, *watch);
+  } else if (auto* cancel = std::get_if<CancelJob>(&msg)) {
+    HandleCancel(route, *cancel, now);
+  } else if (auto* resume = std::get_if<ResumeJob>(&msg)) {
+    HandleResume(route, *resume, now);
+  } else if (auto* ack = std::get_if<EventsAck>(&msg)) {
+    for (Follower& f : followers_) {
+      if (f.route == route && f.job == ack->job) f.acked = std::max(f.acked, std::min(ack->offset, f.sent));
+    }
+  } else if (std::holds_alternative<StatusRequest>(msg)) {
+    Reply(route, BuildStatus());
+  } else if (!std::holds_alternative<Heartbeat>(msg)) {
+    ReplyError(route, ErrorCode::kWrongRole, "a client cannot send this message");
+  }
+}
+
+bool Server::AnswerRepeat(const std::string& route, const std::string& key, bool follow) {
+  if (key.empty()) return false;
+  auto it = submission_keys_.find(key);
+  if (it == submission_keys_.end()) return false;
+  Result<JobAccepted> accepted = AcceptedFor(it->second);
+  if (!accepted.ok()) return false;
+  Reply(route, accepted.value());
+  if (follow) followers_.push_back(Follower{route, it->second, 0, 0, 0});
+  return true;
+}
+
+void Server::HandleSubmit(const std::string& route, SubmitJob& submit, int64_t now) {
+  // The same key again: the reply to the first submission was lost.
+  if (AnswerRepeat(route, submit.key, submit.follow)) return;
+  LoadedJob loaded = LoadJob(submit.job.bytes, options_.job_limits);
+  const std::string& who = peers_.at(route).name;
+  if (!loaded.spec) {
+    JobRejected reply;
+    for (const Problem& p : loaded.problems) reply.problems.push_back(FormatProblem(p));
+    spdlog::info("rejected a job from {}: {} problem(s)", who, reply.problems.size());
+    Reply(route, reply);
+    return;
+  }
+  spdlog::info("job {}{} accepted from {}: {} steps", next_job_,
+               loaded.spec->name.empty() ? "" : " (" + loaded.spec->name + ")", who,
+               loaded.spec->steps.size());
+  Accept(route, std::move(*loaded.spec), std::move(submit.job.bytes), std::move(submit.key),
+         submit.follow, JobId(), nullptr, now);
+}
+
+void Server::Accept(const std::string& route, JobSpec spec, std::string job_file,
+                    std::string key, bool follow, JobId resumed_from,
+                    const std::vector<bool>* succeeded, int64_t now) {
+  const JobId id(next_job_++);
+  if (Status s = spool_->OpenJob(id, spec, job_file); !s.ok()) {
+    spdlog::error("cannot spool job {}: {}", id.value, s.message());
+    ReplyError(route, ErrorCode::kInternal, "the broker cannot store the job: " + s.message());
+    return;
+  }
+  JobRecord record{id, key, Blob{std::move(job_file)}, resumed_from, {}};
+  if (succeeded != nullptr) {
+    for (uint32_t i = 0; i < succeeded->size(); ++i) {
+      if ((*succeeded)[i]) record.succeeded.push_back(i);
+    }
+  }
+  Journal(record);
+  sync_now_ = true;  // acknowledged only once durable
+  const bool big = record.job_file.bytes.size() > (1 << 20);
+  JobAccepted reply{id, spec.name, {}};
+  reply.step_ids.reserve(spec.steps.size());
+  for (const StepSpec& s : spec.steps) reply.step_ids.push_back(s.id);
+  accepted_.emplace_back(route, std::move(reply));
+  if (follow) followers_.push_back(Follower{route, id, 0, 0, 0});
+  if (!key.empty()) {
+    submission_keys_[key] = id;
+    job_keys_[id] = std::move(key);
+  }
+  scheduler_.OnSubmit(id, std::move(spec), now, succeeded, resumed_from);
+  // Decoding a large graph leaves the heap full of freed parse buffers; give
+  // them back so the broker's footprint is what it keeps, not what it read.
+  if (big) malloc_trim(0);
+}
+
+Result<JobAccepted> Server::AcceptedFor(JobId id) const {
+  if (const Job* job = scheduler_.FindJob(id)) {
+    JobAccepted reply{id, job->spec().name, {}};
+    for (const StepSpec& s : job->spec().steps) reply.step_ids.push_back(s.id);
+    return reply;
+  }
+  if (!finished_.count(id)) return Status::Error("no job " + std::to_string(id.value));
+  Result<std::string> file = spool_->ReadJobFile(id);
+  if (!file.ok()) return file.status();
+  LoadedJob loaded = LoadJob(file.value(), JobLimits{SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX});
+  if (!loaded.spec) return Status::Error("job " + std::to_string(id.value) + ": its file is damaged");
+  JobAccepted reply{id, loaded.spec->name, {}};
+  for (const StepSpec& s : loaded.spec->steps) reply.step_ids.push_back(s.id);
+  return reply;
+}
+
+void Server::HandleWatch(const std::string& route, const WatchJob& watch) {
+  Result<JobAccepted> accepted = AcceptedFor(watch.job);
+  if (!accepted.ok()) {
+    ReplyError(route, ErrorCode::kUnknownJob, accepted.status().message());
+    return;
+  }
+  Reply(route, accepted.value());
+  // From where the client got to (it reconnects after a broker restart).
+  followers_.push_back(Follower{route, watch.job, watch.offset, watch.offset, 0});
+}
+
+void Server::HandleCancel(const std::string& route, const CancelJob& cancel, int64_t now) {
+  if (auto it = finished_.find(cancel.job); it != finished_.end()) {
+    if (it->second.state == JobState::kCancelled) {
+      Reply(route, CancelAccepted{cancel.job});
+    } else {
+      ReplyError(route, ErrorCode::kUnknownJob,
+                 JobName(cancel.job, it->second.name) + " has already " +
+                     JobStateName(it->second.state));
+    }
+    return;
+  }
+  const Job* job = scheduler_.FindJob(cancel.job);
+  if (job == nullptr) {
+    ReplyError(route, ErrorCode::kUnknownJob, "no job " + std::to_string(cancel.job.value));
+    return;
+  }
+  if (!job->cancelled()) {
+    spdlog::info("{} cancelled on request", JobName(job->id(), job->spec().name));
+    Journal(CancelRecord{cancel.job});
+  }
+  scheduler_.OnCancel(cancel.job, now);
+  Reply(route, CancelAccepted{cancel.job});
+}
+
+void Server::HandleResume(const std::string& route, ResumeJob& resume, int64_t now) {
+  if (AnswerRepeat(route, resume.key, resume.follow)) return;
+  auto it = finished_.find(resume.job);
+  if (it == finished_.end()) {
+    ReplyError(route, ErrorCode::kUnknownJob,
+               scheduler_.FindJob(resume.job) != nullptr
+                   ? "job " + std::to_string(resume.job.value) + " is still running"
+                   : "no job " + std::to_string(resume.job.value));
+    return;
+  }
+  Result<std::string> file = spool_->ReadJobFile(resume.job);
+  LoadedJob loaded;
+  if (file.ok()) loaded = LoadJob(file.value(), options_.job_limits);
+  if (!file.ok() || !loaded.spec) {
+    ReplyError(route, ErrorCode::kInternal,
+               "cannot resume job " + std::to_string(resume.job.value) + ": " +
+                   (file.ok() ? "its file no longer loads" : file.status().message()));
+    return;
+  }
+  std::vector<bool> succeeded(loaded.spec->steps.size());
+  size_t kept = 0;
+  for (size_t i = 0; i < succeeded.size(); ++i) kept += succeeded[i] = Bit(it->second.succeeded, i);
+  spdlog::info("job {} resumes job {}: {} of {} steps already succeeded", next_job_,
+               resume.job.value, kept, succeeded.size());
+  Accept(route, std::move(*loaded.spec), std::move(file).value(), std::move(resume.key),
+         resume.follow, resume.job,
+         &succeeded, now);
+}
+
+StatusReply Server::BuildStatus() const {
+  StatusReply reply = scheduler_.Status();
+  for (const auto& [id, job] : finished_) {
+    reply.jobs.push_back(JobStatus{id, job.name, job.state, job.counts});
+  }
+  std::sort(reply.jobs.begin(), reply.jobs.end(),
+            [](const JobStatus& a, const JobStatus& b) { return a.id < b.id; });
+  return reply;
+}
+
+void Server::Publish(JobId job, const Event& event) {
+  if (const auto* ended = std::get_if<JobEnded>(&event)) {
+    if (!replaying_) {
+      const Job* j = scheduler_.FindJob(job);
+      spdlog::info("{} {}", JobName(job, j ? j->spec().name : ""), JobStateName(ended->state));
+    }
+    ended_jobs_.push_back(job);
+  }
+  // Replayed events are in the spool already.
+  if (replaying_) return;
+  if (Status s = spool_->Record(job, event); !s.ok()) spdlog::error("spool: {}", s.message());
+}
+
+void Server::RetireEndedJobs() {
+  for (JobId id : std::exchange(ended_jobs_, {})) {
+    const Job* job = scheduler_.FindJob(id);
+    if (job == nullptr || !job->finished()) continue;
+    FinishedJob summary;
+    summary.name = job->spec().name;
+    summary.state = job->Outcome();
+    summary.counts.assign(job->counts().begin(), job->counts().end());
+    summary.succeeded.assign((job->size() + 7) / 8, '\0');
+    for (uint32_t i = 0; i < job->size(); ++i) {
+      if (job->run(StepIndex(i)).state == StepState::kSucceeded) {
+        summary.succeeded[i / 8] = static_cast<char>(summary.succeeded[i / 8] | (1 << (i % 8)));
+      }
+    }
+    if (auto k = job_keys_.find(id); k != job_keys_.end()) {
+      summary.key = std::move(k->second);
+      job_keys_.erase(k);
+    }
+    finished_[id] = std::move(summary);
+    scheduler_.ReleaseJob(id);
+    if (EventLog* log = spool_->Log(id)) log->set_ended(true);
+    CloseIfUnwatched(id);
+  }
+}
+
+void Server::CloseIfUnwatched(JobId job) {
+  // Only an ended job's files are closed: a running one still appends.
+  if (scheduler_.FindJob(job) != nullptr) return;
+  for (const Follower& f : followers_) {
+    if (f.job == job) return;
+  }
+  spool_->CloseJob(job);
+}
+
+int64_t Server::PumpFollowers(int64_t now) {
+  int64_t next = -1;
+  for (size_t i = 0; i < followers_.size();) {
+    Follower& f = followers_[i];
+    EventLog* log = spool_->Log(f.job);
+    bool done = log == nullptr;
+    const uint64_t waiting = done || f.sent >= log->size() ? 0 : log->size() - f.sent;
+    const bool due = !done && (waiting >= kEventsPromptBytes || log->ended() ||
+                               now - f.sent_at >= kEventsDelayMs);
+    if (waiting > 0 && !due) {
+      next = next < 0 ? f.sent_at + kEventsDelayMs : std::min(next, f.sent_at + kEventsDelayMs);
+    }
+    while (due && f.sent < log->size() && f.sent - f.acked < kEventsWindowBytes) {
+      const size_t room = static_cast<size_t>(kEventsWindowBytes - (f.sent - f.acked));
+      Result<std::string_view> chunk =
+          log->Read(f.sent, std::min(room, kEventsChunkBytes), &read_scratch_);
+      if (!chunk.ok()) {
+        spdlog::error("job {}: {}", f.job.value, chunk.status().message());
+        done = true;
+        break;
+      }
+      std::string bytes;
+      EncodeJobEvents(f.job, f.sent, chunk.value(), &bytes);
+      f.sent += chunk->size();
+      f.sent_at = now;
+      ++counters_.sent;
+      if (!SendRoutedEncoded(*router_, f.route, std::move(bytes))) gone_clients_.push_back(f.route);
+    }
+    // A follower that has acknowledged the whole of an ended job is done.
+    if (!done && log->ended() && f.acked >= log->size()) done = true;
+    if (done) {
+      const JobId job = f.job;
+      followers_.erase(followers_.begin() + static_cast<long>(i));
+      CloseIfUnwatched(job);
+    } else {
+      ++i;
+    }
+  }
+  return next;
+}
+
+}  // namespace drover::broker

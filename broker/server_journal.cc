@@ -1,0 +1,246 @@
+// Server (server.h): durability. Journaling decisions, replaying them after
+// a restart, and snapshots that bound the journal (broker/recovery.h).
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include "broker/server.h"
+#include "shared/clock.h"
+
+namespace drover::broker {
+namespace {
+
+// Replay accepts any job file the broker once accepted, whatever limits it
+// runs with now: refusing one would lose an accepted job.
+const JobLimits kAnyJob{SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX};
+
+template <class... Fs>
+struct Overloaded : Fs... {
+  using Fs::operator()...;
+};
+template <class... Fs>
+Overloaded(Fs...) -> Overloaded<Fs...>;
+
+}  // namespace
+
+void Server::Journal(const Record& record) {
+  if (replaying_) return;
+  record_.clear();
+  EncodeRecord(record, &record_);
+  journal_->Append(record_);
+}
+
+Status Server::Recover(const std::string& dir) {
+  const int64_t now = MonotonicMs();
+  replaying_ = true;
+  scheduler_.SetReplaying(true);
+  Result<std::unique_ptr<broker::Journal>> journal =
+      broker::Journal::Open(dir, [&](std::string_view bytes) -> Status {
+        Result<Record> record = DecodeRecord(bytes);
+        if (!record.ok()) return Status::Error("undecodable record: " + record.status().message());
+        return ApplyRecord(record.value(), now);
+      });
+  scheduler_.FinishReplay(now);
+  replaying_ = false;
+  if (!journal.ok()) return journal.status();
+  journal_ = std::move(journal).value();
+  RetireEndedJobs();  // jobs that ended before the restart
+  const broker::Journal::Recovered& r = journal_->recovered();
+  if (r.snapshot_records + r.journal_records > 0) {
+    spdlog::info("recovered from {}: {} snapshot and {} journal records{}; {} job(s) running, "
+                 "{} over", dir, r.snapshot_records, r.journal_records,
+                 r.torn_bytes ? ", cut a torn tail of " + std::to_string(r.torn_bytes) + " bytes"
+                              : std::string(),
+                 scheduler_.jobs().size(), finished_.size());
+  }
+  return Status::Ok();
+}
+
+Status Server::ApplyRecord(const Record& record, int64_t now) {
+  auto load = [](const Blob& file, JobId id) -> Result<JobSpec> {
+    LoadedJob loaded = LoadJob(file.bytes, kAnyJob);
+    if (!loaded.spec) {
+      return Status::Error("job " + std::to_string(id.value) + " no longer loads: " +
+                           FormatProblem(loaded.problems.front()));
+    }
+    return std::move(*loaded.spec);
+  };
+  auto remember = [this](JobId id, const std::string& key) {
+    next_job_ = std::max(next_job_, id.value + 1);
+    if (key.empty()) return;
+    submission_keys_[key] = id;
+    job_keys_[id] = key;
+  };
+  return std::visit(
+      Overloaded{
+          [&](const JobRecord& r) -> Status {
+            Result<JobSpec> spec = load(r.job_file, r.job);
+            if (!spec.ok()) return spec.status();
+            if (Status s = spool_->ReopenJob(r.job, spec.value()); !s.ok()) return s;
+            remember(r.job, r.key);
+            std::vector<bool> succeeded;
+            if (!r.succeeded.empty()) {
+              succeeded.assign(spec->steps.size(), false);
+              for (uint32_t i : r.succeeded) {
+                if (i < succeeded.size()) succeeded[i] = true;
+              }
+            }
+            scheduler_.OnSubmit(r.job, std::move(spec).value(), now,
+                                succeeded.empty() ? nullptr : &succeeded, r.resumed_from);
+            return Status::Ok();
+          },
+          [&](const DispatchRecord& r) -> Status {
+            std::optional<TaskKey> after;
+            if (r.after_attempt.value != 0) after = TaskKey{r.key.job, r.after_step, r.after_attempt};
+            scheduler_.ReplayDispatch(r.key, r.instance, r.worker, after, now);
+            return Status::Ok();
+          },
+          [&](const ResultRecord& r) -> Status {
+            scheduler_.ReplayResult(r.instance, r.result, now);
+            return Status::Ok();
+          },
+          [&](const LostRecord& r) -> Status {
+            scheduler_.ReplayLost(r.key, r.reason, now);
+            return Status::Ok();
+          },
+          [&](const CancelRecord& r) -> Status {
+            scheduler_.OnCancel(r.job, now);
+            return Status::Ok();
+          },
+          [&](const FinishedRecord& r) -> Status {
+            FinishedJob& f = finished_[r.job];
+            f.name = r.name;
+            f.state = r.state;
+            f.counts = r.counts;
+            f.succeeded = r.succeeded.bytes;
+            f.key = r.key;
+            next_job_ = std::max(next_job_, r.job.value + 1);
+            if (!r.key.empty()) submission_keys_[r.key] = r.job;
+            return Status::Ok();
+          },
+          [&](const RunningRecord& r) -> Status {
+            Result<JobSpec> spec = load(r.job_file, r.job);
+            if (!spec.ok()) return spec.status();
+            const size_t n = spec->steps.size();
+            if (r.states.bytes.size() != n || r.attempts.size() != n || r.failures.size() != n ||
+                r.losses.size() != n || r.workers.size() != n || r.names.size() != r.instances.size()) {
+              return Status::Error("job " + std::to_string(r.job.value) + ": step states damaged");
+            }
+            if (Status s = spool_->ReopenJob(r.job, spec.value()); !s.ok()) return s;
+            remember(r.job, r.key);
+            std::vector<Scheduler::StepSnapshot> steps(n);
+            for (size_t i = 0; i < n; ++i) {
+              const auto state = static_cast<uint8_t>(r.states.bytes[i]);
+              if (state > static_cast<uint8_t>(kStepStateMax)) {
+                return Status::Error("job " + std::to_string(r.job.value) + ": bad step state");
+              }
+              steps[i] = {static_cast<StepState>(state), r.attempts[i], r.failures[i], r.losses[i],
+                          r.workers[i], false};
+            }
+            for (uint32_t i : r.conditional) {
+              if (i < n) steps[i].conditional = true;
+            }
+            std::vector<std::pair<std::string, std::string>> workers;
+            for (size_t i = 0; i < r.instances.size(); ++i) {
+              workers.emplace_back(r.instances[i], r.names[i]);
+            }
+            scheduler_.RestoreJob(r.job, std::move(spec).value(), steps, workers,
+                                  r.cancelled ? &r.cancel_reason : nullptr, r.aborted, now);
+            return Status::Ok();
+          },
+          [&](const NextJobRecord& r) -> Status {
+            next_job_ = std::max(next_job_, r.next_job);
+            return Status::Ok();
+          },
+      },
+      record);
+}
+
+bool Server::WriteJournal(int64_t now) {
+  if (Status s = journal_->Write(); !s.ok()) {
+    spdlog::critical("journal: {}", s.message());
+    return false;
+  }
+  if (!journal_->has_unsynced()) return true;
+  // A submission is acknowledged only once durable; everything else within
+  // kSyncMs (group commit: one fdatasync covers many turns' records).
+  if (sync_now_ || (sync_due_ >= 0 && now >= sync_due_)) {
+    if (Status s = journal_->Sync(); !s.ok()) {
+      spdlog::critical("journal: {}", s.message());
+      return false;
+    }
+    sync_now_ = false;
+    sync_due_ = -1;
+  } else if (sync_due_ < 0) {
+    sync_due_ = now + kSyncMs;
+  }
+  return true;
+}
+
+Status Server::TakeSnapshot() {
+  if (Status s = journal_->Write(); !s.ok()) return s;
+  // Every running job's file is read before anything is written, so that a
+  // missing one fails the snapshot, not the journal.
+  std::vector<std::pair<JobId, std::string>> files;
+  for (const auto& [id, job] : scheduler_.jobs()) {
+    Result<std::string> file = spool_->ReadJobFile(id);
+    if (!file.ok()) return file.status();
+    files.emplace_back(id, std::move(file).value());
+  }
+  const int64_t t0 = MonotonicMs();
+  std::string bytes;
+  Status s = journal_->WriteSnapshot([&](const std::function<void(std::string_view)>& emit) {
+    auto put = [&](const Record& r) {
+      bytes.clear();
+      EncodeRecord(r, &bytes);
+      emit(bytes);
+    };
+    put(NextJobRecord{next_job_});
+    for (const auto& [id, f] : finished_) {
+      put(FinishedRecord{id, f.key, f.name, f.state, f.counts, Blob{f.succeeded}});
+    }
+    for (auto& [id, file] : files) {
+      const Job* job = scheduler_.FindJob(id);
+      RunningRecord r;
+      r.job = id;
+      if (auto k = job_keys_.find(id); k != job_keys_.end()) r.key = k->second;
+      r.job_file.bytes = std::move(file);
+      r.instances = {""};
+      r.names = {""};
+      std::unordered_map<WorkerId, uint32_t> worker_index;
+      const size_t n = job->size();
+      r.states.bytes.resize(n);
+      r.attempts.resize(n);
+      r.failures.resize(n);
+      r.losses.resize(n);
+      r.workers.assign(n, 0);
+      for (uint32_t i = 0; i < n; ++i) {
+        const StepRun& run = job->run(StepIndex(i));
+        r.states.bytes[i] = static_cast<char>(run.state);
+        r.attempts[i] = run.attempt;
+        r.failures[i] = run.failures;
+        r.losses[i] = run.losses;
+        if (run.conditional) r.conditional.push_back(i);
+        if (run.state != StepState::kRunning) continue;
+        auto [it, added] = worker_index.try_emplace(run.worker, static_cast<uint32_t>(r.instances.size()));
+        if (added) {
+          const Worker* w = scheduler_.FindWorker(run.worker);
+          r.instances.push_back(w ? w->info.instance : "");
+          r.names.push_back(w ? w->info.name : "");
+        }
+        r.workers[i] = it->second;
+      }
+      r.cancelled = job->cancelled();
+      r.aborted = job->aborted();
+      r.cancel_reason = job->cancel_reason();
+      put(r);
+    }
+  });
+  if (!s.ok()) return s;
+  spdlog::info("snapshot: {} running and {} finished job(s) in {} ms", files.size(),
+               finished_.size(), MonotonicMs() - t0);
+  return Status::Ok();
+}
+
+}  // namespace drover::broker
