@@ -92,7 +92,7 @@ struct FinishedRecord {
   std::string name;
   JobState state = JobState::kSucceeded;
   std::vector<uint32_t> counts;  // steps in each StepState
-  Blob succeeded;                // one byte per step: 1 if it succeeded
+  Blob succeeded;                // one bit per step (bit i of byte i/8): 1 if it succeeded
   MSGPACK_DEFINE(job, key, name, state, counts, succeeded)
 };
 

@@ -531,6 +531,9 @@ void Scheduler::OnTick(Time now) {
       if (now - w->last_heard >= LeaseOf(FindJob(key.job))) expired.push_back(key);
     }
     for (const TaskKey& key : expired) {
+      // Should the worker still hear us (a link that fails one way only, or
+      // a worker that was frozen), it stops the attempt that now runs elsewhere.
+      outbox_->Kill(w->id, key);
       Lose(w, key,
            "worker " + Quote(w->info.name) + " was out of touch for " +
                FormatSeconds(now - w->last_heard) + ", past the job's lease",
@@ -630,11 +633,12 @@ void Scheduler::FinishReplay(Time /*now*/) {
   }
 }
 
-StatusReply Scheduler::Status() const {
+StatusReply Scheduler::Status(Time now) const {
   StatusReply reply;
   for (const auto& [id, w] : pool_.all()) {
-    reply.workers.push_back(
-        WorkerStatus{id, w.info.name, w.info.host, w.info.slots, w.busy(), w.info.labels});
+    reply.workers.push_back(WorkerStatus{id, w.info.name, w.info.host, w.info.slots, w.busy(),
+                                         w.info.labels,
+                                         w.connected ? 0 : std::max<Time>(1, now - w.last_heard)});
   }
   std::sort(reply.workers.begin(), reply.workers.end(),
             [](const WorkerStatus& a, const WorkerStatus& b) { return a.id < b.id; });

@@ -170,7 +170,7 @@ class Scheduler {
   void ReleaseJob(JobId job);
   const WorkerPool& pool() const { return pool_; }
   const std::map<JobId, std::unique_ptr<Job>>& jobs() const { return jobs_; }
-  StatusReply Status() const;
+  StatusReply Status(Time now) const;
 
  private:
   Job* MutableJob(JobId job);

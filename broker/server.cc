@@ -95,11 +95,15 @@ Status Server::Run(SignalFd* signals) {
       next_tick_ = now + options_.heartbeat_ms;
     }
     ScheduleAndDispatch(now);
+    // The jobs' event logs first: replay does not publish events again, so
+    // a kill between the two writes must leave the logs ahead of the
+    // journal (a state change told twice) rather than behind it (an ending
+    // a following client never hears).
+    if (Status s = spool_->FlushAll(); !s.ok()) spdlog::error("spool: {}", s.message());
     // Nothing leaves before the records it depends on are written.
     if (!WriteJournal(now)) return Status::Error("stopping: the journal cannot be written");
     FlushOutgoing();  // before any job's events: a client hears JobAccepted first
-    next_pump_ = PumpFollowers(now);  // from the spool's memory; then its one write
-    if (Status s = spool_->FlushAll(); !s.ok()) spdlog::error("spool: {}", s.message());
+    next_pump_ = PumpFollowers(now);
     SendCredits();
     FlushOutgoing();
     for (const std::string& gone : std::exchange(gone_clients_, {})) DropClient(gone);

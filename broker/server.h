@@ -126,7 +126,7 @@ class Server : private Outbox {
   // A submission (or resumption) sent again with the same key after its
   // reply was lost: answers with the job it made. False if the key is new.
   bool AnswerRepeat(const std::string& route, const std::string& key, bool follow);
-  StatusReply BuildStatus() const;
+  StatusReply BuildStatus(int64_t now) const;
   // Accepts a validated job under a new id (or the id its key already has).
   void Accept(const std::string& route, JobSpec spec, std::string job_file, std::string key,
               bool follow, JobId resumed_from, const std::vector<bool>* succeeded, int64_t now);

@@ -43,7 +43,7 @@ void Server::HandleClientMessage(Peer& /*peer*/, const std::string& route, Messa
       if (f.route == route && f.job == ack->job) f.acked = std::max(f.acked, std::min(ack->offset, f.sent));
     }
   } else if (std::holds_alternative<StatusRequest>(msg)) {
-    Reply(route, BuildStatus());
+    Reply(route, BuildStatus(now));
   } else if (!std::holds_alternative<Heartbeat>(msg)) {
     ReplyError(route, ErrorCode::kWrongRole, "a client cannot send this message");
   }
@@ -192,8 +192,8 @@ void Server::HandleResume(const std::string& route, ResumeJob& resume, int64_t n
          &succeeded, now);
 }
 
-StatusReply Server::BuildStatus() const {
-  StatusReply reply = scheduler_.Status();
+StatusReply Server::BuildStatus(int64_t now) const {
+  StatusReply reply = scheduler_.Status(now);
   for (const auto& [id, job] : finished_) {
     reply.jobs.push_back(JobStatus{id, job.name, job.state, job.counts});
   }

@@ -33,6 +33,7 @@ void Server::Journal(const Record& record) {
 
 Status Server::Recover(const std::string& dir) {
   const int64_t now = MonotonicMs();
+  spdlog::info("replaying the journal in {}", dir);
   replaying_ = true;
   scheduler_.SetReplaying(true);
   Result<std::unique_ptr<broker::Journal>> journal =

@@ -5,8 +5,8 @@
 //   StepIndex  a step's position in its graph's `steps` array (stable once accepted).
 //   Attempt    1 for a step's first run; every re-dispatch gets the next number, so
 //              anything that arrives for an older attempt can be recognised and dropped.
-//   WorkerId   a worker connection as the broker numbers it; a reconnecting worker
-//              gets a new one.
+//   WorkerId   a worker (one run of the worker program) as the broker numbers it; it
+//              keeps its number when it reconnects while the broker still knows it.
 #pragma once
 
 #include <compare>

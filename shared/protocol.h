@@ -57,7 +57,6 @@ enum class MessageType : uint8_t {
   kDispatch = 20,
   kKillTask = 21,
   kOutputCredit = 22,
-  // Worker -> broker.
   kResultsAck = 23,
   // Worker -> broker.
   kTaskOutput = 30,
@@ -338,7 +337,10 @@ struct WorkerStatus {
   uint32_t slots = 0;
   uint32_t used = 0;
   std::vector<std::string> labels;
-  MSGPACK_DEFINE(id, name, host, slots, used, labels)
+  // Out of touch (silent past the liveness interval) for this long; 0 while
+  // in touch. Such a worker still holds its steps until their lease ends.
+  int64_t silent_ms = 0;
+  MSGPACK_DEFINE(id, name, host, slots, used, labels, silent_ms)
 };
 
 struct JobStatus {

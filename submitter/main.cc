@@ -174,12 +174,19 @@ int RunStatus(const Options& o, zmq::context_t* ctx) {
     Error(reply.ok() ? "unexpected reply from the broker" : reply.status().message());
     return ToInt(ExitCode::kBrokerUnreachable);
   }
-  printf("%zu worker(s)\n", status->workers.size());
+  // The first line counts the workers in touch: scripts wait on it.
+  size_t silent = 0;
+  for (const WorkerStatus& w : status->workers) silent += w.silent_ms > 0;
+  printf("%zu worker(s)", status->workers.size() - silent);
+  if (silent > 0) printf(", and %zu out of touch", silent);
+  printf("\n");
   for (const WorkerStatus& w : status->workers) {
     std::string labels;
     for (const std::string& l : w.labels) labels += (labels.empty() ? " labels " : ",") + l;
-    printf("  #%u %s (%s): %u/%u slots busy%s\n", w.id.value, w.name.c_str(), w.host.c_str(),
-           w.used, w.slots, labels.c_str());
+    printf("  #%u %s (%s): %u/%u slots busy%s", w.id.value, w.name.c_str(), w.host.c_str(), w.used,
+           w.slots, labels.c_str());
+    if (w.silent_ms > 0) printf(", out of touch for %.1f s", static_cast<double>(w.silent_ms) / 1000);
+    printf("\n");
   }
   printf("%zu job(s)\n", status->jobs.size());
   for (const JobStatus& j : status->jobs) {

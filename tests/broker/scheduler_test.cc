@@ -634,6 +634,11 @@ TEST_CASE("a silent worker keeps its attempts for the lease, then they run elsew
   REQUIRE(f.out.lost.size() == 1);
   CHECK(f.out.lost[0].first == sent[0].key);
   CHECK(f.out.lost[0].second.find("past the job's lease") != std::string::npos);
+  // Told to stop it, should it hear that (a link cut one way only).
+  REQUIRE(f.out.kills.size() == 1);
+  CHECK(f.out.kills[0].worker == w1);
+  CHECK(f.out.kills[0].key == sent[0].key);
+  f.out.kills.clear();
   auto again = f.Schedule();
   REQUIRE(again.size() == 1);
   CHECK(again[0].worker == w2);
@@ -831,6 +836,8 @@ TEST_CASE("attempts of a worker that never comes back after a restart are lost a
   f.sched.OnWorkerHeard(w2, f.now);
   f.sched.OnTick(f.now);
   f.sched.CheckInvariants();
+  REQUIRE(f.out.kills.size() == 1);  // (it has no connection: the shell drops it)
+  f.out.kills.clear();
   auto again = f.Schedule();
   REQUIRE(again.size() == 1);
   CHECK(again[0].key.attempt == Attempt(2));
