@@ -304,7 +304,9 @@ void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order, c
       }
       break;
     case Field::kRetryDelay:
-      if (r.ReadSeconds(o, order, path, kMaxDelaySeconds, "1 day", &spec->retry_delay_ms)) {
+      // 0 is allowed: a step may turn off the delay its defaults give it.
+      if (r.ReadSeconds(o, order, path, kMaxDelaySeconds, "1 day", &spec->retry_delay_ms,
+                        /*zero_ok=*/true)) {
         step->set |= kSetRetryDelay;
       }
       break;

@@ -309,7 +309,8 @@ bool ValueReader::ReadExitCodes(const msgpack::object& o, uint64_t order, const 
 }
 
 bool ValueReader::ReadSeconds(const msgpack::object& o, uint64_t order, const PathNode* path,
-                              int64_t max_seconds, const char* max_text, uint32_t* out_ms) {
+                              int64_t max_seconds, const char* max_text, uint32_t* out_ms,
+                              bool zero_ok) {
   double seconds;
   switch (o.type) {
     case msgpack::type::POSITIVE_INTEGER:
@@ -327,9 +328,10 @@ bool ValueReader::ReadSeconds(const msgpack::object& o, uint64_t order, const Pa
       return false;
   }
   // Written so that NaN fails too.
-  if (!(seconds > 0 && seconds <= static_cast<double>(max_seconds))) {
+  if (!((seconds > 0 || (zero_ok && seconds == 0)) &&
+        seconds <= static_cast<double>(max_seconds))) {
     Report(order, path,
-           "must be more than 0 and at most " + std::to_string(max_seconds) + " seconds (" +
+           std::string(zero_ok ? "must be at least 0" : "must be more than 0") + " and at most " + std::to_string(max_seconds) + " seconds (" +
                max_text + "), got " + NumberText(o));
     return false;
   }

@@ -50,11 +50,12 @@ class ValueReader {
   bool ReadEnv(const msgpack::object& o, uint64_t order, const PathNode* path, EnvList* out);
   bool ReadTimeout(const msgpack::object& o, uint64_t order, const PathNode* path,
                    uint32_t* out_ms);
-  // A number of seconds (an integer or a fraction) above 0 and at most
-  // `max_seconds` (`max_text` says it for people: "1 day"), kept in whole
-  // milliseconds rounded up.
+  // A number of seconds (an integer or a fraction) above 0 (or 0 itself if
+  // `zero_ok`) and at most `max_seconds` (`max_text` says it for people:
+  // "1 day"), kept in whole milliseconds rounded up.
   bool ReadSeconds(const msgpack::object& o, uint64_t order, const PathNode* path,
-                   int64_t max_seconds, const char* max_text, uint32_t* out_ms);
+                   int64_t max_seconds, const char* max_text, uint32_t* out_ms,
+                   bool zero_ok = false);
   // One exit code or an array of them, each 1 to 255; sorted, unique.
   bool ReadExitCodes(const msgpack::object& o, uint64_t order, const PathNode* path,
                      std::vector<uint8_t>* out);

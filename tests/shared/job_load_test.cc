@@ -465,7 +465,8 @@ TEST_CASE("retry policies, leases and aborts") {
     "defaults": {"retry_delay": 0.5, "retry_unless_exit": 2},
     "steps": [
       {"id": "a", "cmd": "x"},
-      {"id": "b", "cmd": "x", "retry_delay": 3, "retry_unless_exit": [3, 1, 3]}
+      {"id": "b", "cmd": "x", "retry_delay": 3, "retry_unless_exit": [3, 1, 3]},
+      {"id": "c", "cmd": "x", "retry_delay": 0}
     ]})"));
   CHECK(job.lease_ms == 12'500);
   CHECK(job.abort_on_exit == std::vector<uint8_t>{7, 42});
@@ -473,12 +474,13 @@ TEST_CASE("retry policies, leases and aborts") {
   CHECK(job.steps[0].retry_unless_exit == std::vector<uint8_t>{2});
   CHECK(job.steps[1].retry_delay_ms == 3000);
   CHECK(job.steps[1].retry_unless_exit == std::vector<uint8_t>{1, 3});
+  CHECK(job.steps[2].retry_delay_ms == 0);  // turns off the default's delay
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retry_unless_exit": [2, 0]}]})") ==
         "steps[0].retry_unless_exit[1]: must be between 1 and 255, got 0");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retry_unless_exit": "2"}]})") ==
         "steps[0].retry_unless_exit: expected an exit code or an array of them, got string \"2\"");
-  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retry_delay": 0}]})") ==
-        "steps[0].retry_delay: must be more than 0 and at most 86400 seconds (1 day), got 0");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retry_delay": -0.5}]})") ==
+        "steps[0].retry_delay: must be at least 0 and at most 86400 seconds (1 day), got -0.5");
   CHECK(OnlyProblem(R"({"lease": -1, "steps": [{"id": "a", "cmd": "x"}]})") ==
         "lease: must be more than 0 and at most 86400 seconds (1 day), got -1");
   CHECK(OnlyProblem(R"({"abort_on_exit": 256, "steps": [{"id": "a", "cmd": "x"}]})") ==
