@@ -104,6 +104,15 @@ int main(int argc, char** argv) {
     fprintf(stderr, "broker: %s\n", s.message().c_str());
     return 2;
   }
+  // A worker cut off notices after a heartbeat or so and must have its steps
+  // stopped (grace included) before the lease ends; with less room than this
+  // it stops them at the first late heartbeat.
+  if (const int64_t room = int64_t{options.heartbeat_ms} * (options.liveness + 2);
+      options.lease_ms < room) {
+    spdlog::warn("--lease {:.1f} s is short for heartbeats of {} ms: a worker out of touch for a "
+                 "moment will stop its steps; {:.0f} s or more is safer",
+                 lease_s, options.heartbeat_ms, static_cast<double>(room) / 1000 + 5);
+  }
   if (die_with_parent) {
     if (drover::Status s = drover::SignalOnParentDeath(SIGTERM); !s.ok()) return 1;
   }

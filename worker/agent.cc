@@ -401,12 +401,15 @@ void Agent::StartTask(Task& task, Time now) {
 
 Time Agent::CutOffTime(uint32_t lease_ms, Time heard) const {
   // The broker may give the step away `lease` after it last heard from us,
-  // which is about when we last heard from it. Stop the child in time for
-  // its SIGKILL to land before then, with a tenth of the lease to spare for
-  // clocks and scheduling; a short lease shortens the grace.
+  // which is about when we last heard from it: up to a heartbeat earlier,
+  // if its last heartbeat to us was on the way when ours to it was lost.
+  // Stop the child in time for its SIGKILL to land before then, with two
+  // heartbeats or a tenth of the lease to spare; a short lease shortens the
+  // grace.
   const int64_t lease = lease_ms;
   const int64_t grace = std::min(options_.kill_grace_ms, lease / 4);
-  return heard + lease - grace - lease / 10;
+  const int64_t margin = std::max(lease / 10, 2 * int64_t{heartbeat_ms_});
+  return heard + lease - grace - margin;
 }
 
 Time Agent::EnforceLeases(Time now) {
