@@ -382,7 +382,9 @@ void Agent::StartTask(Task& task, Time now) {
   spec.cwd = std::move(task.cwd);
   spec.stdin_data = std::move(task.stdin_data.bytes);
   spec.timeout_ms = task.timeout_ms;
-  Result<ProcessSet::Id> id = processes_->Spawn(spec, now);
+  // The clock now, not the loop turn's `now`: the turn may have spent a
+  // while (starting other steps), and the timeout counts from the spawn.
+  Result<ProcessSet::Id> id = processes_->Spawn(spec, MonotonicMs());
   if (!id.ok()) {
     spdlog::info("{} ({}) could not start: {}", ToString(task.key), task.step_id,
                  id.status().message());

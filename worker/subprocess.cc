@@ -361,6 +361,11 @@ Result<ProcessSet::Id> ProcessSet::Spawn(const SpawnSpec& spec, Time now) {
     if (fd >= 0) fcntl(fd, F_SETFL, O_NONBLOCK);  // a new pipe has no other status flags
   }
 
+  // Read before the child starts, as `now` was: the attempt's time and its
+  // timeout count from the same moment. (After StartChild, the reading could
+  // come late by however long the worker waited for a CPU once the child
+  // had exec'd, and a step killed at its timeout would seem to have run less.)
+  const Time started_ms = WallMs();
   pid_t pid = -1;
   const int err = StartChild(*program, spec, {pipes[0][0], pipes[1][1], pipes[2][1]}, &pid);
   for (int* fd : {&pipes[0][0], &pipes[1][1], &pipes[2][1]}) {
@@ -381,7 +386,7 @@ Result<ProcessSet::Id> ProcessSet::Spawn(const SpawnSpec& spec, Time now) {
   p->out_fd[static_cast<int>(Stream::kStderr)] = pipes[2][0];
   p->stdin_data = spec.stdin_data;
   if (spec.timeout_ms > 0) p->timeout_at = now + spec.timeout_ms;
-  p->run.started_ms = WallMs();
+  p->run.started_ms = started_ms;
   processes_.emplace(p->id, std::move(owned));
   pid_owner_.emplace(pid, p->id);
   for (int fd : {p->stdin_fd, p->out_fd[0], p->out_fd[1]}) {
