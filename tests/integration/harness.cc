@@ -169,21 +169,63 @@ Run RunCommand(const std::vector<std::string>& argv, const TempDir& dir,
   return run;
 }
 
+bool Alive(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
+}
+
+bool WaitUntil(std::chrono::milliseconds within, const std::function<bool()>& done) {
+  const auto deadline = Clock::now() + within;
+  while (!done()) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
 Cluster::Cluster() {
   endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreePort());
-  broker_ = std::make_unique<Process>(
-      std::vector<std::string>{BinDir() + "/broker", "--bind", endpoint_, "--state-dir",
-                               dir_.path() + "/state", "--heartbeat-ms", "200"},
-      dir_.path() + "/broker.out", dir_.path() + "/broker.err");
+  RestartBroker();
 }
 
 Cluster::~Cluster() {
   workers_.clear();
-  broker_.reset();
+  brokers_.clear();
+}
+
+void Cluster::KillBroker() {
+  broker().Signal(SIGKILL);
+  broker().Wait(std::chrono::seconds(10));
+}
+
+Process& Cluster::RestartBroker() {
+  const std::string log = dir_.path() + "/broker-" + std::to_string(brokers_.size() + 1);
+  brokers_.push_back(std::make_unique<Process>(
+      std::vector<std::string>{BinDir() + "/broker", "--bind", endpoint_, "--state-dir",
+                               dir_.path() + "/state", "--heartbeat-ms", "200"},
+      log + ".out", log + ".err"));
+  return *brokers_.back();
+}
+
+std::string Cluster::BrokerLogs() const {
+  std::string all;
+  for (size_t i = 0; i < brokers_.size(); ++i) {
+    all += "--- broker run " + std::to_string(i + 1) + " ---\n" + brokers_[i]->err();
+  }
+  return all;
 }
 
 Process& Cluster::AddWorker(const std::string& name, int slots,
                             const std::vector<std::string>& labels) {
+  Process& worker = StartWorker(name, slots, labels);
+  WaitForWorkers(workers_.size());
+  return worker;
+}
+
+Process& Cluster::StartWorker(const std::string& name, int slots,
+                              const std::vector<std::string>& labels) {
   std::vector<std::string> argv = {BinDir() + "/worker", "--broker", endpoint_, "--name", name,
                                    "--slots", std::to_string(slots), "--kill-grace", "1",
                                    "--state-dir", dir_.path() + "/worker-state"};
@@ -191,9 +233,8 @@ Process& Cluster::AddWorker(const std::string& name, int slots,
     argv.push_back("--label");
     argv.push_back(l);
   }
-  workers_.push_back(std::make_unique<Process>(argv, dir_.path() + "/worker-" + name + ".out",
-                                               dir_.path() + "/worker-" + name + ".err"));
-  WaitForWorkers(workers_.size());
+  const std::string log = dir_.path() + "/worker-" + name + "-" + std::to_string(workers_.size());
+  workers_.push_back(std::make_unique<Process>(argv, log + ".out", log + ".err"));
   return *workers_.back();
 }
 
@@ -206,7 +247,7 @@ void Cluster::WaitForWorkers(size_t n) {
     if (r.exit_code == 0 && r.out.rfind(want, 0) == 0) return;
     if (Clock::now() > deadline) {
       FAIL("the broker never listed " << n << " workers; last status:\n"
-                                      << r.out << r.err << "\nbroker log:\n" << broker_->err());
+                                      << r.out << r.err << "\nbroker logs:\n" << BrokerLogs());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -221,11 +262,15 @@ Run Cluster::Submit(const std::string& job_file, const std::vector<std::string>&
 std::vector<nlohmann::json> Cluster::SubmitJson(const std::string& job_file, int* exit_code) {
   Run r = Submit(job_file, {"--json"});
   if (exit_code) *exit_code = r.exit_code;
+  INFO("submit stderr: " << r.err);
+  return JsonLines(r.out);
+}
+
+std::vector<nlohmann::json> JsonLines(const std::string& text) {
   std::vector<nlohmann::json> events;
-  std::istringstream lines(r.out);
+  std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
-    INFO("submit stderr: " << r.err);
-    events.push_back(nlohmann::json::parse(line));
+    if (!line.empty()) events.push_back(nlohmann::json::parse(line));
   }
   return events;
 }

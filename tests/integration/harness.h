@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -38,6 +39,12 @@ int FreePort();
 
 std::string ReadFile(const std::string& path);
 
+// Whether `pid` runs (exists and is not a zombie).
+bool Alive(pid_t pid);
+
+// Polls `done` every 10 ms until it is true (true) or `within` passed (false).
+bool WaitUntil(std::chrono::milliseconds within, const std::function<bool()>& done);
+
 // A program running in its own process group, its stdout and stderr going to
 // files. The destructor SIGKILLs the group and reaps it.
 class Process {
@@ -54,7 +61,8 @@ class Process {
   std::optional<int> Wait(std::chrono::milliseconds timeout);
   // The exit code if it exited normally, else -signal; nullopt while running.
   std::optional<int> ExitCode() const;
-  bool running() const { return !status_.has_value(); }
+  // Whether it still runs (reaps it if it has ended).
+  bool running() { return !Wait(std::chrono::milliseconds(0)).has_value(); }
   std::string out() const { return ReadFile(out_path_); }
   std::string err() const { return ReadFile(err_path_); }
   // Peak resident memory (VmHWM) in KiB while it runs; -1 if unknown.
@@ -86,10 +94,23 @@ class Cluster {
 
   const std::string& endpoint() const { return endpoint_; }
   const TempDir& dir() const { return dir_; }
-  Process& broker() { return *broker_; }
+  Process& broker() { return *brokers_.back(); }
+
+  // SIGKILLs the broker and reaps it.
+  void KillBroker();
+  // Starts a broker again on the same endpoint and state directory (after
+  // KillBroker, or after it stopped). Each run logs to its own files; the
+  // earlier runs' Process objects stay readable through BrokerLogs().
+  Process& RestartBroker();
+  // The stderr of every broker run so far, oldest first, with a header each.
+  std::string BrokerLogs() const;
 
   // Starts a worker and waits until the broker lists it.
   Process& AddWorker(const std::string& name, int slots, const std::vector<std::string>& labels = {});
+  // Starts a worker without waiting (e.g. to restart one; a worker of the
+  // same name must have stopped: they share a state directory).
+  Process& StartWorker(const std::string& name, int slots,
+                       const std::vector<std::string>& labels = {});
   // Waits until `status` shows `n` workers (throws after a generous deadline).
   void WaitForWorkers(size_t n);
 
@@ -101,9 +122,12 @@ class Cluster {
  private:
   TempDir dir_;
   std::string endpoint_;
-  std::unique_ptr<Process> broker_;
+  std::vector<std::unique_ptr<Process>> brokers_;  // every run; the last is current
   std::vector<std::unique_ptr<Process>> workers_;
 };
+
+// Parses one JSON object per line (blank lines skipped): `submit --json`'s output.
+std::vector<nlohmann::json> JsonLines(const std::string& text);
 
 // Events of one type ("step_started", "step_finished", ...).
 std::vector<nlohmann::json> EventsOf(const std::vector<nlohmann::json>& events,

@@ -352,14 +352,32 @@ Status NetLab::SetLatency(Host& host, std::chrono::milliseconds delay) {
   if (host.lab_ != this) return Status::Error("host " + host.name() + " is not in this lab");
   if (TcPath().empty()) return Status::Error("`tc` (iproute2) not found");
   if (delay.count() <= 0) {
-    if (!host.latency_) return Status::Ok();
+    if (!host.shaped_) return Status::Ok();
     Status s = RunTool({TcPath(), "-n", host.netns_, "qdisc", "del", "dev", "eth0", "root"});
-    if (s.ok()) host.latency_ = false;
+    if (s.ok()) host.shaped_ = false;
     return s;
   }
   Status s = RunTool({TcPath(), "-n", host.netns_, "qdisc", "replace", "dev", "eth0", "root",
                       "netem", "delay", std::to_string(delay.count()) + "ms"});
-  if (s.ok()) host.latency_ = true;
+  if (s.ok()) host.shaped_ = true;
+  return s;
+}
+
+Status NetLab::SetRateLimit(Host& host, int kbit_per_s) {
+  if (host.lab_ != this) return Status::Error("host " + host.name() + " is not in this lab");
+  if (TcPath().empty()) return Status::Error("`tc` (iproute2) not found");
+  if (kbit_per_s <= 0) {
+    if (!host.shaped_) return Status::Ok();
+    Status s = RunTool({TcPath(), "-n", host.netns_, "qdisc", "del", "dev", "eth0", "root"});
+    if (s.ok()) host.shaped_ = false;
+    return s;
+  }
+  // A token bucket: a burst of 64 KiB, and at most 100 ms of packets waiting
+  // in the qdisc, past which TCP backs off (as it would behind a slow link).
+  Status s = RunTool({TcPath(), "-n", host.netns_, "qdisc", "replace", "dev", "eth0", "root",
+                      "tbf", "rate", std::to_string(kbit_per_s) + "kbit", "burst", "64kb",
+                      "latency", "100ms"});
+  if (s.ok()) host.shaped_ = true;
   return s;
 }
 

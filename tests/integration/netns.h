@@ -20,7 +20,7 @@
 //
 // Needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN), `ip` from iproute2, `unshare`
 // from util-linux, and veth and bridge support in the kernel; SetLatency also
-// needs `tc` and the sch_netem qdisc.
+// needs `tc` and the sch_netem qdisc, SetRateLimit `tc` and sch_tbf.
 // Tests call Available() first and skip with its reason when it is false.
 //
 // Not thread-safe: one thread drives a lab (Host::Exec may run from several).
@@ -87,7 +87,7 @@ class Host {
   std::string name_, netns_, ip_;
   std::string port_;  // the veth end on the bridge, in the switch namespace
   bool created_ = false;
-  bool latency_ = false;
+  bool shaped_ = false;  // a root qdisc (latency or rate limit) is on eth0
   std::vector<std::unique_ptr<Process>> processes_;
 };
 
@@ -127,6 +127,10 @@ class NetLab {
   // An error (e.g. "Specified qdisc kind is unknown" without sch_netem) leaves
   // the link as it was: tests skip what needs latency.
   Status SetLatency(Host& host, std::chrono::milliseconds delay);
+
+  // Caps what the host sends at `kbit_per_s` (tbf on its eth0), as a slow link
+  // would; 0 removes the cap. Replaces any latency, and SetLatency replaces it.
+  Status SetRateLimit(Host& host, int kbit_per_s);
 
   // SIGKILLs every process in the host (as Host's destructor does) and reaps
   // the ones it started; their Process objects stay, showing -SIGKILL. The

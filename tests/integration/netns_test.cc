@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/lab_programs.h"
 #include "tests/integration/netns.h"
 
 namespace drover::testing {
@@ -25,76 +26,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-constexpr int kPort = 7700;  // every host has its own port space
-
-// True when the test should stop here because labs cannot be built.
-bool SkipWithoutNetns() {
-  std::string why;
-  if (NetLab::Available(&why)) return false;
-  if (std::getenv("DROVER_REQUIRE_NETNS")) FAIL("network namespaces are required: " << why);
-  MESSAGE("skipped: " << why);
-  return true;
-}
-
-std::string Endpoint(const Host& broker) {
-  return "tcp://" + broker.ip() + ":" + std::to_string(kPort);
-}
-
-// The broker's liveness is 5 heartbeats: 1 s here.
-Process& StartBroker(NetLab& lab, Host& host) {
-  return host.Start({BinDir() + "/broker", "--bind", Endpoint(host), "--state-dir",
-                     lab.dir().path() + "/state-" + host.name(), "--heartbeat-ms", "200",
-                     "--die-with-parent"});
-}
-
-// A worker named after its host.
-Process& StartWorker(NetLab& lab, Host& host, const Host& broker, int slots = 1) {
-  return host.Start({BinDir() + "/worker", "--broker", Endpoint(broker), "--name", host.name(),
-                     "--slots", std::to_string(slots), "--kill-grace", "1", "--die-with-parent",
-                     "--state-dir", lab.dir().path() + "/worker-state-" + host.name()});
-}
-
-// Polls `submit status`, run on `from`, until the broker lists `n` workers.
-// Empty on success, else what went wrong.
-std::string WaitForWorkers(Host& from, const Host& broker, size_t n,
-                           milliseconds within = seconds(15)) {
-  const auto deadline = Clock::now() + within;
-  const std::string want = std::to_string(n) + " worker(s)";
-  for (;;) {
-    Run r = from.Exec({BinDir() + "/submit", "status", "--broker", Endpoint(broker)}, seconds(10));
-    if (r.exit_code == 0 && r.out.rfind(want, 0) == 0) return "";
-    if (Clock::now() > deadline) {
-      return "the broker never listed " + std::to_string(n) + " workers within " +
-             std::to_string(within.count()) + " ms; last status (exit " +
-             std::to_string(r.exit_code) + "):\n" + r.out + r.err;
-    }
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-}
-
-// `submit FILE --json` on `from`; the events, one per line.
-std::vector<nlohmann::json> SubmitJson(NetLab& lab, Host& from, const Host& broker,
-                                       const std::string& name, const std::string& job,
-                                       int* exit_code) {
-  const std::string file = lab.dir().Write(name, job);
-  Run r =
-      from.Exec({BinDir() + "/submit", file, "--broker", Endpoint(broker), "--json"}, seconds(60));
-  *exit_code = r.exit_code;
-  INFO("submit stderr: " << r.err);
-  std::vector<nlohmann::json> events;
-  std::istringstream lines(r.out);
-  for (std::string line; std::getline(lines, line);) events.push_back(nlohmann::json::parse(line));
-  return events;
-}
-
-// Alive, and not a zombie.
-bool Alive(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t paren = stat.rfind(')');
-  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
-}
 
 // The process's command name ("sleep"), empty if there is none.
 std::string Comm(pid_t pid) {
@@ -108,15 +39,6 @@ bool HasNamespaceWithPrefix(const std::string& prefix) {
     if (ns.rfind(prefix, 0) == 0) return true;
   }
   return false;
-}
-
-bool WaitUntil(milliseconds within, const std::function<bool()>& done) {
-  const auto deadline = Clock::now() + within;
-  while (!done()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return true;
 }
 
 // Wall time of `submit status` from `from`, the best of `n` runs.

@@ -7,6 +7,7 @@
 #include <zmq.hpp>
 
 #include "shared/codec.h"
+#include "shared/job_load.h"
 #include "shared/transport.h"
 #include "tests/integration/harness.h"
 
@@ -78,6 +79,38 @@ TEST_CASE("a worker cannot submit jobs") {
   REQUIRE(std::holds_alternative<Welcome>(peer.Receive()));
   peer.Send(SubmitJob{Blob{"whatever"}, true, ""});
   CHECK(std::get<ErrorReply>(peer.Receive()).code == ErrorCode::kWrongRole);
+}
+
+TEST_CASE("a resubmission after a lost reply is the same job") {
+  Cluster c;
+  Result<std::string> job = JsonToMsgpack(R"({"name": "once", "steps": [{"id": "a", "argv": ["true"]}]})");
+  REQUIRE(job.ok());
+  auto submit = [&](const std::string& key) {
+    RawPeer peer(c.endpoint());
+    peer.Send(ClientHello{kProtocolVersion, "tester"});
+    REQUIRE(std::holds_alternative<Welcome>(peer.Receive()));
+    peer.Send(SubmitJob{Blob{job.value()}, false, key});
+    Message reply = peer.Receive();
+    REQUIRE(std::holds_alternative<JobAccepted>(reply));
+    return std::get<JobAccepted>(reply).job;
+  };
+  const JobId first = submit("key-1");
+  // The same key from a new connection (the client that lost the reply
+  // reconnects): the same job, not a second one.
+  CHECK(submit("key-1") == first);
+  // Also once the broker has restarted: the key is in its journal.
+  c.KillBroker();
+  c.RestartBroker();
+  CHECK(submit("key-1") == first);
+  const JobId other = submit("key-2");
+  CHECK(other != first);
+  Run status = RunCommand({BinDir() + "/submit", "status", "--broker", c.endpoint()}, c.dir());
+  size_t jobs = 0;
+  for (size_t at = status.out.find("once"); at != std::string::npos;
+       at = status.out.find("once", at + 1)) {
+    ++jobs;
+  }
+  CHECK_MESSAGE(jobs == 2, status.out);
 }
 
 }  // namespace
