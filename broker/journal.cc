@@ -8,9 +8,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -305,7 +308,78 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& dir, const Rep
   return journal;
 }
 
+// One fdatasync at a time, of a dup() of the journal's descriptor: the loop
+// may close its own (a snapshot starts a new file) while a sync runs.
+class Journal::Syncer {
+ public:
+  Syncer() : thread_([this] { Run(); }) {}
+  ~Syncer() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+  // Starts syncing `fd` (duplicated); false if the last sync still runs.
+  bool Start(int fd, const std::string& path) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fd_ >= 0) return false;
+    fd_ = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (fd_ < 0) {
+      error_ = ErrnoStatus("dup " + path, errno);
+      return true;
+    }
+    path_ = path;
+    wake_.notify_one();
+    return true;
+  }
+
+  bool busy() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return fd_ >= 0;
+  }
+
+  // The error of a finished sync, once.
+  Status TakeError() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::exchange(error_, Status::Ok());
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      wake_.wait(lock, [this] { return stop_ || fd_ >= 0; });
+      if (fd_ < 0) return;  // stopping, nothing left to sync
+      const int fd = fd_;
+      lock.unlock();
+      int rc;
+      do {
+        rc = fdatasync(fd);
+      } while (rc != 0 && errno == EINTR);
+      const int err = errno;
+      close(fd);
+      lock.lock();
+      if (rc != 0) error_ = ErrnoStatus("fdatasync " + path_, err);
+      fd_ = -1;
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  int fd_ = -1;  // being synced
+  std::string path_;
+  Status error_;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts once the rest is set up
+};
+
+Journal::Journal(std::string dir) : dir_(std::move(dir)) {}
+
 Journal::~Journal() {
+  syncer_.reset();  // finishes a sync under way first
   if (fd_ >= 0) close(fd_);
   if (dir_fd_ >= 0) close(dir_fd_);
 }
@@ -489,7 +563,21 @@ Status Journal::Sync() {
   return Status::Ok();
 }
 
-bool Journal::has_unsynced() const { return unsynced_ || !buffer_.empty(); }
+Result<bool> Journal::SyncInBackground() {
+  if (!failed_.ok()) return failed_;
+  if (syncer_) {
+    if (Status s = syncer_->TakeError(); !s.ok()) return Fail(s);
+  }
+  if (!unsynced_) return true;
+  if (!syncer_) syncer_ = std::make_unique<Syncer>();
+  if (!syncer_->Start(fd_, path_)) return false;
+  unsynced_ = false;
+  return true;
+}
+
+bool Journal::has_unsynced() const {
+  return unsynced_ || !buffer_.empty() || (syncer_ && syncer_->busy());
+}
 
 uint64_t Journal::journal_bytes() const { return written_ + buffer_.size(); }
 

@@ -22,7 +22,8 @@
 // which survives the machine losing power. The broker writes every turn
 // before it sends anything that depends on the records, and syncs before
 // acknowledging a submission and otherwise every few milliseconds (group
-// commit).
+// commit) with SyncInBackground(), whose fdatasync runs on a thread of its
+// own so that the loop does not wait for the disk.
 //
 // Recovery stops at the first record that is incomplete or fails its
 // checksum (a torn tail: the broker died mid-write), truncates the journal
@@ -30,7 +31,8 @@
 // that cannot be read whole is an error: it was renamed into place complete,
 // so damage there means the disk itself is at fault.
 //
-// Not thread-safe; one loop owns it.
+// Not thread-safe; one loop owns it. (The background sync thread touches
+// only a duplicate of the journal's descriptor and its own state.)
 #pragma once
 
 #include <cstdint>
@@ -74,8 +76,14 @@ class Journal {
   // kernel may have dropped the pages it failed to write, so a retry that
   // succeeds would prove nothing.
   Status Sync();
-  // Whether anything appended is not durable yet (buffered, or written and
-  // not synced).
+  // Starts making everything written so far durable, on the sync thread, and
+  // returns at once; false (and nothing started) if the thread is still busy
+  // with the previous one: try again later. An error of an earlier background
+  // sync is returned here (and is permanent, as in Sync()).
+  // REQUIRES: Write() was called after the last Append().
+  Result<bool> SyncInBackground();
+  // Whether anything appended is not durable yet, or on its way (buffered,
+  // or written and not synced, or its background sync still running).
   bool has_unsynced() const;
 
   // Bytes in the current journal file, written or buffered: when this grows
@@ -99,7 +107,7 @@ class Journal {
   const Recovered& recovered() const { return recovered_; }
 
  private:
-  explicit Journal(std::string dir) : dir_(std::move(dir)) {}
+  explicit Journal(std::string dir);
 
   // Open()'s work once the directory exists.
   Status Recover(const ReplayFn& replay);
@@ -107,6 +115,8 @@ class Journal {
   Status StartJournal(uint64_t number);
   // Records `status` as permanent and returns it.
   Status Fail(Status status);
+
+  class Syncer;  // the background sync thread
 
   std::string JournalPath(uint64_t number) const;
   std::string SnapshotPath() const { return dir_ + "/snapshot"; }
@@ -123,6 +133,7 @@ class Journal {
   bool unsynced_ = false;  // written since the last fdatasync
   Status failed_;          // once not ok, every Write/Sync/WriteSnapshot returns it
   Recovered recovered_;
+  std::unique_ptr<Syncer> syncer_;  // started on first use
 };
 
 }  // namespace drover::broker

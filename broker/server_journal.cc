@@ -29,6 +29,8 @@ void Server::Journal(const Record& record) {
   record_.clear();
   EncodeRecord(record, &record_);
   journal_->Append(record_);
+  // A job's record holds its whole file: do not keep a buffer that size.
+  if (record_.capacity() > (1u << 20)) record_ = std::string();
 }
 
 Status Server::Recover(const std::string& dir) {
@@ -164,15 +166,24 @@ bool Server::WriteJournal(int64_t now) {
     return false;
   }
   if (!journal_->has_unsynced()) return true;
-  // A submission is acknowledged only once durable; everything else within
-  // kSyncMs (group commit: one fdatasync covers many turns' records).
-  if (sync_now_ || (sync_due_ >= 0 && now >= sync_due_)) {
+  // A submission is acknowledged only once durable, so it waits for its
+  // fdatasync; everything else is synced within about kSyncMs, off the loop
+  // (group commit: one fdatasync covers many turns' records).
+  if (sync_now_) {
     if (Status s = journal_->Sync(); !s.ok()) {
       spdlog::critical("journal: {}", s.message());
       return false;
     }
     sync_now_ = false;
     sync_due_ = -1;
+  } else if (sync_due_ >= 0 && now >= sync_due_) {
+    Result<bool> started = journal_->SyncInBackground();
+    if (!started.ok()) {
+      spdlog::critical("journal: {}", started.status().message());
+      return false;
+    }
+    // Still busy with the last one: look again next millisecond.
+    sync_due_ = started.value() ? -1 : now + 1;
   } else if (sync_due_ < 0) {
     sync_due_ = now + kSyncMs;
   }

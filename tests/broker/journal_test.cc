@@ -11,6 +11,9 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -194,6 +197,41 @@ TEST_CASE("has_unsynced follows appends, writes and syncs") {
   CHECK(journal.Sync().ok());
   CHECK_FALSE(journal.has_unsynced());
   CHECK(journal.journal_bytes() == 8 + 3);
+}
+
+TEST_CASE("a background sync runs off the caller, one at a time, and is waited for on close") {
+  TempDir tmp;
+  {
+    Opened opened = OpenOk(tmp.path);
+    Journal& journal = *opened.journal;
+    Result<bool> nothing = journal.SyncInBackground();  // nothing written: nothing to start
+    REQUIRE(nothing.ok());
+    CHECK(nothing.value());
+    CHECK_FALSE(journal.has_unsynced());
+    for (int round = 0; round < 50; ++round) {
+      journal.Append("record " + std::to_string(round));
+      REQUIRE(journal.Write().ok());
+      Result<bool> started = journal.SyncInBackground();
+      REQUIRE(started.ok());
+      // Until its fdatasync is done (or, if the last one still ran, until it
+      // is started), the record is not known to be durable.
+      if (!started.value()) CHECK(journal.has_unsynced());
+    }
+    // Settles: the last records are started and synced.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (journal.has_unsynced() && std::chrono::steady_clock::now() < deadline) {
+      REQUIRE(journal.SyncInBackground().ok());
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    CHECK_FALSE(journal.has_unsynced());
+    journal.Append("last");
+    REQUIRE(journal.Write().ok());
+    REQUIRE(journal.SyncInBackground().ok());
+  }  // closing waits for a sync under way
+  Records want;
+  for (int round = 0; round < 50; ++round) want.push_back("record " + std::to_string(round));
+  want.push_back("last");
+  CHECK(Reopen(tmp.path) == want);
 }
 
 TEST_CASE("a tail torn at any byte is cut off and appends carry on after it") {
