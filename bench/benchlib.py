@@ -127,11 +127,11 @@ def descendants(pid):
             fields = _proc_stat_fields(entry)
             if fields is not None:
                 children.setdefault(int(fields[1]), []).append((int(entry), int(fields[19])))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
+    found, pending = [], [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
             found.append(child)
-            todo.append(child[0])
+            pending.append(child[0])
     return found
 
 

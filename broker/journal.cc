@@ -8,16 +8,15 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
+#include "broker/background_sync.h"
 #include "shared/crc32c.h"
+#include "shared/file_io.h"
 
 namespace drover::broker {
 namespace {
@@ -93,33 +92,6 @@ class ScopedFd {
  private:
   int fd_;
 };
-
-// Writes all of `data`; `*done` is how much reached the file, error or not.
-Status WriteAll(int fd, std::string_view data, const std::string& path, size_t* done) {
-  *done = 0;
-  while (*done < data.size()) {
-    const ssize_t n = write(fd, data.data() + *done, data.size() - *done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus("write " + path, errno);
-    }
-    *done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
-Status PwriteAll(int fd, std::string_view data, uint64_t offset, const std::string& path) {
-  while (!data.empty()) {
-    const ssize_t n = pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus("write " + path, errno);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-    offset += static_cast<uint64_t>(n);
-  }
-  return Status::Ok();
-}
 
 Status FileSize(int fd, const std::string& path, uint64_t* size) {
   struct stat st;
@@ -307,74 +279,6 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& dir, const Rep
   if (Status s = journal->Recover(replay); !s.ok()) return s;
   return journal;
 }
-
-// One fdatasync at a time, of a dup() of the journal's descriptor: the loop
-// may close its own (a snapshot starts a new file) while a sync runs.
-class Journal::Syncer {
- public:
-  Syncer() : thread_([this] { Run(); }) {}
-  ~Syncer() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    wake_.notify_one();
-    thread_.join();
-  }
-
-  // Starts syncing `fd` (duplicated); false if the last sync still runs.
-  bool Start(int fd, const std::string& path) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (fd_ >= 0) return false;
-    fd_ = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (fd_ < 0) {
-      error_ = ErrnoStatus("dup " + path, errno);
-      return true;
-    }
-    path_ = path;
-    wake_.notify_one();
-    return true;
-  }
-
-  bool busy() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return fd_ >= 0;
-  }
-
-  // The error of a finished sync, once.
-  Status TakeError() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return std::exchange(error_, Status::Ok());
-  }
-
- private:
-  void Run() {
-    std::unique_lock<std::mutex> lock(mu_);
-    for (;;) {
-      wake_.wait(lock, [this] { return stop_ || fd_ >= 0; });
-      if (fd_ < 0) return;  // stopping, nothing left to sync
-      const int fd = fd_;
-      lock.unlock();
-      int rc;
-      do {
-        rc = fdatasync(fd);
-      } while (rc != 0 && errno == EINTR);
-      const int err = errno;
-      close(fd);
-      lock.lock();
-      if (rc != 0) error_ = ErrnoStatus("fdatasync " + path_, err);
-      fd_ = -1;
-    }
-  }
-
-  std::mutex mu_;
-  std::condition_variable wake_;
-  int fd_ = -1;  // being synced
-  std::string path_;
-  Status error_;
-  bool stop_ = false;
-  std::thread thread_;  // last: starts once the rest is set up
-};
 
 Journal::Journal(std::string dir) : dir_(std::move(dir)) {}
 
@@ -569,7 +473,7 @@ Result<bool> Journal::SyncInBackground() {
     if (Status s = syncer_->TakeError(); !s.ok()) return Fail(s);
   }
   if (!unsynced_) return true;
-  if (!syncer_) syncer_ = std::make_unique<Syncer>();
+  if (!syncer_) syncer_ = std::make_unique<BackgroundSync>();
   if (!syncer_->Start(fd_, path_)) return false;
   unsynced_ = false;
   return true;

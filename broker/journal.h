@@ -32,7 +32,7 @@
 // so damage there means the disk itself is at fault.
 //
 // Not thread-safe; one loop owns it. (The background sync thread touches
-// only a duplicate of the journal's descriptor and its own state.)
+// only a duplicate of the journal's descriptor: broker/background_sync.h.)
 #pragma once
 
 #include <cstdint>
@@ -45,6 +45,8 @@
 #include "shared/status.h"
 
 namespace drover::broker {
+
+class BackgroundSync;
 
 class Journal {
  public:
@@ -116,7 +118,6 @@ class Journal {
   // Records `status` as permanent and returns it.
   Status Fail(Status status);
 
-  class Syncer;  // the background sync thread
 
   std::string JournalPath(uint64_t number) const;
   std::string SnapshotPath() const { return dir_ + "/snapshot"; }
@@ -133,7 +134,7 @@ class Journal {
   bool unsynced_ = false;  // written since the last fdatasync
   Status failed_;          // once not ok, every Write/Sync/WriteSnapshot returns it
   Recovered recovered_;
-  std::unique_ptr<Syncer> syncer_;  // started on first use
+  std::unique_ptr<BackgroundSync> syncer_;  // started on first use
 };
 
 }  // namespace drover::broker

@@ -7,37 +7,10 @@
 #include <cerrno>
 
 #include "shared/codec.h"
+#include "shared/file_io.h"
 
 namespace drover::broker {
 namespace {
-
-Status WriteAll(int fd, const char* data, size_t size, const std::string& path) {
-  while (size > 0) {
-    const ssize_t n = write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus("write " + path, errno);
-    }
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
-Status PreadAll(int fd, char* data, size_t size, uint64_t offset, const std::string& path) {
-  while (size > 0) {
-    const ssize_t n = pread(fd, data, size, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus("read " + path, errno);
-    }
-    if (n == 0) return Status::Error("read " + path + ": unexpected end of file");
-    data += n;
-    size -= static_cast<size_t>(n);
-    offset += static_cast<uint64_t>(n);
-  }
-  return Status::Ok();
-}
 
 // Opens `path` with `flags` and reads its size; the fd is closed on failure.
 Status OpenSized(const std::string& path, int flags, int* fd, uint64_t* size) {
@@ -100,7 +73,7 @@ Status EventLog::Flush() {
     fd_ = open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd_ < 0) return ErrnoStatus("create " + path_, errno);
   }
-  Status s = WriteAll(fd_, buffer_.data(), buffer_.size(), path_);
+  Status s = WriteAll(fd_, buffer_, path_);
   if (!s.ok()) return s;
   flushed_ += buffer_.size();
   buffer_.clear();
@@ -165,7 +138,7 @@ Status Spool::OpenJob(JobId job, const JobSpec& spec, std::string_view job_file)
   const std::string path = JobFilePath(job);
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return ErrnoStatus("create " + path, errno);
-  Status s = WriteAll(fd, job_file.data(), job_file.size(), path);
+  Status s = WriteAll(fd, job_file, path);
   close(fd);
   if (!s.ok()) return s;
   Track(job, spec, EventLog::Create(LogPath(job)));
@@ -214,7 +187,7 @@ Status Spool::Record(JobId job, const Event& event) {
       const std::string path = CapturePath(job, out->step);
       const int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
       if (fd < 0) return ErrnoStatus("open " + path, errno);
-      Status s = WriteAll(fd, out->data.bytes.data(), out->data.bytes.size(), path);
+      Status s = WriteAll(fd, out->data.bytes, path);
       close(fd);
       return s;
     }

@@ -6,40 +6,13 @@
 #include <cerrno>
 #include <cstring>
 
+#include "shared/file_io.h"
+
 namespace drover::worker {
 namespace {
 
 // Each spilled entry: [u64 data bytes][u32 message length][message].
 constexpr size_t kHeader = 12;
-
-Status PwriteAll(int fd, const char* data, size_t size, uint64_t offset, const std::string& path) {
-  while (size > 0) {
-    const ssize_t n = pwrite(fd, data, size, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus("write " + path, errno);
-    }
-    data += n;
-    size -= static_cast<size_t>(n);
-    offset += static_cast<uint64_t>(n);
-  }
-  return Status::Ok();
-}
-
-Status PreadAll(int fd, char* data, size_t size, uint64_t offset, const std::string& path) {
-  while (size > 0) {
-    const ssize_t n = pread(fd, data, size, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus("read " + path, errno);
-    }
-    if (n == 0) return Status::Error("read " + path + ": unexpected end of file");
-    data += n;
-    size -= static_cast<size_t>(n);
-    offset += static_cast<uint64_t>(n);
-  }
-  return Status::Ok();
-}
 
 }  // namespace
 
@@ -76,10 +49,10 @@ Status OutputQueue::Push(std::string message, uint64_t data_bytes) {
     const auto length = static_cast<uint32_t>(message.size());
     std::memcpy(header, &data_bytes, 8);
     std::memcpy(header + 8, &length, 4);
-    if (Status s = PwriteAll(spill_fd_, header, kHeader, spill_write_, spill_path_); !s.ok()) {
+    if (Status s = PwriteAll(spill_fd_, std::string_view(header, kHeader), spill_write_, spill_path_); !s.ok()) {
       return s;
     }
-    if (Status s = PwriteAll(spill_fd_, message.data(), message.size(), spill_write_ + kHeader,
+    if (Status s = PwriteAll(spill_fd_, message, spill_write_ + kHeader,
                              spill_path_);
         !s.ok()) {
       return s;
