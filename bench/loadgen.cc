@@ -288,6 +288,12 @@ JobState WaitForEnd(Peer& client, JobId id, int64_t timeout_ms) {
       for (const JobStatus& j : status->jobs) {
         if (j.id == id && j.state != JobState::kRunning) return j.state;
       }
+    } else if (auto* error = std::get_if<ErrorReply>(&reply)) {
+      // The client says nothing while the fleet runs, so on a slow run the
+      // broker may have dropped it as silent: say hello again.
+      if (error->code != ErrorCode::kNeedHello) Die("the broker refused: " + error->message);
+      client.Send(ClientHello{kProtocolVersion, "loadgen"});
+      if (!std::holds_alternative<Welcome>(client.Receive(10'000))) Die("client hello refused");
     }
     usleep(2000);
   }
