@@ -165,7 +165,12 @@ bool Server::WriteJournal(int64_t now) {
     spdlog::critical("journal: {}", s.message());
     return false;
   }
-  if (!journal_->has_unsynced()) return true;
+  if (!journal_->has_unsynced()) {
+    // Made durable some other way (a snapshot): a sync still due would keep
+    // the loop's deadline in the past, and the loop spinning.
+    sync_due_ = -1;
+    return true;
+  }
   // A submission is acknowledged only once durable, so it waits for its
   // fdatasync; everything else is synced within about kSyncMs, off the loop
   // (group commit: one fdatasync covers many turns' records).
