@@ -35,7 +35,7 @@ std::string EncodeMessage(const Message& msg) {
 void EncodeTaskOutput(const TaskKey& key, Stream stream, std::string_view data, uint64_t offset,
                       std::string* out) {
   out->reserve(out->size() + data.size() + 32);
-  StringSink sink{out};
+  StringSink sink(out);
   msgpack::packer<StringSink> packer(sink);
   packer.pack_array(2);
   packer.pack(static_cast<uint8_t>(TaskOutput::kType));
@@ -50,7 +50,7 @@ void EncodeTaskOutput(const TaskKey& key, Stream stream, std::string_view data, 
 
 void EncodeJobEvents(JobId job, uint64_t offset, std::string_view records, std::string* out) {
   out->reserve(out->size() + records.size() + 32);
-  StringSink sink{out};
+  StringSink sink(out);
   msgpack::packer<StringSink> packer(sink);
   packer.pack_array(2);
   packer.pack(static_cast<uint8_t>(JobEvents::kType));

@@ -12,19 +12,14 @@
 
 #include "shared/codec.h"
 #include "shared/status.h"
+#include "shared/string_sink.h"
 
 namespace drover {
-
-// msgpack::packer writes into anything with write(const char*, size_t).
-struct StringSink {
-  std::string* out;
-  void write(const char* data, size_t size) { out->append(data, size); }
-};
 
 // Appends [T::kType, [fields]] to `out`.
 template <typename T>
 void PackTyped(const T& value, std::string* out) {
-  StringSink sink{out};
+  StringSink sink(out);
   msgpack::packer<StringSink> packer(sink);
   packer.pack_array(2);
   packer.pack(static_cast<uint8_t>(T::kType));
