@@ -324,6 +324,8 @@ Status Journal::Recover(const ReplayFn& replay) {
   if (has_snapshot) {
     Status s = ReplaySnapshot(SnapshotPath(), replay, &first, &recovered_.snapshot_records);
     if (!s.ok()) return s;
+    struct stat st;
+    if (stat(SnapshotPath().c_str(), &st) == 0) snapshot_bytes_ = static_cast<uint64_t>(st.st_size);
   }
   const auto live_begin = std::lower_bound(journals.begin(), journals.end(), first);
   const std::vector<uint64_t> live(live_begin, journals.end());
@@ -429,12 +431,25 @@ Status Journal::Fail(Status status) {
 }
 
 void Journal::Append(std::string_view record) {
-  if (!failed_.ok()) return;
-  if (record.size() > kMaxRecordBytes) {
-    (void)Fail(RecordTooLarge(record.size()));
+  AppendEncoded([record](std::string* out) { out->append(record); });
+}
+
+size_t Journal::BeginRecord() {
+  const size_t start = buffer_.size();
+  buffer_.append(kFrameBytes, '\0');
+  return start;
+}
+
+void Journal::EndRecord(size_t start) {
+  const size_t size = buffer_.size() - start - kFrameBytes;
+  if (size > kMaxRecordBytes) {
+    buffer_.resize(start);
+    (void)Fail(RecordTooLarge(size));
     return;
   }
-  AppendFramed(record, &buffer_);
+  char* frame = buffer_.data() + start;
+  PutU32(frame, static_cast<uint32_t>(size));
+  PutU32(frame + 4, Crc32cExtend(Crc32cExtend(0, frame, 4), frame + kFrameBytes, size));
 }
 
 Status Journal::Write() {
@@ -513,6 +528,7 @@ Status Journal::WriteSnapshot(const ProduceFn& produce) {
 
   ScopedFd snapshot(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
   if (snapshot.get() < 0) return ErrnoStatus("create " + tmp, errno);
+  uint64_t size = 0;
   Status s = [&] {
     std::string out;
     out.reserve(kBlockBytes + kFrameBytes);
@@ -540,6 +556,8 @@ Status Journal::WriteSnapshot(const ProduceFn& produce) {
     AppendFramed(SnapshotHeader(next, count), &out);
     if (Status w = PwriteAll(snapshot.get(), out, 0, tmp); !w.ok()) return w;
     if (fsync(snapshot.get()) != 0) return ErrnoStatus("fsync " + tmp, errno);
+    struct stat st;
+    if (fstat(snapshot.get(), &st) == 0) size = static_cast<uint64_t>(st.st_size);
     if (close(snapshot.release()) != 0) return ErrnoStatus("close " + tmp, errno);
     return Status::Ok();
   }();
@@ -570,6 +588,7 @@ Status Journal::WriteSnapshot(const ProduceFn& produce) {
   number_ = next;
   path_ = next_path;
   written_ = 0;
+  snapshot_bytes_ = size;
   // What was written to the old journal and not synced is in the snapshot,
   // which is durable once the directory is.
   unsynced_ = false;

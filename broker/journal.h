@@ -68,6 +68,16 @@ class Journal {
   // A record over 1 GiB is refused: Write() fails from then on, since the
   // journal no longer matches the broker's state.
   void Append(std::string_view record);
+  // The same for a record that `encode(std::string* out)` appends to *out:
+  // it is encoded straight into the journal's buffer, saving a copy of
+  // every record (the broker appends two per step).
+  template <typename Encode>
+  void AppendEncoded(Encode&& encode) {
+    if (!failed_.ok()) return;
+    const size_t start = BeginRecord();
+    encode(&buffer_);
+    EndRecord(start);
+  }
   // Writes everything appended so far (no-op if nothing is). After a failed
   // write what did reach the file is a whole prefix, and the next Write()
   // carries on from there.
@@ -91,6 +101,8 @@ class Journal {
   // Bytes in the current journal file, written or buffered: when this grows
   // large the broker takes a snapshot.
   uint64_t journal_bytes() const;
+  // Bytes in the snapshot in use (0 if there is none).
+  uint64_t snapshot_bytes() const { return snapshot_bytes_; }
 
   // Replaces snapshot and journal with a new snapshot holding `produce`'s
   // records, then starts a new, empty journal file. REQUIRES: nothing is
@@ -117,6 +129,11 @@ class Journal {
   Status StartJournal(uint64_t number);
   // Records `status` as permanent and returns it.
   Status Fail(Status status);
+  // AppendEncoded()'s halves: room for the frame, then the frame filled in
+  // once the record's bytes follow it (or the record dropped and the journal
+  // failed, if it is too large).
+  size_t BeginRecord();
+  void EndRecord(size_t start);
 
 
   std::string JournalPath(uint64_t number) const;
@@ -130,6 +147,7 @@ class Journal {
   uint64_t oldest_ = 0;    // the oldest journal file that may still exist
   std::string path_;       // journal-<number_>
   uint64_t written_ = 0;   // bytes in journal-<number_>
+  uint64_t snapshot_bytes_ = 0;
   std::string buffer_;     // framed records not yet written
   bool unsynced_ = false;  // written since the last fdatasync
   Status failed_;          // once not ok, every Write/Sync/WriteSnapshot returns it

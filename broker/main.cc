@@ -78,7 +78,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1.0, 86400.0));
   uint64_t snapshot_mb = options.snapshot_bytes >> 20;
   app.add_option("--snapshot-mb", snapshot_mb,
-                 "Journal size in MiB at which the broker writes a snapshot and starts afresh")
+                 "Journal size in MiB at which the broker writes a snapshot and starts afresh "
+                 "(or four times the state it would hold, if that is more)")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1u << 20));
   app.add_option("--max-steps", options.job_limits.max_steps, "Most steps one graph may have")

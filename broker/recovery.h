@@ -8,8 +8,12 @@
 //
 //   JobRecord       a job was accepted: its id, the client's key, the job file
 //                   and, for a resumed job, the steps that start succeeded.
-//   DispatchRecord  an attempt went to a worker (by instance), possibly to
-//                   follow another.
+//   WorkerRecord    a worker's instance and name, and the number by which
+//                   the dispatch and result records after it in the same
+//                   journal file refer to it: written before the first
+//                   such record, so that each step's two records carry a
+//                   small number instead of 40-odd bytes of identity.
+//   DispatchRecord  an attempt went to a worker, possibly to follow another.
 //   ResultRecord    a worker reported an attempt's end.
 //   LostRecord      an attempt was given up (lease run out, worker gone).
 //   CancelRecord    a job was cancelled on request.
@@ -43,6 +47,7 @@ enum class RecordType : uint8_t {
   kFinished = 6,
   kRunning = 7,
   kNextJob = 8,
+  kWorker = 9,
 };
 
 struct JobRecord {
@@ -55,21 +60,37 @@ struct JobRecord {
   MSGPACK_DEFINE(job, key, job_file, resumed_from, succeeded)
 };
 
+// Worker numbers are never reused while a journal file may still be read:
+// they count up over the broker's life and, after a restart, from the
+// highest one replayed.
+struct WorkerRecord {
+  static constexpr RecordType kType = RecordType::kWorker;
+  uint32_t number = 0;  // 1 and up
+  std::string instance;
+  std::string name;  // shown until the worker says hello again
+  MSGPACK_DEFINE(number, instance, name)
+};
+
+// The worker is `worker_number` (a WorkerRecord earlier in the same file).
+// Records written before worker numbers existed name it inline instead
+// (`instance`, `worker`) and have no number (0); both are read.
 struct DispatchRecord {
   static constexpr RecordType kType = RecordType::kDispatch;
   TaskKey key;
-  std::string instance;  // the worker's
-  std::string worker;    // its name, shown until it says hello again
+  std::string instance;  // inline identity: old records only
+  std::string worker;
   Attempt after_attempt;  // 0 unless it follows step after_step
   StepIndex after_step;
-  MSGPACK_DEFINE(key, instance, worker, after_attempt, after_step)
+  uint32_t worker_number = 0;
+  MSGPACK_DEFINE(key, instance, worker, after_attempt, after_step, worker_number)
 };
 
 struct ResultRecord {
   static constexpr RecordType kType = RecordType::kResult;
-  std::string instance;
+  std::string instance;  // inline identity: old records only
   TaskResult result;
-  MSGPACK_DEFINE(instance, result)
+  uint32_t worker_number = 0;
+  MSGPACK_DEFINE(instance, result, worker_number)
 };
 
 struct LostRecord {
@@ -126,7 +147,7 @@ struct NextJobRecord {
 };
 
 using Record = std::variant<JobRecord, DispatchRecord, ResultRecord, LostRecord, CancelRecord,
-                            FinishedRecord, RunningRecord, NextJobRecord>;
+                            FinishedRecord, RunningRecord, NextJobRecord, WorkerRecord>;
 
 void EncodeRecord(const Record& record, std::string* out);
 Result<Record> DecodeRecord(std::string_view bytes);

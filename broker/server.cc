@@ -108,7 +108,7 @@ Status Server::Run(SignalFd* signals) {
     FlushOutgoing();
     for (const std::string& gone : std::exchange(gone_clients_, {})) DropClient(gone);
     RetireEndedJobs();
-    if (journal_->journal_bytes() >= options_.snapshot_bytes) {
+    if (SnapshotDue()) {
       if (Status s = TakeSnapshot(); !s.ok()) spdlog::error("snapshot: {}", s.message());
     }
   }
@@ -204,6 +204,7 @@ void Server::HandleHello(const std::string& route, Message& msg, int64_t now) {
   const WorkerId id = scheduler_.OnWorkerHello(
       WorkerInfo{name, hello.host, hello.slots, std::move(hello.labels), prefetch, hello.instance},
       hello.held, now);
+  journal_workers_.erase(id);  // its name may have changed: journal it anew
   // The same worker on a new connection: the old one is dead.
   if (auto r = worker_routes_.find(id); r != worker_routes_.end() && r->second != route) {
     peers_.erase(r->second);
@@ -242,7 +243,7 @@ void Server::HandleWorkerMessage(Peer& peer, const std::string& route, Message& 
   } else if (auto* results = std::get_if<TaskResults>(&msg)) {
     const Worker* w = scheduler_.FindWorker(peer.worker);
     for (const TaskResult& r : results->results) {
-      if (w != nullptr) Journal(ResultRecord{w->info.instance, r});
+      if (w != nullptr) Journal(ResultRecord{std::string(), r, JournalWorker(*w)});
       scheduler_.OnStepExited(peer.worker, r, now);
     }
     if (results->first_seq > 0 && !results->results.empty()) {
@@ -283,8 +284,8 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey
   const Job* job = scheduler_.FindJob(key.job);
   const StepSpec& step = job->step(key.step);
   const Worker* w = scheduler_.FindWorker(worker);
-  Journal(DispatchRecord{key, w->info.instance, w->info.name,
-                         after ? after->attempt : Attempt(), after ? after->step : StepIndex()});
+  Journal(DispatchRecord{key, std::string(), std::string(), after ? after->attempt : Attempt(),
+                         after ? after->step : StepIndex(), JournalWorker(*w)});
   Task task;
   task.key = key;
   task.step_id = step.id;
@@ -338,7 +339,7 @@ void Server::ScheduleAndDispatch(int64_t now) {
     failed_before_start_.clear();
     for (auto& [worker, result] : failed) {
       if (const Worker* w = scheduler_.FindWorker(worker)) {
-        Journal(ResultRecord{w->info.instance, result});
+        Journal(ResultRecord{std::string(), result, JournalWorker(*w)});
       }
       scheduler_.OnStepExited(worker, result, now);
     }

@@ -48,7 +48,9 @@ struct ServerOptions {
   uint32_t heartbeat_ms = kHeartbeatMs;
   uint32_t liveness = kHeartbeatLiveness;  // heartbeats a peer may miss
   int64_t lease_ms = 30'000;               // jobs may set their own
-  uint64_t snapshot_bytes = 64 << 20;      // journal size that triggers a snapshot
+  // Journal size that triggers a snapshot (or four times the state it
+  // would hold, if that is more: Server::SnapshotDue).
+  uint64_t snapshot_bytes = 64 << 20;
   JobLimits job_limits;
 };
 
@@ -68,6 +70,11 @@ class Server : private Outbox {
 
  private:
   static constexpr int64_t kSyncMs = 5;  // group commit: records are durable within this
+  // A snapshot is due once the journal holds --snapshot-mb and this many
+  // times the state a snapshot would hold (estimated: running jobs' files,
+  // plus kSnapshotBytesPerStep for each of their steps).
+  static constexpr uint64_t kSnapshotGrowth = 4;
+  static constexpr uint64_t kSnapshotBytesPerStep = 12;
   static constexpr int64_t kEventsDelayMs = 5;
   static constexpr uint64_t kEventsPromptBytes = 64 << 10;
 
@@ -141,10 +148,14 @@ class Server : private Outbox {
 
   // server_journal.cc: durability.
   void Journal(const Record& record);
+  // The number by which this journal file's records refer to worker `w`,
+  // journaling a WorkerRecord first if it has none yet.
+  uint32_t JournalWorker(const Worker& w);
   Status ApplyRecord(const Record& record, int64_t now);
   // Writes the turn's records, syncing them if due; false if the journal
   // failed (the broker must stop: it could not keep its promise).
   bool WriteJournal(int64_t now);
+  bool SnapshotDue() const;
   Status TakeSnapshot();
 
   ServerOptions options_;
@@ -160,12 +171,19 @@ class Server : private Outbox {
   std::map<JobId, FinishedJob> finished_;
   std::unordered_map<std::string, JobId> submission_keys_;
   std::unordered_map<JobId, std::string> job_keys_;  // running jobs' keys
+  std::unordered_map<JobId, uint64_t> job_file_bytes_;  // running jobs' file sizes
   uint64_t next_job_ = 1;
   int64_t next_tick_ = 0;
   int64_t next_pump_ = -1;  // when followers next have events due
   int64_t sync_due_ = -1;   // when the written journal must be synced
   bool sync_now_ = false;   // a submission waits for its record to be durable
-  std::string record_;      // scratch for encoding journal records
+  // Worker numbers of the current journal file (recovery.h, WorkerRecord):
+  // cleared when a snapshot starts a new file, and for one worker when it
+  // says hello again (its name may have changed).
+  std::unordered_map<WorkerId, uint32_t> journal_workers_;
+  uint32_t next_worker_number_ = 1;
+  // While replaying: what the numbers read so far stand for.
+  std::unordered_map<uint32_t, std::pair<std::string, std::string>> replay_workers_;
   struct Counters {
     uint64_t turns = 0, received = 0, sent = 0;
   } counters_;  // logged at shutdown: what a turn costs is in these

@@ -95,6 +95,7 @@ void Server::Accept(const std::string& route, JobSpec spec, std::string job_file
     }
   }
   Journal(record);
+  job_file_bytes_[id] = record.job_file.bytes.size();
   sync_now_ = true;  // acknowledged only once durable
   const bool big = record.job_file.bytes.size() > (1 << 20);
   JobAccepted reply{id, spec.name, {}};
@@ -234,6 +235,7 @@ void Server::RetireEndedJobs() {
       job_keys_.erase(k);
     }
     finished_[id] = std::move(summary);
+    job_file_bytes_.erase(id);
     scheduler_.ReleaseJob(id);
     if (EventLog* log = spool_->Log(id)) log->set_ended(true);
     CloseIfUnwatched(id);

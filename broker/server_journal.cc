@@ -22,15 +22,25 @@ struct Overloaded : Fs... {
 template <class... Fs>
 Overloaded(Fs...) -> Overloaded<Fs...>;
 
+Status UnknownWorker(uint32_t number) {
+  return Status::Error("a record refers to worker number " + std::to_string(number) +
+                       ", which no earlier record defines");
+}
+
 }  // namespace
 
 void Server::Journal(const Record& record) {
   if (replaying_) return;
-  record_.clear();
-  EncodeRecord(record, &record_);
-  journal_->Append(record_);
-  // A job's record holds its whole file: do not keep a buffer that size.
-  if (record_.capacity() > (1u << 20)) record_ = std::string();
+  journal_->AppendEncoded([&record](std::string* out) { EncodeRecord(record, out); });
+}
+
+uint32_t Server::JournalWorker(const Worker& w) {
+  auto [it, added] = journal_workers_.try_emplace(w.id, 0);
+  if (added) {
+    it->second = next_worker_number_++;
+    Journal(WorkerRecord{it->second, w.info.instance, w.info.name});
+  }
+  return it->second;
 }
 
 Status Server::Recover(const std::string& dir) {
@@ -46,6 +56,7 @@ Status Server::Recover(const std::string& dir) {
       });
   scheduler_.FinishReplay(now);
   replaying_ = false;
+  replay_workers_.clear();
   if (!journal.ok()) return journal.status();
   journal_ = std::move(journal).value();
   RetireEndedJobs();  // jobs that ended before the restart
@@ -82,6 +93,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
             if (!spec.ok()) return spec.status();
             if (Status s = spool_->ReopenJob(r.job, spec.value()); !s.ok()) return s;
             remember(r.job, r.key);
+            job_file_bytes_[r.job] = r.job_file.bytes.size();
             std::vector<bool> succeeded;
             if (!r.succeeded.empty()) {
               succeeded.assign(spec->steps.size(), false);
@@ -93,14 +105,31 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
                                 succeeded.empty() ? nullptr : &succeeded, r.resumed_from);
             return Status::Ok();
           },
+          [&](const WorkerRecord& r) -> Status {
+            replay_workers_[r.number] = {r.instance, r.name};
+            next_worker_number_ = std::max(next_worker_number_, r.number + 1);
+            return Status::Ok();
+          },
           [&](const DispatchRecord& r) -> Status {
             std::optional<TaskKey> after;
             if (r.after_attempt.value != 0) after = TaskKey{r.key.job, r.after_step, r.after_attempt};
-            scheduler_.ReplayDispatch(r.key, r.instance, r.worker, after, now);
+            if (r.worker_number == 0) {
+              scheduler_.ReplayDispatch(r.key, r.instance, r.worker, after, now);
+              return Status::Ok();
+            }
+            auto w = replay_workers_.find(r.worker_number);
+            if (w == replay_workers_.end()) return UnknownWorker(r.worker_number);
+            scheduler_.ReplayDispatch(r.key, w->second.first, w->second.second, after, now);
             return Status::Ok();
           },
           [&](const ResultRecord& r) -> Status {
-            scheduler_.ReplayResult(r.instance, r.result, now);
+            if (r.worker_number == 0) {
+              scheduler_.ReplayResult(r.instance, r.result, now);
+              return Status::Ok();
+            }
+            auto w = replay_workers_.find(r.worker_number);
+            if (w == replay_workers_.end()) return UnknownWorker(r.worker_number);
+            scheduler_.ReplayResult(w->second.first, r.result, now);
             return Status::Ok();
           },
           [&](const LostRecord& r) -> Status {
@@ -132,6 +161,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
             }
             if (Status s = spool_->ReopenJob(r.job, spec.value()); !s.ok()) return s;
             remember(r.job, r.key);
+            job_file_bytes_[r.job] = r.job_file.bytes.size();
             std::vector<Scheduler::StepSnapshot> steps(n);
             for (size_t i = 0; i < n; ++i) {
               const auto state = static_cast<uint8_t>(r.states.bytes[i]);
@@ -195,6 +225,22 @@ bool Server::WriteJournal(int64_t now) {
   return true;
 }
 
+bool Server::SnapshotDue() const {
+  const uint64_t journal = journal_->journal_bytes();
+  if (journal < options_.snapshot_bytes) return false;
+  // A snapshot costs in proportion to the state it holds (every running
+  // job's file and step states), so it waits until the journal is several
+  // times that size: with a large graph running, a snapshot every
+  // --snapshot-mb would cost more than the journal itself. Replay then
+  // reads at most about five times the state.
+  uint64_t state = 0;
+  for (const auto& [id, job] : scheduler_.jobs()) {
+    auto f = job_file_bytes_.find(id);
+    state += (f == job_file_bytes_.end() ? 0 : f->second) + kSnapshotBytesPerStep * job->size();
+  }
+  return journal >= kSnapshotGrowth * std::max(state, journal_->snapshot_bytes());
+}
+
 Status Server::TakeSnapshot() {
   if (Status s = journal_->Write(); !s.ok()) return s;
   // Every running job's file is read before anything is written, so that a
@@ -255,6 +301,7 @@ Status Server::TakeSnapshot() {
     }
   });
   if (!s.ok()) return s;
+  journal_workers_.clear();  // a new journal file: its records define their own
   spdlog::info("snapshot: {} running and {} finished job(s) in {} ms", files.size(),
                finished_.size(), MonotonicMs() - t0);
   return Status::Ok();

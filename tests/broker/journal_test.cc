@@ -156,6 +156,34 @@ TEST_CASE("appended records come back in order, across several opens") {
         Frame("alpha") + Frame("bravo") + Frame("charlie") + Frame("delta"));
 }
 
+TEST_CASE("a record encoded in place is framed like an appended one") {
+  TempDir tmp;
+  {
+    Opened opened = OpenOk(tmp.path);
+    opened.journal->Append("alpha");
+    opened.journal->AppendEncoded([](std::string* out) { out->append("bravo"); });
+    opened.journal->AppendEncoded([](std::string*) {});  // an empty record is still one
+    REQUIRE(opened.journal->Write().ok());
+  }
+  CHECK(ReadFile(tmp / "journal-1") == Frame("alpha") + Frame("bravo") + Frame(""));
+  CHECK(Reopen(tmp.path) == Records{"alpha", "bravo", ""});
+}
+
+TEST_CASE("snapshot_bytes is the size of the snapshot in use, after writing and reopening") {
+  TempDir tmp;
+  uint64_t size = 0;
+  {
+    Opened opened = OpenOk(tmp.path);
+    CHECK(opened.journal->snapshot_bytes() == 0);
+    REQUIRE(
+        opened.journal->WriteSnapshot([](const auto& emit) { emit(std::string(1000, 'x')); }).ok());
+    size = opened.journal->snapshot_bytes();
+    CHECK(size == std::filesystem::file_size(tmp / "snapshot"));
+    CHECK(size > 1000);
+  }
+  CHECK(OpenOk(tmp.path).journal->snapshot_bytes() == size);
+}
+
 TEST_CASE("records of 0 bytes to 5 MiB round-trip, in the journal and the snapshot") {
   TempDir tmp;
   const Records records = {Pattern(0, 1),       Pattern(1, 2), Pattern(100 << 10, 3),
