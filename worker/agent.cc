@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <poll.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -71,7 +72,8 @@ void Agent::Send(const Message& msg) {
 }
 
 void Agent::Connect(Time now) {
-  socket_ = std::make_unique<zmq::socket_t>(ConnectDealer(*ctx_, options_.broker, 0));
+  socket_ = std::make_unique<zmq::socket_t>(
+      ConnectDealer(*ctx_, options_.broker, 0, options_.max_message_bytes));
   connected_at_ = now;
   next_connect_at_ = -1;
   SayHello(now);
@@ -374,6 +376,29 @@ void Agent::ReportUnstarted(const TaskKey& key, Outcome outcome, Time now, std::
   AddResult(TaskResult{key, std::move(run)}, now);
 }
 
+Status Agent::Vet(SpawnSpec* spec, const Task& task) const {
+  const RunPolicy& policy = options_.policy;
+  auto refused = [&](const std::string& why) {
+    return Status::Error("refused by worker " + options_.name + ": " + why);
+  };
+  if (std::optional<std::string> why = RefuseEnv(policy, task.env)) return refused(*why);
+  if (policy.allow.empty()) return Status::Ok();
+  // The program as exec would find it, then with every symlink and ".."
+  // resolved: that is what the prefixes are about, and what runs.
+  Result<std::string> found = FindProgram(spec->argv[0], spec->env, spec->cwd);
+  if (!found.ok()) return found.status();  // it could not run anyway: say why
+  std::string path = found.value();
+  if (path[0] != '/' && !spec->cwd.empty()) path = spec->cwd + "/" + path;
+  char* real = realpath(path.c_str(), nullptr);
+  if (real == nullptr) return ErrnoStatus("cannot run \"" + spec->argv[0] + "\"", errno);
+  spec->program = real;
+  free(real);
+  if (std::optional<std::string> why = RefuseProgram(policy, spec->program, spec->argv[0])) {
+    return refused(*why);
+  }
+  return Status::Ok();
+}
+
 void Agent::StartTask(Task& task, Time now) {
   if (by_key_.count(task.key)) return;  // a duplicate dispatch: already running
   SpawnSpec spec;
@@ -384,7 +409,9 @@ void Agent::StartTask(Task& task, Time now) {
   spec.timeout_ms = task.timeout_ms;
   // The clock now, not the loop turn's `now`: the turn may have spent a
   // while (starting other steps), and the timeout counts from the spawn.
-  Result<ProcessSet::Id> id = processes_->Spawn(spec, MonotonicMs());
+  const Status vetted = Vet(&spec, task);
+  Result<ProcessSet::Id> id =
+      vetted.ok() ? processes_->Spawn(spec, MonotonicMs()) : Result<ProcessSet::Id>(vetted);
   if (!id.ok()) {
     spdlog::info("{} ({}) could not start: {}", ToString(task.key), task.step_id,
                  id.status().message());
