@@ -547,6 +547,12 @@ void Agent::OnOutput(Id id, Stream stream, std::string_view data) {
 }
 
 void Agent::AddResult(TaskResult result, Time now) {
+  // A reason can quote what the step gave (a PATH of a megabyte, say): it is
+  // for people, and a few KiB of it say all there is to say.
+  if (std::string& error = result.run.error; error.size() > kMaxErrorBytes) {
+    error.resize(kMaxErrorBytes);
+    error += "...";
+  }
   unacked_.push_back(NumberedResult{next_seq_++, std::move(result)});
   if (results_since_ < 0) results_since_ = now;
 }
@@ -564,14 +570,19 @@ void Agent::FlushResults(Time now, bool force) {
       now - results_since_ < kResultDelayMs) {
     return;
   }
-  TaskResults batch;
-  batch.first_seq = unsent_from_;
   // unacked_ is in sequence order with no gaps, so the first unsent one is
-  // at a known distance from its front.
-  const size_t from = static_cast<size_t>(unsent_from_ - unacked_.front().seq);
-  batch.results.reserve(unacked_.size() - from);
-  for (size_t i = from; i < unacked_.size(); ++i) batch.results.push_back(unacked_[i].result);
-  Send(batch);
+  // at a known distance from its front. Many results (sent again after a
+  // long time out of touch) go in several messages, each well within the
+  // broker's message size limit.
+  for (size_t from = static_cast<size_t>(unsent_from_ - unacked_.front().seq);
+       from < unacked_.size(); from += kMaxResultsPerMessage) {
+    TaskResults batch;
+    batch.first_seq = unacked_[from].seq;
+    const size_t end = std::min(unacked_.size(), from + kMaxResultsPerMessage);
+    batch.results.reserve(end - from);
+    for (size_t i = from; i < end; ++i) batch.results.push_back(unacked_[i].result);
+    Send(batch);
+  }
   unsent_from_ = next_seq_;
   results_since_ = -1;
 }

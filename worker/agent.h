@@ -71,6 +71,10 @@ class Agent : private ProcessObserver {
  public:
   static constexpr int64_t kResultDelayMs = 5;
   static constexpr size_t kMaxResultBatch = 256;
+  // Results in one TaskResults message: each is about 100 bytes plus its
+  // reason (at most kMaxErrorBytes), so a message stays within 17 MiB.
+  static constexpr size_t kMaxResultsPerMessage = 4096;
+  static constexpr size_t kMaxErrorBytes = 4096;  // of a result's reason
   static constexpr int64_t kFirstBackoffMs = 1000;
   static constexpr int64_t kMaxBackoffMs = 32'000;
 
