@@ -161,7 +161,7 @@ void CheckServing(Cluster& c) {
   CHECK_MESSAGE(r.out.find("real") != std::string::npos, r.out);
 }
 
-TEST_CASE("a peer sending an oversized message is cut off; everyone else carries on") {
+TEST_CASE("a peer sending an oversized message is cut off and everyone else carries on") {
   // --max-job-mb 1: the broker takes messages up to 2 MiB.
   Cluster c({"--max-job-mb", "1"});
   c.AddWorker("real", 2, {"real"});
@@ -203,7 +203,7 @@ TEST_CASE("a peer sending an oversized message is cut off; everyone else carries
   CheckServing(c);
 }
 
-TEST_CASE("bytes that are not ZeroMQ, silent and trickling connections do not stall the broker") {
+TEST_CASE("garbage bytes and silent or trickling connections do not stall the broker") {
   Cluster c;
   c.AddWorker("real", 2, {"real"});
   RealJob job(c, 40);
@@ -336,7 +336,7 @@ std::string Mutate(const std::vector<std::string>& valid, std::mt19937_64& rng) 
   return m;
 }
 
-TEST_CASE("10,000 random and mutated messages leave a live broker serving a real graph") {
+TEST_CASE("ten thousand random and mutated messages leave a live broker serving a real graph") {
   // DROVER_FUZZ_SEED picks another sequence (e.g. to reproduce a failure).
   const char* seed_env = std::getenv("DROVER_FUZZ_SEED");
   const uint64_t seed = seed_env ? std::strtoull(seed_env, nullptr, 0) : 0x5eed0005;

@@ -73,7 +73,7 @@ TEST_CASE("worker --allow runs only programs under its prefixes, resolved as exe
   }
 }
 
-TEST_CASE("allowing the shell lets cmd steps run; --allow-loader-env lets loader variables in") {
+TEST_CASE("allowing the shell lets cmd steps run and --allow-loader-env lets loader variables in") {
   Cluster c;
   c.AddWorker("w1", 1, {}, {"--allow", "/bin/sh", "--allow-loader-env"});
   const std::string file = c.dir().Write("job.json", R"({"steps": [

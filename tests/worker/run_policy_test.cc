@@ -19,7 +19,7 @@ TEST_CASE("prefixes match whole path components") {
   CHECK_FALSE(IsUnderPrefix("/usr/bin/dash2", "/usr/bin/dash"));
 }
 
-TEST_CASE("no prefixes allow every program; otherwise the refusal lists them") {
+TEST_CASE("no prefixes allow every program, and a refusal lists the prefixes") {
   RunPolicy open;
   CHECK_FALSE(RefuseProgram(open, "/usr/bin/rm").has_value());
   RunPolicy closed{{"/opt/jobs", "/usr/local/bin/"}, false};
@@ -33,7 +33,7 @@ TEST_CASE("no prefixes allow every program; otherwise the refusal lists them") {
         "\"rm\" (/usr/bin/rm) is not under an allowed prefix (/opt/jobs/, /usr/local/bin/)");
 }
 
-TEST_CASE("variables that load code are loader variables; ordinary ones are not") {
+TEST_CASE("variables that load code are loader variables and ordinary ones are not") {
   for (const char* name :
        {"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "LD_BIND_NOW", "LD_DEBUG_OUTPUT", "LD_PROFILE",
         "GCONV_PATH", "GLIBC_TUNABLES", "LOCPATH", "NLSPATH", "GETCONF_DIR", "MALLOC_TRACE"}) {
