@@ -161,6 +161,34 @@ void CheckServing(Cluster& c) {
   CHECK_MESSAGE(r.out.find("real") != std::string::npos, r.out);
 }
 
+TEST_CASE("submit and submit validate check the broker's limits with the same flags") {
+  TempDir d;
+  std::string json = R"({"steps": [{"id": "a", "cmd": "x", "env": {)";
+  for (int i = 0; i < 5; ++i)
+    json += (i ? ", " : "") + std::string("\"V") + std::to_string(i) + "\": \"1\"";
+  const std::string file = d.Write("job.json", json + "}}]}");
+  Run ok = RunCommand({BinDir() + "/submit", "validate", file}, d, seconds(30));
+  CHECK_MESSAGE(ok.exit_code == 0, ok.err);
+  Run over =
+      RunCommand({BinDir() + "/submit", "validate", "--max-env-vars", "4", file}, d, seconds(30));
+  CHECK(over.exit_code == 2);
+  CHECK_MESSAGE(
+      over.err.find("steps[0].env: has 5 variables, more than the limit of 4") != std::string::npos,
+      over.err);
+  // `submit FILE` checks before it sends: no broker is even needed.
+  Run sent = RunCommand({BinDir() + "/submit", file, "--broker", "tcp://127.0.0.1:1",
+                         "--max-job-mb", "1", "--max-env-vars", "4"},
+                        d, seconds(30));
+  CHECK(sent.exit_code == 2);
+  CHECK(sent.err.find("more than the limit of 4") != std::string::npos);
+  const std::string big = d.Write("big.json", R"({"steps": [{"id": "a", "cmd": "x", "stdin": ")" +
+                                                  std::string(1 << 20, 'i') + R"("}]})");
+  Run too_big =
+      RunCommand({BinDir() + "/submit", "validate", "--max-job-mb", "1", big}, d, seconds(30));
+  CHECK(too_big.exit_code == 2);
+  CHECK_MESSAGE(too_big.err.find("the job file is ") != std::string::npos, too_big.err);
+}
+
 TEST_CASE("a peer sending an oversized message is cut off and everyone else carries on") {
   // --max-job-mb 1: the broker takes messages up to 2 MiB.
   Cluster c({"--max-job-mb", "1"});
@@ -389,6 +417,9 @@ TEST_CASE("ten thousand random and mutated messages leave a live broker serving 
     }
     if (i % 100 == 0) {
       for (auto& p : peers) p->Drain();
+      // Spread over the graph's run, so that messages arrive while steps
+      // are dispatched, running and reporting.
+      std::this_thread::sleep_for(milliseconds(5));
     }
   }
   MESSAGE("sent 10,000 messages in "
