@@ -394,7 +394,13 @@ void Server::ScheduleAndDispatch(int64_t now) {
     auto it = worker_routes_.find(worker);
     if (it == worker_routes_.end() || tasks.empty()) continue;
     // Batches up to kDispatchBatchBytes, so that no message is bigger than
-    // its largest task needs.
+    // its largest task needs. Most turns need one.
+    size_t total = 0;
+    for (const Task& task : tasks) total += TaskBytes(task);
+    if (total <= kDispatchBatchBytes) {
+      Reply(it->second, drover::Dispatch{std::move(tasks)});
+      continue;
+    }
     drover::Dispatch batch;
     size_t bytes = 0;
     for (Task& task : tasks) {

@@ -189,6 +189,28 @@ TEST_CASE("submit and submit validate check the broker's limits with the same fl
   CHECK_MESSAGE(too_big.err.find("the job file is ") != std::string::npos, too_big.err);
 }
 
+TEST_CASE("the broker splits a large dispatch so that each message fits the worker's limit") {
+  Cluster c;
+  // Three steps of 7 MiB stdin each, dispatched in one turn: 21 MiB in all,
+  // more than this worker takes in one message (16 MiB).
+  c.AddWorker("w", 3, {}, {"--max-message-mb", "16"});
+  std::string json = R"({"steps": [)";
+  for (int i = 0; i < 3; ++i) {
+    json += std::string(i ? "," : "") + R"({"id": "s)" + std::to_string(i) +
+            R"(", "argv": ["wc", "-c"], "stdin": ")" + std::string(7 << 20, 'a' + i) + R"("})";
+  }
+  const auto events = c.SubmitJson(c.dir().Write("big.json", json + "]}"));
+  const auto states = FinalStates(events);
+  REQUIRE(states.size() == 3);
+  for (const auto& [id, e] : states) {
+    CHECK_MESSAGE(e.at("state") == "succeeded", e.dump());
+    CHECK_MESSAGE(e.at("attempt") == 1, e.dump());  // not lost with a dropped connection
+  }
+  for (const auto& e : EventsOf(events, "output")) {
+    CHECK(e.at("data") == std::to_string(7 << 20) + "\n");
+  }
+}
+
 TEST_CASE("a peer sending an oversized message is cut off and everyone else carries on") {
   // --max-job-mb 1: the broker takes messages up to 2 MiB.
   Cluster c({"--max-job-mb", "1"});
