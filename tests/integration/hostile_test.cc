@@ -189,6 +189,54 @@ TEST_CASE("submit and submit validate check the broker's limits with the same fl
   CHECK_MESSAGE(too_big.err.find("the job file is ") != std::string::npos, too_big.err);
 }
 
+TEST_CASE("messages outside a peer's role get the reason and change nothing") {
+  Cluster c;
+  c.AddWorker("real", 2, {"real"});
+  RealJob job(c, 8);
+  zmq::context_t ctx(1);
+  FakePeer client(ctx, c.endpoint());
+  client.Send(ClientHello{kProtocolVersion, "client"});
+  REQUIRE(std::holds_alternative<Welcome>(client.Expect()));
+  FakePeer worker(ctx, c.endpoint());
+  worker.Send(WorkerHello{kProtocolVersion, "fake", "h", 1, {}, 1, 0, "fake-inst", "", {}});
+  REQUIRE(std::holds_alternative<Welcome>(worker.Expect()));
+  // The real job is job 1; once it has started, its first steps run as attempt 1.
+  REQUIRE(WaitUntil(std::chrono::seconds(30), [&] {
+    return job.process.out().find("\"step_started\"") != std::string::npos;
+  }));
+  const TaskKey key{JobId(1), StepIndex(0), Attempt(1)};
+  RunResult failed;
+  failed.exit_code = 7;
+  auto expect_refusal = [](FakePeer& peer, const std::string& reason) {
+    const Message reply = peer.Expect();
+    REQUIRE(std::holds_alternative<ErrorReply>(reply));
+    CHECK(std::get<ErrorReply>(reply).code == ErrorCode::kWrongRole);
+    CHECK(std::get<ErrorReply>(reply).message == reason);
+  };
+  client.Send(TaskResults{{TaskResult{key, failed}}, 1});
+  expect_refusal(client, "a client cannot send TaskResults (a worker message)");
+  client.Send(TaskOutput{key, Stream::kStdout, Blob{"forged\n"}, 0});
+  expect_refusal(client, "a client cannot send TaskOutput (a worker message)");
+  client.Send(Goodbye{});
+  expect_refusal(client, "a client cannot send Goodbye (a worker message)");
+  client.Send(Dispatch{});
+  expect_refusal(client, "a client cannot send Dispatch (only the broker sends it)");
+  worker.Send(CancelJob{JobId(1)});
+  expect_refusal(worker, "a worker cannot send CancelJob (a client message)");
+  worker.Send(SubmitJob{Blob{"x"}, false, ""});
+  expect_refusal(worker, "a worker cannot send SubmitJob (a client message)");
+  // In its role but about an attempt that is not its own: dropped.
+  worker.Send(TaskOutput{key, Stream::kStdout, Blob{"forged\n"}, 0});
+  worker.Send(TaskResults{{TaskResult{key, failed}}, 1});
+  // The client is still a client, the fake worker still a worker.
+  client.Send(StatusRequest{});
+  CHECK(std::holds_alternative<StatusReply>(client.Expect()));
+  // Nothing forged reached the job: every step succeeded with its own output.
+  job.CheckFinished();
+  CHECK(JsonLines(job.process.out()).size() > 0);
+  CHECK(job.process.out().find("forged") == std::string::npos);
+}
+
 TEST_CASE("the broker splits a large dispatch so that each message fits the worker's limit") {
   Cluster c;
   // Three steps of 7 MiB stdin each, dispatched in one turn: 21 MiB in all,
