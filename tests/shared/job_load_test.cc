@@ -171,7 +171,7 @@ TEST_CASE("stdin_from implies after") {
   CHECK(Indices(job.steps[3].after) == std::vector<uint32_t>{0, 1});
 }
 
-TEST_CASE("defaults apply unless a step sets the field; env merges") {
+TEST_CASE("defaults apply unless a step sets the field, and env merges") {
   const JobSpec& job = Spec(LoadJson(R"({
     "defaults": {"timeout": 60, "retries": 1, "slots": 2, "when": "always", "cwd": "/srv",
                  "requires": ["linux"], "priority": 5, "stdin": "default input",
