@@ -12,6 +12,7 @@
 #include <string>
 
 #include "broker/server.h"
+#include "shared/job_limit_flags.h"
 #include "shared/logging.h"
 #include "shared/os_limits.h"
 #include "shared/signal_fd.h"
@@ -55,7 +56,8 @@ int main(int argc, char** argv) {
   std::string state_dir = DefaultStateDir();
   std::string log_level = "info";
   bool die_with_parent = false;
-  size_t max_stdin_mb = options.job_limits.max_stdin_bytes >> 20;
+  drover::JobLimitFlags limit_flags(options.job_limits);
+  uint64_t max_message_mb = 0;
 
   CLI::App app{"Drover broker: queues job graphs and hands their steps to workers."};
   app.add_option("--bind", options.bind, "ZeroMQ endpoint that workers and submit connect to")
@@ -82,11 +84,12 @@ int main(int argc, char** argv) {
                  "(or four times the state it would hold, if that is more)")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1u << 20));
-  app.add_option("--max-steps", options.job_limits.max_steps, "Most steps one graph may have")
-      ->capture_default_str();
-  app.add_option("--max-stdin-mb", max_stdin_mb,
-                 "Largest stdin (inline or from stdin_from) a step may get, in MiB")
-      ->capture_default_str();
+  limit_flags.Add(&app);
+  app.add_option("--max-message-mb", max_message_mb,
+                 "Largest message (MiB) taken from a peer; a peer sending more is disconnected "
+                 "(default: --max-job-mb + 1, the least that lets every job file within the "
+                 "limits in)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{4096}));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str();
   app.add_flag("--die-with-parent", die_with_parent, "Stop when the parent process exits")
@@ -97,7 +100,22 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
-  options.job_limits.max_stdin_bytes = max_stdin_mb << 20;
+  options.job_limits = limit_flags.Apply();
+  const int64_t least_message = static_cast<int64_t>(options.job_limits.max_job_bytes) +
+                                drover::broker::kMessageEnvelopeBytes;
+  if (max_message_mb == 0) {
+    options.max_message_bytes = least_message;
+  } else if (static_cast<int64_t>(max_message_mb << 20) < least_message) {
+    fprintf(stderr,
+            "broker: --max-message-mb %llu is too small for --max-job-mb %llu: a job file within "
+            "the limits could not be sent (give at least %llu)\n",
+            static_cast<unsigned long long>(max_message_mb),
+            static_cast<unsigned long long>(options.job_limits.max_job_bytes >> 20),
+            static_cast<unsigned long long>((least_message + (1 << 20) - 1) >> 20));
+    return 2;
+  } else {
+    options.max_message_bytes = static_cast<int64_t>(max_message_mb << 20);
+  }
   options.lease_ms = static_cast<int64_t>(lease_s * 1000);
   options.snapshot_bytes = snapshot_mb << 20;
 

@@ -19,6 +19,25 @@ namespace {
 // to batch a burst of results into one pass, few enough to keep turns short.
 constexpr int kMaxMessagesPerTurn = 4096;
 
+// A routing id for logs: ZeroMQ makes them up as 5 binary bytes.
+std::string RouteText(std::string_view route) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string text;
+  for (unsigned char c : route.substr(0, 16)) {
+    text += kHex[c >> 4];
+    text += kHex[c & 15];
+  }
+  return text;
+}
+
+// About what a task takes in a Dispatch.
+size_t TaskBytes(const Task& task) {
+  size_t bytes = 64 + task.step_id.size() + task.cwd.size() + task.stdin_data.bytes.size();
+  for (const std::string& arg : task.argv) bytes += arg.size() + 5;
+  for (const auto& [name, value] : task.env) bytes += name.size() + value.size() + 10;
+  return bytes;
+}
+
 }  // namespace
 
 Server::Server(ServerOptions options, std::unique_ptr<Spool> spool)
@@ -36,6 +55,8 @@ Status Server::Bind(zmq::context_t* ctx) {
     router_->set(zmq::sockopt::sndhwm, 0);
     router_->set(zmq::sockopt::rcvhwm, 0);
     router_->set(zmq::sockopt::linger, 1000);
+    router_->set(zmq::sockopt::maxmsgsize, options_.max_message_bytes);
+    router_->set(zmq::sockopt::handshake_ivl, options_.handshake_ms);
     router_->bind(options_.bind);
   } catch (const zmq::error_t& e) {
     return Status::Error("cannot listen on " + options_.bind + ": " + e.what());
@@ -83,6 +104,7 @@ Status Server::Run(SignalFd* signals) {
       if (received == Received::kNothing) break;
       ++counters_.received;
       if (received == Received::kMalformed) {
+        Complain(route, "a message of more than one frame");
         ReplyError(route, ErrorCode::kMalformed, "a message must be exactly one frame");
         continue;
       }
@@ -118,12 +140,7 @@ void Server::HandleFrame(const std::string& route, std::string_view frame, int64
   Result<Message> decoded = DecodeMessage(frame);
   auto it = peers_.find(route);
   if (!decoded.ok()) {
-    if (it == peers_.end() || !it->second.complained) {
-      spdlog::warn("malformed message from {}: {}",
-                   it == peers_.end() ? "an unknown peer" : it->second.name,
-                   decoded.status().message());
-      if (it != peers_.end()) it->second.complained = true;
-    }
+    Complain(route, "a malformed message: " + decoded.status().message());
     ReplyError(route, ErrorCode::kMalformed, "malformed message: " + decoded.status().message());
     return;
   }
@@ -138,6 +155,11 @@ void Server::HandleFrame(const std::string& route, std::string_view frame, int64
     return;
   }
   Peer& peer = it->second;
+  if (std::optional<std::string> why = RoleRefusal(peer.role, msg)) {
+    Complain(route, *why);
+    ReplyError(route, ErrorCode::kWrongRole, *why);
+    return;
+  }
   peer.last_heard = now;
   if (peer.role == Peer::Role::kWorker) {
     scheduler_.OnWorkerHeard(peer.worker, now);
@@ -156,12 +178,16 @@ void Server::HandleHello(const std::string& route, Message& msg, int64_t now) {
                              std::to_string(kProtocolVersion) + ", the " +
                              (is_worker ? "worker" : "client") + " speaks " +
                              std::to_string(version) + "; run the same Drover release on both";
-    spdlog::warn("refused a {}: {}", is_worker ? "worker" : "client", text);
+    Complain(route, "a hello of another version: " + text);
     ReplyError(route, ErrorCode::kVersionMismatch, text);
     return;
   }
+  // Logged once per connection, hellos or not: a peer saying hello between
+  // bad messages does not buy itself another log line.
+  bool complained = complained_unknown_.erase(route) > 0;
   // A second hello on the same connection starts over.
   if (auto old = peers_.find(route); old != peers_.end()) {
+    complained |= old->second.complained;
     if (old->second.role == Peer::Role::kWorker) {
       scheduler_.OnWorkerLost(old->second.worker, "said hello again", now);
       worker_routes_.erase(old->second.worker);
@@ -173,12 +199,15 @@ void Server::HandleHello(const std::string& route, Message& msg, int64_t now) {
   if (!is_worker) {
     Peer peer{Peer::Role::kClient, std::get<ClientHello>(msg).user, WorkerId()};
     peer.last_heard = now;
+    peer.complained = complained;
     peers_.emplace(route, std::move(peer));
     Reply(route, Welcome{kProtocolVersion, WorkerId(), options_.heartbeat_ms, options_.liveness});
     return;
   }
   WorkerHello& hello = std::get<WorkerHello>(msg);
   if (hello.slots == 0) {
+    if (complained) complained_unknown_.insert(route);
+    Complain(route, "a worker hello with 0 slots");
     ReplyError(route, ErrorCode::kMalformed, "a worker needs at least one slot");
     return;
   }
@@ -211,6 +240,7 @@ void Server::HandleHello(const std::string& route, Message& msg, int64_t now) {
   }
   Peer peer{Peer::Role::kWorker, name, id};
   peer.last_heard = now;
+  peer.complained = complained;
   peers_.emplace(route, std::move(peer));
   worker_routes_[id] = route;
   const Worker* w = scheduler_.FindWorker(id);
@@ -256,9 +286,25 @@ void Server::HandleWorkerMessage(Peer& peer, const std::string& route, Message& 
     scheduler_.OnWorkerLost(id, "left (said goodbye)", now);
     worker_routes_.erase(id);
     peers_.erase(route);  // `peer` dangles from here on
-  } else if (!std::holds_alternative<Heartbeat>(msg)) {
-    ReplyError(route, ErrorCode::kWrongRole, "a worker cannot send this message");
   }
+  // Heartbeat: being heard is all it says. Nothing else gets here (roles.h).
+}
+
+void Server::Complain(const std::string& route, const std::string& what) {
+  auto it = peers_.find(route);
+  if (it != peers_.end()) {
+    if (std::exchange(it->second.complained, true)) return;
+    spdlog::warn(
+        "{} (peer {}) sent {}; answered with an error, nothing else changed (logged once "
+        "per peer)",
+        it->second.name, RouteText(route), what);
+    return;
+  }
+  // Bounded: a flood of new connections cannot grow it for ever.
+  if (complained_unknown_.size() >= 10'000) complained_unknown_.clear();
+  if (!complained_unknown_.insert(route).second) return;
+  spdlog::warn("peer {} (no hello yet) sent {}; answered with an error (logged once per peer)",
+               RouteText(route), what);
 }
 
 void Server::Reply(const std::string& route, const Message& msg) {
@@ -347,7 +393,27 @@ void Server::ScheduleAndDispatch(int64_t now) {
   }
   for (auto& [worker, tasks] : pending_dispatch_) {
     auto it = worker_routes_.find(worker);
-    if (it != worker_routes_.end() && !tasks.empty()) Reply(it->second, drover::Dispatch{std::move(tasks)});
+    if (it == worker_routes_.end() || tasks.empty()) continue;
+    // Batches up to kDispatchBatchBytes, so that no message is bigger than
+    // its largest task needs. Most turns need one.
+    size_t total = 0;
+    for (const Task& task : tasks) total += TaskBytes(task);
+    if (total <= kDispatchBatchBytes) {
+      Reply(it->second, drover::Dispatch{std::move(tasks)});
+      continue;
+    }
+    drover::Dispatch batch;
+    size_t bytes = 0;
+    for (Task& task : tasks) {
+      const size_t size = TaskBytes(task);
+      if (!batch.tasks.empty() && bytes + size > kDispatchBatchBytes) {
+        Reply(it->second, std::exchange(batch, {}));
+        bytes = 0;
+      }
+      bytes += size;
+      batch.tasks.push_back(std::move(task));
+    }
+    Reply(it->second, batch);
   }
   pending_dispatch_.clear();
   // Sent after this turn's dispatches: the step's way to a worker is the

@@ -20,7 +20,10 @@
 // Peers are known by their ZeroMQ routing id after their hello; workers also
 // by their instance, which survives reconnections and broker restarts. A
 // message from an unknown peer gets ErrorReply{kNeedHello}; a malformed one
-// gets ErrorReply{kMalformed} and changes nothing else.
+// gets ErrorReply{kMalformed}, one outside the peer's role (broker/roles.h)
+// ErrorReply{kWrongRole}; either changes nothing else and is logged once per
+// peer. A message over ServerOptions::max_message_bytes never arrives:
+// ZeroMQ closes that peer's connection.
 //
 // Files (files under the state directory, docs/reliability.md): the journal
 // (broker/journal.h, records in broker/recovery.h) and the spool.
@@ -31,17 +34,28 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 #include <zmq.hpp>
 
 #include "broker/journal.h"
 #include "broker/recovery.h"
+#include "broker/roles.h"
 #include "broker/scheduler.h"
 #include "broker/spool.h"
 #include "shared/job_load.h"
 #include "shared/signal_fd.h"
 
 namespace drover::broker {
+
+// What a SubmitJob carries besides the job file: its type, fields and key.
+inline constexpr int64_t kMessageEnvelopeBytes = 1 << 20;
+// A Dispatch holds tasks up to about this many bytes; more go in another
+// message, so a worker's largest message is one task (its stdin) at most.
+inline constexpr size_t kDispatchBatchBytes = 16 << 20;
+// A JobRejected lists at most this many problems, then says how many more:
+// a file with a million mistakes gets a reply of a readable size.
+inline constexpr size_t kMaxProblemsReplied = 1000;
 
 struct ServerOptions {
   std::string bind = "tcp://127.0.0.1:7700";
@@ -52,6 +66,14 @@ struct ServerOptions {
   // would hold, if that is more: Server::SnapshotDue).
   uint64_t snapshot_bytes = 64 << 20;
   JobLimits job_limits;
+  // Largest message taken from a peer (ZMQ_MAXMSGSIZE): a peer that sends
+  // more is disconnected by ZeroMQ before the message is buffered. Must
+  // hold a SubmitJob of job_limits.max_job_bytes (kMessageEnvelopeBytes more).
+  int64_t max_message_bytes = (128 << 20) + kMessageEnvelopeBytes;
+  // A connection that has not finished ZeroMQ's greeting by then is closed
+  // (ZMQ_HANDSHAKE_IVL): a peer that connects and says nothing, or trickles
+  // bytes, holds a file descriptor only this long.
+  int handshake_ms = 10'000;
 };
 
 class Server : private Outbox {
@@ -79,7 +101,8 @@ class Server : private Outbox {
   static constexpr uint64_t kEventsPromptBytes = 64 << 10;
 
   struct Peer {
-    enum class Role { kWorker, kClient } role;
+    using Role = PeerRole;
+    Role role;
     std::string name;  // worker name or "user@host", for logs
     WorkerId worker;   // kWorker only
     uint64_t output_received = 0;  // TaskOutput bytes taken from this worker
@@ -87,7 +110,7 @@ class Server : private Outbox {
     uint64_t results_seen = 0;     // highest result sequence number journaled
     uint64_t results_acked = 0;    // ... and acknowledged with ResultsAck
     int64_t last_heard = 0;
-    bool complained = false;  // logged a malformed message from it already
+    bool complained = false;  // logged a bad message from it already
   };
   struct Follower {
     std::string route;
@@ -115,6 +138,9 @@ class Server : private Outbox {
   void HandleFrame(const std::string& route, std::string_view frame, int64_t now);
   void HandleHello(const std::string& route, Message& msg, int64_t now);
   void HandleWorkerMessage(Peer& peer, const std::string& route, Message& msg, int64_t now);
+  // Logs `what` once per peer (known or not), naming it: a peer that sends
+  // garbage in a loop costs one log line, not one per message.
+  void Complain(const std::string& route, const std::string& what);
   void Reply(const std::string& route, const Message& msg);
   void ReplyError(const std::string& route, ErrorCode code, std::string message);
   void FlushOutgoing();
@@ -166,6 +192,7 @@ class Server : private Outbox {
   bool replaying_ = false;
 
   std::unordered_map<std::string, Peer> peers_;  // by routing id
+  std::unordered_set<std::string> complained_unknown_;  // peers without a hello we logged
   std::unordered_map<WorkerId, std::string> worker_routes_;
   std::vector<Follower> followers_;
   std::map<JobId, FinishedJob> finished_;

@@ -44,9 +44,8 @@ void Server::HandleClientMessage(Peer& /*peer*/, const std::string& route, Messa
     }
   } else if (std::holds_alternative<StatusRequest>(msg)) {
     Reply(route, BuildStatus(now));
-  } else if (!std::holds_alternative<Heartbeat>(msg)) {
-    ReplyError(route, ErrorCode::kWrongRole, "a client cannot send this message");
   }
+  // Heartbeat: being heard is all it says. Nothing else gets here (roles.h).
 }
 
 bool Server::AnswerRepeat(const std::string& route, const std::string& key, bool follow) {
@@ -67,8 +66,16 @@ void Server::HandleSubmit(const std::string& route, SubmitJob& submit, int64_t n
   const std::string& who = peers_.at(route).name;
   if (!loaded.spec) {
     JobRejected reply;
-    for (const Problem& p : loaded.problems) reply.problems.push_back(FormatProblem(p));
-    spdlog::info("rejected a job from {}: {} problem(s)", who, reply.problems.size());
+    for (const Problem& p : loaded.problems) {
+      if (reply.problems.size() == kMaxProblemsReplied) {
+        reply.problems.push_back("... and " +
+                                 std::to_string(loaded.problems.size() - kMaxProblemsReplied) +
+                                 " more problems (`submit validate` lists them all)");
+        break;
+      }
+      reply.problems.push_back(FormatProblem(p));
+    }
+    spdlog::info("rejected a job from {}: {} problem(s)", who, loaded.problems.size());
     Reply(route, reply);
     return;
   }

@@ -29,6 +29,16 @@ namespace drover {
 // shallow enough that nothing walking a decoded value can run out of stack.
 inline constexpr size_t kMaxJobDepth = 32;
 
+// Fixed limits on strings and small lists: generous for any real job, and
+// small enough that no one value can make the broker's state or a log line
+// big. (The configurable ones are in JobLimits.)
+inline constexpr size_t kMaxIdLength = 128;      // a step id
+inline constexpr size_t kMaxNameBytes = 256;     // the job's name
+inline constexpr size_t kMaxCwdBytes = 4096;     // PATH_MAX: chdir takes no longer
+inline constexpr size_t kMaxLabelLength = 128;   // one label in `requires`
+inline constexpr size_t kMaxLabels = 64;         // labels in one `requires`
+inline constexpr size_t kMaxExitCodeList = 255;  // entries in an exit code list
+
 // Where a value sits in the job file: a chain of links on the walker's stack,
 // turned into text ("steps[3].env.HOME") only when a problem needs it, so a
 // valid file builds no path strings. The root is a null PathNode pointer.

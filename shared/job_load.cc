@@ -279,6 +279,12 @@ Status DecodeJobBytes(std::string_view bytes, msgpack::object_handle* handle) {
 
 LoadedJob LoadJob(std::string_view msgpack_bytes, const JobLimits& limits) {
   LoadedJob loaded;
+  if (msgpack_bytes.size() > limits.max_job_bytes) {
+    loaded.problems.push_back({"", "the job file is " + std::to_string(msgpack_bytes.size()) +
+                                       " bytes (as MessagePack), more than the limit of " +
+                                       std::to_string(limits.max_job_bytes)});
+    return loaded;
+  }
   msgpack::object_handle handle;
   if (Status decoded = DecodeJobBytes(msgpack_bytes, &handle); !decoded.ok()) {
     loaded.problems.push_back({"", "not a MessagePack job file: " + decoded.message()});

@@ -26,10 +26,15 @@ struct Problem {
 std::string FormatProblem(const Problem& p);  // "path: message"
 
 // Limits on what one job file may ask for; a file past them is rejected.
+// The broker and `submit` take the same flags for them (job_limit_flags.h).
+// Fixed limits (ids, names, labels, cwd, exit codes) are in job_draft.h.
 struct JobLimits {
+  size_t max_job_bytes = 128 << 20;  // the whole file, as MessagePack
   size_t max_steps = 1'000'000;
   size_t max_argv_bytes = 1 << 20;   // all of one step's argv (or cmd) together
   size_t max_env_bytes = 1 << 20;    // all of one step's env together
+  size_t max_env_vars = 4096;        // variables in one step's env
+  size_t max_after = 100'000;        // entries in one step's `after`
   size_t max_stdin_bytes = 64 << 20; // one step's inline stdin
 };
 

@@ -145,7 +145,12 @@ void Parser::ParseRoot(const msgpack::object& root, JobDraft* draft) {
     seen.push_back(name);
     if (name == "name") {
       std::string_view text;
-      if (reader_.ReadString(kv.val, order, &path, &text)) draft->job.name = text;
+      if (!reader_.ReadString(kv.val, order, &path, &text)) continue;
+      if (text.size() > kMaxNameBytes) {
+        Report(order, &path, OverLength(text.size(), kMaxNameBytes));
+      } else {
+        draft->job.name = text;
+      }
     } else if (name == "max_parallel") {
       int64_t n;
       if (reader_.ReadInteger(kv.val, order, &path, 1, kMaxParallel, &n)) {
@@ -290,6 +295,10 @@ void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order, c
       break;
     case Field::kCwd:
       if (r.ReadCString(o, order, path, &text, "a directory name")) {
+        if (text.size() > kMaxCwdBytes) {
+          r.Report(order, path, OverLength(text.size(), kMaxCwdBytes));
+          break;
+        }
         spec->cwd = text;
         step->set |= kSetCwd;
       }
@@ -376,14 +385,18 @@ void ApplyDefaults(const JobLimits& limits, JobDraft* draft, ProblemList* proble
         }
       }
       s.env = std::move(merged);
+      const PathNode steps_path{nullptr, false, 0, "steps"};
+      const PathNode step_path{&steps_path, true, i, {}};
+      const PathNode env_path{&step_path, false, 0, "env"};
       const size_t bytes = EnvBytes(s.env);
       if (bytes > limits.max_env_bytes) {
-        const PathNode steps_path{nullptr, false, 0, "steps"};
-        const PathNode step_path{&steps_path, true, i, {}};
-        const PathNode env_path{&step_path, false, 0, "env"};
         problems->Add(step.env_order, &env_path,
                       OverLimit(bytes, limits.max_env_bytes,
                                 "a step's environment (with the variables from defaults.env)"));
+      } else if (s.env.size() > limits.max_env_vars) {
+        problems->Add(step.env_order, &env_path,
+                      OverCount(s.env.size(), limits.max_env_vars,
+                                "variables (with those from defaults.env)"));
       }
     }
   }

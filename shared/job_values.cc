@@ -10,7 +10,6 @@
 namespace drover {
 namespace {
 
-constexpr size_t kMaxIdLength = 128;
 // Long enough for any batch step; the timeout in milliseconds still fits in
 // uint32_t (30 days is 2.6e9 ms).
 constexpr int64_t kMaxTimeoutSeconds = 30 * 24 * 3600;
@@ -37,6 +36,16 @@ std::string NumberText(const msgpack::object& o) {
 std::string DidYouMean(std::string_view text, const std::vector<std::string_view>& words) {
   std::optional<std::string_view> match = SpellcheckString(text, words);
   return match ? " (did you mean " + Quote(*match) + "?)" : "";
+}
+
+std::string OverCount(size_t count, size_t limit, const char* what) {
+  return "has " + std::to_string(count) + " " + what + ", more than the limit of " +
+         std::to_string(limit);
+}
+
+std::string OverLength(size_t length, size_t limit) {
+  return "is " + std::to_string(length) + " bytes long, more than the limit of " +
+         std::to_string(limit);
 }
 
 std::string OverLimit(size_t size, size_t limit, const char* what) {
@@ -168,6 +177,10 @@ bool ValueReader::ReadStepRefs(const msgpack::object& o, uint64_t order, const P
     Report(order, path, "expected an array of step ids, got " + DescribeValue(o));
     return false;
   }
+  if (o.via.array.size > limits_.max_after) {
+    Report(order, path, OverCount(o.via.array.size, limits_.max_after, "entries"));
+    return false;
+  }
   bool ok = true;
   for (uint32_t i = 0; i < o.via.array.size; ++i) {
     const uint64_t ref_order = Tick();
@@ -223,6 +236,10 @@ bool ValueReader::ReadEnv(const msgpack::object& o, uint64_t order, const PathNo
                           EnvList* out) {
   if (o.type != msgpack::type::MAP) {
     Report(order, path, "expected a map of variable names to values, got " + DescribeValue(o));
+    return false;
+  }
+  if (o.via.map.size > limits_.max_env_vars) {
+    Report(order, path, OverCount(o.via.map.size, limits_.max_env_vars, "variables"));
     return false;
   }
   bool ok = true;
@@ -293,6 +310,10 @@ bool ValueReader::ReadExitCodes(const msgpack::object& o, uint64_t order, const 
   };
   bool ok = true;
   if (o.type == msgpack::type::ARRAY) {
+    if (o.via.array.size > kMaxExitCodeList) {
+      Report(order, path, OverCount(o.via.array.size, kMaxExitCodeList, "exit codes"));
+      return false;
+    }
     for (size_t i = 0; i < o.via.array.size; ++i) {
       const PathNode code_path{path, true, i, {}};
       ok &= read_one(o.via.array.ptr[i], Tick(), &code_path);
@@ -345,12 +366,19 @@ bool ValueReader::ReadRequires(const msgpack::object& o, uint64_t order, const P
     Report(order, path, "expected an array of labels, got " + DescribeValue(o));
     return false;
   }
+  if (o.via.array.size > kMaxLabels) {
+    Report(order, path, OverCount(o.via.array.size, kMaxLabels, "labels"));
+    return false;
+  }
   bool ok = true;
   for (size_t i = 0; i < o.via.array.size; ++i) {
     const uint64_t label_order = Tick();
     const PathNode label_path{path, true, i, {}};
     std::string_view label;
     if (!ReadString(o.via.array.ptr[i], label_order, &label_path, &label, "a label (a string)")) {
+      ok = false;
+    } else if (label.size() > kMaxLabelLength) {
+      Report(label_order, &label_path, OverLength(label.size(), kMaxLabelLength));
       ok = false;
     } else if (label.empty() || !std::all_of(label.begin(), label.end(), IsLabelChar)) {
       Report(label_order, &label_path,

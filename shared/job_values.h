@@ -72,6 +72,11 @@ class ValueReader {
 // " (did you mean "cmd"?)", or "" when no word is close to `text`.
 std::string DidYouMean(std::string_view text, const std::vector<std::string_view>& words);
 
+// "has 5000 variables, more than the limit of 4096"
+std::string OverCount(size_t count, size_t limit, const char* what);
+// "is 300 bytes long, more than the limit of 256"
+std::string OverLength(size_t length, size_t limit);
+
 // "is 70000000 bytes, more than the limit of 67108864 bytes for inline stdin"
 std::string OverLimit(size_t size, size_t limit, const char* what);
 

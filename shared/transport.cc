@@ -4,8 +4,10 @@
 
 namespace drover {
 
-zmq::socket_t ConnectDealer(zmq::context_t& ctx, const std::string& endpoint, int linger_ms) {
+zmq::socket_t ConnectDealer(zmq::context_t& ctx, const std::string& endpoint, int linger_ms,
+                            int64_t max_message_bytes) {
   zmq::socket_t socket(ctx, zmq::socket_type::dealer);
+  socket.set(zmq::sockopt::maxmsgsize, max_message_bytes);
   socket.set(zmq::sockopt::sndhwm, 0);
   socket.set(zmq::sockopt::rcvhwm, 0);
   socket.set(zmq::sockopt::linger, linger_ms);

@@ -12,9 +12,18 @@
 
 namespace drover {
 
+// The largest message a worker or `submit` takes from the broker unless told
+// otherwise: above any Dispatch (one step's stdin, 64 MiB by default, and
+// command line; the broker splits larger batches) and any reply to a job
+// file within the broker's limits.
+inline constexpr int64_t kDefaultMaxMessageBytes = 256 << 20;
+
 // A DEALER connected to `endpoint`. Unsent messages are dropped at close
-// after `linger_ms`.
-zmq::socket_t ConnectDealer(zmq::context_t& ctx, const std::string& endpoint, int linger_ms);
+// after `linger_ms`. A peer that sends a message larger than
+// `max_message_bytes` is disconnected by ZeroMQ (ZMQ_MAXMSGSIZE): its frame
+// is never buffered whole.
+zmq::socket_t ConnectDealer(zmq::context_t& ctx, const std::string& endpoint, int linger_ms,
+                            int64_t max_message_bytes = kDefaultMaxMessageBytes);
 
 // Sends one message as one frame (DEALER side). Returns false if ZeroMQ refused.
 bool SendMessage(zmq::socket_t& socket, const Message& msg);

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "shared/clock.h"
+#include "shared/job_limit_flags.h"
 #include "shared/job_load.h"
 #include "shared/signal_fd.h"
 #include "submitter/embedded.h"
@@ -41,18 +42,20 @@ struct Options {
   // validate / convert
   std::vector<std::string> validate_files;
   std::string convert_in, convert_out;
+  JobLimits limits;  // checked locally, as the broker will (job_limit_flags.h)
 };
 
 void Error(const std::string& text) { fprintf(stderr, "submit: %s\n", text.c_str()); }
 
 // Reads and validates a job file, printing every problem. nullopt if unusable.
-std::optional<std::string> LoadAndCheck(const std::string& path, size_t* steps = nullptr) {
+std::optional<std::string> LoadAndCheck(const std::string& path, const JobLimits& limits,
+                                        size_t* steps = nullptr) {
   Result<std::string> bytes = ReadJobFile(path);
   if (!bytes.ok()) {
     Error(bytes.status().message());
     return std::nullopt;
   }
-  LoadedJob job = LoadJob(bytes.value());
+  LoadedJob job = LoadJob(bytes.value(), limits);
   if (!job.spec) {
     Error(path + " has " + std::to_string(job.problems.size()) +
           (job.problems.size() == 1 ? " problem:" : " problems:"));
@@ -116,7 +119,7 @@ int RunValidate(const Options& o) {
   bool all_ok = true;
   for (const std::string& path : o.validate_files) {
     size_t steps = 0;
-    if (LoadAndCheck(path, &steps)) {
+    if (LoadAndCheck(path, o.limits, &steps)) {
       printf("%s: ok (%zu steps)\n", path.c_str(), steps);
     } else {
       all_ok = false;
@@ -207,7 +210,7 @@ int RunStatus(const Options& o, zmq::context_t* ctx) {
 int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
   std::optional<std::string> job_bytes;
   if (!o.file.empty()) {
-    job_bytes = LoadAndCheck(o.file);
+    job_bytes = LoadAndCheck(o.file, o.limits);
     if (!job_bytes) return ToInt(ExitCode::kUsage);
   }
   std::unique_ptr<EmbeddedCluster> cluster;
@@ -340,6 +343,11 @@ int main(int argc, char** argv) {
   CLI::App* status = app.add_subcommand("status", "Show a broker's workers and jobs");
   status->add_option("--broker", o.broker, "Broker endpoint ($DROVER_BROKER)");
   app.require_subcommand(0, 1);
+  // The broker's limits, to hear about a job file past them before sending
+  // it; give the values the broker was started with if it was told others.
+  drover::JobLimitFlags limit_flags;
+  limit_flags.Add(&app);
+  limit_flags.Add(validate);
 
   try {
     app.parse(argc, argv);
@@ -355,6 +363,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : ToInt(ExitCode::kUsage);
   }
 
+  o.limits = limit_flags.Apply();
   if (validate->parsed()) return RunValidate(o);
   if (convert->parsed()) return RunConvert(o);
   zmq::context_t ctx(1);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <poll.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -71,7 +72,8 @@ void Agent::Send(const Message& msg) {
 }
 
 void Agent::Connect(Time now) {
-  socket_ = std::make_unique<zmq::socket_t>(ConnectDealer(*ctx_, options_.broker, 0));
+  socket_ = std::make_unique<zmq::socket_t>(
+      ConnectDealer(*ctx_, options_.broker, 0, options_.max_message_bytes));
   connected_at_ = now;
   next_connect_at_ = -1;
   SayHello(now);
@@ -374,6 +376,29 @@ void Agent::ReportUnstarted(const TaskKey& key, Outcome outcome, Time now, std::
   AddResult(TaskResult{key, std::move(run)}, now);
 }
 
+Status Agent::Vet(SpawnSpec* spec, const Task& task) const {
+  const RunPolicy& policy = options_.policy;
+  auto refused = [&](const std::string& why) {
+    return Status::Error("refused by worker " + options_.name + ": " + why);
+  };
+  if (std::optional<std::string> why = RefuseEnv(policy, task.env)) return refused(*why);
+  if (policy.allow.empty()) return Status::Ok();
+  // The program as exec would find it, then with every symlink and ".."
+  // resolved: that is what the prefixes are about, and what runs.
+  Result<std::string> found = FindProgram(spec->argv[0], spec->env, spec->cwd);
+  if (!found.ok()) return found.status();  // it could not run anyway: say why
+  std::string path = found.value();
+  if (path[0] != '/' && !spec->cwd.empty()) path = spec->cwd + "/" + path;
+  char* real = realpath(path.c_str(), nullptr);
+  if (real == nullptr) return ErrnoStatus("cannot run \"" + spec->argv[0] + "\"", errno);
+  spec->program = real;
+  free(real);
+  if (std::optional<std::string> why = RefuseProgram(policy, spec->program, spec->argv[0])) {
+    return refused(*why);
+  }
+  return Status::Ok();
+}
+
 void Agent::StartTask(Task& task, Time now) {
   if (by_key_.count(task.key)) return;  // a duplicate dispatch: already running
   SpawnSpec spec;
@@ -384,7 +409,9 @@ void Agent::StartTask(Task& task, Time now) {
   spec.timeout_ms = task.timeout_ms;
   // The clock now, not the loop turn's `now`: the turn may have spent a
   // while (starting other steps), and the timeout counts from the spawn.
-  Result<ProcessSet::Id> id = processes_->Spawn(spec, MonotonicMs());
+  const Status vetted = Vet(&spec, task);
+  Result<ProcessSet::Id> id =
+      vetted.ok() ? processes_->Spawn(spec, MonotonicMs()) : Result<ProcessSet::Id>(vetted);
   if (!id.ok()) {
     spdlog::info("{} ({}) could not start: {}", ToString(task.key), task.step_id,
                  id.status().message());
@@ -520,6 +547,12 @@ void Agent::OnOutput(Id id, Stream stream, std::string_view data) {
 }
 
 void Agent::AddResult(TaskResult result, Time now) {
+  // A reason can quote what the step gave (a PATH of a megabyte, say): it is
+  // for people, and a few KiB of it say all there is to say.
+  if (std::string& error = result.run.error; error.size() > kMaxErrorBytes) {
+    error.resize(kMaxErrorBytes);
+    error += "...";
+  }
   unacked_.push_back(NumberedResult{next_seq_++, std::move(result)});
   if (results_since_ < 0) results_since_ = now;
 }
@@ -537,14 +570,19 @@ void Agent::FlushResults(Time now, bool force) {
       now - results_since_ < kResultDelayMs) {
     return;
   }
-  TaskResults batch;
-  batch.first_seq = unsent_from_;
   // unacked_ is in sequence order with no gaps, so the first unsent one is
-  // at a known distance from its front.
-  const size_t from = static_cast<size_t>(unsent_from_ - unacked_.front().seq);
-  batch.results.reserve(unacked_.size() - from);
-  for (size_t i = from; i < unacked_.size(); ++i) batch.results.push_back(unacked_[i].result);
-  Send(batch);
+  // at a known distance from its front. Many results (sent again after a
+  // long time out of touch) go in several messages, each well within the
+  // broker's message size limit.
+  for (size_t from = static_cast<size_t>(unsent_from_ - unacked_.front().seq);
+       from < unacked_.size(); from += kMaxResultsPerMessage) {
+    TaskResults batch;
+    batch.first_seq = unacked_[from].seq;
+    const size_t end = std::min(unacked_.size(), from + kMaxResultsPerMessage);
+    batch.results.reserve(end - from);
+    for (size_t i = from; i < end; ++i) batch.results.push_back(unacked_[i].result);
+    Send(batch);
+  }
   unsent_from_ = next_seq_;
   results_since_ = -1;
 }

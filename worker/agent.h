@@ -44,7 +44,9 @@
 
 #include "shared/protocol.h"
 #include "shared/signal_fd.h"
+#include "shared/transport.h"
 #include "worker/output_queue.h"
+#include "worker/run_policy.h"
 #include "worker/subprocess.h"
 
 namespace drover::worker {
@@ -61,12 +63,18 @@ struct AgentOptions {
   std::string previous_instance;
   std::string state_dir;         // for the spill file
   uint64_t spill_max_bytes = 1ull << 30;  // output kept while out of touch
+  RunPolicy policy;                       // what this worker agrees to run
+  int64_t max_message_bytes = kDefaultMaxMessageBytes;  // largest message taken from the broker
 };
 
 class Agent : private ProcessObserver {
  public:
   static constexpr int64_t kResultDelayMs = 5;
   static constexpr size_t kMaxResultBatch = 256;
+  // Results in one TaskResults message: each is about 100 bytes plus its
+  // reason (at most kMaxErrorBytes), so a message stays within 17 MiB.
+  static constexpr size_t kMaxResultsPerMessage = 4096;
+  static constexpr size_t kMaxErrorBytes = 4096;  // of a result's reason
   static constexpr int64_t kFirstBackoffMs = 1000;
   static constexpr int64_t kMaxBackoffMs = 32'000;
 
@@ -98,6 +106,10 @@ class Agent : private ProcessObserver {
   // Takes a dispatched task in: queued, or set aside to follow another.
   void Accept(Task task, Time now);
   void StartTask(Task& task, Time now);
+  // Applies options_.policy to a task about to start: an error (the step's
+  // failure reason) if the worker refuses it; else sets spec->program to the
+  // vetted file when there is an allow-list.
+  Status Vet(SpawnSpec* spec, const Task& task) const;
   // The attempt `key` has ended here: its followers go ahead or not.
   void Ended(const TaskKey& key, bool succeeded, Time now);
   void ReportUnstarted(const TaskKey& key, Outcome outcome, Time now, std::string error = "");

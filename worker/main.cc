@@ -3,10 +3,13 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <regex>
 #include <thread>
@@ -100,6 +103,20 @@ int main(int argc, char** argv) {
                  "past it the steps' output pauses")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30));
+  std::vector<std::string> allow;
+  app.add_option("--allow", allow,
+                 "Run only programs under this directory (or this file), after resolving "
+                 "PATH, symlinks and \"..\"; repeat for more. `cmd` steps run /bin/sh, so they "
+                 "need --allow /bin/sh (which lets them run anything). Default: any program");
+  app.add_flag("--allow-loader-env", options.policy.allow_loader_env,
+               "Let steps set LD_PRELOAD, LD_LIBRARY_PATH and the other variables that make "
+               "programs load other code (refused by default)");
+  uint64_t max_message_mb = options.max_message_bytes >> 20;
+  app.add_option("--max-message-mb", max_message_mb,
+                 "Largest message (MiB) taken from the broker; must hold a step's stdin "
+                 "(broker --max-stdin-mb) and command line")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str();
   app.add_flag("--die-with-parent", die_with_parent, "Stop when the parent process exits")
@@ -114,10 +131,30 @@ int main(int argc, char** argv) {
   options.prefetch = prefetch.value_or(std::max(options.slots, kDefaultMinPrefetch));
   options.kill_grace_ms = static_cast<int64_t>(kill_grace_s * 1000);
   options.spill_max_bytes = spill_max_mb << 20;
+  options.max_message_bytes = max_message_mb << 20;
 
   if (drover::Status s = drover::SetUpLogging("worker", log_level); !s.ok()) {
     fprintf(stderr, "worker: %s\n", s.message().c_str());
     return 2;
+  }
+  // Resolved once, as the programs will be: an allow-list that names a
+  // symlinked directory (/bin on merged-/usr systems) still matches.
+  for (const std::string& prefix : allow) {
+    char* real = realpath(prefix.c_str(), nullptr);
+    if (real == nullptr) {
+      spdlog::critical("--allow {}: {}", prefix, std::strerror(errno));
+      return 2;
+    }
+    options.policy.allow.emplace_back(real);
+    free(real);
+  }
+  if (!options.policy.allow.empty()) {
+    std::string list;
+    for (const std::string& p : options.policy.allow) list += (list.empty() ? "" : ", ") + p;
+    spdlog::info("runs only programs under {}", list);
+  }
+  if (options.policy.allow_loader_env) {
+    spdlog::warn("--allow-loader-env: steps may set LD_PRELOAD and the like");
   }
   if (die_with_parent) {
     if (drover::Status s = drover::SignalOnParentDeath(SIGTERM); !s.ok()) return 1;

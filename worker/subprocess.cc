@@ -75,38 +75,6 @@ int CheckExecutable(const std::string& program, const std::string& cwd) {
   return 0;
 }
 
-// What the child should execute for argv[0]: a name with a '/' as is (if it
-// cannot be run, the child reports exec's errno, which Spawn turns into the
-// same message; under valgrind, which turns the clone into a fork, it cannot,
-// and the child exits 127), a bare name from the child's own PATH (execvp
-// would search the worker's).
-// The search is done here so the error can name the PATH searched. As with
-// execvp, a match that is not executable makes "Permission denied" if
-// nothing better follows.
-Result<std::string> FindProgram(const std::string& name, const std::vector<std::string>& env,
-                                const std::string& cwd) {
-  if (name.find('/') != std::string::npos) return name;
-  const std::string_view path = PathOf(env);
-  bool denied = false;
-  size_t begin = 0;
-  for (;;) {
-    const size_t end = path.find(':', begin);
-    std::string_view dir = path.substr(begin, end == std::string_view::npos ? end : end - begin);
-    if (dir.empty()) dir = ".";  // POSIX: an empty entry is the current directory
-    std::string candidate(dir);
-    candidate += '/';
-    candidate += name;
-    const int err = CheckExecutable(candidate, cwd);
-    if (err == 0) return candidate;
-    if (err == EACCES) denied = true;
-    if (end == std::string_view::npos) break;
-    begin = end + 1;
-  }
-  if (denied) return ErrnoStatus("cannot run " + Quoted(name), EACCES);
-  return Status::Error("cannot run " + Quoted(name) + ": not found on PATH (" + std::string(path) +
-                       ")");
-}
-
 std::vector<char*> CStrings(const std::vector<std::string>& strings) {
   std::vector<char*> out;
   out.reserve(strings.size() + 1);
@@ -235,6 +203,34 @@ fail:
 
 }  // namespace
 
+// The search is done here so the error can name the PATH searched. As with
+// execvp, a match that is not executable makes "Permission denied" if
+// nothing better follows. (Under valgrind, which turns the clone into a
+// fork, a program named with a '/' that cannot run makes the child exit 127.)
+Result<std::string> FindProgram(const std::string& name, const std::vector<std::string>& env,
+                                const std::string& cwd) {
+  if (name.find('/') != std::string::npos) return name;
+  const std::string_view path = PathOf(env);
+  bool denied = false;
+  size_t begin = 0;
+  for (;;) {
+    const size_t end = path.find(':', begin);
+    std::string_view dir = path.substr(begin, end == std::string_view::npos ? end : end - begin);
+    if (dir.empty()) dir = ".";  // POSIX: an empty entry is the current directory
+    std::string candidate(dir);
+    candidate += '/';
+    candidate += name;
+    const int err = CheckExecutable(candidate, cwd);
+    if (err == 0) return candidate;
+    if (err == EACCES) denied = true;
+    if (end == std::string_view::npos) break;
+    begin = end + 1;
+  }
+  if (denied) return ErrnoStatus("cannot run " + Quoted(name), EACCES);
+  return Status::Error("cannot run " + Quoted(name) + ": not found on PATH (" + std::string(path) +
+                       ")");
+}
+
 // Starts `program` as the leader of a new process group with `stdio` as its
 // fds 0, 1, 2 (stdio[0] -1: /dev/null) and nothing else open; returns 0 or an
 // errno value. Nothing is left behind on failure.
@@ -335,7 +331,8 @@ Result<ProcessSet::Id> ProcessSet::Spawn(const SpawnSpec& spec, Time now) {
       return ErrnoStatus("cannot use directory " + Quoted(spec.cwd), ENOTDIR);
     }
   }
-  Result<std::string> program = FindProgram(name, spec.env, spec.cwd);
+  Result<std::string> program = spec.program.empty() ? FindProgram(name, spec.env, spec.cwd)
+                                                     : Result<std::string>(spec.program);
   if (!program.ok()) return program.status();
 
   // [stdin, stdout, stderr][read end, write end]

@@ -69,7 +69,18 @@ struct SpawnSpec {
   std::string cwd;                // "" keeps the worker's directory
   std::string stdin_data;         // written to the child's stdin, which is then closed
   uint32_t timeout_ms = 0;        // 0: none; else terminate (kTimedOut) after this long
+  // The file to execute; "" finds it from argv[0] (FindProgram). A caller
+  // that vetted a resolved path (worker/run_policy.h) passes it here, so
+  // that what runs is what was vetted.
+  std::string program;
 };
+
+// What a child would execute for argv[0] `name`: a name with a '/' as is
+// (relative to `cwd`), a bare name from the PATH in `env` (the child's own
+// environment, not the worker's), as execvp searches it. The error names the
+// PATH searched.
+Result<std::string> FindProgram(const std::string& name, const std::vector<std::string>& env,
+                                const std::string& cwd);
 
 // Receives what the children do. Called only from within ProcessSet methods.
 class ProcessObserver {

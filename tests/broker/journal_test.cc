@@ -336,7 +336,7 @@ TEST_CASE("a huge corrupt length is corruption, not an allocation") {
   }
 }
 
-TEST_CASE("a snapshot replaces the journal; later records follow it") {
+TEST_CASE("a snapshot replaces the journal and later records follow it") {
   TempDir tmp;
   {
     Opened opened = OpenOk(tmp.path);

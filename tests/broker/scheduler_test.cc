@@ -279,7 +279,7 @@ TEST_CASE("`always` waits for every after-step, whatever their outcome") {
   f.out.dispatches.clear();
 }
 
-TEST_CASE("retries give new attempt numbers; results of old attempts are dropped") {
+TEST_CASE("retries give new attempt numbers and results of old attempts are dropped") {
   Fixture f;
   f.AddWorker("w1", 1);
   GraphBuilder g;
@@ -572,7 +572,7 @@ TEST_CASE("no following while another graph waits, for wide steps, or without pr
   g.Drain(chain);
 }
 
-TEST_CASE("a fan-out sends one follower; the rest are placed as usual") {
+TEST_CASE("a fan-out sends one follower and the rest are placed as usual") {
   Fixture f;
   f.WarmWorker("w1", 1, 1);
   WorkerId w2 = f.AddWorker("w2", 1);
@@ -649,7 +649,7 @@ TEST_CASE("a silent worker keeps its attempts for the lease, then they run elsew
   CHECK(f.Ended(job)->state == JobState::kSucceeded);
 }
 
-TEST_CASE("a worker heard again within the lease keeps everything; a job may set its lease") {
+TEST_CASE("a worker heard again within the lease keeps everything and a job may set its lease") {
   Fixture f;
   WorkerId w1 = f.AddWorker("w1", 2);
   GraphBuilder g;

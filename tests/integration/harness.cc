@@ -185,7 +185,7 @@ bool WaitUntil(std::chrono::milliseconds within, const std::function<bool()>& do
   return true;
 }
 
-Cluster::Cluster() {
+Cluster::Cluster(std::vector<std::string> broker_args) : broker_args_(std::move(broker_args)) {
   endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreePort());
   RestartBroker();
 }
@@ -202,10 +202,11 @@ void Cluster::KillBroker() {
 
 Process& Cluster::RestartBroker() {
   const std::string log = dir_.path() + "/broker-" + std::to_string(brokers_.size() + 1);
-  brokers_.push_back(std::make_unique<Process>(
-      std::vector<std::string>{BinDir() + "/broker", "--bind", endpoint_, "--state-dir",
-                               dir_.path() + "/state", "--heartbeat-ms", "200"},
-      log + ".out", log + ".err"));
+  std::vector<std::string> argv = {
+      BinDir() + "/broker",   "--bind",         endpoint_, "--state-dir",
+      dir_.path() + "/state", "--heartbeat-ms", "200"};
+  argv.insert(argv.end(), broker_args_.begin(), broker_args_.end());
+  brokers_.push_back(std::make_unique<Process>(argv, log + ".out", log + ".err"));
   return *brokers_.back();
 }
 
@@ -218,14 +219,16 @@ std::string Cluster::BrokerLogs() const {
 }
 
 Process& Cluster::AddWorker(const std::string& name, int slots,
-                            const std::vector<std::string>& labels) {
-  Process& worker = StartWorker(name, slots, labels);
+                            const std::vector<std::string>& labels,
+                            const std::vector<std::string>& extra_args) {
+  Process& worker = StartWorker(name, slots, labels, extra_args);
   WaitForWorkers(workers_.size());
   return worker;
 }
 
 Process& Cluster::StartWorker(const std::string& name, int slots,
-                              const std::vector<std::string>& labels) {
+                              const std::vector<std::string>& labels,
+                              const std::vector<std::string>& extra_args) {
   std::vector<std::string> argv = {BinDir() + "/worker", "--broker", endpoint_, "--name", name,
                                    "--slots", std::to_string(slots), "--kill-grace", "1",
                                    "--state-dir", dir_.path() + "/worker-state"};
@@ -233,6 +236,7 @@ Process& Cluster::StartWorker(const std::string& name, int slots,
     argv.push_back("--label");
     argv.push_back(l);
   }
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   const std::string log = dir_.path() + "/worker-" + name + "-" + std::to_string(workers_.size());
   workers_.push_back(std::make_unique<Process>(argv, log + ".out", log + ".err"));
   return *workers_.back();

@@ -89,7 +89,8 @@ Run RunCommand(const std::vector<std::string>& argv, const TempDir& dir,
 // A broker on a free loopback port plus workers, in one temp dir.
 class Cluster {
  public:
-  Cluster();
+  // `broker_args` go to every run of the broker.
+  explicit Cluster(std::vector<std::string> broker_args = {});
   ~Cluster();
 
   const std::string& endpoint() const { return endpoint_; }
@@ -106,11 +107,14 @@ class Cluster {
   std::string BrokerLogs() const;
 
   // Starts a worker and waits until the broker lists it.
-  Process& AddWorker(const std::string& name, int slots, const std::vector<std::string>& labels = {});
+  Process& AddWorker(const std::string& name, int slots,
+                     const std::vector<std::string>& labels = {},
+                     const std::vector<std::string>& extra_args = {});
   // Starts a worker without waiting (e.g. to restart one; a worker of the
   // same name must have stopped: they share a state directory).
   Process& StartWorker(const std::string& name, int slots,
-                       const std::vector<std::string>& labels = {});
+                       const std::vector<std::string>& labels = {},
+                       const std::vector<std::string>& extra_args = {});
   // Waits until `status` shows `n` workers (throws after a generous deadline).
   void WaitForWorkers(size_t n);
 
@@ -122,6 +126,7 @@ class Cluster {
  private:
   TempDir dir_;
   std::string endpoint_;
+  std::vector<std::string> broker_args_;
   std::vector<std::unique_ptr<Process>> brokers_;  // every run; the last is current
   std::vector<std::unique_ptr<Process>> workers_;
 };

@@ -171,7 +171,7 @@ TEST_CASE("stdin_from implies after") {
   CHECK(Indices(job.steps[3].after) == std::vector<uint32_t>{0, 1});
 }
 
-TEST_CASE("defaults apply unless a step sets the field; env merges") {
+TEST_CASE("defaults apply unless a step sets the field, and env merges") {
   const JobSpec& job = Spec(LoadJson(R"({
     "defaults": {"timeout": 60, "retries": 1, "slots": 2, "when": "always", "cwd": "/srv",
                  "requires": ["linux"], "priority": 5, "stdin": "default input",
@@ -557,6 +557,67 @@ TEST_CASE("limits name the limit and the value") {
     "steps": [{"id": "a", "cmd": "x"}, {"id": "b", "cmd": "x"}]})",
                     limits) ==
         "defaults.stdin: is 8 bytes, more than the limit of 4 bytes for inline stdin");
+}
+
+TEST_CASE("limits on what a hostile file could make big") {
+  JobLimits limits;
+  limits.max_env_vars = 2;
+  limits.max_after = 2;
+  CHECK(
+      OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "env": {"A": "1", "B": "2", "C": "3"}}]})",
+                  limits) == "steps[0].env: has 3 variables, more than the limit of 2");
+  // Merged with defaults.env: 2 + 1 variables.
+  CHECK(OnlyProblem(R"({"defaults": {"env": {"A": "1", "B": "2"}},
+    "steps": [{"id": "a", "cmd": "x", "env": {"C": "3"}}]})",
+                    limits) ==
+        "steps[0].env: has 3 variables (with those from defaults.env), more than the limit of 2");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x"}, {"id": "b", "cmd": "x"},
+    {"id": "c", "cmd": "x"}, {"id": "d", "cmd": "x", "after": ["a", "b", "c"]}]})",
+                    limits) == "steps[3].after: has 3 entries, more than the limit of 2");
+  // Fixed limits: the job's name, cwd, labels, exit code lists, ids.
+  CHECK(OnlyProblem(R"({"name": ")" + std::string(257, 'n') +
+                    R"(", "steps": [{"id": "a", "cmd": "x"}]})") ==
+        "name: is 257 bytes long, more than the limit of 256");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "cwd": "/)" + std::string(4096, 'd') +
+                    R"("}]})") == "steps[0].cwd: is 4097 bytes long, more than the limit of 4096");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "requires": [")" + std::string(129, 'l') +
+                    R"("]}]})") ==
+        "steps[0].requires[0]: is 129 bytes long, more than the limit of 128");
+  std::string labels;
+  for (int i = 0; i < 65; ++i) labels += (i ? ", \"l" : "\"l") + std::to_string(i) + "\"";
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "requires": [)" + labels + "]}]}") ==
+        "steps[0].requires: has 65 labels, more than the limit of 64");
+  std::string codes;
+  for (int i = 0; i < 256; ++i) codes += (i ? ", " : "") + std::to_string(i % 255 + 1);
+  CHECK(
+      OnlyProblem(R"({"abort_on_exit": [)" + codes + R"(], "steps": [{"id": "a", "cmd": "x"}]})") ==
+      "abort_on_exit: has 256 exit codes, more than the limit of 255");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retry_unless_exit": [)" + codes +
+                    "]}]}") ==
+        "steps[0].retry_unless_exit: has 256 exit codes, more than the limit of 255");
+  // A 10 MB step id is reported by its length, without copying it into the message.
+  const std::string huge_id(10'000'000, 'i');
+  const std::string problem =
+      OnlyProblem(R"({"steps": [{"id": ")" + huge_id + R"(", "cmd": "x"}]})");
+  CHECK(problem == "steps[0].id: is 10000000 characters long, more than the limit of 128");
+  // ... and so is a huge reference to a step, shortened in the message.
+  const std::string ref =
+      OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "after": [")" + huge_id + R"("]}]})");
+  CHECK(ref.find("steps[0].after[0]: unknown step") == 0);
+  CHECK(ref.size() < 200);
+}
+
+TEST_CASE("the whole file has a size limit, checked before it is decoded") {
+  JobLimits limits;
+  const std::string bytes = ToMsgpack(R"({"steps": [{"id": "a", "cmd": "x"}]})");
+  limits.max_job_bytes = bytes.size();
+  CHECK(LoadJob(bytes, limits).spec.has_value());
+  limits.max_job_bytes = bytes.size() - 1;
+  const LoadedJob loaded = LoadJob(bytes, limits);
+  REQUIRE(loaded.problems.size() == 1);
+  CHECK(FormatProblem(loaded.problems[0]) ==
+        "the job file is " + std::to_string(bytes.size()) +
+            " bytes (as MessagePack), more than the limit of " + std::to_string(bytes.size() - 1));
 }
 
 TEST_CASE("every problem is reported at once, in file order") {
