@@ -8,13 +8,18 @@
 #include <string_view>
 #include <zmq.hpp>
 
+#include "shared/keys.h"
 #include "shared/protocol.h"
 
 namespace drover {
 
+class HandshakeWatch;
+
 // A DEALER connected to `endpoint`. Unsent messages are dropped at close
-// after `linger_ms`.
-zmq::socket_t ConnectDealer(zmq::context_t& ctx, const std::string& endpoint, int linger_ms);
+// after `linger_ms`. With `keys`, a CURVE client; with `watch`, watched
+// from before it connects (handshake_watch.h).
+zmq::socket_t ConnectDealer(zmq::context_t& ctx, const std::string& endpoint, int linger_ms,
+                            const ClientKeys* keys = nullptr, HandshakeWatch* watch = nullptr);
 
 // Sends one message as one frame (DEALER side). Returns false if ZeroMQ refused.
 bool SendMessage(zmq::socket_t& socket, const Message& msg);

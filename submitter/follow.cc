@@ -112,6 +112,11 @@ bool Follower::Receive(int64_t now) {
     } else if (auto* error = std::get_if<ErrorReply>(&msg.value())) {
       // The broker restarted and our connection came back to it by itself.
       if (error->code == ErrorCode::kNeedHello) return false;
+      // Our key was taken off the broker's list: try afresh, and hear why.
+      if (error->code == ErrorCode::kForbidden) {
+        renderer_.Notice("the broker reports: " + error->message);
+        return false;
+      }
       renderer_.Notice("the broker reports: " + error->message);
     }
   }
