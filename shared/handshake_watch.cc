@@ -31,9 +31,16 @@ std::string HandshakeFailure(uint16_t event, uint32_t value, bool with_keys) {
                ")";
       }
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-      return with_keys ? "the broker cut every connection during the key handshake: is "
-                         "--broker-key the broker's public key (its broker.pub)?"
-                       : std::string("the handshake with the broker failed: ") + strerror(static_cast<int>(value));
+      // The broker closes at once when it cannot decrypt our hello (the
+      // wrong --broker-key), and when it refuses us its reason may be lost
+      // in the race with the close: say what it may be.
+      return with_keys ? "the broker cut every connection during the key handshake: either it "
+                         "refused this key, or --broker-key is not the broker's public key (its "
+                         "broker.pub)"
+                       : std::string("the broker cut every connection during the handshake (") +
+                             strerror(static_cast<int>(value)) +
+                             "): if it uses keys, give this client --key and --broker-key "
+                             "(docs/security.md)";
     default:
       return "";
   }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -157,6 +158,8 @@ TEST_CASE("HandshakeFailure tells a refused key from a missing one and a wrong b
             .starts_with("the broker does not use keys"));
   CHECK(HandshakeFailure(ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, 0, true).find("--broker-key") !=
         std::string::npos);
+  CHECK(HandshakeFailure(ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, EPIPE, false)
+            .find("give this client --key and --broker-key") != std::string::npos);
   CHECK(HandshakeFailure(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0, true).empty());
   CHECK(HandshakeFailure(ZMQ_EVENT_DISCONNECTED, 0, true).empty());
 }
