@@ -8,8 +8,10 @@ namespace drover::broker {
 namespace {
 
 std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -43,8 +45,9 @@ Result<AllowList> ParseAllowList(std::string_view text, const std::string& name)
       if (line.front() == '#') continue;  // a comment ('#' is also a Z85 digit)
       const std::string where = name + ":" + std::to_string(line_no);
       if (key.size() != kZ85KeyChars) {
-        return Status::Error(where + ": expected a public key (40 characters of Z85) and an "
-                                     "optional comment; the first word has " +
+        return Status::Error(where +
+                             ": expected a public key (40 characters of Z85) and an "
+                             "optional comment; the first word has " +
                              std::to_string(key.size()) + " characters");
       }
       return Status::Error(where + ": \"" + std::string(key) +

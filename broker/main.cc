@@ -139,15 +139,17 @@ int main(int argc, char** argv) {
     keys = std::move(opened).value();
     if (insecure) spdlog::warn("--insecure does nothing with --key-dir: keys are on");
   } else if (!drover::broker::IsLocalOnlyEndpoint(options.bind) && !insecure) {
-    spdlog::critical("refusing to listen on {} without keys: anyone who can reach it could run "
-                     "any command on every worker. Give --key-dir DIR (docs/security.md), bind "
-                     "a loopback address, or pass --insecure to take that risk",
-                     options.bind);
+    spdlog::critical(
+        "refusing to listen on {} without keys: anyone who can reach it could run "
+        "any command on every worker. Give --key-dir DIR (docs/security.md), bind "
+        "a loopback address, or pass --insecure to take that risk",
+        options.bind);
     return 2;
   } else if (insecure) {
-    spdlog::warn("INSECURE: listening on {} without keys (--insecure): anyone who can reach it "
-                 "can submit jobs and run any command on every worker",
-                 options.bind);
+    spdlog::warn(
+        "INSECURE: listening on {} without keys (--insecure): anyone who can reach it "
+        "can submit jobs and run any command on every worker",
+        options.bind);
   }
   if (drover::Status s = MakeDirs(state_dir + "/spool"); !s.ok()) {
     spdlog::critical("{} (set --state-dir)", s.message());

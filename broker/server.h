@@ -38,8 +38,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <string>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -98,7 +98,7 @@ class Server : private Outbox {
     uint64_t results_acked = 0;    // ... and acknowledged with ResultsAck
     int64_t last_heard = 0;
     bool complained = false;  // logged a malformed message from it already
-    std::string key = {};  // its CURVE public key (Z85); empty without keys
+    std::string key = {};     // its CURVE public key (Z85); empty without keys
   };
   struct Follower {
     std::string route;
@@ -183,9 +183,9 @@ class Server : private Outbox {
   Scheduler scheduler_;
   std::unique_ptr<broker::Journal> journal_;
   std::unique_ptr<zmq::socket_t> router_;
-  std::optional<KeyDir> keys_;       // set: CURVE on
-  AccessLists access_;               // the allow-lists in force
-  std::unique_ptr<ZapHandler> zap_;  // with keys
+  std::optional<KeyDir> keys_;                       // set: CURVE on
+  AccessLists access_;                               // the allow-lists in force
+  std::unique_ptr<ZapHandler> zap_;                  // with keys
   std::unordered_set<std::string> refusals_logged_;  // keys; cleared on reload
   bool replaying_ = false;
 

@@ -34,10 +34,9 @@ Status Server::UseKeys(KeyDir keys) {
 bool Server::CheckAccess(const std::string& route, std::string_view key, const Message* msg,
                          int64_t now) {
   const Roles roles = access_.RolesOf(key);
-  const std::string why =
-      roles == kNoRole ? "this key is not (or no longer) allowed on this broker"
-      : msg != nullptr ? Refusal(roles, TypeOf(*msg))
-                       : "";  // a malformed message is answered as such
+  const std::string why = roles == kNoRole ? "this key is not (or no longer) allowed on this broker"
+                          : msg != nullptr ? Refusal(roles, TypeOf(*msg))
+                                           : "";  // a malformed message is answered as such
   if (why.empty()) return true;
   const bool log = refusals_logged_.size() < kMaxRefusalsLogged &&
                    refusals_logged_.insert(std::string(key)).second;

@@ -57,8 +57,8 @@ void ZapHandler::Answer(const std::string& request_id, bool ok, const std::strin
   const std::string parts[] = {"1.0", request_id, ok ? "200" : "400", text, user_id, ""};
   try {
     for (size_t i = 0; i < 6; ++i) {
-      socket_.send(zmq::buffer(parts[i]), i + 1 < 6 ? zmq::send_flags::sndmore
-                                                    : zmq::send_flags::none);
+      socket_.send(zmq::buffer(parts[i]),
+                   i + 1 < 6 ? zmq::send_flags::sndmore : zmq::send_flags::none);
     }
   } catch (const zmq::error_t& e) {
     spdlog::error("key check: cannot answer libzmq: {}", e.what());

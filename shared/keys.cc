@@ -21,8 +21,10 @@ constexpr std::string_view kZ85Alphabet =
     "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
 
 std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -72,7 +74,8 @@ Status WriteNew(const std::string& path, std::string_view text, mode_t mode) {
     return ErrnoStatus("cannot create " + path, errno);
   }
   // The umask may have taken bits away; never add any to a secret.
-  Status status = fchmod(fd, mode) == 0 ? WriteAll(fd, text, path) : ErrnoStatus("chmod " + path, errno);
+  Status status =
+      fchmod(fd, mode) == 0 ? WriteAll(fd, text, path) : ErrnoStatus("chmod " + path, errno);
   if (status.ok() && fsync(fd) != 0) status = ErrnoStatus("fsync " + path, errno);
   close(fd);
   if (!status.ok()) unlink(path.c_str());
@@ -115,12 +118,16 @@ Status WriteKeyFiles(const std::string& base, const KeyPair& keys, std::string_v
   const std::string secret_path = base + ".key", public_path = base + ".pub";
   // Check both first, so that a refusal leaves nothing half made.
   for (const std::string& path : {secret_path, public_path}) {
-    if (access(path.c_str(), F_OK) == 0) return Status::Error(path + " exists already; not overwriting it");
+    if (access(path.c_str(), F_OK) == 0)
+      return Status::Error(path + " exists already; not overwriting it");
   }
   const std::string secret_text =
       "# Drover secret key: whoever has this file can act as its owner. Keep it private\n"
-      "# (mode 0600); give out only " + public_path.substr(public_path.rfind('/') + 1) + ".\n"
-      "public " + keys.public_key + "\n" + "secret " + keys.secret_key + "\n";
+      "# (mode 0600); give out only " +
+      public_path.substr(public_path.rfind('/') + 1) +
+      ".\n"
+      "public " +
+      keys.public_key + "\n" + "secret " + keys.secret_key + "\n";
   if (Status s = WriteNew(secret_path, secret_text, 0600); !s.ok()) return s;
   std::string line = keys.public_key;
   if (!comment.empty()) line += " " + std::string(comment);
@@ -152,10 +159,12 @@ Result<KeyPair> ParseSecretKey(std::string_view text, const std::string& path) {
     }
     (word == "public" ? keys.public_key : keys.secret_key) = std::string(rest);
   }
-  if (keys.secret_key.empty()) return Status::Error(path + ": no \"secret KEY\" line (is this a .pub file?)");
+  if (keys.secret_key.empty())
+    return Status::Error(path + ": no \"secret KEY\" line (is this a .pub file?)");
   char derived[41] = {};
   if (zmq_curve_public(derived, keys.secret_key.c_str()) != 0) {
-    return Status::Error(path + ": cannot derive the public key (" + CurveAvailable().message() + ")");
+    return Status::Error(path + ": cannot derive the public key (" + CurveAvailable().message() +
+                         ")");
   }
   if (!keys.public_key.empty() && keys.public_key != derived) {
     return Status::Error(path + ": the public key does not belong to the secret key");

@@ -106,9 +106,10 @@ int RunKeygen(const Options& o) {
     Error(s.message());
     return ToInt(ExitCode::kUsage);
   }
-  printf("wrote %s.key (the secret key: keep it private) and %s.pub (the public key, to add "
-         "to a broker's allow-list):\n%s %s\n",
-         base.c_str(), base.c_str(), keys->public_key.c_str(), comment.c_str());
+  printf(
+      "wrote %s.key (the secret key: keep it private) and %s.pub (the public key, to add "
+      "to a broker's allow-list):\n%s %s\n",
+      base.c_str(), base.c_str(), keys->public_key.c_str(), comment.c_str());
   return ToInt(ExitCode::kOk);
 }
 
@@ -415,7 +416,8 @@ int main(int argc, char** argv) {
       "keygen", "Make a key pair: PATH.key (secret, mode 0600) and PATH.pub (docs/security.md)");
   keygen->add_option("path", o.keygen_path, "Where, without .key/.pub, e.g. ~/.config/drover/user")
       ->required();
-  keygen->add_option("--comment", o.keygen_comment, "Comment in the .pub file (default: user@host)");
+  keygen->add_option("--comment", o.keygen_comment,
+                     "Comment in the .pub file (default: user@host)");
   app.require_subcommand(0, 1);
 
   try {

@@ -71,8 +71,8 @@ void Agent::Send(const Message& msg) {
 }
 
 void Agent::Connect(Time now) {
-  socket_ = std::make_unique<zmq::socket_t>(ConnectDealer(
-      *ctx_, options_.broker, 0, options_.keys ? &*options_.keys : nullptr, &watch_));
+  socket_ = std::make_unique<zmq::socket_t>(
+      ConnectDealer(*ctx_, options_.broker, 0, options_.keys ? &*options_.keys : nullptr, &watch_));
   connected_at_ = now;
   next_connect_at_ = -1;
   SayHello(now);
@@ -288,8 +288,7 @@ bool Agent::HandleMessage(Message& msg, Time now) {
       case ErrorCode::kWrongRole:
         // The key is not (or no longer) allowed as a worker: keep trying,
         // slowly, so that it gets in once the operator allows it.
-        spdlog::error("the broker at {} refused this worker: {}", options_.broker,
-                      error->message);
+        spdlog::error("the broker at {} refused this worker: {}", options_.broker, error->message);
         if (socket_) Disconnect(now, "refused");
         break;
       default:

@@ -41,8 +41,8 @@
 #include <cstdint>
 #include <deque>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -69,7 +69,7 @@ struct AgentOptions {
   std::string previous_instance;
   std::string state_dir;         // for the spill file
   uint64_t spill_max_bytes = 1ull << 30;  // output kept while out of touch
-  std::optional<ClientKeys> keys;  // CURVE (docs/security.md); none: plain
+  std::optional<ClientKeys> keys;         // CURVE (docs/security.md); none: plain
 };
 
 class Agent : private ProcessObserver {

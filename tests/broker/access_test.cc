@@ -12,9 +12,8 @@ const std::string kHash = "#q:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";  // starts
 }  // namespace
 
 TEST_CASE("ParseAllowList: keys with comments, blank lines and # comments") {
-  Result<AllowList> list = ParseAllowList("# workers\n\n" + kA + " alice@laptop  (2024)\n" +
-                                              "   " + kB + "\r\n" + kHash + "\n#" + kA +
-                                              " commented out\n",
+  Result<AllowList> list = ParseAllowList("# workers\n\n" + kA + " alice@laptop  (2024)\n" + "   " +
+                                              kB + "\r\n" + kHash + "\n#" + kA + " commented out\n",
                                           "workers.allow");
   REQUIRE(list.ok());
   CHECK(list->size() == 3);
@@ -38,7 +37,8 @@ TEST_CASE("ParseAllowList: a bad line is an error naming file:line") {
   Result<AllowList> alphabet = ParseAllowList(bad + "\n", "s.allow");
   REQUIRE_FALSE(alphabet.ok());
   CHECK(alphabet.status().message().starts_with("s.allow:1: \""));
-  CHECK(alphabet.status().message().ends_with("is not a Z85 key (a character outside Z85's alphabet)"));
+  CHECK(alphabet.status().message().ends_with(
+      "is not a Z85 key (a character outside Z85's alphabet)"));
   // A secret key file pasted by mistake is not a list.
   CHECK_FALSE(ParseAllowList("secret " + kA + "\n", "x").ok());
 }

@@ -94,7 +94,8 @@ TEST_CASE("with keys, a graph runs across a broker, two workers and submit") {
 
 TEST_CASE("with keys, an unknown key or no key is refused at once, clearly") {
   Cluster c({.keys = true});
-  const std::string job = c.dir().Write("one.json", R"({"steps": [{"id": "a", "argv": ["true"]}]})");
+  const std::string job =
+      c.dir().Write("one.json", R"({"steps": [{"id": "a", "argv": ["true"]}]})");
   const std::string stranger = c.MakeKey("stranger");
   const auto started = Clock::now();
   Run r = RunCommand({BinDir() + "/submit", job, "--broker", c.endpoint()}, c.dir(), seconds(60),
@@ -103,7 +104,8 @@ TEST_CASE("with keys, an unknown key or no key is refused at once, clearly") {
   CHECK(r.err.find("refused this key") != std::string::npos);
   CHECK(Clock::now() - started < seconds(5));  // refused, not waited out
   // No key at all: told the broker wants one.
-  Run none = RunCommand({BinDir() + "/submit", job, "--broker", c.endpoint()}, c.dir(), seconds(60));
+  Run none =
+      RunCommand({BinDir() + "/submit", job, "--broker", c.endpoint()}, c.dir(), seconds(60));
   INFO(none.err);
   CHECK(none.exit_code == 2);
   CHECK(none.err.find("give this client --key and --broker-key") != std::string::npos);
@@ -118,9 +120,8 @@ TEST_CASE("with keys, an unknown key or no key is refused at once, clearly") {
                     "--state-dir", c.dir().path() + "/intruder-state"},
                    c.dir().path() + "/intruder.out", c.dir().path() + "/intruder.err",
                    c.KeyEnv(stranger));
-  CHECK(WaitUntil(seconds(20), [&] {
-    return intruder.err().find("refused this key") != std::string::npos;
-  }));
+  CHECK(WaitUntil(seconds(20),
+                  [&] { return intruder.err().find("refused this key") != std::string::npos; }));
   CHECK(intruder.running());  // it keeps trying, with its backoff
   Run status = RunCommand({BinDir() + "/submit", "status", "--broker", c.endpoint()}, c.dir(),
                           seconds(30), c.user_env());
@@ -132,7 +133,8 @@ TEST_CASE("with keys, a worker key cannot submit and a submitter key cannot be a
   Cluster c({.keys = true});
   const std::string worker = c.dir().path() + "/worker", user = c.dir().path() + "/user";
   // submit with the workers' key.
-  const std::string job = c.dir().Write("one.json", R"({"steps": [{"id": "a", "argv": ["true"]}]})");
+  const std::string job =
+      c.dir().Write("one.json", R"({"steps": [{"id": "a", "argv": ["true"]}]})");
   Run r = RunCommand({BinDir() + "/submit", job, "--broker", c.endpoint()}, c.dir(), seconds(60),
                      c.KeyEnv(worker));
   CHECK(r.exit_code == 2);
@@ -198,7 +200,8 @@ TEST_CASE("with keys, a key taken off its list stops working at once, and comes 
   peer.Send(StatusRequest{});
   CHECK(ExpectError(peer.Receive()).code == ErrorCode::kForbidden);
   // The worker is told, and cannot get back in.
-  CHECK(WaitUntil(seconds(20), [&] { return worker.err().find("refused this key") != std::string::npos; }));
+  CHECK(WaitUntil(seconds(20),
+                  [&] { return worker.err().find("refused this key") != std::string::npos; }));
   CHECK(worker.err().find("taken off the broker's workers allow-list") != std::string::npos);
   CHECK(c.broker().err().find("dropped worker alpha") != std::string::npos);
 
@@ -237,11 +240,13 @@ TEST_CASE("without keys the broker listens beyond loopback only with --insecure,
                            dir, seconds(30));
   CHECK(refused.exit_code == 2);
   CHECK(refused.err.find("refusing to listen on " + bind + " without keys") != std::string::npos);
-  Process insecure({BinDir() + "/broker", "--bind", bind, "--state-dir", dir.path() + "/s",
-                    "--insecure"},
-                   dir.path() + "/b.out", dir.path() + "/b.err");
-  CHECK(WaitUntil(seconds(20), [&] { return insecure.err().find("listening on") != std::string::npos; }));
-  CHECK(insecure.err().find("INSECURE: listening on " + bind + " without keys") != std::string::npos);
+  Process insecure(
+      {BinDir() + "/broker", "--bind", bind, "--state-dir", dir.path() + "/s", "--insecure"},
+      dir.path() + "/b.out", dir.path() + "/b.err");
+  CHECK(WaitUntil(seconds(20),
+                  [&] { return insecure.err().find("listening on") != std::string::npos; }));
+  CHECK(insecure.err().find("INSECURE: listening on " + bind + " without keys") !=
+        std::string::npos);
   CHECK(insecure.running());
 }
 

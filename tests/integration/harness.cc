@@ -226,8 +226,9 @@ void Cluster::KillBroker() {
 
 Process& Cluster::RestartBroker() {
   const std::string log = dir_.path() + "/broker-" + std::to_string(brokers_.size() + 1);
-  std::vector<std::string> argv = {BinDir() + "/broker", "--bind", endpoint_, "--state-dir",
-                                   dir_.path() + "/state", "--heartbeat-ms", "200"};
+  std::vector<std::string> argv = {
+      BinDir() + "/broker",   "--bind",         endpoint_, "--state-dir",
+      dir_.path() + "/state", "--heartbeat-ms", "200"};
   if (keys_) argv.insert(argv.end(), {"--key-dir", key_dir()});
   brokers_.push_back(std::make_unique<Process>(argv, log + ".out", log + ".err"));
   return *brokers_.back();

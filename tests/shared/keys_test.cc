@@ -39,8 +39,8 @@ mode_t ModeOf(const std::string& path) {
 
 TEST_CASE("IsZ85Key takes 40 characters of Z85's alphabet only") {
   CHECK(IsZ85Key("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"));
-  CHECK(IsZ85Key("#q:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"));  // '#' is a Z85 digit
-  CHECK_FALSE(IsZ85Key("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf"));   // 39
+  CHECK(IsZ85Key("#q:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"));         // '#' is a Z85 digit
+  CHECK_FALSE(IsZ85Key("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf"));    // 39
   CHECK_FALSE(IsZ85Key("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf77"));  // 41
   CHECK_FALSE(IsZ85Key("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf\""));  // '"' is not
   CHECK_FALSE(IsZ85Key("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]y f7"));
@@ -118,7 +118,8 @@ TEST_CASE("ReadPublicKeyFile takes a .pub file, refuses a secret key file") {
   Write(dir.path + "/bad.pub", "# a comment\nnot-a-key at all\n", 0644);
   Result<std::string> bad = ReadPublicKeyFile(dir.path + "/bad.pub");
   REQUIRE_FALSE(bad.ok());
-  CHECK(bad.status().message() == dir.path + "/bad.pub:2: expected a public key (40 characters of Z85)");
+  CHECK(bad.status().message() ==
+        dir.path + "/bad.pub:2: expected a public key (40 characters of Z85)");
   Result<std::string> missing = ReadPublicKeyFile(dir.path + "/none.pub");
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.status().message().find("none.pub") != std::string::npos);
