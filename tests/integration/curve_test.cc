@@ -214,6 +214,53 @@ TEST_CASE("with keys, a key taken off its list stops working at once, and comes 
             .out == "[a] back\n");
 }
 
+TEST_CASE("with keys, a worker whose key is removed loses its steps by the lease, not at once") {
+  Cluster c({.keys = true});
+  Process& alpha = c.AddWorker("alpha", 1);  // the cluster's worker key
+  const std::string beta_key = c.MakeKey("beta");
+  const std::string beta_line = ReadFile(beta_key + ".pub");
+  c.dir().Write("keys/workers.allow", ReadFile(c.key_dir() + "/workers.allow") + beta_line);
+  Run detached = c.Submit(
+      // Long on alpha (which must stop it), short where it runs again.
+      c.dir().Write("slow.json", R"({"lease": 3, "steps": [{"id": "slow",
+          "cmd": "if [ \"$DROVER_WORKER\" = alpha ]; then sleep 30; fi"}]})"),
+      {"--detach"});
+  REQUIRE(detached.exit_code == 0);
+  const std::string job = detached.out.substr(0, detached.out.find('\n'));
+  CHECK(WaitUntil(seconds(20), [&] {
+    Run s = RunCommand({BinDir() + "/submit", "status", "--broker", c.endpoint()}, c.dir(),
+                       seconds(30), c.user_env());
+    return s.out.find("1 running") != std::string::npos;
+  }));
+  Process beta({BinDir() + "/worker", "--broker", c.endpoint(), "--name", "beta", "--kill-grace",
+                "1", "--state-dir", c.dir().path() + "/beta-state"},
+               c.dir().path() + "/beta.out", c.dir().path() + "/beta.err", c.KeyEnv(beta_key));
+  c.WaitForWorkers(2);
+  const auto removed = Clock::now();
+  c.dir().Write("keys/workers.allow", beta_line);  // alpha's key is gone
+  CHECK(WaitUntil(seconds(20), [&] {
+    return alpha.err().find("taken off the broker's workers allow-list") != std::string::npos;
+  }));
+  Run watch = RunCommand({BinDir() + "/submit", "--watch", job, "--json", "--broker", c.endpoint()},
+                         c.dir(), seconds(60), c.user_env());
+  INFO(watch.err << c.BrokerLogs() << alpha.err());
+  CHECK(watch.exit_code == 0);
+  const auto events = JsonLines(watch.out);
+  auto finals = FinalStates(events);
+  REQUIRE(finals.count("slow") == 1);
+  CHECK(finals["slow"].at("state") == "succeeded");
+  CHECK(finals["slow"].at("worker") == "beta");
+  CHECK(finals["slow"].at("attempt") == 2);
+  bool lost = false;
+  for (const auto& e : EventsOf(events, "step_finished")) {
+    lost = lost || (e.at("attempt") == 1 && e.at("outcome") == "lost");
+  }
+  CHECK(lost);
+  // Not before the lease (3 s) had run out: alpha might still have run it.
+  CHECK(Clock::now() - removed >= std::chrono::milliseconds(2500));
+  CHECK(alpha.err().find("stopping") != std::string::npos);  // it stopped its child in time
+}
+
 TEST_CASE("allow-list errors name file:line; a bad reload keeps the lists in force") {
   Cluster c({.keys = true});
   c.AddWorker("alpha", 1);
