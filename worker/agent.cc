@@ -134,7 +134,8 @@ std::vector<TaskKey> Agent::Held() const {
 
 int Agent::Run() {
   Time now = MonotonicMs();
-  spdlog::info("connecting to {} as {} ({} slots){}", options_.broker, options_.name, options_.slots,
+  spdlog::info("connecting to {} as {} ({} slots){}", options_.broker, options_.name,
+               options_.slots,
                options_.keys ? ", with key " + options_.keys->public_key.substr(0, 8) + "..." : "");
   Connect(now);
 
