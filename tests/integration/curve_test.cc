@@ -297,4 +297,14 @@ TEST_CASE("without keys the broker listens beyond loopback only with --insecure,
   CHECK(insecure.running());
 }
 
+TEST_CASE("the embedded default needs no keys, even with DROVER_KEY set for a real broker") {
+  Cluster c({.keys = true});  // for its key files only
+  const std::string job =
+      c.dir().Write("one.json", R"({"steps": [{"id": "a", "argv": ["echo", "local"]}]})");
+  Run r = RunCommand({BinDir() + "/submit", job}, c.dir(), seconds(60), c.user_env());
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "[a] local\n");
+}
+
 }  // namespace drover::testing
