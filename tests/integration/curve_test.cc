@@ -189,6 +189,18 @@ TEST_CASE("with keys, a key taken off its list stops working at once, and comes 
   peer.Send(StatusRequest{});
   REQUIRE(std::holds_alternative<StatusReply>(*peer.Receive()));
 
+  // And a submit following a job.
+  Process follower({BinDir() + "/submit",
+                    c.dir().Write("long.json", R"({"steps": [{"id": "a", "cmd": "sleep 6"}]})"),
+                    "--broker", c.endpoint()},
+                   c.dir().path() + "/follower.out", c.dir().path() + "/follower.err",
+                   c.user_env());
+  REQUIRE(WaitUntil(seconds(20), [&] {
+    Run s = RunCommand({BinDir() + "/submit", "status", "--broker", c.endpoint()}, c.dir(),
+                       seconds(30), c.user_env());
+    return s.out.find("1 running") != std::string::npos;
+  }));
+
   // Take both keys off (the files are reread when they change).
   const std::string workers_list = ReadFile(c.key_dir() + "/workers.allow");
   c.dir().Write("keys/submitters.allow", "# nobody\n");
@@ -199,6 +211,10 @@ TEST_CASE("with keys, a key taken off its list stops working at once, and comes 
   // Nothing it sends is heeded any more.
   peer.Send(StatusRequest{});
   CHECK(ExpectError(peer.Receive()).code == ErrorCode::kForbidden);
+  // The follower stops at once, saying why (its job goes on).
+  REQUIRE(follower.Wait(seconds(20)).has_value());
+  CHECK(follower.ExitCode() == 2);
+  CHECK(follower.err().find("refused this client: this key was taken off") != std::string::npos);
   // The worker is told, and cannot get back in.
   CHECK(WaitUntil(seconds(20),
                   [&] { return worker.err().find("refused this key") != std::string::npos; }));
