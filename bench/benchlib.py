@@ -312,11 +312,15 @@ class Cluster:
     in it. Start it with `start()`; `submit()` times one job; `stop()` shuts
     it down (SIGTERM, as a service manager would) and reports trouble."""
 
-    def __init__(self, ctx, directory, worker_slots, name="cluster"):
+    def __init__(self, ctx, directory, worker_slots, name="cluster", keys=None):
         self.ctx = ctx
         self.dir = directory
         self.worker_slots = list(worker_slots)  # --slots of each worker
         self.name = name
+        # CURVE on (bench/run --curve): keys made here, broker --key-dir,
+        # workers and submit with --key and --broker-key.
+        self.keys = ctx.curve if keys is None else keys
+        self.client_args = []  # what submit needs to reach the broker
         self.endpoint = None
         self.broker = None
         self.workers = []
@@ -332,18 +336,39 @@ class Cluster:
             raise
         return self
 
+    def _make_keys(self):
+        """A key directory for the broker with one worker key and one user key
+        on its lists; returns (broker args, worker args, submit args)."""
+        key_dir = os.path.join(self.dir, "keys")
+        os.makedirs(key_dir, mode=0o700, exist_ok=True)
+        for base in (os.path.join(key_dir, "broker"), os.path.join(self.dir, "worker"),
+                     os.path.join(self.dir, "user")):
+            subprocess.run([self.ctx.bin("submit"), "keygen", base], check=True,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        for role, who in (("workers", "worker"), ("submitters", "user")):
+            with open(os.path.join(self.dir, who + ".pub")) as pub, \
+                    open(os.path.join(key_dir, role + ".allow"), "w") as allow:
+                allow.write(pub.read())
+        broker_pub = os.path.join(key_dir, "broker.pub")
+        return (["--key-dir", key_dir],
+                ["--key", os.path.join(self.dir, "worker.key"), "--broker-key", broker_pub],
+                ["--key", os.path.join(self.dir, "user.key"), "--broker-key", broker_pub])
+
     def _start(self):
         os.makedirs(os.path.join(self.dir, "state"), exist_ok=True)
         self.endpoint = f"tcp://127.0.0.1:{free_port()}"
+        broker_args, worker_args = [], []
+        if self.keys:
+            broker_args, worker_args, self.client_args = self._make_keys()
         self.broker = self.ctx.procs.start(
             [self.ctx.bin("broker"), "--bind", self.endpoint,
-             "--state-dir", os.path.join(self.dir, "state"), "--log-level", "warn"],
+             "--state-dir", os.path.join(self.dir, "state"), "--log-level", "warn"] + broker_args,
             cwd=self.dir, stdout=self._log("broker"), stderr=self._log("broker"))
         for i, slots in enumerate(self.worker_slots):
             self.workers.append(self.ctx.procs.start(
                 [self.ctx.bin("worker"), "--broker", self.endpoint, "--slots", str(slots),
                  "--name", f"{self.name}-w{i}", "--log-level", "warn",
-                 "--state-dir", os.path.join(self.dir, "worker-state")],
+                 "--state-dir", os.path.join(self.dir, "worker-state")] + worker_args,
                 cwd=self.dir, stdout=self._log(f"worker{i}"), stderr=self._log(f"worker{i}")))
         self.wait_for_workers(len(self.workers))
 
@@ -359,7 +384,8 @@ class Cluster:
     def worker_count(self):
         """The number on the first line of `submit status` ("N worker(s)")."""
         try:
-            r = subprocess.run([self.ctx.bin("submit"), "status", "--broker", self.endpoint],
+            r = subprocess.run([self.ctx.bin("submit"), "status", "--broker", self.endpoint]
+                               + self.client_args,
                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
         except subprocess.TimeoutExpired:
             return -1
@@ -377,7 +403,8 @@ class Cluster:
         self.check_alive()
         before = self._cpu()
         m = run_timed(self.ctx.procs,
-                      [self.ctx.bin("submit"), job_path, "--broker", self.endpoint],
+                      [self.ctx.bin("submit"), job_path, "--broker", self.endpoint]
+                      + self.client_args,
                       self.ctx.timeout, cwd=self.dir, stdout=stdout,
                       stderr_path=self._log("submit"))
         self.check_alive()
@@ -602,8 +629,9 @@ class Context:
     """What a case gets: where the programs are, sizes, repetitions, a process
     registry and fresh temporary directories (all removed by `close()`)."""
 
-    def __init__(self, bin_dir, runs, smoke, params, timeout):
+    def __init__(self, bin_dir, runs, smoke, params, timeout, curve=False):
         self.bin_dir = bin_dir
+        self.curve = curve        # Drover clusters use keys (CURVE)
         self.runs = runs
         self.smoke = smoke
         self.params = params      # case sizes by name, e.g. params["spawn_count"]

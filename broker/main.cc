@@ -9,8 +9,11 @@
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdlib>
+#include <optional>
 #include <string>
 
+#include "broker/access.h"
+#include "broker/key_dir.h"
 #include "broker/server.h"
 #include "shared/job_limit_flags.h"
 #include "shared/logging.h"
@@ -92,6 +95,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t{1}, uint64_t{4096}));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str();
+  std::string key_dir;
+  bool insecure = false;
+  app.add_option("--key-dir", key_dir,
+                 "Turn keys (CURVE) on: the broker's key pair and the allow-lists workers.allow "
+                 "and submitters.allow live here; made on first start (docs/security.md)");
+  app.add_flag("--insecure", insecure,
+               "Listen on an address other machines can reach without keys: anyone who can "
+               "reach it can run any command on every worker");
   app.add_flag("--die-with-parent", die_with_parent, "Stop when the parent process exits")
       ->group("");  // used by `submit` for its embedded broker
   try {
@@ -135,6 +146,30 @@ int main(int argc, char** argv) {
   if (die_with_parent) {
     if (drover::Status s = drover::SignalOnParentDeath(SIGTERM); !s.ok()) return 1;
   }
+  std::optional<drover::broker::KeyDir> keys;
+  if (!key_dir.empty()) {
+    std::vector<std::string> created;
+    auto opened = drover::broker::KeyDir::Open(key_dir, &created);
+    if (!opened.ok()) {
+      spdlog::critical("keys: {}", opened.status().message());
+      return 1;
+    }
+    for (const std::string& path : created) spdlog::info("created {}", path);
+    keys = std::move(opened).value();
+    if (insecure) spdlog::warn("--insecure does nothing with --key-dir: keys are on");
+  } else if (!drover::broker::IsLocalOnlyEndpoint(options.bind) && !insecure) {
+    spdlog::critical(
+        "refusing to listen on {} without keys: anyone who can reach it could run "
+        "any command on every worker. Give --key-dir DIR (docs/security.md), bind "
+        "a loopback address, or pass --insecure to take that risk",
+        options.bind);
+    return 2;
+  } else if (insecure) {
+    spdlog::warn(
+        "INSECURE: listening on {} without keys (--insecure): anyone who can reach it "
+        "can submit jobs and run any command on every worker",
+        options.bind);
+  }
   if (drover::Status s = MakeDirs(state_dir + "/spool"); !s.ok()) {
     spdlog::critical("{} (set --state-dir)", s.message());
     return 1;
@@ -148,6 +183,12 @@ int main(int argc, char** argv) {
   // Before the server, so that its sockets close before the context ends.
   zmq::context_t ctx(1);
   drover::broker::Server server(options, std::move(spool).value());
+  if (keys) {
+    if (drover::Status s = server.UseKeys(std::move(*keys)); !s.ok()) {
+      spdlog::critical("keys: {}", s.message());
+      return 1;
+    }
+  }
   // Before listening: every job the broker accepted comes back first.
   if (drover::Status s = server.Recover(state_dir + "/journal"); !s.ok()) {
     spdlog::critical("cannot recover the broker's state: {}", s.message());

@@ -137,6 +137,10 @@ void Scheduler::OnWorkerHeard(WorkerId worker, Time now) {
   }
 }
 
+void Scheduler::OnWorkerShutOut(WorkerId worker) {
+  if (Worker* w = pool_.Find(worker)) pool_.SetConnected(w, false);
+}
+
 void Scheduler::OnWorkerLost(WorkerId id, std::string_view reason, Time now) {
   Worker* w = pool_.Find(id);
   if (w == nullptr) return;

@@ -115,6 +115,10 @@ class Scheduler {
   void OnWorkerHeard(WorkerId worker, Time now);
   // The worker left, or was replaced by a restart: its attempts are lost now.
   void OnWorkerLost(WorkerId worker, std::string_view reason, Time now);
+  // The broker stopped listening to the worker (its key was taken off the
+  // allow-list): it is out of touch from now on and gets no new work; its
+  // attempts run out their leases as if it had gone silent.
+  void OnWorkerShutOut(WorkerId worker);
 
   // Output and results from a worker. Anything for an attempt that is not
   // the step's current one on that worker is dropped.

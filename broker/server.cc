@@ -49,8 +49,17 @@ Server::Server(ServerOptions options, std::unique_ptr<Spool> spool)
 Server::~Server() = default;
 
 Status Server::Bind(zmq::context_t* ctx) {
+  if (keys_) {
+    // First: a CURVE handshake may come as soon as the ROUTER listens.
+    Result<std::unique_ptr<ZapHandler>> zap = ZapHandler::Bind(ctx);
+    if (!zap.ok()) return zap.status();
+    zap_ = std::move(zap).value();
+  }
   try {
     router_ = std::make_unique<zmq::socket_t>(*ctx, zmq::socket_type::router);
+    if (keys_) {
+      if (Status s = MakeCurveServer(*router_, keys_->broker_keys().secret_key); !s.ok()) return s;
+    }
     router_->set(zmq::sockopt::router_mandatory, 1);
     router_->set(zmq::sockopt::sndhwm, 0);
     router_->set(zmq::sockopt::rcvhwm, 0);
@@ -77,6 +86,7 @@ Status Server::Run(SignalFd* signals) {
       {router_->handle(), 0, ZMQ_POLLIN, 0},
       {nullptr, signals->fd(), ZMQ_POLLIN, 0},
   };
+  if (zap_) items.push_back({zap_->handle(), 0, ZMQ_POLLIN, 0});
   next_tick_ = MonotonicMs() + options_.heartbeat_ms;
   std::string route;
   for (;;) {
@@ -94,8 +104,11 @@ Status Server::Run(SignalFd* signals) {
           if (Status s = spool_->FlushAll(); !s.ok()) return s;
           return TakeSnapshot();
         }
+        if (sig == SIGHUP && keys_) ReloadAccess("on SIGHUP", MonotonicMs());
       }
     }
+    // Handshakes wait on these answers, so they come first.
+    if (zap_ && (items[2].revents & ZMQ_POLLIN)) zap_->Serve(access_);
     int64_t now = MonotonicMs();
     ++counters_.turns;
     for (int i = 0; i < kMaxMessagesPerTurn; ++i) {
@@ -108,8 +121,10 @@ Status Server::Run(SignalFd* signals) {
         ReplyError(route, ErrorCode::kMalformed, "a message must be exactly one frame");
         continue;
       }
-      HandleFrame(route, std::string_view(static_cast<const char*>(frame.data()), frame.size()),
-                  now);
+      // With keys, the sender's key (the ZAP user id) rides on every message.
+      const char* key = keys_ ? zmq_msg_gets(frame.handle(), "User-Id") : nullptr;
+      HandleFrame(route, key ? key : "",
+                  std::string_view(static_cast<const char*>(frame.data()), frame.size()), now);
     }
     now = MonotonicMs();
     if (now >= next_tick_) {
@@ -136,8 +151,10 @@ Status Server::Run(SignalFd* signals) {
   }
 }
 
-void Server::HandleFrame(const std::string& route, std::string_view frame, int64_t now) {
+void Server::HandleFrame(const std::string& route, std::string_view key, std::string_view frame,
+                         int64_t now) {
   Result<Message> decoded = DecodeMessage(frame);
+  if (keys_ && !CheckAccess(route, key, decoded.ok() ? &decoded.value() : nullptr, now)) return;
   auto it = peers_.find(route);
   if (!decoded.ok()) {
     Complain(route, "a malformed message: " + decoded.status().message());
@@ -146,7 +163,7 @@ void Server::HandleFrame(const std::string& route, std::string_view frame, int64
   }
   Message& msg = decoded.value();
   if (std::holds_alternative<WorkerHello>(msg) || std::holds_alternative<ClientHello>(msg)) {
-    HandleHello(route, msg, now);
+    HandleHello(route, key, msg, now);
     return;
   }
   if (it == peers_.end()) {
@@ -169,7 +186,8 @@ void Server::HandleFrame(const std::string& route, std::string_view frame, int64
   }
 }
 
-void Server::HandleHello(const std::string& route, Message& msg, int64_t now) {
+void Server::HandleHello(const std::string& route, std::string_view key, Message& msg,
+                         int64_t now) {
   const bool is_worker = std::holds_alternative<WorkerHello>(msg);
   const uint32_t version =
       is_worker ? std::get<WorkerHello>(msg).version : std::get<ClientHello>(msg).version;
@@ -200,6 +218,7 @@ void Server::HandleHello(const std::string& route, Message& msg, int64_t now) {
     Peer peer{Peer::Role::kClient, std::get<ClientHello>(msg).user, WorkerId()};
     peer.last_heard = now;
     peer.complained = complained;
+    peer.key = std::string(key);
     peers_.emplace(route, std::move(peer));
     Reply(route, Welcome{kProtocolVersion, WorkerId(), options_.heartbeat_ms, options_.liveness});
     return;
@@ -241,6 +260,7 @@ void Server::HandleHello(const std::string& route, Message& msg, int64_t now) {
   Peer peer{Peer::Role::kWorker, name, id};
   peer.last_heard = now;
   peer.complained = complained;
+  peer.key = std::string(key);
   peers_.emplace(route, std::move(peer));
   worker_routes_[id] = route;
   const Worker* w = scheduler_.FindWorker(id);
@@ -440,6 +460,7 @@ void Server::SendCredits() {
 }
 
 void Server::Tick(int64_t now) {
+  if (keys_ && keys_->ListsChanged()) ReloadAccess("as its files changed", now);
   scheduler_.OnTick(now);
   for (auto it = worker_routes_.begin(); it != worker_routes_.end();) {
     if (scheduler_.FindWorker(it->first) == nullptr) {

@@ -25,6 +25,15 @@
 // peer. A message over ServerOptions::max_message_bytes never arrives:
 // ZeroMQ closes that peer's connection.
 //
+// With keys (UseKeys, docs/security.md) the ROUTER is a CURVE server: only
+// keys on the key directory's allow-lists complete a handshake (ZapHandler),
+// and every message is checked against the lists in force by its sender's
+// key (access.h): a role the key lacks gets ErrorReply{kWrongRole}, a key
+// no longer listed ErrorReply{kForbidden}. The lists are reread on SIGHUP
+// and when their files change (checked every tick); peers whose key lost
+// its role are dropped at once, a worker as if it had gone silent (its
+// attempts follow their leases).
+//
 // Files (files under the state directory, docs/reliability.md): the journal
 // (broker/journal.h, records in broker/recovery.h) and the spool.
 #pragma once
@@ -32,17 +41,21 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 #include <zmq.hpp>
 
+#include "broker/access.h"
 #include "broker/journal.h"
+#include "broker/key_dir.h"
 #include "broker/recovery.h"
 #include "broker/roles.h"
 #include "broker/scheduler.h"
 #include "broker/spool.h"
+#include "broker/zap.h"
 #include "shared/job_load.h"
 #include "shared/signal_fd.h"
 
@@ -84,6 +97,9 @@ class Server : private Outbox {
   // Replays the journal in `dir`, bringing back every job it holds, and
   // keeps journaling there. Before Bind().
   Status Recover(const std::string& dir);
+  // Turns keys on: CURVE with the key directory's key pair and allow-lists
+  // (an error names a bad list's file and line). Before Bind().
+  Status UseKeys(KeyDir keys);
   // Binds the ROUTER socket. The error names the endpoint.
   Status Bind(zmq::context_t* ctx);
   // Serves until SIGINT or SIGTERM arrives on `signals`, then takes a
@@ -111,6 +127,7 @@ class Server : private Outbox {
     uint64_t results_acked = 0;    // ... and acknowledged with ResultsAck
     int64_t last_heard = 0;
     bool complained = false;  // logged a bad message from it already
+    std::string key = {};     // its CURVE public key (Z85); empty without keys
   };
   struct Follower {
     std::string route;
@@ -135,8 +152,10 @@ class Server : private Outbox {
   void AttemptLost(const TaskKey& key, const std::string& reason) override;
 
   // server.cc: the loop, peers and workers.
-  void HandleFrame(const std::string& route, std::string_view frame, int64_t now);
-  void HandleHello(const std::string& route, Message& msg, int64_t now);
+  // `key`: the sender's public key with keys on, else empty.
+  void HandleFrame(const std::string& route, std::string_view key, std::string_view frame,
+                   int64_t now);
+  void HandleHello(const std::string& route, std::string_view key, Message& msg, int64_t now);
   void HandleWorkerMessage(Peer& peer, const std::string& route, Message& msg, int64_t now);
   // Logs `what` once per peer (known or not), naming it: a peer that sends
   // garbage in a loop costs one log line, not one per message.
@@ -172,6 +191,17 @@ class Server : private Outbox {
   // Closes the spool files of an ended job nobody follows any more.
   void CloseIfUnwatched(JobId job);
 
+  // server_access.cc: keys.
+  // Whether the sender (`key`, from the message's metadata) may send
+  // `msg`; if not, answers it and drops the peer where it must. Also true
+  // without keys.
+  bool CheckAccess(const std::string& route, std::string_view key, const Message* msg, int64_t now);
+  // Rereads the allow-lists (`why`: for the log) and drops the peers whose
+  // key lost its role.
+  void ReloadAccess(const char* why, int64_t now);
+  // Stops listening to a peer: tells it why, forgets it.
+  void ShutOut(const std::string& route, const std::string& why, int64_t now);
+
   // server_journal.cc: durability.
   void Journal(const Record& record);
   // The number by which this journal file's records refer to worker `w`,
@@ -189,6 +219,10 @@ class Server : private Outbox {
   Scheduler scheduler_;
   std::unique_ptr<broker::Journal> journal_;
   std::unique_ptr<zmq::socket_t> router_;
+  std::optional<KeyDir> keys_;                       // set: CURVE on
+  AccessLists access_;                               // the allow-lists in force
+  std::unique_ptr<ZapHandler> zap_;                  // with keys
+  std::unordered_set<std::string> refusals_logged_;  // keys; cleared on reload
   bool replaying_ = false;
 
   std::unordered_map<std::string, Peer> peers_;  // by routing id

@@ -84,8 +84,10 @@ enum class ErrorCode : uint8_t {
   kWrongRole,        // a worker message from a client, or the reverse
   kUnknownJob,       // no job with that id
   kInternal,         // the broker could not do it (its message says why)
+  kForbidden,        // the sender's key is not (or no longer) allowed: keys
+                     // were taken off the broker's allow-lists
 };
-inline constexpr ErrorCode kErrorCodeMax = ErrorCode::kInternal;
+inline constexpr ErrorCode kErrorCodeMax = ErrorCode::kForbidden;
 
 // How one attempt ran. Times are the worker's wall clock in milliseconds
 // since the Unix epoch; CPU times in microseconds; max_rss_kb as getrusage().

@@ -1,16 +1,24 @@
 #include "shared/transport.h"
 
 #include "shared/codec.h"
+#include "shared/handshake_watch.h"
 
 namespace drover {
 
 zmq::socket_t ConnectDealer(zmq::context_t& ctx, const std::string& endpoint, int linger_ms,
+                            const ClientKeys* keys, HandshakeWatch* watch,
                             int64_t max_message_bytes) {
   zmq::socket_t socket(ctx, zmq::socket_type::dealer);
   socket.set(zmq::sockopt::maxmsgsize, max_message_bytes);
   socket.set(zmq::sockopt::sndhwm, 0);
   socket.set(zmq::sockopt::rcvhwm, 0);
   socket.set(zmq::sockopt::linger, linger_ms);
+  if (keys != nullptr) {
+    socket.set(zmq::sockopt::curve_serverkey, keys->server_key);
+    socket.set(zmq::sockopt::curve_publickey, keys->public_key);
+    socket.set(zmq::sockopt::curve_secretkey, keys->secret_key);
+  }
+  if (watch != nullptr) watch->Attach(ctx, socket, keys != nullptr);
   socket.connect(endpoint);
   return socket;
 }

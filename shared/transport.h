@@ -8,6 +8,7 @@
 #include <string_view>
 #include <zmq.hpp>
 
+#include "shared/keys.h"
 #include "shared/protocol.h"
 
 namespace drover {
@@ -18,11 +19,15 @@ namespace drover {
 // file within the broker's limits.
 inline constexpr int64_t kDefaultMaxMessageBytes = 256 << 20;
 
+class HandshakeWatch;
+
 // A DEALER connected to `endpoint`. Unsent messages are dropped at close
-// after `linger_ms`. A peer that sends a message larger than
-// `max_message_bytes` is disconnected by ZeroMQ (ZMQ_MAXMSGSIZE): its frame
-// is never buffered whole.
+// after `linger_ms`. With `keys`, a CURVE client; with `watch`, watched
+// from before it connects (handshake_watch.h). A peer that sends a message
+// larger than `max_message_bytes` is disconnected by ZeroMQ
+// (ZMQ_MAXMSGSIZE): its frame is never buffered whole.
 zmq::socket_t ConnectDealer(zmq::context_t& ctx, const std::string& endpoint, int linger_ms,
+                            const ClientKeys* keys = nullptr, HandshakeWatch* watch = nullptr,
                             int64_t max_message_bytes = kDefaultMaxMessageBytes);
 
 // Sends one message as one frame (DEALER side). Returns false if ZeroMQ refused.

@@ -85,6 +85,10 @@ Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(const sigset_t& 
                                tmpl + "/broker.log", child_mask);
   if (!broker.ok()) return broker.status();
   cluster->broker_ = broker.value();
+  // No keys, whatever DROVER_KEY says: this broker has none, and only this
+  // machine can reach it. (submit has read them already, and uses none here.)
+  unsetenv("DROVER_KEY");
+  unsetenv("DROVER_BROKER_KEY");
   Result<pid_t> worker = Spawn({FindProgram("worker"), "--broker", cluster->endpoint_,
                                 "--state-dir", tmpl + "/worker-state", "--die-with-parent",
                                 "--log-level", "warn"},

@@ -57,6 +57,7 @@ class Follower {
   uint64_t acked_ = 0;     // ... of which the broker has been told
   bool cancelling_ = false;
   bool leave_ = false;     // interrupted twice
+  bool forbidden_ = false;  // our key was taken off the broker's list
 };
 
 bool Follower::HandleSignals() {
@@ -112,6 +113,14 @@ bool Follower::Receive(int64_t now) {
     } else if (auto* error = std::get_if<ErrorReply>(&msg.value())) {
       // The broker restarted and our connection came back to it by itself.
       if (error->code == ErrorCode::kNeedHello) return false;
+      // Our key was taken off the broker's list: no use trying again.
+      if (error->code == ErrorCode::kForbidden) {
+        renderer_.Notice("the broker at " + session_.endpoint() + " refused this client: " +
+                         error->message + "; " + view_.Title() + " goes on there (" +
+                         WatchHint() + " once allowed again)");
+        forbidden_ = true;
+        return false;
+      }
       renderer_.Notice("the broker reports: " + error->message);
     }
   }
@@ -182,9 +191,11 @@ ExitCode Follower::Run() {
     zmq::poll(items, 2, std::chrono::milliseconds(kRefreshMs));
     int64_t now = MonotonicMs();
     if ((items[1].revents & ZMQ_POLLIN) && !HandleSignals()) return ExitCode::kInterrupted;
-    if (!Receive(now) &&
-        !Reattach("the broker at " + session_.endpoint() + " no longer knows this client")) {
-      return leave_ ? ExitCode::kInterrupted : ExitCode::kBrokerUnreachable;
+    if (!Receive(now)) {
+      if (forbidden_) return ExitCode::kUsage;  // refused, as at the start
+      if (!Reattach("the broker at " + session_.endpoint() + " no longer knows this client")) {
+        return leave_ ? ExitCode::kInterrupted : ExitCode::kBrokerUnreachable;
+      }
     }
     now = MonotonicMs();
     renderer_.Refresh(view_, now);

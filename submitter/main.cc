@@ -43,6 +43,9 @@ struct Options {
   std::vector<std::string> validate_files;
   std::string convert_in, convert_out;
   JobLimits limits;  // checked locally, as the broker will (job_limit_flags.h)
+  // keys
+  std::string key_file, broker_key_file;
+  std::string keygen_path, keygen_comment;
 };
 
 void Error(const std::string& text) { fprintf(stderr, "submit: %s\n", text.c_str()); }
@@ -64,6 +67,53 @@ std::optional<std::string> LoadAndCheck(const std::string& path, const JobLimits
   }
   if (steps) *steps = job.spec->steps.size();
   return std::move(bytes).value();
+}
+
+// Where submit looks for keys when neither --key nor $DROVER_KEY says:
+// $XDG_CONFIG_HOME/drover (~/.config/drover), if both files are there.
+void DefaultKeyFiles(Options* o) {
+  if (!o->key_file.empty() || !o->broker_key_file.empty()) return;
+  std::string dir;
+  if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && *xdg) {
+    dir = std::string(xdg) + "/drover";
+  } else if (const char* home = std::getenv("HOME"); home && *home) {
+    dir = std::string(home) + "/.config/drover";
+  } else {
+    return;
+  }
+  if (access((dir + "/user.key").c_str(), F_OK) == 0 &&
+      access((dir + "/broker.pub").c_str(), F_OK) == 0) {
+    o->key_file = dir + "/user.key";
+    o->broker_key_file = dir + "/broker.pub";
+  }
+}
+
+// The keys to talk to a broker with (none for the embedded one).
+Result<std::optional<ClientKeys>> KeysFor(Options o) {
+  DefaultKeyFiles(&o);
+  return LoadClientKeys(o.key_file, o.broker_key_file);
+}
+
+int RunKeygen(const Options& o) {
+  std::string base = o.keygen_path;
+  for (const char* ext : {".key", ".pub"}) {
+    if (base.size() > 4 && base.ends_with(ext)) base.resize(base.size() - 4);
+  }
+  Result<KeyPair> keys = GenerateKeyPair();
+  if (!keys.ok()) {
+    Error(keys.status().message());
+    return 1;
+  }
+  const std::string comment = o.keygen_comment.empty() ? DefaultKeyComment() : o.keygen_comment;
+  if (Status s = WriteKeyFiles(base, keys.value(), comment); !s.ok()) {
+    Error(s.message());
+    return ToInt(ExitCode::kUsage);
+  }
+  printf(
+      "wrote %s.key (the secret key: keep it private) and %s.pub (the public key, to add "
+      "to a broker's allow-list):\n%s %s\n",
+      base.c_str(), base.c_str(), keys->public_key.c_str(), comment.c_str());
+  return ToInt(ExitCode::kOk);
 }
 
 // A submission's key (protocol.h: SubmitJob): random, so that two
@@ -163,7 +213,12 @@ int RunStatus(const Options& o, zmq::context_t* ctx) {
     Error("status needs a broker: --broker URL or DROVER_BROKER");
     return ToInt(ExitCode::kUsage);
   }
-  Session session(ctx, o.broker);
+  auto keys = KeysFor(o);
+  if (!keys.ok()) {
+    Error(keys.status().message());
+    return ToInt(ExitCode::kUsage);
+  }
+  Session session(ctx, o.broker, std::move(keys).value());
   bool refused = false;
   if (Status s = session.Connect(static_cast<int64_t>(o.connect_timeout_s * 1000), &refused);
       !s.ok()) {
@@ -232,7 +287,13 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
     timeout_ms = std::max<int64_t>(timeout_ms, 10'000);
   }
 
-  Session session(ctx, endpoint);
+  Result<std::optional<ClientKeys>> keys = std::optional<ClientKeys>();
+  if (!cluster) keys = KeysFor(o);  // the embedded broker needs none
+  if (!keys.ok()) {
+    Error(keys.status().message());
+    return ToInt(ExitCode::kUsage);
+  }
+  Session session(ctx, endpoint, std::move(keys).value());
   bool refused = false;
   if (Status s = session.Connect(timeout_ms, &refused); !s.ok()) {
     Error(s.message());
@@ -309,6 +370,8 @@ int main(int argc, char** argv) {
 
   Options o;
   if (const char* env = std::getenv("DROVER_BROKER"); env && *env) o.broker = env;
+  if (const char* env = std::getenv("DROVER_KEY"); env && *env) o.key_file = env;
+  if (const char* env = std::getenv("DROVER_BROKER_KEY"); env && *env) o.broker_key_file = env;
 
   CLI::App app{"Drover submit: run a job graph and follow it live.\n"
                "With no broker (--broker or $DROVER_BROKER), runs it on an embedded broker and\n"
@@ -334,6 +397,14 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0));
 
+  const std::string key_help =
+      "This client's secret key file, for a broker that uses keys (default: $DROVER_KEY, else "
+      "~/.config/drover/user.key with broker.pub beside it)";
+  const std::string broker_key_help =
+      "The broker's public key file, its broker.pub (default: $DROVER_BROKER_KEY)";
+  app.add_option("--key", o.key_file, key_help);
+  app.add_option("--broker-key", o.broker_key_file, broker_key_help);
+
   CLI::App* validate = app.add_subcommand("validate", "Check job files without running them");
   validate->add_option("files", o.validate_files, "Job files")->required();
   CLI::App* convert = app.add_subcommand(
@@ -342,6 +413,14 @@ int main(int argc, char** argv) {
   convert->add_option("output", o.convert_out, "File to write, or - for stdout")->required();
   CLI::App* status = app.add_subcommand("status", "Show a broker's workers and jobs");
   status->add_option("--broker", o.broker, "Broker endpoint ($DROVER_BROKER)");
+  status->add_option("--key", o.key_file, key_help);
+  status->add_option("--broker-key", o.broker_key_file, broker_key_help);
+  CLI::App* keygen = app.add_subcommand(
+      "keygen", "Make a key pair: PATH.key (secret, mode 0600) and PATH.pub (docs/security.md)");
+  keygen->add_option("path", o.keygen_path, "Where, without .key/.pub, e.g. ~/.config/drover/user")
+      ->required();
+  keygen->add_option("--comment", o.keygen_comment,
+                     "Comment in the .pub file (default: user@host)");
   app.require_subcommand(0, 1);
   // The broker's limits, to hear about a job file past them before sending
   // it; give the values the broker was started with if it was told others.
@@ -366,6 +445,7 @@ int main(int argc, char** argv) {
   o.limits = limit_flags.Apply();
   if (validate->parsed()) return RunValidate(o);
   if (convert->parsed()) return RunConvert(o);
+  if (keygen->parsed()) return RunKeygen(o);
   zmq::context_t ctx(1);
   if (status->parsed()) return RunStatus(o, &ctx);
   return RunJob(o, &ctx, signals.value());

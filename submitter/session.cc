@@ -21,20 +21,26 @@ std::string UserAtHost() {
 
 }  // namespace
 
-Session::Session(zmq::context_t* ctx, std::string endpoint)
-    : ctx_(ctx),
-      endpoint_(std::move(endpoint)),
-      socket_(std::make_unique<zmq::socket_t>(ConnectDealer(*ctx, endpoint_, 200))) {}
+Session::Session(zmq::context_t* ctx, std::string endpoint, std::optional<ClientKeys> keys)
+    : ctx_(ctx), endpoint_(std::move(endpoint)), keys_(std::move(keys)) {
+  socket_ = std::make_unique<zmq::socket_t>(
+      ConnectDealer(*ctx_, endpoint_, 200, keys_ ? &*keys_ : nullptr, &watch_));
+}
 
 bool Session::Send(const Message& msg) { return SendMessage(*socket_, msg); }
 
 Result<Message> Session::Receive(int64_t timeout_ms) {
   const int64_t deadline = MonotonicMs() + timeout_ms;
   for (;;) {
-    zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};
+    zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0},
+                               {watch_.handle(), 0, ZMQ_POLLIN, 0}};
     const int64_t left = deadline - MonotonicMs();
     if (left <= 0) return Status::Error("no answer from the broker at " + endpoint_);
-    zmq::poll(&item, 1, std::chrono::milliseconds(left));
+    zmq::poll(items, watch_.handle() ? 2 : 1, std::chrono::milliseconds(left));
+    if (std::string why = watch_.Poll(); !why.empty()) {
+      refused_ = true;
+      return Status::Error("cannot connect to the broker at " + endpoint_ + ": " + why);
+    }
     zmq::message_t frame;
     const Received received = ReceiveFrame(*socket_, nullptr, &frame);
     if (received == Received::kNothing) continue;
@@ -48,14 +54,19 @@ Result<Message> Session::Receive(int64_t timeout_ms) {
 }
 
 Status Session::Reconnect(int64_t timeout_ms, bool* refused) {
-  socket_ = std::make_unique<zmq::socket_t>(ConnectDealer(*ctx_, endpoint_, 200));
+  socket_ = std::make_unique<zmq::socket_t>(
+      ConnectDealer(*ctx_, endpoint_, 200, keys_ ? &*keys_ : nullptr, &watch_));
   return Connect(timeout_ms, refused);
 }
 
 Status Session::Connect(int64_t timeout_ms, bool* refused) {
-  *refused = false;
+  *refused = refused_ = false;
   Send(ClientHello{kProtocolVersion, UserAtHost()});
   Result<Message> reply = Receive(timeout_ms);
+  if (!reply.ok() && refused_) {
+    *refused = true;
+    return reply.status();
+  }
   if (!reply.ok()) {
     return Status::Error("cannot reach the broker at " + endpoint_ + ": no answer within " +
                          std::to_string(timeout_ms / 1000) + " s");

@@ -1,14 +1,19 @@
 // Session: `submit`'s connection to a broker: one DEALER socket, the hello
 // handshake, waiting for replies with a deadline, and starting over on a
 // fresh connection when the broker went away (restarted, or the link broke).
+// With keys, a CURVE client; every connection is watched (HandshakeWatch) so
+// that a broker refusing this client's key says so at once.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <zmq.hpp>
 
+#include "shared/handshake_watch.h"
+#include "shared/keys.h"
 #include "shared/protocol.h"
 #include "shared/status.h"
 
@@ -16,7 +21,7 @@ namespace drover::submit {
 
 class Session {
  public:
-  Session(zmq::context_t* ctx, std::string endpoint);
+  Session(zmq::context_t* ctx, std::string endpoint, std::optional<ClientKeys> keys = {});
 
   // Says hello and waits up to `timeout_ms` for Welcome. The error says
   // whether the broker did not answer or refused (e.g. protocol mismatch).
@@ -27,9 +32,12 @@ class Session {
 
   bool Send(const Message& msg);
   // The next message other than a heartbeat, waiting up to `timeout_ms`.
-  // An error if none came in time or it could not be decoded.
+  // An error if none came in time, it could not be decoded, or the
+  // handshake was refused (then refused() is true).
   Result<Message> Receive(int64_t timeout_ms);
 
+  // Whether the broker refused this client's handshake (its key).
+  bool refused() const { return refused_; }
   zmq::socket_t& socket() { return *socket_; }
   const std::string& endpoint() const { return endpoint_; }
   uint32_t heartbeat_ms() const { return heartbeat_ms_; }
@@ -38,7 +46,10 @@ class Session {
  private:
   zmq::context_t* ctx_;
   std::string endpoint_;
+  std::optional<ClientKeys> keys_;
+  HandshakeWatch watch_;
   std::unique_ptr<zmq::socket_t> socket_;
+  bool refused_ = false;
   uint32_t heartbeat_ms_ = kHeartbeatMs;
   uint32_t liveness_ = kHeartbeatLiveness;
 };

@@ -73,7 +73,8 @@ void Agent::Send(const Message& msg) {
 
 void Agent::Connect(Time now) {
   socket_ = std::make_unique<zmq::socket_t>(
-      ConnectDealer(*ctx_, options_.broker, 0, options_.max_message_bytes));
+      ConnectDealer(*ctx_, options_.broker, 0, options_.keys ? &*options_.keys : nullptr, &watch_,
+                    options_.max_message_bytes));
   connected_at_ = now;
   next_connect_at_ = -1;
   SayHello(now);
@@ -135,7 +136,9 @@ std::vector<TaskKey> Agent::Held() const {
 
 int Agent::Run() {
   Time now = MonotonicMs();
-  spdlog::info("connecting to {} as {} ({} slots)", options_.broker, options_.name, options_.slots);
+  spdlog::info("connecting to {} as {} ({} slots){}", options_.broker, options_.name,
+               options_.slots,
+               options_.keys ? ", with key " + options_.keys->public_key.substr(0, 8) + "..." : "");
   Connect(now);
 
   std::vector<zmq::pollitem_t> items;
@@ -149,6 +152,9 @@ int Agent::Run() {
     items.push_back(socket_ ? zmq::pollitem_t{socket_->handle(), 0, ZMQ_POLLIN, 0}
                             : zmq::pollitem_t{nullptr, -1, 0, 0});
     items.push_back({nullptr, signals_->fd(), ZMQ_POLLIN, 0});
+    items.push_back(socket_ && watch_.handle() ? zmq::pollitem_t{watch_.handle(), 0, ZMQ_POLLIN, 0}
+                                               : zmq::pollitem_t{nullptr, -1, 0, 0});
+    constexpr size_t kFirstFd = 3;
     for (const PollFd& f : fds) items.push_back(ToZmq(f));
 
     Time wake = now + Time{heartbeat_ms_};
@@ -182,11 +188,17 @@ int Agent::Run() {
         }
       }
     }
-    for (size_t i = 2; i < items.size(); ++i) {
+    for (size_t i = kFirstFd; i < items.size(); ++i) {
       if (items[i].revents != 0) processes_->HandleReady(items[i].fd, FromZmq(items[i].revents), now);
     }
     // A freed slot is refilled before anything else: it is the step's time.
     StartQueued(now);
+    if (socket_ && (items[2].revents & ZMQ_POLLIN)) {
+      if (const std::string refused = watch_.Poll(); !refused.empty()) {
+        spdlog::error("cannot connect to the broker at {}: {}", options_.broker, refused);
+        Disconnect(now, "handshake refused");
+      }
+    }
     if (socket_ && (items[0].revents & ZMQ_POLLIN)) {
       zmq::message_t frame;
       // The socket may be replaced while handling a message.
@@ -275,6 +287,13 @@ bool Agent::HandleMessage(Message& msg, Time now) {
           backoff_ms_ = kFirstBackoffMs;
           next_connect_at_ = now;
         }
+        break;
+      case ErrorCode::kForbidden:
+      case ErrorCode::kWrongRole:
+        // The key is not (or no longer) allowed as a worker: keep trying,
+        // slowly, so that it gets in once the operator allows it.
+        spdlog::error("the broker at {} refused this worker: {}", options_.broker, error->message);
+        if (socket_) Disconnect(now, "refused");
         break;
       default:
         spdlog::warn("the broker reports: {}", error->message);

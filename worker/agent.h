@@ -27,6 +27,11 @@
 //     sent, output first, once the broker answers. Queued tasks wait.
 //   - Results are numbered and kept until the broker acknowledges them
 //     (ResultsAck), so none is lost with a connection or a broker restart.
+//   - A handshake the broker refuses (this worker's key is not on its
+//     workers' list, or the keys do not match) is logged as such and
+//     counts as out of touch: it tries again with the same backoff, so a
+//     key added to the list later gets in without a restart. A key taken
+//     off the list while connected gets ErrorReply{kForbidden}: the same.
 //   - A child whose lease is about to run out (out of touch for its lease,
 //     less the kill grace and a margin) is stopped, reported lost: by the
 //     end of the lease the broker may run its step elsewhere, and it must
@@ -37,11 +42,14 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 #include <zmq.hpp>
 
+#include "shared/handshake_watch.h"
+#include "shared/keys.h"
 #include "shared/protocol.h"
 #include "shared/signal_fd.h"
 #include "shared/transport.h"
@@ -65,6 +73,7 @@ struct AgentOptions {
   uint64_t spill_max_bytes = 1ull << 30;  // output kept while out of touch
   RunPolicy policy;                       // what this worker agrees to run
   int64_t max_message_bytes = kDefaultMaxMessageBytes;  // largest message taken from the broker
+  std::optional<ClientKeys> keys;         // CURVE (docs/security.md); none: plain
 };
 
 class Agent : private ProcessObserver {
@@ -138,6 +147,7 @@ class Agent : private ProcessObserver {
   zmq::context_t* ctx_;
   SignalFd* signals_;
   std::unique_ptr<zmq::socket_t> socket_;  // null while waiting to reconnect
+  HandshakeWatch watch_;                   // socket_'s handshakes
   std::unique_ptr<ProcessSet> processes_;
   std::vector<std::string> base_env_;  // the worker's environment, "NAME=value"
 

@@ -117,6 +117,14 @@ int main(int argc, char** argv) {
                  "(broker --max-stdin-mb) and command line")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
+  std::string key_file, broker_key_file;
+  if (const char* env = std::getenv("DROVER_KEY"); env && *env) key_file = env;
+  if (const char* env = std::getenv("DROVER_BROKER_KEY"); env && *env) broker_key_file = env;
+  app.add_option("--key", key_file,
+                 "This worker's secret key file (from `submit keygen`; default: $DROVER_KEY); "
+                 "with --broker-key, talks to a broker that uses keys (docs/security.md)");
+  app.add_option("--broker-key", broker_key_file,
+                 "The broker's public key file, its broker.pub (default: $DROVER_BROKER_KEY)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str();
   app.add_flag("--die-with-parent", die_with_parent, "Stop when the parent process exits")
@@ -159,6 +167,12 @@ int main(int argc, char** argv) {
   if (die_with_parent) {
     if (drover::Status s = drover::SignalOnParentDeath(SIGTERM); !s.ok()) return 1;
   }
+  auto keys = drover::LoadClientKeys(key_file, broker_key_file);
+  if (!keys.ok()) {
+    spdlog::critical("keys: {}", keys.status().message());
+    return 2;
+  }
+  options.keys = std::move(keys).value();
   drover::Result<drover::worker::Run> run = drover::worker::StartRun(options.state_dir, options.name);
   if (!run.ok()) {
     spdlog::critical("state directory: {} (set --state-dir)", run.status().message());

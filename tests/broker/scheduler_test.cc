@@ -649,6 +649,40 @@ TEST_CASE("a silent worker keeps its attempts for the lease, then they run elsew
   CHECK(f.Ended(job)->state == JobState::kSucceeded);
 }
 
+TEST_CASE("a worker shut out (its key removed) gets no new work; its attempts wait out the lease") {
+  Fixture f;
+  WorkerId w1 = f.AddWorker("w1", 2);
+  JobId job = f.Submit(GraphBuilder().Step("a").Step("b").Step("c").Build());
+  auto sent = f.Schedule();
+  REQUIRE(sent.size() == 2);
+  f.now += 1'000;
+  f.sched.OnWorkerShutOut(w1);
+  f.sched.CheckInvariants();
+  REQUIRE(f.sched.FindWorker(w1) != nullptr);
+  CHECK_FALSE(f.sched.FindWorker(w1)->connected);
+  CHECK(f.Schedule().empty());  // the third step waits: w1 gets nothing more
+  CHECK(f.out.lost.empty());    // its steps may still run there
+  WorkerId w2 = f.AddWorker("w2", 3);
+  auto third = f.Schedule();
+  REQUIRE(third.size() == 1);
+  CHECK(third[0].worker == w2);
+  f.now += 29'500;  // 30.5 s since w1 was last heard: the lease has run out
+  f.sched.OnWorkerHeard(w2, f.now);
+  f.sched.OnTick(f.now);
+  f.sched.CheckInvariants();
+  CHECK(f.out.lost.size() == 2);
+  // Should it still hear the broker, it stops them.
+  CHECK(f.out.kills.size() == 2);
+  for (const auto& k : f.out.kills) CHECK(k.worker == w1);
+  f.out.kills.clear();
+  auto again = f.Schedule();
+  REQUIRE(again.size() == 2);
+  for (const auto& d : again) CHECK(d.worker == w2);
+  for (const auto& d : again) f.Exit(d, 0);
+  f.Exit(third[0], 0);
+  CHECK(f.Ended(job)->state == JobState::kSucceeded);
+}
+
 TEST_CASE("a worker heard again within the lease keeps everything and a job may set its lease") {
   Fixture f;
   WorkerId w1 = f.AddWorker("w1", 2);

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +35,8 @@ std::vector<std::string> MergedEnv(const std::map<std::string, std::string>& ext
     if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
   }
   env.erase("DROVER_BROKER");  // tests say where the broker is
+  env.erase("DROVER_KEY");     // ... and which keys to use
+  env.erase("DROVER_BROKER_KEY");
   for (const auto& [k, v] : extra) env[k] = v;
   std::vector<std::string> out;
   for (const auto& [k, v] : env) out.push_back(k + "=" + v);
@@ -185,9 +188,31 @@ bool WaitUntil(std::chrono::milliseconds within, const std::function<bool()>& do
   return true;
 }
 
-Cluster::Cluster(std::vector<std::string> broker_args) : broker_args_(std::move(broker_args)) {
+Cluster::Cluster(ClusterOptions options)
+    : broker_args_(std::move(options.broker_args)), keys_(options.keys) {
   endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreePort());
+  if (keys_) {
+    REQUIRE(mkdir(key_dir().c_str(), 0700) == 0);
+    MakeKey("keys/broker");
+    const std::string worker = MakeKey("worker"), user = MakeKey("user");
+    dir_.Write("keys/workers.allow", "# the test's workers\n" + ReadFile(worker + ".pub"));
+    dir_.Write("keys/submitters.allow", ReadFile(user + ".pub"));
+    worker_env_ = KeyEnv(worker);
+    user_env_ = KeyEnv(user);
+  }
   RestartBroker();
+}
+
+std::string Cluster::MakeKey(const std::string& name) const {
+  const std::string base = dir_.path() + "/" + name;
+  Run r = RunCommand({BinDir() + "/submit", "keygen", base, "--comment", name}, dir_,
+                     std::chrono::seconds(30));
+  REQUIRE_MESSAGE(r.exit_code == 0, "submit keygen: " << r.err);
+  return base;
+}
+
+std::map<std::string, std::string> Cluster::KeyEnv(const std::string& base) const {
+  return {{"DROVER_KEY", base + ".key"}, {"DROVER_BROKER_KEY", key_dir() + "/broker.pub"}};
 }
 
 Cluster::~Cluster() {
@@ -206,6 +231,7 @@ Process& Cluster::RestartBroker() {
       BinDir() + "/broker",   "--bind",         endpoint_, "--state-dir",
       dir_.path() + "/state", "--heartbeat-ms", "200"};
   argv.insert(argv.end(), broker_args_.begin(), broker_args_.end());
+  if (keys_) argv.insert(argv.end(), {"--key-dir", key_dir()});
   brokers_.push_back(std::make_unique<Process>(argv, log + ".out", log + ".err"));
   return *brokers_.back();
 }
@@ -238,7 +264,7 @@ Process& Cluster::StartWorker(const std::string& name, int slots,
   }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   const std::string log = dir_.path() + "/worker-" + name + "-" + std::to_string(workers_.size());
-  workers_.push_back(std::make_unique<Process>(argv, log + ".out", log + ".err"));
+  workers_.push_back(std::make_unique<Process>(argv, log + ".out", log + ".err", worker_env_));
   return *workers_.back();
 }
 
@@ -247,7 +273,7 @@ void Cluster::WaitForWorkers(size_t n) {
   const std::string want = std::to_string(n) + " worker(s)";
   for (;;) {
     Run r = RunCommand({BinDir() + "/submit", "status", "--broker", endpoint_}, dir_,
-                       std::chrono::seconds(30));
+                       std::chrono::seconds(30), user_env_);
     if (r.exit_code == 0 && r.out.rfind(want, 0) == 0) return;
     if (Clock::now() > deadline) {
       FAIL("the broker never listed " << n << " workers; last status:\n"
@@ -260,7 +286,7 @@ void Cluster::WaitForWorkers(size_t n) {
 Run Cluster::Submit(const std::string& job_file, const std::vector<std::string>& args) {
   std::vector<std::string> argv = {BinDir() + "/submit", job_file, "--broker", endpoint_};
   argv.insert(argv.end(), args.begin(), args.end());
-  return RunCommand(argv, dir_);
+  return RunCommand(argv, dir_, std::chrono::seconds(120), user_env_);
 }
 
 std::vector<nlohmann::json> Cluster::SubmitJson(const std::string& job_file, int* exit_code) {

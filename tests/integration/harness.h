@@ -86,11 +86,19 @@ Run RunCommand(const std::vector<std::string>& argv, const TempDir& dir,
                std::chrono::seconds timeout = std::chrono::seconds(120),
                const std::map<std::string, std::string>& env = {});
 
+struct ClusterOptions {
+  // CURVE on: the broker gets --key-dir DIR/keys, with a key pair for the
+  // workers (DIR/worker) and one for submit (DIR/user) on its lists; the
+  // cluster's workers and submits use them (DROVER_KEY, DROVER_BROKER_KEY).
+  bool keys = false;
+  // Given to every run of the broker.
+  std::vector<std::string> broker_args;
+};
+
 // A broker on a free loopback port plus workers, in one temp dir.
 class Cluster {
  public:
-  // `broker_args` go to every run of the broker.
-  explicit Cluster(std::vector<std::string> broker_args = {});
+  explicit Cluster(ClusterOptions options = {});
   ~Cluster();
 
   const std::string& endpoint() const { return endpoint_; }
@@ -120,6 +128,15 @@ class Cluster {
 
   // `submit FILE --broker ENDPOINT ARGS...`, to completion.
   Run Submit(const std::string& job_file, const std::vector<std::string>& args = {});
+  // With keys: the broker's key directory, and a new key pair DIR/NAME.key,
+  // DIR/NAME.pub (`submit keygen`), returning DIR/NAME.
+  std::string key_dir() const { return dir_.path() + "/keys"; }
+  std::string MakeKey(const std::string& name) const;
+  // The environment that makes worker and submit use key pair `base`.
+  std::map<std::string, std::string> KeyEnv(const std::string& base) const;
+  // What the cluster's own submits use (empty without keys).
+  const std::map<std::string, std::string>& user_env() const { return user_env_; }
+
   // Same, with --json; returns the events (one JSON object per line).
   std::vector<nlohmann::json> SubmitJson(const std::string& job_file, int* exit_code = nullptr);
 
@@ -129,6 +146,8 @@ class Cluster {
   std::vector<std::string> broker_args_;
   std::vector<std::unique_ptr<Process>> brokers_;  // every run; the last is current
   std::vector<std::unique_ptr<Process>> workers_;
+  bool keys_ = false;
+  std::map<std::string, std::string> worker_env_, user_env_;
 };
 
 // Parses one JSON object per line (blank lines skipped): `submit --json`'s output.

@@ -261,7 +261,7 @@ TEST_CASE("the broker splits a large dispatch so that each message fits the work
 
 TEST_CASE("a peer sending an oversized message is cut off and everyone else carries on") {
   // --max-job-mb 1: the broker takes messages up to 2 MiB.
-  Cluster c({"--max-job-mb", "1"});
+  Cluster c({.broker_args = {"--max-job-mb", "1"}});
   c.AddWorker("real", 2, {"real"});
   zmq::context_t ctx(1);
   FakePeer bystander(ctx, c.endpoint());

@@ -27,7 +27,9 @@ std::string Endpoint(const Host& broker) {
 Process& StartBroker(NetLab& lab, Host& host, const std::vector<std::string>& extra) {
   std::vector<std::string> argv = {BinDir() + "/broker", "--bind", Endpoint(host), "--state-dir",
                                    lab.dir().path() + "/state-" + host.name(), "--heartbeat-ms",
-                                   "200", "--die-with-parent"};
+                                   "200", "--die-with-parent",
+                                   // The lab's addresses exist only in its network namespaces.
+                                   "--insecure"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return host.Start(argv);
 }
