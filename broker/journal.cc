@@ -28,8 +28,11 @@ constexpr size_t kFrameBytes = 8;
 constexpr uint32_t kMaxRecordBytes = uint32_t{1} << 30;
 // Files are read, and snapshots written, in blocks of this size.
 constexpr size_t kBlockBytes = size_t{1} << 20;
-// A write buffer grown past this by a burst is given back after the write.
-constexpr size_t kMaxIdleBuffer = size_t{64} << 20;
+// A write buffer grown past this is given back after the write. A turn's
+// records fit well within it; a job's record (its whole file, tens of MB for
+// a million steps) does not, and keeping that much would cost the broker
+// tens of bytes per step of memory for nothing.
+constexpr size_t kMaxIdleBuffer = size_t{4} << 20;
 
 // The snapshot's first record: magic, version, the number of the first
 // journal file it does not cover, and how many records follow (so losing

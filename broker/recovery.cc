@@ -8,6 +8,20 @@ void EncodeRecord(const Record& record, std::string* out) {
   std::visit([out](const auto& r) { PackTyped(r, out); }, record);
 }
 
+template <typename T>
+void EncodeRecordOf(const T& record, std::string* out) {
+  PackTyped(record, out);
+}
+template void EncodeRecordOf(const JobRecord&, std::string*);
+template void EncodeRecordOf(const DispatchRecord&, std::string*);
+template void EncodeRecordOf(const ResultRecord&, std::string*);
+template void EncodeRecordOf(const LostRecord&, std::string*);
+template void EncodeRecordOf(const CancelRecord&, std::string*);
+template void EncodeRecordOf(const FinishedRecord&, std::string*);
+template void EncodeRecordOf(const RunningRecord&, std::string*);
+template void EncodeRecordOf(const NextJobRecord&, std::string*);
+template void EncodeRecordOf(const WorkerRecord&, std::string*);
+
 Result<Record> DecodeRecord(std::string_view bytes) {
   // Written by this broker, but read back after crashes and upgrades: the
   // same limits as anything else, a job file of a million steps included.

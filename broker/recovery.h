@@ -150,6 +150,10 @@ using Record = std::variant<JobRecord, DispatchRecord, ResultRecord, LostRecord,
                             FinishedRecord, RunningRecord, NextJobRecord, WorkerRecord>;
 
 void EncodeRecord(const Record& record, std::string* out);
+// The same for one alternative of Record, without making a Record of it
+// first (a copy: of a whole job file, for a JobRecord).
+template <typename T>
+void EncodeRecordOf(const T& record, std::string* out);
 Result<Record> DecodeRecord(std::string_view bytes);
 
 }  // namespace drover::broker

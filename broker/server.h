@@ -203,7 +203,12 @@ class Server : private Outbox {
   void ShutOut(const std::string& route, const std::string& why, int64_t now);
 
   // server_journal.cc: durability.
-  void Journal(const Record& record);
+  // Appends `record` (one of Record's alternatives) to the journal.
+  template <typename T>
+  void Journal(const T& record) {
+    if (replaying_) return;
+    journal_->AppendEncoded([&record](std::string* out) { EncodeRecordOf(record, out); });
+  }
   // The number by which this journal file's records refer to worker `w`,
   // journaling a WorkerRecord first if it has none yet.
   uint32_t JournalWorker(const Worker& w);

@@ -29,11 +29,6 @@ Status UnknownWorker(uint32_t number) {
 
 }  // namespace
 
-void Server::Journal(const Record& record) {
-  if (replaying_) return;
-  journal_->AppendEncoded([&record](std::string* out) { EncodeRecord(record, out); });
-}
-
 uint32_t Server::JournalWorker(const Worker& w) {
   auto [it, added] = journal_workers_.try_emplace(w.id, 0);
   if (added) {
