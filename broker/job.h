@@ -83,9 +83,15 @@ class Job {
   const StepRun& run(StepIndex s) const { return runs_[s.value]; }
   const StepSpec& step(StepIndex s) const { return spec_.steps[s.value]; }
 
-  // Steps that list `s` in their `after`.
-  const StepIndex* dependents_begin(StepIndex s) const { return &dependents_[dependents_start_[s.value]]; }
-  const StepIndex* dependents_end(StepIndex s) const { return &dependents_[dependents_start_[s.value + 1]]; }
+  // Steps that list `s` in their `after`. (data() + offset, not
+  // &dependents_[offset]: in a job without `after` the vector is empty, and
+  // indexing it is undefined even when nothing is read.)
+  const StepIndex* dependents_begin(StepIndex s) const {
+    return dependents_.data() + dependents_start_[s.value];
+  }
+  const StepIndex* dependents_end(StepIndex s) const {
+    return dependents_.data() + dependents_start_[s.value + 1];
+  }
 
   // Moves `s` to state `to`, keeping counts. The only way a state changes.
   void SetState(StepIndex s, StepState to);

@@ -195,7 +195,9 @@ class RecordReader {
       if (capacity_ < n) {
         const size_t capacity = std::max(n, kBlockBytes);
         auto bigger = std::make_unique_for_overwrite<char[]>(capacity);
-        std::memcpy(bigger.get(), buffer_.get() + begin_, unread);
+        // Not with unread == 0: the first buffer_ is null, and memcpy from
+        // null is undefined even for no bytes (UBSan).
+        if (unread > 0) std::memcpy(bigger.get(), buffer_.get() + begin_, unread);
         buffer_ = std::move(bigger);
         capacity_ = capacity;
       } else {

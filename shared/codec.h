@@ -1,8 +1,10 @@
 // The one codec: protocol messages and job events to bytes and back.
 //
 // Decoding is where untrusted bytes enter Drover, so it never throws and never
-// trusts a length: everything goes through DecodeLimits, and any failure comes
-// back as a Status that names what was wrong. Encoding cannot fail.
+// trusts a length: the bytes are first checked by ScanMsgpack() against
+// DecodeLimits (shared/msgpack_scan.h), so msgpack-c allocates nothing a
+// hostile length asked for, and any failure comes back as a Status that names
+// what was wrong. Encoding cannot fail.
 //
 // Event records (a job's event log on disk, and JobEvents.records on the wire)
 // are framed as [u32 little-endian length][MessagePack [type, [fields]]], so a
@@ -14,19 +16,11 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/msgpack_scan.h"  // DecodeLimits
 #include "shared/protocol.h"
 #include "shared/status.h"
 
 namespace drover {
-
-// Upper bounds applied while decoding bytes from the network or a file.
-struct DecodeLimits {
-  size_t max_depth = 16;
-  size_t max_array = 1 << 20;  // elements in one array
-  size_t max_map = 1 << 16;    // pairs in one map
-  size_t max_str = 64 << 20;   // bytes in one str
-  size_t max_bin = 256 << 20;  // bytes in one bin
-};
 
 // Appends the encoding of `msg` to `out`.
 void EncodeMessage(const Message& msg, std::string* out);

@@ -11,6 +11,7 @@
 #include <variant>
 
 #include "shared/codec.h"
+#include "shared/msgpack_scan.h"
 #include "shared/status.h"
 #include "shared/string_sink.h"
 
@@ -56,6 +57,10 @@ bool ConvertAlternative(uint8_t type, const msgpack::object& body, Variant* out)
 // Decodes one [type, [fields]] value that must fill `bytes` exactly.
 template <typename Variant>
 Result<Variant> DecodeTyped(std::string_view bytes, const DecodeLimits& limits) {
+  // The scan proves every count and length fits in `bytes` before msgpack-c
+  // allocates storage for them; the limits given to msgpack-c below restate
+  // the same bounds.
+  if (Status scanned = ScanMsgpack(bytes, limits); !scanned.ok()) return scanned;
   uint8_t type = 0;
   try {
     const msgpack::unpack_limit limit(limits.max_array, limits.max_map, limits.max_str,

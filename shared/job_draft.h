@@ -77,7 +77,7 @@ const char* KindName(const msgpack::object& o);
 bool IsValidUtf8(std::string_view text);
 
 // Checks `bytes` hold exactly one well-formed MessagePack value nested at most
-// kMaxJobDepth deep, then decodes it. Strings in the result point into
+// kMaxJobDepth deep, with no ext values (ScanMsgpack), then decodes it. Strings in the result point into
 // `bytes`, which must outlive `handle`. The message says what is wrong.
 Status DecodeJobBytes(std::string_view bytes, msgpack::object_handle* handle);
 

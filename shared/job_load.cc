@@ -4,10 +4,11 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdio>
+#include <cstdint>
 #include <exception>
 
 #include "shared/job_draft.h"
+#include "shared/msgpack_scan.h"
 
 namespace drover {
 namespace {
@@ -43,38 +44,6 @@ size_t Utf8SequenceLength(std::string_view text, size_t i) {
   if (code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return 0;
   return length;
 }
-
-// Walks a value's structure without building anything, so a hostile length
-// ("an array of 4 billion elements") costs nothing before the bytes behind it
-// are known to exist; only then does msgpack::unpack allocate.
-class ShapeChecker : public msgpack::null_visitor {
- public:
-  bool start_array(uint32_t) { return Enter(); }
-  bool end_array() { return Leave(); }
-  bool start_map(uint32_t) { return Enter(); }
-  bool end_map() { return Leave(); }
-  void parse_error(size_t, size_t error_offset) { bad_byte_at_ = error_offset; }
-  void insufficient_bytes(size_t, size_t) { truncated_ = true; }
-
-  bool too_deep() const { return too_deep_; }
-  bool truncated() const { return truncated_; }
-  std::optional<size_t> bad_byte_at() const { return bad_byte_at_; }
-
- private:
-  bool Enter() {
-    if (++depth_ > kMaxJobDepth) too_deep_ = true;
-    return !too_deep_;
-  }
-  bool Leave() {
-    --depth_;
-    return true;
-  }
-
-  size_t depth_ = 0;
-  bool too_deep_ = false;
-  bool truncated_ = false;
-  std::optional<size_t> bad_byte_at_;
-};
 
 }  // namespace
 
@@ -244,28 +213,19 @@ std::string DescribeValue(const msgpack::object& o) {
 
 Status DecodeJobBytes(std::string_view bytes, msgpack::object_handle* handle) {
   if (bytes.empty()) return Status::Error("the file is empty");
-  ShapeChecker checker;
-  size_t offset = 0;
-  const bool parsed = msgpack::parse(bytes.data(), bytes.size(), offset, checker);
-  if (checker.too_deep()) {
-    return Status::Error("nested more than " + std::to_string(kMaxJobDepth) + " levels deep");
-  }
-  if (checker.bad_byte_at() && *checker.bad_byte_at() < bytes.size()) {
-    const size_t at = *checker.bad_byte_at();
-    char hex[8];
-    std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(bytes[at]));
-    return Status::Error(std::string("invalid byte ") + hex + " at offset " + std::to_string(at));
-  }
-  if (checker.bad_byte_at()) return Status::Error("invalid MessagePack");
-  if (!parsed || checker.truncated()) {
-    return Status::Error("truncated (the data ends inside a value)");
-  }
-  if (offset != bytes.size()) {
-    return Status::Error(std::to_string(bytes.size() - offset) +
+  // A job file may be as big as its bytes allow (JobLimits bound what it
+  // asks for); only the nesting has a limit of its own.
+  DecodeLimits shape;
+  shape.max_depth = kMaxJobDepth;
+  shape.max_array = shape.max_map = shape.max_str = shape.max_bin = SIZE_MAX;
+  size_t end = 0;
+  if (Status scanned = ScanMsgpackValue(bytes, shape, &end); !scanned.ok()) return scanned;
+  if (end != bytes.size()) {
+    return Status::Error(std::to_string(bytes.size() - end) +
                          " stray bytes after the end of the job map");
   }
-  // The shape is known good, so these limits only restate that no length can
-  // exceed the input; strings are referenced in place, not copied.
+  // The scan proved every count and length fits in the input, so these
+  // limits only restate it; strings are referenced in place, not copied.
   const size_t n = bytes.size();
   const msgpack::unpack_limit limit(n, n, n, n, n, kMaxJobDepth);
   const auto reference = [](msgpack::type::object_type, size_t, void*) { return true; };

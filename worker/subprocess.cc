@@ -136,8 +136,10 @@ struct ChildArgs {
   int err;  // 0, or the errno that stopped the child before exec
 };
 
-// The child runs code that no sanitizer may instrument (see above).
-#define DROVER_CHILD_CODE __attribute__((no_sanitize("address", "undefined")))
+// The child runs code that no sanitizer may instrument (see above); for
+// ThreadSanitizer, whose hooks would write to the sleeping parent thread's
+// state in the shared memory, too.
+#define DROVER_CHILD_CODE __attribute__((no_sanitize("address", "undefined", "thread")))
 
 // Makes `fd` the child's `target` fd, without close-on-exec; false on error.
 DROVER_CHILD_CODE bool MoveFd(int fd, int target) {

@@ -340,9 +340,11 @@ TEST_CASE("a step printing 100 MB keeps broker and worker memory bounded") {
   const long worker_kb = worker.PeakRssKb();
   INFO("broker peak " << broker_kb << " KiB, worker peak " << worker_kb << " KiB");
   CHECK(broker_kb > 0);
-  CHECK(broker_kb < 64 * 1024);
   CHECK(worker_kb > 0);
-  CHECK(worker_kb < 64 * 1024);
+  if (!kSanitizerBuild) {
+    CHECK(broker_kb < 64 * 1024);
+    CHECK(worker_kb < 64 * 1024);
+  }
 }
 
 }  // namespace

@@ -425,9 +425,11 @@ TEST_CASE("fault: a step flooding stdout beside short steps") {
   MESSAGE("peak RSS: broker " << broker_kb / 1024 << " MiB, flooding worker " << worker_kb / 1024
                               << " MiB");
   CHECK(broker_kb > 0);
-  CHECK(broker_kb < 64 * 1024);
   CHECK(worker_kb > 0);
-  CHECK(worker_kb < 64 * 1024);
+  if (!kSanitizerBuild) {
+    CHECK(broker_kb < 64 * 1024);
+    CHECK(worker_kb < 64 * 1024);
+  }
   const std::vector<Mark> marks = ReadMarks(log);
   for (const auto& [id, after] : g.after) {
     size_t starts = 0, dones = 0;

@@ -12,6 +12,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -156,7 +157,9 @@ long Process::PeakRssKb() const {
 
 Run RunCommand(const std::vector<std::string>& argv, const TempDir& dir,
                std::chrono::seconds timeout, const std::map<std::string, std::string>& env) {
-  static int counter = 0;
+  // Tests run commands from several threads at once (two submitters); each
+  // needs output files of its own. (ThreadSanitizer found the plain int.)
+  static std::atomic<int> counter = 0;
   const std::string base = dir.path() + "/cmd" + std::to_string(++counter);
   Process p(argv, base + ".out", base + ".err", env);
   Run run;

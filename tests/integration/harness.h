@@ -21,6 +21,15 @@ namespace drover::testing {
 // The directory the programs under test were built into.
 std::string BinDir();
 
+// Built with a sanitizer (scripts/test-sanitizers), a program's resident set
+// is mostly the sanitizer's shadow memory and quarantine, so the bounds on
+// peak memory are checked by the normal build only.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitizerBuild = true;
+#else
+inline constexpr bool kSanitizerBuild = false;
+#endif
+
 // A fresh directory, removed with everything in it on destruction.
 class TempDir {
  public:

@@ -6,6 +6,10 @@
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
 namespace drover {
 namespace {
 
@@ -111,6 +115,43 @@ TEST_CASE("hostile bytes give an error, never an exception or a huge allocation"
     REQUIRE_FALSE(m.ok());
     CHECK_FALSE(m.status().message().empty());
   }
+}
+
+TEST_CASE("a hostile count is refused by the scan, before msgpack-c allocates for it") {
+  // 1M elements pass msgpack-c's own limit (max_array) and would cost 16 MB
+  // or more a level; nested, gigabytes.
+  std::string nested = "\x92\x05";
+  for (int i = 0; i < 15; ++i) nested += std::string("\xdd\x00\x0f\xff\xff", 5);
+  Result<Message> m = DecodeMessage(nested);
+  REQUIRE_FALSE(m.ok());
+  CHECK(m.status().message() ==
+        "the array at offset 2 declares 1048575 elements but only 70 bytes remain");
+
+  std::string records("\x05\x00\x00\x00\xdd\x00\x0f\xff\xff", 9);
+  Result<std::vector<Event>> events = DecodeEventRecords(records);
+  REQUIRE_FALSE(events.ok());
+  CHECK(events.status().message() ==
+        "event record: the array at offset 0 declares 1048575 elements but only 0 bytes remain");
+
+  m = DecodeMessage(std::string("\x92\x01\xd4\x01\x00", 5));
+  REQUIRE_FALSE(m.ok());
+  CHECK(m.status().message() == "an ext value (type byte 0xd4) at offset 2: ext types are not accepted");
+}
+
+TEST_CASE("the fuzz corpus's valid messages still decode") {
+  // tests/fuzz/make_seeds.cc wrote them; if the protocol changes, rerun it.
+  const std::filesystem::path dir = DROVER_SOURCE_DIR "/tests/fuzz/corpus/message";
+  size_t seen = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CAPTURE(name);
+    const bool valid = name.rfind("valid-", 0) == 0;
+    CHECK(DecodeMessage(bytes).ok() == valid);
+    seen += valid;
+  }
+  CHECK(seen == std::variant_size_v<Message>);
 }
 
 TEST_CASE("an enum value out of range is refused") {

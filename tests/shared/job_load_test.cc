@@ -701,16 +701,26 @@ TEST_CASE("MessagePack specifics: bin stdin, non-string keys, repeated keys") {
 TEST_CASE("bytes that are not a MessagePack job file") {
   CHECK(OnlyProblemInBytes("") == "not a MessagePack job file: the file is empty");
   CHECK(OnlyProblemInBytes("\x85") ==
-        "not a MessagePack job file: truncated (the data ends inside a value)");
+        "not a MessagePack job file: the map at offset 0 declares 5 pairs but only 0 bytes remain");
   CHECK(OnlyProblemInBytes("\xdd\xff\xff\xff\xff") ==
-        "not a MessagePack job file: truncated (the data ends inside a value)");
+        "not a MessagePack job file: the array at offset 0 declares 4294967295 elements but only 0 "
+        "bytes remain");
   CHECK(OnlyProblemInBytes("\xdf\xff\xff\xff\xff") ==
-        "not a MessagePack job file: truncated (the data ends inside a value)");
+        "not a MessagePack job file: the map at offset 0 declares 4294967295 pairs but only 0 bytes "
+        "remain");
+  CHECK(OnlyProblemInBytes(std::string("\x81\xa5steps\xdd\x00\x0f\xff\xff", 12)) ==
+        "not a MessagePack job file: the array at offset 7 declares 1048575 elements but only 0 "
+        "bytes remain");
+  CHECK(OnlyProblemInBytes("\x81\xa5steps\x92\x91\x01") ==
+        "not a MessagePack job file: truncated: a value should start at offset 10");
+  CHECK(OnlyProblemInBytes(std::string("\x81\xa5steps\xd4\x01\x00", 10)) ==
+        "not a MessagePack job file: an ext value (type byte 0xd4) at offset 7: ext types are not "
+        "accepted");
   CHECK(OnlyProblemInBytes("\xc1") == "not a MessagePack job file: invalid byte 0xc1 at offset 0");
   CHECK(OnlyProblemInBytes("\x80\x80") ==
         "not a MessagePack job file: 1 stray bytes after the end of the job map");
   CHECK(OnlyProblemInBytes(std::string(40, '\x91') + "\xc0") ==
-        "not a MessagePack job file: nested more than 32 levels deep");
+        "not a MessagePack job file: nested more than 32 levels deep at offset 32");
   CHECK(OnlyProblemInBytes("{\"steps\": []}") ==
         "not a MessagePack job file: 12 stray bytes after the end of the job map");
   CHECK(OnlyProblemInBytes("\x81\xa5steps\x90") == "steps: needs at least one step");
@@ -755,6 +765,19 @@ TEST_CASE("JSON conversion") {
       JsonToMsgpack("{\"a\": " + std::string(100, '[') + std::string(100, ']') + "}");
   REQUIRE_FALSE(deep.ok());
   CHECK(deep.status().message() == "nested more than 32 levels deep");
+
+  // The parser keeps its own stack on the heap, and stops at the limit: a
+  // hundred thousand levels are one clear error, not a stack overflow.
+  for (const std::string& text : {std::string(100000, '[') + std::string(100000, ']'),
+                                  std::string(100000, '['), [] {
+                                    std::string s;
+                                    for (int i = 0; i < 100000; ++i) s += "{\"a\":";
+                                    return s;
+                                  }()}) {
+    const Result<std::string> deeper = JsonToMsgpack(text);
+    REQUIRE_FALSE(deeper.ok());
+    CHECK(deeper.status().message() == "nested more than 32 levels deep");
+  }
 }
 
 TEST_CASE("JSON to MessagePack to JSON keeps the value and the key order") {
@@ -804,7 +827,7 @@ TEST_CASE("MessagePack to JSON: bin stdin becomes text when it is text") {
   const Result<std::string> garbage = MsgpackToJson("\x85");
   REQUIRE_FALSE(garbage.ok());
   CHECK(garbage.status().message() ==
-        "not a MessagePack job file: truncated (the data ends inside a value)");
+        "not a MessagePack job file: the map at offset 0 declares 5 pairs but only 0 bytes remain");
 }
 
 TEST_CASE("ReadJobFile") {
