@@ -566,7 +566,7 @@ void Scheduler::ReplayDispatch(const TaskKey& key, const std::string& instance,
   r.worker = w->id;
   r.conditional = after.has_value();
   job->SetState(key.step, StepState::kRunning);
-  pool_.Assign(w, key, job->step(key.step).slots);
+  pool_.Hold(w, key, job->step(key.step).slots);
 }
 
 Worker* Scheduler::WorkerOfInstance(const std::string& instance, const std::string& name,
@@ -596,7 +596,7 @@ void Scheduler::RestoreJob(JobId id, JobSpec spec, const std::vector<StepSnapsho
       Worker* w = WorkerOfInstance(workers[ss.worker].first, workers[ss.worker].second, now);
       r.worker = w->id;
       r.conditional = ss.conditional;
-      pool_.Assign(w, TaskKey{id, StepIndex(i), Attempt(r.attempt)}, job->step(StepIndex(i)).slots);
+      pool_.Hold(w, TaskKey{id, StepIndex(i), Attempt(r.attempt)}, job->step(StepIndex(i)).slots);
     }
     if (ss.state != StepState::kWaiting) job->SetState(StepIndex(i), ss.state);
   }

@@ -115,6 +115,10 @@ void WorkerPool::UpdateFree(Worker* worker, uint32_t old_idle) {
 
 void WorkerPool::Assign(Worker* worker, const TaskKey& key, uint32_t slots) {
   assert(worker->free >= slots);
+  Hold(worker, key, slots);
+}
+
+void WorkerPool::Hold(Worker* worker, const TaskKey& key, uint32_t slots) {
   worker->running.emplace(key, Assignment{slots});
   const uint32_t old_idle = worker->idle();
   worker->used += slots;

@@ -111,6 +111,10 @@ class WorkerPool {
 
   // REQUIRES: `worker` has at least `slots` free.
   void Assign(Worker* worker, const TaskKey& key, uint32_t slots);
+  // The same for an attempt the worker is known to hold already (replayed
+  // from the journal, or restored from a snapshot), whatever its free slots:
+  // one known only from the journal has none until it says hello again.
+  void Hold(Worker* worker, const TaskKey& key, uint32_t slots);
   // Returns false (and changes nothing) if `worker` is not running `key`.
   // `run_ms` is how long the attempt ran, when it did run.
   bool Release(Worker* worker, const TaskKey& key, std::optional<int64_t> run_ms = std::nullopt);
