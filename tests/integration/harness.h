@@ -101,7 +101,7 @@ struct ClusterOptions {
   // cluster's workers and submits use them (DROVER_KEY, DROVER_BROKER_KEY).
   bool keys = false;
   // Given to every run of the broker.
-  std::vector<std::string> broker_args;
+  std::vector<std::string> broker_args = {};
 };
 
 // A broker on a free loopback port plus workers, in one temp dir.
