@@ -145,6 +145,11 @@ Status Server::Run(SignalFd* signals) {
     FlushOutgoing();
     for (const std::string& gone : std::exchange(gone_clients_, {})) DropClient(gone);
     RetireEndedJobs();
+    // Taking a large graph leaves the heap full of freed buffers (the parse,
+    // the job's journal record, the reply listing every step); once the
+    // turn has written and sent them, give them back, so that the broker's
+    // footprint is what it keeps, not what it read.
+    if (std::exchange(trim_due_, false)) malloc_trim(0);
     if (SnapshotDue()) {
       if (Status s = TakeSnapshot(); !s.ok()) spdlog::error("snapshot: {}", s.message());
     }

@@ -243,6 +243,7 @@ class Server : private Outbox {
   int64_t next_pump_ = -1;  // when followers next have events due
   int64_t sync_due_ = -1;   // when the written journal must be synced
   bool sync_now_ = false;   // a submission waits for its record to be durable
+  bool trim_due_ = false;   // a large graph was taken this turn (malloc_trim)
   // Worker numbers of the current journal file (recovery.h, WorkerRecord):
   // cleared when a snapshot starts a new file, and for one worker when it
   // says hello again (its name may have changed).

@@ -2,7 +2,6 @@
 // cancelling, resuming, status, the events fed to followers, and what is
 // kept of jobs that are over.
 
-#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -115,9 +114,7 @@ void Server::Accept(const std::string& route, JobSpec spec, std::string job_file
     job_keys_[id] = std::move(key);
   }
   scheduler_.OnSubmit(id, std::move(spec), now, succeeded, resumed_from);
-  // Decoding a large graph leaves the heap full of freed parse buffers; give
-  // them back so the broker's footprint is what it keeps, not what it read.
-  if (big) malloc_trim(0);
+  if (big) trim_due_ = true;
 }
 
 Result<JobAccepted> Server::AcceptedFor(JobId id) const {
