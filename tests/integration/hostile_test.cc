@@ -400,11 +400,13 @@ std::string Mutate(const std::vector<std::string>& valid, std::mt19937_64& rng) 
       m.resize(pick(m.size()));
       break;
     case 2: {  // a length (or any byte) replaced by a huge one
-      static const char* kHuge[] = {"\xdd\xff\xff\xff\xff", "\xdf\xff\xff\xff\xff",
-                                    "\xc6\xff\xff\xff\xff", "\xdb\xff\xff\xff\xff",
-                                    "\xdc\xff\xff",         "\xde\xff\xff"};
+      // Sizes given: the array16/map16 headers are 3 bytes, not 5.
+      static const std::string kHuge[] = {
+          std::string("\xdd\xff\xff\xff\xff", 5), std::string("\xdf\xff\xff\xff\xff", 5),
+          std::string("\xc6\xff\xff\xff\xff", 5), std::string("\xdb\xff\xff\xff\xff", 5),
+          std::string("\xdc\xff\xff", 3),         std::string("\xde\xff\xff", 3)};
       const size_t at = pick(m.size());
-      m = m.substr(0, at) + std::string(kHuge[pick(6)], 5) + m.substr(at + 1);
+      m = m.substr(0, at) + kHuge[pick(6)] + m.substr(at + 1);
       break;
     }
     case 3:  // the type swapped for another, known or not
