@@ -2,20 +2,10 @@
 
 #include <set>
 
+#include "broker/roles.h"
 #include "shared/keys.h"
 
 namespace drover::broker {
-namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
 
 std::string RolesName(Roles roles) {
   switch (roles & (kWorkerRole | kSubmitterRole)) {
@@ -35,14 +25,12 @@ Result<AllowList> ParseAllowList(std::string_view text, const std::string& name)
   size_t line_no = 0;
   while (!text.empty()) {
     const size_t nl = text.find('\n');
-    std::string_view line = Trim(text.substr(0, nl));
+    const auto [key, comment] = SplitKeyLine(text.substr(0, nl));
     text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
     ++line_no;
-    if (line.empty()) continue;
-    const size_t space = line.find_first_of(" \t");
-    const std::string_view key = line.substr(0, space);
+    if (key.empty()) continue;
     if (!IsZ85Key(key)) {
-      if (line.front() == '#') continue;  // a comment ('#' is also a Z85 digit)
+      if (key.front() == '#') continue;  // a comment ('#' is also a Z85 digit)
       const std::string where = name + ":" + std::to_string(line_no);
       if (key.size() != kZ85KeyChars) {
         return Status::Error(where +
@@ -53,8 +41,6 @@ Result<AllowList> ParseAllowList(std::string_view text, const std::string& name)
       return Status::Error(where + ": \"" + std::string(key) +
                            "\" is not a Z85 key (a character outside Z85's alphabet)");
     }
-    const std::string_view comment =
-        space == std::string_view::npos ? std::string_view() : Trim(line.substr(space));
     list.emplace(std::string(key), std::string(comment));  // the first comment stays
   }
   return list;
@@ -93,25 +79,11 @@ std::vector<AccessChange> Diff(const AccessLists& before, const AccessLists& aft
 }
 
 Roles RequiredRole(MessageType type) {
-  switch (type) {
-    case MessageType::kHeartbeat:
-      return kWorkerRole | kSubmitterRole;
-    case MessageType::kWorkerHello:
-    case MessageType::kTaskOutput:
-    case MessageType::kTaskResults:
-    case MessageType::kGoodbye:
-      return kWorkerRole;
-    case MessageType::kClientHello:
-    case MessageType::kSubmitJob:
-    case MessageType::kWatchJob:
-    case MessageType::kCancelJob:
-    case MessageType::kEventsAck:
-    case MessageType::kStatusRequest:
-    case MessageType::kResumeJob:
-      return kSubmitterRole;
-    default:
-      return kNoRole;  // only the broker sends these
-  }
+  // The table is roles.cc's, shared with the check by hello; a key's roles
+  // are the same bits as a message's senders.
+  static_assert(unsigned{kWorkerRole} == unsigned{kWorkerSender} &&
+                unsigned{kSubmitterRole} == unsigned{kClientSender});
+  return static_cast<Roles>(SendersOf(type));
 }
 
 std::string Refusal(Roles roles, MessageType type) {

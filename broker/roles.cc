@@ -3,27 +3,24 @@
 #include "shared/codec.h"
 
 namespace drover::broker {
-namespace {
 
-enum Allowed : unsigned { kNone = 0, kWorkers = 1, kClients = 2, kBoth = 3 };
-
-Allowed AllowedFor(MessageType type) {
+Senders SendersOf(MessageType type) {
   switch (type) {
     case MessageType::kHeartbeat:
+      return kAnySender;
     case MessageType::kWorkerHello:
-    case MessageType::kClientHello:
-      return kBoth;
     case MessageType::kTaskOutput:
     case MessageType::kTaskResults:
     case MessageType::kGoodbye:
-      return kWorkers;
+      return kWorkerSender;
+    case MessageType::kClientHello:
     case MessageType::kSubmitJob:
     case MessageType::kWatchJob:
     case MessageType::kCancelJob:
     case MessageType::kEventsAck:
     case MessageType::kStatusRequest:
     case MessageType::kResumeJob:
-      return kClients;
+      return kClientSender;
     // What only the broker sends.
     case MessageType::kErrorReply:
     case MessageType::kWelcome:
@@ -36,24 +33,23 @@ Allowed AllowedFor(MessageType type) {
     case MessageType::kJobEvents:
     case MessageType::kStatusReply:
     case MessageType::kCancelAccepted:
-      return kNone;
+      return kNoSender;
   }
-  return kNone;
+  return kNoSender;
 }
-
-}  // namespace
 
 std::optional<std::string> RoleRefusal(PeerRole role, const Message& msg) {
   const MessageType type = std::visit([](const auto& m) { return m.kType; }, msg);
-  const Allowed allowed = AllowedFor(type);
-  const unsigned mine = role == PeerRole::kWorker ? kWorkers : kClients;
-  if (allowed & mine) return std::nullopt;
+  if (type == MessageType::kWorkerHello || type == MessageType::kClientHello) return std::nullopt;
+  const Senders senders = SendersOf(type);
+  const unsigned mine = role == PeerRole::kWorker ? kWorkerSender : kClientSender;
+  if (senders & mine) return std::nullopt;
   const char* who = role == PeerRole::kWorker ? "a worker" : "a client";
   const std::string name = MessageTypeName(type);
-  if (allowed == kNone)
+  if (senders == kNoSender)
     return std::string(who) + " cannot send " + name + " (only the broker sends it)";
   return std::string(who) + " cannot send " + name + " (a " +
-         (allowed == kWorkers ? "worker" : "client") + " message)";
+         (senders == kWorkerSender ? "worker" : "client") + " message)";
 }
 
 }  // namespace drover::broker

@@ -28,14 +28,6 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// The first word of `line` and the rest, trimmed.
-std::pair<std::string_view, std::string_view> FirstWord(std::string_view line) {
-  line = Trim(line);
-  const size_t end = line.find_first_of(" \t");
-  if (end == std::string_view::npos) return {line, {}};
-  return {line.substr(0, end), Trim(line.substr(end))};
-}
-
 // Reads a small file whole, with open's and read's errors naming it.
 Result<std::string> ReadSmall(const std::string& path, struct stat* st) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -92,6 +84,13 @@ bool IsZ85Key(std::string_view text) {
   return true;
 }
 
+std::pair<std::string_view, std::string_view> SplitKeyLine(std::string_view line) {
+  line = Trim(line);
+  const size_t end = line.find_first_of(" \t");
+  if (end == std::string_view::npos) return {line, {}};
+  return {line.substr(0, end), Trim(line.substr(end))};
+}
+
 Status CurveAvailable() {
   if (zmq_has("curve")) return Status::Ok();
   int major = 0, minor = 0, patch = 0;
@@ -146,7 +145,7 @@ Result<KeyPair> ParseSecretKey(std::string_view text, const std::string& path) {
     const std::string_view line = text.substr(0, nl);
     text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
     ++line_no;
-    const auto [word, rest] = FirstWord(line);
+    const auto [word, rest] = SplitKeyLine(line);
     if (word.empty() || word.front() == '#') continue;
     const std::string where = path + ":" + std::to_string(line_no);
     if (word != "public" && word != "secret") {
@@ -197,7 +196,7 @@ Result<std::string> ReadPublicKeyFile(const std::string& path) {
     const std::string_view line = rest.substr(0, nl);
     rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
     ++line_no;
-    const auto [word, comment] = FirstWord(line);
+    const auto [word, comment] = SplitKeyLine(line);
     // '#' is a Z85 digit too: a whole key is a key, anything else a comment.
     if (word.empty() || (word.front() == '#' && !IsZ85Key(word))) continue;
     if (word == "public" || word == "secret") {

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "shared/status.h"
 
@@ -32,6 +33,11 @@ struct KeyPair {
 // Whether `text` is a 40-character Z85 key (the alphabet only; any 32 bytes
 // are a valid key).
 bool IsZ85Key(std::string_view text);
+
+// A line of a key file or an allow-list split into its first word (the key)
+// and the rest (a comment), both without surrounding blanks; a blank line
+// gives two empty views.
+std::pair<std::string_view, std::string_view> SplitKeyLine(std::string_view line);
 
 // A clear error where this libzmq cannot do CURVE (built without libsodium
 // or tweetnacl); ok otherwise.
