@@ -6,19 +6,60 @@
 
 namespace drover::broker {
 
+namespace {
+
+// std heaps keep the "largest" on top; we want the entry that runs first.
+bool RunsLater(const ReadyEntry& a, const ReadyEntry& b) { return ReadyClass::Before(b, a); }
+
+}  // namespace
+
 void ReadyClass::Push(ReadyEntry e) {
-  heap.push_back(e);
-  // std heaps keep the "largest" on top; we want the entry that runs first.
-  std::push_heap(heap.begin(), heap.end(),
-                 [](const ReadyEntry& a, const ReadyEntry& b) { return Before(b, a); });
+  if (fifo_) {
+    if (empty() || !Before(e, entries_.back())) {
+      entries_.push_back(e);
+      return;
+    }
+    // Out of order: from here on a heap (what is queued is sorted, so it is
+    // one already once the popped entries are gone).
+    entries_.erase(entries_.begin(), entries_.begin() + static_cast<ptrdiff_t>(head_));
+    head_ = 0;
+    fifo_ = false;
+  }
+  entries_.push_back(e);
+  std::push_heap(entries_.begin(), entries_.end(), RunsLater);
 }
 
 ReadyEntry ReadyClass::Pop() {
-  std::pop_heap(heap.begin(), heap.end(),
-                [](const ReadyEntry& a, const ReadyEntry& b) { return Before(b, a); });
-  ReadyEntry e = heap.back();
-  heap.pop_back();
+  if (fifo_) {
+    const ReadyEntry e = entries_[head_++];
+    if (head_ == entries_.size()) {
+      Clear();
+    } else if (head_ >= 4096 && head_ * 2 >= entries_.size()) {
+      // Give the popped half's room back to pushes, at one move per entry.
+      entries_.erase(entries_.begin(), entries_.begin() + static_cast<ptrdiff_t>(head_));
+      head_ = 0;
+    }
+    return e;
+  }
+  std::pop_heap(entries_.begin(), entries_.end(), RunsLater);
+  const ReadyEntry e = entries_.back();
+  entries_.pop_back();
+  if (entries_.empty()) Clear();
   return e;
+}
+
+bool ReadyClass::Ordered() const {
+  if (!fifo_) return head_ == 0 && std::is_heap(entries_.begin(), entries_.end(), RunsLater);
+  for (size_t i = head_ + 1; i < entries_.size(); ++i) {
+    if (Before(entries_[i], entries_[i - 1])) return false;
+  }
+  return true;
+}
+
+void ReadyClass::Clear() {
+  entries_.clear();
+  head_ = 0;
+  fifo_ = true;
 }
 
 Job::Job(JobId id, JobSpec spec, WorkerPool* labels)
@@ -53,7 +94,7 @@ Job::Job(JobId id, JobSpec spec, WorkerPool* labels)
       auto [it, inserted] = class_index.try_emplace(key, static_cast<uint16_t>(classes_.size()));
       if (inserted) {
         if (classes_.size() == UINT16_MAX) throw std::length_error("too many resource classes");
-        classes_.push_back(ReadyClass{key.first, key.second, {}, 0});
+        classes_.emplace_back(key.first, key.second);
       }
       last = &it->first;
       last_class = it->second;
@@ -79,11 +120,11 @@ void Job::SetState(StepIndex s, StepState to) {
 }
 
 void Job::Enqueue(StepIndex s) {
-  classes_[class_of_[s.value]].Push(ReadyEntry{step(s).priority, next_seq_++, s});
+  classes_[class_of_[s.value]].Push(ReadyEntry{next_seq_++, step(s).priority, s});
 }
 
 void Job::ClearQueues() {
-  for (ReadyClass& c : classes_) c.heap.clear();
+  for (ReadyClass& c : classes_) c.Clear();
 }
 
 void Job::RebuildQueues() {
@@ -136,13 +177,14 @@ void Job::CheckInvariants() const {
   if (delayed != delayed_) throw std::logic_error("job: delayed count");
   size_t queued = 0;
   for (const ReadyClass& c : classes_) {
-    for (const ReadyEntry& e : c.heap) {
+    if (!c.Ordered()) throw std::logic_error("job: a ready queue out of order");
+    c.ForEach([&](const ReadyEntry& e) {
       const StepRun& r = runs_[e.step.value];
       if (r.state != StepState::kReady || r.delayed) {
         throw std::logic_error("job: queued step not ready");
       }
-    }
-    queued += c.heap.size();
+    });
+    queued += c.size();
   }
   if (queued != this->queued()) throw std::logic_error("job: queue sizes");
   if (finished_ != (unfinished() == 0)) throw std::logic_error("job: finished flag");

@@ -257,7 +257,8 @@ void Server::HandleHello(const std::string& route, std::string_view key, Message
   const WorkerId id = scheduler_.OnWorkerHello(
       WorkerInfo{name, hello.host, hello.slots, std::move(hello.labels), prefetch, hello.instance},
       hello.held, now);
-  journal_workers_.erase(id);  // its name may have changed: journal it anew
+  // Its name may have changed: journal it anew.
+  if (id.value < journal_workers_.size()) journal_workers_[id.value] = 0;
   // The same worker on a new connection: the old one is dead.
   if (auto r = worker_routes_.find(id); r != worker_routes_.end() && r->second != route) {
     peers_.erase(r->second);

@@ -246,8 +246,9 @@ class Server : private Outbox {
   bool trim_due_ = false;   // a large graph was taken this turn (malloc_trim)
   // Worker numbers of the current journal file (recovery.h, WorkerRecord):
   // cleared when a snapshot starts a new file, and for one worker when it
-  // says hello again (its name may have changed).
-  std::unordered_map<WorkerId, uint32_t> journal_workers_;
+  // says hello again (its name may have changed). Indexed by WorkerId
+  // (ids count up from 1), 0 where none: looked up twice per step.
+  std::vector<uint32_t> journal_workers_;
   uint32_t next_worker_number_ = 1;
   // While replaying: what the numbers read so far stand for.
   std::unordered_map<uint32_t, std::pair<std::string, std::string>> replay_workers_;

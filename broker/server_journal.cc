@@ -30,12 +30,13 @@ Status UnknownWorker(uint32_t number) {
 }  // namespace
 
 uint32_t Server::JournalWorker(const Worker& w) {
-  auto [it, added] = journal_workers_.try_emplace(w.id, 0);
-  if (added) {
-    it->second = next_worker_number_++;
-    Journal(WorkerRecord{it->second, w.info.instance, w.info.name});
+  if (w.id.value >= journal_workers_.size()) journal_workers_.resize(w.id.value + 1, 0);
+  uint32_t& number = journal_workers_[w.id.value];
+  if (number == 0) {
+    number = next_worker_number_++;
+    Journal(WorkerRecord{number, w.info.instance, w.info.name});
   }
-  return it->second;
+  return number;
 }
 
 Status Server::Recover(const std::string& dir) {
@@ -296,7 +297,7 @@ Status Server::TakeSnapshot() {
     }
   });
   if (!s.ok()) return s;
-  journal_workers_.clear();  // a new journal file: its records define their own
+  journal_workers_.assign(journal_workers_.size(), 0);  // a new journal file: its records define their own
   spdlog::info("snapshot: {} running and {} finished job(s) in {} ms", files.size(),
                finished_.size(), MonotonicMs() - t0);
   return Status::Ok();

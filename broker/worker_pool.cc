@@ -99,18 +99,27 @@ Worker* WorkerPool::Pick(uint32_t slots, const LabelSet& labels) {
   return nullptr;
 }
 
+namespace {
+
+// Re-keys the entry (from, id) as (to, id), moving its node rather than
+// freeing one and allocating another: this runs twice for every step.
+template <typename Index>
+void Rekey(Index* index, uint32_t from, uint32_t to, WorkerId id) {
+  auto node = index->extract({from, id});
+  node.value().first = to;
+  index->insert(std::move(node));
+}
+
+}  // namespace
+
 void WorkerPool::UpdateFree(Worker* worker, uint32_t old_idle) {
-  if (worker->idle() != old_idle) {
-    by_idle_.erase({old_idle, worker->id});
-    by_idle_.emplace(worker->idle(), worker->id);
-  }
+  if (worker->idle() != old_idle) Rekey(&by_idle_, old_idle, worker->idle(), worker->id);
   const uint32_t capacity = worker->capacity();
   const uint32_t free = capacity > worker->used ? capacity - worker->used : 0;
   if (free == worker->free) return;
-  by_free_.erase({worker->free, worker->id});
+  Rekey(&by_free_, worker->free, free, worker->id);
   free_total_ = free_total_ - worker->free + free;
   worker->free = free;
-  by_free_.emplace(free, worker->id);
 }
 
 void WorkerPool::Assign(Worker* worker, const TaskKey& key, uint32_t slots) {
