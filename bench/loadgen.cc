@@ -178,6 +178,7 @@ class WorkerFleet {
       hello.prefetch = prefetch;
       hello.pid = static_cast<int32_t>(getpid());
       hello.instance = "loadgen-" + std::to_string(getpid()) + "-" + std::to_string(i);
+      hello.reads_dispatch_acks = true;  // as real workers say (the fleet needs no acks)
       peers_.back()->Send(hello);
     }
     for (auto& peer : peers_) {

@@ -21,6 +21,19 @@ template void EncodeRecordOf(const FinishedRecord&, std::string*);
 template void EncodeRecordOf(const RunningRecord&, std::string*);
 template void EncodeRecordOf(const NextJobRecord&, std::string*);
 template void EncodeRecordOf(const WorkerRecord&, std::string*);
+template void EncodeRecordOf(const DispatchesRecord&, std::string*);
+template void EncodeRecordOf(const ResultsRecord&, std::string*);
+
+void EncodeResultsRecord(uint32_t worker_number, std::string_view message, std::string* out) {
+  out->reserve(out->size() + message.size() + 16);
+  StringSink sink(out);
+  msgpack::packer<StringSink> packer(sink);
+  packer.pack_array(2);
+  packer.pack(static_cast<uint8_t>(ResultsRecord::kType));
+  packer.pack_array(2);
+  packer.pack(worker_number);
+  PackBin(packer, message);
+}
 
 Result<Record> DecodeRecord(std::string_view bytes) {
   // Written by this broker, but read back after crashes and upgrades: the

@@ -13,8 +13,16 @@
 //                   journal file refer to it: written before the first
 //                   such record, so that each step's two records carry a
 //                   small number instead of 40-odd bytes of identity.
-//   DispatchRecord  an attempt went to a worker, possibly to follow another.
-//   ResultRecord    a worker reported an attempt's end.
+//   DispatchesRecord  attempts went to a worker in one turn, some possibly
+//                   to follow another (one DispatchRecord each, written as
+//                   one record per worker: two records a step cost a third
+//                   of a broker doing nothing else).
+//   ResultsRecord   a worker's TaskResults message, its bytes as received:
+//                   journaled without decoding and encoding it again.
+//   DispatchRecord  one attempt went to a worker (older brokers; still read).
+//   ResultRecord    a worker reported an attempt's end (older brokers, and
+//                   results the broker makes itself: a step that could not
+//                   be sent).
 //   LostRecord      an attempt was given up (lease run out, worker gone).
 //   CancelRecord    a job was cancelled on request.
 //   FinishedRecord  a job that is over: what status, --watch and --resume
@@ -48,6 +56,8 @@ enum class RecordType : uint8_t {
   kRunning = 7,
   kNextJob = 8,
   kWorker = 9,
+  kDispatches = 10,
+  kResults = 11,
 };
 
 struct JobRecord {
@@ -91,6 +101,36 @@ struct ResultRecord {
   TaskResult result;
   uint32_t worker_number = 0;
   MSGPACK_DEFINE(instance, result, worker_number)
+};
+
+// One attempt of a DispatchesRecord: `key`, following attempt
+// `after_attempt` of step `after_step` of the same job if after_attempt > 0.
+struct DispatchEntry {
+  TaskKey key;
+  StepIndex after_step;
+  Attempt after_attempt;
+  MSGPACK_DEFINE(key.job, key.step, key.attempt, after_step, after_attempt)
+};
+
+// The worker is `worker_number`, as in DispatchRecord. The entries are in
+// the order they were decided; entries for other workers decided in between
+// are in other records, which is harmless: no record that depends on the
+// order (a result, a loss, a cancellation) is written between a dispatch
+// and its record.
+struct DispatchesRecord {
+  static constexpr RecordType kType = RecordType::kDispatches;
+  uint32_t worker_number = 0;
+  std::vector<DispatchEntry> entries;
+  MSGPACK_DEFINE(worker_number, entries)
+};
+
+// `message` is a whole TaskResults message (shared/protocol.h) from worker
+// `worker_number`; every result in it was applied, in order.
+struct ResultsRecord {
+  static constexpr RecordType kType = RecordType::kResults;
+  uint32_t worker_number = 0;
+  Blob message;
+  MSGPACK_DEFINE(worker_number, message)
 };
 
 struct LostRecord {
@@ -147,13 +187,17 @@ struct NextJobRecord {
 };
 
 using Record = std::variant<JobRecord, DispatchRecord, ResultRecord, LostRecord, CancelRecord,
-                            FinishedRecord, RunningRecord, NextJobRecord, WorkerRecord>;
+                            FinishedRecord, RunningRecord, NextJobRecord, WorkerRecord,
+                            DispatchesRecord, ResultsRecord>;
 
 void EncodeRecord(const Record& record, std::string* out);
 // The same for one alternative of Record, without making a Record of it
 // first (a copy: of a whole job file, for a JobRecord).
 template <typename T>
 void EncodeRecordOf(const T& record, std::string* out);
+// EncodeRecordOf(ResultsRecord{worker_number, Blob{message}}) without
+// copying `message` into a Blob first.
+void EncodeResultsRecord(uint32_t worker_number, std::string_view message, std::string* out);
 Result<Record> DecodeRecord(std::string_view bytes);
 
 }  // namespace drover::broker

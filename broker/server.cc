@@ -185,7 +185,7 @@ void Server::HandleFrame(const std::string& route, std::string_view key, std::st
   peer.last_heard = now;
   if (peer.role == Peer::Role::kWorker) {
     scheduler_.OnWorkerHeard(peer.worker, now);
-    HandleWorkerMessage(peer, route, msg, now);
+    HandleWorkerMessage(peer, route, msg, frame, now);
   } else {
     HandleClientMessage(peer, route, msg, now);
   }
@@ -267,6 +267,7 @@ void Server::HandleHello(const std::string& route, std::string_view key, Message
   peer.last_heard = now;
   peer.complained = complained;
   peer.key = std::string(key);
+  peer.reads_dispatch_acks = hello.reads_dispatch_acks;
   peers_.emplace(route, std::move(peer));
   worker_routes_[id] = route;
   const Worker* w = scheduler_.FindWorker(id);
@@ -283,7 +284,7 @@ void Server::HandleHello(const std::string& route, std::string_view key, Message
 }
 
 void Server::HandleWorkerMessage(Peer& peer, const std::string& route, Message& msg,
-                                 int64_t now) {
+                                 std::string_view frame, int64_t now) {
   if (auto* out = std::get_if<TaskOutput>(&msg)) {
     // Credit in quarters of the window, so the worker never waits on a
     // credit for every chunk yet never stalls with a full window. Credits go
@@ -297,11 +298,15 @@ void Server::HandleWorkerMessage(Peer& peer, const std::string& route, Message& 
     }
     scheduler_.OnStepOutput(peer.worker, std::move(*out));
   } else if (auto* results = std::get_if<TaskResults>(&msg)) {
-    const Worker* w = scheduler_.FindWorker(peer.worker);
-    for (const TaskResult& r : results->results) {
-      if (w != nullptr) Journal(ResultRecord{std::string(), r, JournalWorker(*w)});
-      scheduler_.OnStepExited(peer.worker, r, now);
+    // The message as it came (ResultsRecord): replay applies its results
+    // in order, as here.
+    if (const Worker* w = scheduler_.FindWorker(peer.worker); w != nullptr && !replaying_) {
+      const uint32_t number = JournalWorker(*w);
+      if (!dispatch_records_.empty()) JournalDispatches();
+      journal_->AppendEncoded(
+          [&](std::string* out) { EncodeResultsRecord(number, frame, out); });
     }
+    for (const TaskResult& r : results->results) scheduler_.OnStepExited(peer.worker, r, now);
     if (results->first_seq > 0 && !results->results.empty()) {
       peer.results_seen =
           std::max(peer.results_seen, results->first_seq + results->results.size() - 1);
@@ -356,8 +361,15 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey
   const Job* job = scheduler_.FindJob(key.job);
   const StepSpec& step = job->step(key.step);
   const Worker* w = scheduler_.FindWorker(worker);
-  Journal(DispatchRecord{key, std::string(), std::string(), after ? after->attempt : Attempt(),
-                         after ? after->step : StepIndex(), JournalWorker(*w)});
+  const uint32_t number = JournalWorker(*w);
+  if (worker.value >= dispatch_record_of_.size()) dispatch_record_of_.resize(worker.value + 1, 0);
+  uint32_t& index = dispatch_record_of_[worker.value];
+  if (index == 0) {
+    dispatch_records_.push_back(DispatchesRecord{number, {}});
+    index = static_cast<uint32_t>(dispatch_records_.size());
+  }
+  dispatch_records_[index - 1].entries.push_back(
+      DispatchEntry{key, after ? after->step : StepIndex(), after ? after->attempt : Attempt()});
   Task task;
   task.key = key;
   task.step_id = step.id;
@@ -420,15 +432,23 @@ void Server::ScheduleAndDispatch(int64_t now) {
   for (auto& [worker, tasks] : pending_dispatch_) {
     auto it = worker_routes_.find(worker);
     if (it == worker_routes_.end() || tasks.empty()) continue;
+    // Results this turn journaled ride on the dispatch, where the worker
+    // reads them there: they are written before anything is sent.
+    uint64_t ack = 0;
+    if (auto p = peers_.find(it->second); p != peers_.end() && p->second.reads_dispatch_acks &&
+                                          p->second.results_seen > p->second.results_acked) {
+      ack = p->second.results_acked = p->second.results_seen;
+    }
     // Batches up to kDispatchBatchBytes, so that no message is bigger than
     // its largest task needs. Most turns need one.
     size_t total = 0;
     for (const Task& task : tasks) total += TaskBytes(task);
     if (total <= kDispatchBatchBytes) {
-      Reply(it->second, drover::Dispatch{std::move(tasks)});
+      Reply(it->second, drover::Dispatch{std::move(tasks), ack});
       continue;
     }
     drover::Dispatch batch;
+    batch.results_acked = ack;
     size_t bytes = 0;
     for (Task& task : tasks) {
       const size_t size = TaskBytes(task);
@@ -456,7 +476,7 @@ void Server::SendCredits() {
   }
   // Results are acknowledged once their records are written (this is after
   // WriteJournal), so a worker never forgets a result the broker might not
-  // have.
+  // have: here, those no dispatch carried this turn.
   for (auto& [route, peer] : peers_) {
     if (peer.role == Peer::Role::kWorker && peer.results_seen > peer.results_acked) {
       peer.results_acked = peer.results_seen;

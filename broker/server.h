@@ -124,7 +124,8 @@ class Server : private Outbox {
     uint64_t output_received = 0;  // TaskOutput bytes taken from this worker
     uint64_t output_credited = 0;  // ... and acknowledged with OutputCredit
     uint64_t results_seen = 0;     // highest result sequence number journaled
-    uint64_t results_acked = 0;    // ... and acknowledged with ResultsAck
+    uint64_t results_acked = 0;    // ... and acknowledged (ResultsAck, or in a Dispatch)
+    bool reads_dispatch_acks = false;  // its hello said so
     int64_t last_heard = 0;
     bool complained = false;  // logged a bad message from it already
     std::string key = {};     // its CURVE public key (Z85); empty without keys
@@ -156,7 +157,9 @@ class Server : private Outbox {
   void HandleFrame(const std::string& route, std::string_view key, std::string_view frame,
                    int64_t now);
   void HandleHello(const std::string& route, std::string_view key, Message& msg, int64_t now);
-  void HandleWorkerMessage(Peer& peer, const std::string& route, Message& msg, int64_t now);
+  // `frame` is the message's bytes as received (journaled as they are).
+  void HandleWorkerMessage(Peer& peer, const std::string& route, Message& msg,
+                           std::string_view frame, int64_t now);
   // Logs `what` once per peer (known or not), naming it: a peer that sends
   // garbage in a loop costs one log line, not one per message.
   void Complain(const std::string& route, const std::string& what);
@@ -207,8 +210,11 @@ class Server : private Outbox {
   template <typename T>
   void Journal(const T& record) {
     if (replaying_) return;
+    if (!dispatch_records_.empty()) JournalDispatches();
     journal_->AppendEncoded([&record](std::string* out) { EncodeRecordOf(record, out); });
   }
+  // Appends the dispatch records gathered so far (dispatch_records_).
+  void JournalDispatches();
   // The number by which this journal file's records refer to worker `w`,
   // journaling a WorkerRecord first if it has none yet.
   uint32_t JournalWorker(const Worker& w);
@@ -247,8 +253,15 @@ class Server : private Outbox {
   // Worker numbers of the current journal file (recovery.h, WorkerRecord):
   // cleared when a snapshot starts a new file, and for one worker when it
   // says hello again (its name may have changed). Indexed by WorkerId
-  // (ids count up from 1), 0 where none: looked up twice per step.
+  // (ids count up from 1), 0 where none: looked up for every dispatch.
   std::vector<uint32_t> journal_workers_;
+  // Dispatches decided but not yet appended to the journal, one record per
+  // worker (recovery.h, DispatchesRecord). Appended before any other record
+  // and before the turn's records are written, so that nothing that could
+  // depend on a dispatch comes before it, and nothing is sent before its
+  // record. dispatch_record_of_ is by WorkerId: index + 1, 0 if none.
+  std::vector<DispatchesRecord> dispatch_records_;
+  std::vector<uint32_t> dispatch_record_of_;
   uint32_t next_worker_number_ = 1;
   // While replaying: what the numbers read so far stand for.
   std::unordered_map<uint32_t, std::pair<std::string, std::string>> replay_workers_;

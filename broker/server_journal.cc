@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "broker/server.h"
@@ -37,6 +38,14 @@ uint32_t Server::JournalWorker(const Worker& w) {
     Journal(WorkerRecord{number, w.info.instance, w.info.name});
   }
   return number;
+}
+
+void Server::JournalDispatches() {
+  for (const DispatchesRecord& record : dispatch_records_) {
+    journal_->AppendEncoded([&record](std::string* out) { EncodeRecordOf(record, out); });
+  }
+  dispatch_records_.clear();
+  std::fill(dispatch_record_of_.begin(), dispatch_record_of_.end(), 0);
 }
 
 Status Server::Recover(const std::string& dir) {
@@ -118,6 +127,30 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
             scheduler_.ReplayDispatch(r.key, w->second.first, w->second.second, after, now);
             return Status::Ok();
           },
+          [&](const DispatchesRecord& r) -> Status {
+            auto w = replay_workers_.find(r.worker_number);
+            if (w == replay_workers_.end()) return UnknownWorker(r.worker_number);
+            for (const DispatchEntry& e : r.entries) {
+              std::optional<TaskKey> after;
+              if (e.after_attempt.value != 0) after = TaskKey{e.key.job, e.after_step, e.after_attempt};
+              scheduler_.ReplayDispatch(e.key, w->second.first, w->second.second, after, now);
+            }
+            return Status::Ok();
+          },
+          [&](const ResultsRecord& r) -> Status {
+            auto w = replay_workers_.find(r.worker_number);
+            if (w == replay_workers_.end()) return UnknownWorker(r.worker_number);
+            Result<Message> msg = DecodeMessage(r.message.bytes);
+            auto* results = msg.ok() ? std::get_if<TaskResults>(&msg.value()) : nullptr;
+            if (results == nullptr) {
+              return Status::Error("a results record that holds no TaskResults message" +
+                                   (msg.ok() ? std::string() : ": " + msg.status().message()));
+            }
+            for (const TaskResult& result : results->results) {
+              scheduler_.ReplayResult(w->second.first, result, now);
+            }
+            return Status::Ok();
+          },
           [&](const ResultRecord& r) -> Status {
             if (r.worker_number == 0) {
               scheduler_.ReplayResult(r.instance, r.result, now);
@@ -187,6 +220,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
 }
 
 bool Server::WriteJournal(int64_t now) {
+  if (!dispatch_records_.empty()) JournalDispatches();
   if (Status s = journal_->Write(); !s.ok()) {
     spdlog::critical("journal: {}", s.message());
     return false;
@@ -238,6 +272,7 @@ bool Server::SnapshotDue() const {
 }
 
 Status Server::TakeSnapshot() {
+  if (!dispatch_records_.empty()) JournalDispatches();
   if (Status s = journal_->Write(); !s.ok()) return s;
   // Every running job's file is read before anything is written, so that a
   // missing one fails the snapshot, not the journal.

@@ -9,11 +9,6 @@
 namespace drover {
 namespace {
 
-void PackBin(msgpack::packer<StringSink>& packer, std::string_view bytes) {
-  packer.pack_bin(static_cast<uint32_t>(bytes.size()));
-  packer.pack_bin_body(bytes.data(), static_cast<uint32_t>(bytes.size()));
-}
-
 uint32_t LoadLe32(const char* p) {
   unsigned char b[4];
   std::memcpy(b, p, 4);

@@ -10,6 +10,7 @@
 
 #include <msgpack.hpp>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 #include "shared/ids.h"
@@ -22,6 +23,14 @@ struct Blob {
   std::string bytes;
   bool operator==(const Blob&) const = default;
 };
+
+// Packs `bytes` as bin, as a Blob holding them would be: for encoders that
+// write straight from a view (no Blob to fill first).
+template <typename Stream>
+void PackBin(msgpack::packer<Stream>& packer, std::string_view bytes) {
+  packer.pack_bin(static_cast<uint32_t>(bytes.size()));
+  packer.pack_bin_body(bytes.data(), static_cast<uint32_t>(bytes.size()));
+}
 
 // Specialised by DROVER_WIRE_ENUM for each enum that crosses the wire.
 template <typename E>
@@ -75,8 +84,7 @@ MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
   struct pack<drover::Blob> {
     template <typename Stream>
     msgpack::packer<Stream>& operator()(msgpack::packer<Stream>& p, const drover::Blob& v) const {
-      p.pack_bin(static_cast<uint32_t>(v.bytes.size()));
-      p.pack_bin_body(v.bytes.data(), static_cast<uint32_t>(v.bytes.size()));
+      drover::PackBin(p, v.bytes);
       return p;
     }
   };

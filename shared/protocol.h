@@ -175,8 +175,12 @@ struct WorkerHello {
   // Attempts it still holds (running, queued, or finished with the result
   // not yet acknowledged), for the broker to reconcile when it comes back.
   std::vector<TaskKey> held;
+  // It reads Dispatch.results_acked: the broker may then acknowledge results
+  // there rather than in a ResultsAck of their own, one message fewer per
+  // turn while steps flow. (Workers that do not say so get ResultsAck.)
+  bool reads_dispatch_acks = false;
   MSGPACK_DEFINE(version, name, host, slots, labels, pid, prefetch, instance, previous_instance,
-                 held)
+                 held, reads_dispatch_acks)
 };
 
 struct ClientHello {
@@ -200,7 +204,10 @@ struct Welcome {
 struct Dispatch {
   static constexpr MessageType kType = MessageType::kDispatch;
   std::vector<Task> tasks;
-  MSGPACK_DEFINE(tasks)
+  // As ResultsAck.through, to a worker whose hello said reads_dispatch_acks;
+  // 0: nothing acknowledged here.
+  uint64_t results_acked = 0;
+  MSGPACK_DEFINE(tasks, results_acked)
 };
 
 struct KillTask {

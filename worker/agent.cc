@@ -91,6 +91,7 @@ void Agent::SayHello(Time now) {
   hello.instance = options_.instance;
   hello.previous_instance = options_.previous_instance;
   hello.held = Held();
+  hello.reads_dispatch_acks = true;
   Send(hello);
   last_sent_ = now;
 }
@@ -231,6 +232,7 @@ int Agent::Run() {
 
 bool Agent::HandleMessage(Message& msg, Time now) {
   if (auto* dispatch = std::get_if<Dispatch>(&msg)) {
+    if (dispatch->results_acked > 0) Acknowledged(dispatch->results_acked);
     for (Task& task : dispatch->tasks) Accept(std::move(task), now);
     StartQueued(now);
   } else if (auto* kill = std::get_if<KillTask>(&msg)) {
@@ -259,8 +261,7 @@ bool Agent::HandleMessage(Message& msg, Time now) {
       in_flight_.pop_front();
     }
   } else if (auto* ack = std::get_if<ResultsAck>(&msg)) {
-    while (!unacked_.empty() && unacked_.front().seq <= ack->through) unacked_.pop_front();
-    unsent_from_ = std::max(unsent_from_, ack->through + 1);
+    Acknowledged(ack->through);
   } else if (auto* welcome = std::get_if<Welcome>(&msg)) {
     const bool again = id_.value != 0;
     welcomed_ = true;
@@ -574,6 +575,11 @@ void Agent::AddResult(TaskResult result, Time now) {
   }
   unacked_.push_back(NumberedResult{next_seq_++, std::move(result)});
   if (results_since_ < 0) results_since_ = now;
+}
+
+void Agent::Acknowledged(uint64_t through) {
+  while (!unacked_.empty() && unacked_.front().seq <= through) unacked_.pop_front();
+  unsent_from_ = std::max(unsent_from_, through + 1);
 }
 
 void Agent::FlushResults(Time now, bool force) {

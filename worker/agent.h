@@ -138,6 +138,8 @@ class Agent : private ProcessObserver {
   bool OutputWaiting() const { return !resend_.empty() || !output_queue_.empty(); }
   void SendOutput(std::shared_ptr<const std::string> message, uint64_t data_bytes);
   void AddResult(TaskResult result, Time now);
+  // The broker has journaled the results numbered up to `through`.
+  void Acknowledged(uint64_t through);
   // Sends the results not yet sent, now or a little later to batch them.
   void FlushResults(Time now, bool force);
   // Sends Goodbye, stops every child, waits for them (bounded), returns.

@@ -45,6 +45,32 @@ TEST_CASE("worker, dispatch and result records round-trip") {
   CHECK(r.result.run.ended_ms == 1'700'000'000'042);
 }
 
+TEST_CASE("dispatches and results records round-trip, the results as the message's bytes") {
+  const TaskKey a{JobId(4), StepIndex(12), Attempt(2)};
+  const TaskKey b{JobId(4), StepIndex(13), Attempt(1)};
+  const DispatchesRecord d = RoundTrip(DispatchesRecord{
+      7, {DispatchEntry{a, StepIndex(), Attempt()}, DispatchEntry{b, StepIndex(12), Attempt(2)}}});
+  CHECK(d.worker_number == 7);
+  REQUIRE(d.entries.size() == 2);
+  CHECK(d.entries[0].key == a);
+  CHECK(d.entries[0].after_attempt == Attempt());
+  CHECK(d.entries[1].key == b);
+  CHECK(d.entries[1].after_step == StepIndex(12));
+  CHECK(d.entries[1].after_attempt == Attempt(2));
+
+  RunResult run;
+  run.exit_code = 3;
+  const std::string message = EncodeMessage(Message(TaskResults{{TaskResult{a, run}}, 5}));
+  // The encoder from a view writes what the struct's codec writes.
+  std::string from_view, from_struct;
+  EncodeResultsRecord(9, message, &from_view);
+  EncodeRecordOf(ResultsRecord{9, Blob{message}}, &from_struct);
+  CHECK(from_view == from_struct);
+  const ResultsRecord r = RoundTrip(ResultsRecord{9, Blob{message}});
+  CHECK(r.worker_number == 9);
+  CHECK(r.message.bytes == message);
+}
+
 TEST_CASE("dispatch and result records without a worker number (older brokers) decode") {
   // As the broker wrote them before WorkerRecord: the worker inline, no
   // trailing number.

@@ -129,6 +129,12 @@ int Run(const fs::path& source) {
       value.job_file.bytes = diamond;
     }
     if constexpr (std::is_same_v<T, broker::ResultRecord>) value.result = result;
+    if constexpr (std::is_same_v<T, broker::ResultsRecord>) {
+      value.message.bytes = EncodeMessage(Message(TaskResults{{result}, 1}));
+    }
+    if constexpr (std::is_same_v<T, broker::DispatchesRecord>) {
+      value.entries.push_back({result.key, StepIndex(), Attempt()});
+    }
     std::string bytes;
     broker::EncodeRecord(broker::Record(value), &bytes);
     const std::string name = "record" + std::to_string(static_cast<int>(T::kType));

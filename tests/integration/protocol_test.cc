@@ -113,5 +113,45 @@ TEST_CASE("a resubmission after a lost reply is the same job") {
   CHECK_MESSAGE(jobs == 2, status.out);
 }
 
+// A worker that says it reads Dispatch.results_acked has its results
+// acknowledged in the next dispatch, with no ResultsAck of their own;
+// one that does not say so gets ResultsAck, as before.
+TEST_CASE("results are acknowledged in the next dispatch to workers that read them there") {
+  for (const bool reads : {true, false}) {
+    CAPTURE(reads);
+    Cluster c;
+    RawPeer worker(c.endpoint());
+    WorkerHello hello{kProtocolVersion, "raw", "h", 1, {}, 1, 0, "raw-1", "", {}};
+    hello.reads_dispatch_acks = reads;
+    worker.Send(hello);
+    REQUIRE(std::holds_alternative<Welcome>(worker.Receive()));
+    RawPeer client(c.endpoint());
+    client.Send(ClientHello{kProtocolVersion, "tester"});
+    REQUIRE(std::holds_alternative<Welcome>(client.Receive()));
+    Result<std::string> job = JsonToMsgpack(
+        R"({"steps": [{"id": "a", "argv": ["true"]}, {"id": "b", "argv": ["true"]}]})");
+    REQUIRE(job.ok());
+    client.Send(SubmitJob{Blob{job.value()}, false, ""});
+    REQUIRE(std::holds_alternative<JobAccepted>(client.Receive()));
+
+    // One slot and no prefetch yet: one step at a time.
+    Message first = worker.Receive();
+    REQUIRE(std::holds_alternative<Dispatch>(first));
+    REQUIRE(std::get<Dispatch>(first).tasks.size() == 1);
+    CHECK(std::get<Dispatch>(first).results_acked == 0);
+    RunResult ok;
+    worker.Send(TaskResults{{TaskResult{std::get<Dispatch>(first).tasks[0].key, ok}}, 1});
+
+    Message second = worker.Receive();
+    REQUIRE(std::holds_alternative<Dispatch>(second));
+    REQUIRE(std::get<Dispatch>(second).tasks.size() == 1);
+    CHECK(std::get<Dispatch>(second).results_acked == (reads ? 1u : 0u));
+    if (!reads) CHECK(std::get<ResultsAck>(worker.Receive()).through == 1);
+    worker.Send(TaskResults{{TaskResult{std::get<Dispatch>(second).tasks[0].key, ok}}, 2});
+    // Nothing more to dispatch: a ResultsAck of its own.
+    CHECK(std::get<ResultsAck>(worker.Receive()).through == 2);
+  }
+}
+
 }  // namespace
 }  // namespace drover::testing
