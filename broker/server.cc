@@ -308,6 +308,7 @@ void Server::HandleWorkerMessage(Peer& peer, const std::string& route, Message& 
     }
     for (const TaskResult& r : results->results) scheduler_.OnStepExited(peer.worker, r, now);
     if (results->first_seq > 0 && !results->results.empty()) {
+      if (peer.results_seen == peer.results_acked) acks_due_.push_back(route);
       peer.results_seen =
           std::max(peer.results_seen, results->first_seq + results->results.size() - 1);
     }
@@ -477,8 +478,11 @@ void Server::SendCredits() {
   // Results are acknowledged once their records are written (this is after
   // WriteJournal), so a worker never forgets a result the broker might not
   // have: here, those no dispatch carried this turn.
-  for (auto& [route, peer] : peers_) {
-    if (peer.role == Peer::Role::kWorker && peer.results_seen > peer.results_acked) {
+  for (const std::string& route : std::exchange(acks_due_, {})) {
+    auto it = peers_.find(route);
+    if (it == peers_.end()) continue;  // left during the turn
+    Peer& peer = it->second;
+    if (peer.results_seen > peer.results_acked) {
       peer.results_acked = peer.results_seen;
       Reply(route, ResultsAck{peer.results_acked});
     }

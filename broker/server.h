@@ -277,6 +277,7 @@ class Server : private Outbox {
   std::vector<std::pair<std::string, JobAccepted>> accepted_;  // sent after dispatches
   std::vector<std::string> gone_clients_;  // sends to them failed this turn
   std::vector<std::string> credit_due_;    // workers owed an OutputCredit
+  std::vector<std::string> acks_due_;      // workers with results not yet acknowledged
   std::vector<JobId> ended_jobs_;          // ended this turn
   std::string read_scratch_;               // event log bytes read from disk
 };
