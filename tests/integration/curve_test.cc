@@ -16,6 +16,7 @@
 #include "shared/keys.h"
 #include "shared/transport.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/raw_peer.h"
 
 namespace drover::testing {
 namespace {
@@ -24,38 +25,13 @@ using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
 // A raw CURVE client speaking the protocol with key pair `base`.
-class KeyedPeer {
- public:
-  KeyedPeer(const Cluster& c, const std::string& base) {
-    Result<std::optional<ClientKeys>> keys =
-        LoadClientKeys(base + ".key", c.key_dir() + "/broker.pub");
-    REQUIRE(keys.ok());
-    keys_ = **keys;
-    socket_ = ConnectDealer(ctx_, c.endpoint(), 0, &keys_);
-  }
-  void Send(const Message& msg) { REQUIRE(SendMessage(socket_, msg)); }
-  // The next message that is not a heartbeat; nullopt after `within`.
-  std::optional<Message> Receive(std::chrono::milliseconds within = seconds(10)) {
-    const auto deadline = Clock::now() + within;
-    for (;;) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) return std::nullopt;
-      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-      if (zmq::poll(&item, 1, left) == 0) return std::nullopt;
-      zmq::message_t frame;
-      REQUIRE(socket_.recv(frame));
-      Result<Message> msg = DecodeMessage(std::string_view(frame.data<char>(), frame.size()));
-      REQUIRE(msg.ok());
-      if (!std::holds_alternative<Heartbeat>(msg.value())) return msg.value();
-    }
-  }
-
- private:
-  zmq::context_t ctx_{1};
-  ClientKeys keys_;
-  zmq::socket_t socket_;
-};
+RawPeer KeyedPeer(const Cluster& c, const std::string& base) {
+  Result<std::optional<ClientKeys>> keys =
+      LoadClientKeys(base + ".key", c.key_dir() + "/broker.pub");
+  REQUIRE(keys.ok());
+  REQUIRE(keys.value().has_value());
+  return RawPeer(c.endpoint(), &**keys);
+}
 
 ErrorReply ExpectError(std::optional<Message> msg) {
   REQUIRE(msg.has_value());
@@ -141,7 +117,7 @@ TEST_CASE("with keys, a worker key cannot submit and a submitter key cannot be a
   CHECK(r.err.find("this key may act only as worker") != std::string::npos);
   {
     // Message by message: the worker key is refused each client message.
-    KeyedPeer peer(c, worker);
+    RawPeer peer = KeyedPeer(c, worker);
     peer.Send(WorkerHello{kProtocolVersion, "w", "h", 1, {}, 1, 0, "w-raw", "", {}});
     REQUIRE(std::holds_alternative<Welcome>(*peer.Receive()));
     peer.Send(SubmitJob{Blob{"{}"}, false, ""});
@@ -153,7 +129,7 @@ TEST_CASE("with keys, a worker key cannot submit and a submitter key cannot be a
   }
   {
     // And the submitter key each worker message.
-    KeyedPeer peer(c, user);
+    RawPeer peer = KeyedPeer(c, user);
     peer.Send(WorkerHello{kProtocolVersion, "w", "h", 1, {}, 1, 0, "u-raw", "", {}});
     const ErrorReply e = ExpectError(peer.Receive());
     CHECK(e.code == ErrorCode::kWrongRole);
@@ -183,7 +159,7 @@ TEST_CASE("with keys, a worker key cannot submit and a submitter key cannot be a
 TEST_CASE("with keys, a key taken off its list stops working at once, and comes back when added") {
   Cluster c({.keys = true});
   Process& worker = c.AddWorker("alpha", 1);
-  KeyedPeer peer(c, c.dir().path() + "/user");
+  RawPeer peer = KeyedPeer(c, c.dir().path() + "/user");
   peer.Send(ClientHello{kProtocolVersion, "tester"});
   REQUIRE(std::holds_alternative<Welcome>(*peer.Receive()));
   peer.Send(StatusRequest{});

@@ -20,56 +20,13 @@
 #include "shared/job_load.h"
 #include "shared/transport.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/raw_peer.h"
 
 namespace drover::testing {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-// A DEALER speaking to the broker, as a fake peer.
-class FakePeer {
- public:
-  FakePeer(zmq::context_t& ctx, const std::string& endpoint)
-      : socket_(ConnectDealer(ctx, endpoint, 0)) {}
-  void SendBytes(const std::string& bytes) { socket_.send(zmq::buffer(bytes)); }
-  void Send(const Message& msg) { SendBytes(EncodeMessage(msg)); }
-  void SendFrames(const std::string& a, const std::string& b) {
-    socket_.send(zmq::buffer(a), zmq::send_flags::sndmore);
-    socket_.send(zmq::buffer(b));
-  }
-  // The next message that is not a heartbeat, or nullopt after `within`.
-  std::optional<Message> Receive(milliseconds within) {
-    const auto deadline = std::chrono::steady_clock::now() + within;
-    for (;;) {
-      const auto left =
-          std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return std::nullopt;
-      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-      if (zmq::poll(&item, 1, left) == 0) return std::nullopt;
-      zmq::message_t frame;
-      if (!socket_.recv(frame, zmq::recv_flags::dontwait)) continue;
-      Result<Message> msg = DecodeMessage(std::string_view(frame.data<char>(), frame.size()));
-      REQUIRE(msg.ok());
-      if (!std::holds_alternative<Heartbeat>(msg.value())) return msg.value();
-    }
-  }
-  Message Expect() {
-    std::optional<Message> msg = Receive(seconds(10));
-    REQUIRE_MESSAGE(msg.has_value(), "no answer from the broker in 10 s");
-    return *msg;
-  }
-  // Reads and drops whatever arrived; returns how many messages.
-  int Drain() {
-    int n = 0;
-    zmq::message_t frame;
-    while (socket_.recv(frame, zmq::recv_flags::dontwait)) ++n;
-    return n;
-  }
-
- private:
-  zmq::socket_t socket_;
-};
 
 // A plain TCP connection to the broker's port: no ZeroMQ.
 class RawTcp {
@@ -194,10 +151,10 @@ TEST_CASE("messages outside a peer's role get the reason and change nothing") {
   c.AddWorker("real", 2, {"real"});
   RealJob job(c, 8);
   zmq::context_t ctx(1);
-  FakePeer client(ctx, c.endpoint());
+  RawPeer client(ctx, c.endpoint());
   client.Send(ClientHello{kProtocolVersion, "client"});
   REQUIRE(std::holds_alternative<Welcome>(client.Expect()));
-  FakePeer worker(ctx, c.endpoint());
+  RawPeer worker(ctx, c.endpoint());
   worker.Send(WorkerHello{kProtocolVersion, "fake", "h", 1, {}, 1, 0, "fake-inst", "", {}});
   REQUIRE(std::holds_alternative<Welcome>(worker.Expect()));
   // The real job is job 1; once it has started, its first steps run as attempt 1.
@@ -207,7 +164,7 @@ TEST_CASE("messages outside a peer's role get the reason and change nothing") {
   const TaskKey key{JobId(1), StepIndex(0), Attempt(1)};
   RunResult failed;
   failed.exit_code = 7;
-  auto expect_refusal = [](FakePeer& peer, const std::string& reason) {
+  auto expect_refusal = [](RawPeer& peer, const std::string& reason) {
     const Message reply = peer.Expect();
     REQUIRE(std::holds_alternative<ErrorReply>(reply));
     CHECK(std::get<ErrorReply>(reply).code == ErrorCode::kWrongRole);
@@ -264,12 +221,12 @@ TEST_CASE("a peer sending an oversized message is cut off and everyone else carr
   Cluster c({.broker_args = {"--max-job-mb", "1"}});
   c.AddWorker("real", 2, {"real"});
   zmq::context_t ctx(1);
-  FakePeer bystander(ctx, c.endpoint());
+  RawPeer bystander(ctx, c.endpoint());
   bystander.Send(ClientHello{kProtocolVersion, "bystander"});
   REQUIRE(std::holds_alternative<Welcome>(bystander.Expect()));
   RealJob job(c, 12);
 
-  FakePeer big(ctx, c.endpoint());
+  RawPeer big(ctx, c.endpoint());
   big.Send(ClientHello{kProtocolVersion, "big"});
   REQUIRE(std::holds_alternative<Welcome>(big.Expect()));
   // A SubmitJob of 3 MiB: more than the broker takes.
@@ -445,9 +402,9 @@ TEST_CASE("ten thousand random and mutated messages leave a live broker serving 
   c.AddWorker("real", 2, {"real"});
   zmq::context_t ctx(1);
   // Three kinds of fake peer: workers, clients, and peers that never said hello.
-  std::vector<std::unique_ptr<FakePeer>> peers;
+  std::vector<std::unique_ptr<RawPeer>> peers;
   for (int i = 0; i < 9; ++i) {
-    peers.push_back(std::make_unique<FakePeer>(ctx, c.endpoint()));
+    peers.push_back(std::make_unique<RawPeer>(ctx, c.endpoint()));
     if (i % 3 == 0) {
       peers.back()->Send(WorkerHello{kProtocolVersion,
                                      "fake-" + std::to_string(i),
@@ -471,7 +428,7 @@ TEST_CASE("ten thousand random and mutated messages leave a live broker serving 
   const auto started = std::chrono::steady_clock::now();
   int cancels = 0;
   for (int i = 0; i < 10'000; ++i) {
-    FakePeer& peer = *peers[rng() % peers.size()];
+    RawPeer& peer = *peers[rng() % peers.size()];
     std::string bytes = Mutate(valid, rng);
     // A mutation can make a well-formed CancelJob of the real job (e.g. from
     // [2, [1, "m"]], an ErrorReply, with its type changed): a request any
@@ -501,7 +458,7 @@ TEST_CASE("ten thousand random and mutated messages leave a live broker serving 
   job.CheckFinished();
   CheckServing(c);
   // Every peer still gets answers: a known client asks for status.
-  FakePeer asker(ctx, c.endpoint());
+  RawPeer asker(ctx, c.endpoint());
   asker.Send(ClientHello{kProtocolVersion, "asker"});
   REQUIRE(std::holds_alternative<Welcome>(asker.Expect()));
   asker.Send(StatusRequest{});

@@ -4,67 +4,42 @@
 
 #include <doctest/doctest.h>
 
-#include <zmq.hpp>
-
 #include "shared/codec.h"
 #include "shared/job_load.h"
 #include "shared/transport.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/raw_peer.h"
 
 namespace drover::testing {
 namespace {
-
-// A raw DEALER speaking to the broker.
-class RawPeer {
- public:
-  explicit RawPeer(const std::string& endpoint) : socket_(ConnectDealer(ctx_, endpoint, 0)) {}
-  void SendBytes(const std::string& bytes) { socket_.send(zmq::buffer(bytes)); }
-  void Send(const Message& msg) { SendBytes(EncodeMessage(msg)); }
-  // The next message that is not a heartbeat (fails the test after 10 s).
-  Message Receive() {
-    for (;;) {
-      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-      REQUIRE(zmq::poll(&item, 1, std::chrono::seconds(10)) == 1);
-      zmq::message_t frame;
-      REQUIRE(socket_.recv(frame));
-      Result<Message> msg = DecodeMessage(std::string_view(frame.data<char>(), frame.size()));
-      REQUIRE(msg.ok());
-      if (!std::holds_alternative<Heartbeat>(msg.value())) return msg.value();
-    }
-  }
-
- private:
-  zmq::context_t ctx_{1};
-  zmq::socket_t socket_;
-};
 
 TEST_CASE("a hello with another protocol version is refused, naming both versions") {
   Cluster c;
   RawPeer peer(c.endpoint());
   peer.Send(ClientHello{kProtocolVersion + 1, "tester"});
-  Message reply = peer.Receive();
+  Message reply = peer.Expect();
   REQUIRE(std::holds_alternative<ErrorReply>(reply));
   const ErrorReply& e = std::get<ErrorReply>(reply);
   CHECK(e.code == ErrorCode::kVersionMismatch);
   CHECK(e.message.find("protocol " + std::to_string(kProtocolVersion)) != std::string::npos);
   CHECK(e.message.find(std::to_string(kProtocolVersion + 1)) != std::string::npos);
   peer.Send(WorkerHello{kProtocolVersion + 1, "w", "h", 1, {}, 1, 0, "", "", {}});
-  CHECK(std::get<ErrorReply>(peer.Receive()).code == ErrorCode::kVersionMismatch);
+  CHECK(std::get<ErrorReply>(peer.Expect()).code == ErrorCode::kVersionMismatch);
 }
 
 TEST_CASE("messages before a hello, from the wrong role, or malformed are refused") {
   Cluster c;
   RawPeer peer(c.endpoint());
   peer.Send(StatusRequest{});
-  CHECK(std::get<ErrorReply>(peer.Receive()).code == ErrorCode::kNeedHello);
+  CHECK(std::get<ErrorReply>(peer.Expect()).code == ErrorCode::kNeedHello);
   peer.Send(ClientHello{kProtocolVersion, "tester"});
-  REQUIRE(std::holds_alternative<Welcome>(peer.Receive()));
+  REQUIRE(std::holds_alternative<Welcome>(peer.Expect()));
   peer.Send(TaskResults{{TaskResult{{JobId(1), StepIndex(0), Attempt(1)}, RunResult{}}}});
-  CHECK(std::get<ErrorReply>(peer.Receive()).code == ErrorCode::kWrongRole);
+  CHECK(std::get<ErrorReply>(peer.Expect()).code == ErrorCode::kWrongRole);
   peer.SendBytes(std::string("\xdd\xff\xff\xff\xff", 5));
-  CHECK(std::get<ErrorReply>(peer.Receive()).code == ErrorCode::kMalformed);
+  CHECK(std::get<ErrorReply>(peer.Expect()).code == ErrorCode::kMalformed);
   peer.SendBytes("not msgpack at all");
-  CHECK(std::get<ErrorReply>(peer.Receive()).code == ErrorCode::kMalformed);
+  CHECK(std::get<ErrorReply>(peer.Expect()).code == ErrorCode::kMalformed);
   // The broker still serves real work afterwards.
   c.AddWorker("alpha", 1);
   Run r = c.Submit(c.dir().Write("ok.json", R"({"steps": [{"id": "a", "argv": ["echo", "fine"]}]})"));
@@ -76,9 +51,9 @@ TEST_CASE("a worker cannot submit jobs") {
   Cluster c;
   RawPeer peer(c.endpoint());
   peer.Send(WorkerHello{kProtocolVersion, "w", "h", 1, {}, 1, 0, "w-1", "", {}});
-  REQUIRE(std::holds_alternative<Welcome>(peer.Receive()));
+  REQUIRE(std::holds_alternative<Welcome>(peer.Expect()));
   peer.Send(SubmitJob{Blob{"whatever"}, true, ""});
-  CHECK(std::get<ErrorReply>(peer.Receive()).code == ErrorCode::kWrongRole);
+  CHECK(std::get<ErrorReply>(peer.Expect()).code == ErrorCode::kWrongRole);
 }
 
 TEST_CASE("a resubmission after a lost reply is the same job") {
@@ -88,9 +63,9 @@ TEST_CASE("a resubmission after a lost reply is the same job") {
   auto submit = [&](const std::string& key) {
     RawPeer peer(c.endpoint());
     peer.Send(ClientHello{kProtocolVersion, "tester"});
-    REQUIRE(std::holds_alternative<Welcome>(peer.Receive()));
+    REQUIRE(std::holds_alternative<Welcome>(peer.Expect()));
     peer.Send(SubmitJob{Blob{job.value()}, false, key});
-    Message reply = peer.Receive();
+    Message reply = peer.Expect();
     REQUIRE(std::holds_alternative<JobAccepted>(reply));
     return std::get<JobAccepted>(reply).job;
   };
@@ -124,32 +99,32 @@ TEST_CASE("results are acknowledged in the next dispatch to workers that read th
     WorkerHello hello{kProtocolVersion, "raw", "h", 1, {}, 1, 0, "raw-1", "", {}};
     hello.reads_dispatch_acks = reads;
     worker.Send(hello);
-    REQUIRE(std::holds_alternative<Welcome>(worker.Receive()));
+    REQUIRE(std::holds_alternative<Welcome>(worker.Expect()));
     RawPeer client(c.endpoint());
     client.Send(ClientHello{kProtocolVersion, "tester"});
-    REQUIRE(std::holds_alternative<Welcome>(client.Receive()));
+    REQUIRE(std::holds_alternative<Welcome>(client.Expect()));
     Result<std::string> job = JsonToMsgpack(
         R"({"steps": [{"id": "a", "argv": ["true"]}, {"id": "b", "argv": ["true"]}]})");
     REQUIRE(job.ok());
     client.Send(SubmitJob{Blob{job.value()}, false, ""});
-    REQUIRE(std::holds_alternative<JobAccepted>(client.Receive()));
+    REQUIRE(std::holds_alternative<JobAccepted>(client.Expect()));
 
     // One slot and no prefetch yet: one step at a time.
-    Message first = worker.Receive();
+    Message first = worker.Expect();
     REQUIRE(std::holds_alternative<Dispatch>(first));
     REQUIRE(std::get<Dispatch>(first).tasks.size() == 1);
     CHECK(std::get<Dispatch>(first).results_acked == 0);
     RunResult ok;
     worker.Send(TaskResults{{TaskResult{std::get<Dispatch>(first).tasks[0].key, ok}}, 1});
 
-    Message second = worker.Receive();
+    Message second = worker.Expect();
     REQUIRE(std::holds_alternative<Dispatch>(second));
     REQUIRE(std::get<Dispatch>(second).tasks.size() == 1);
     CHECK(std::get<Dispatch>(second).results_acked == (reads ? 1u : 0u));
-    if (!reads) CHECK(std::get<ResultsAck>(worker.Receive()).through == 1);
+    if (!reads) CHECK(std::get<ResultsAck>(worker.Expect()).through == 1);
     worker.Send(TaskResults{{TaskResult{std::get<Dispatch>(second).tasks[0].key, ok}}, 2});
     // Nothing more to dispatch: a ResultsAck of its own.
-    CHECK(std::get<ResultsAck>(worker.Receive()).through == 2);
+    CHECK(std::get<ResultsAck>(worker.Expect()).through == 2);
   }
 }
 
