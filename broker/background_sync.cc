@@ -1,6 +1,7 @@
 #include "broker/background_sync.h"
 
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -8,7 +9,8 @@
 
 namespace drover::broker {
 
-BackgroundSync::BackgroundSync() : thread_([this] { Run(); }) {}
+BackgroundSync::BackgroundSync()
+    : done_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)), thread_([this] { Run(); }) {}
 
 BackgroundSync::~BackgroundSync() {
   {
@@ -17,6 +19,12 @@ BackgroundSync::~BackgroundSync() {
   }
   wake_.notify_one();
   thread_.join();
+  if (done_fd_ >= 0) close(done_fd_);
+}
+
+void BackgroundSync::ClearDone() {
+  uint64_t count;
+  if (done_fd_ >= 0) (void)!read(done_fd_, &count, sizeof count);
 }
 
 bool BackgroundSync::Start(int fd, const std::string& path) {
@@ -54,10 +62,16 @@ void BackgroundSync::Run() {
       rc = fdatasync(fd);
     } while (rc != 0 && errno == EINTR);
     const int err = errno;
-    close(fd);
     lock.lock();
     if (rc != 0) error_ = ErrnoStatus("fdatasync " + path_, err);
     fd_ = -1;
+    // After the state above, so whoever wakes sees the sync finished; and
+    // before anything else, since a submission's client waits for it.
+    const uint64_t one = 1;
+    if (done_fd_ >= 0) (void)!write(done_fd_, &one, sizeof one);
+    lock.unlock();
+    close(fd);
+    lock.lock();
   }
 }
 

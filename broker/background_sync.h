@@ -5,7 +5,8 @@
 // Each sync works on a dup() of the caller's descriptor, so the caller may
 // close its own (a snapshot starts a new journal file) while a sync runs.
 // Errors are kept until TakeError(). The destructor waits for a sync under
-// way to finish.
+// way to finish. done_fd() becomes readable when a sync has finished, so a
+// poll loop waiting on something durable wakes as soon as it is.
 #pragma once
 
 #include <condition_variable>
@@ -31,6 +32,10 @@ class BackgroundSync {
   bool busy();
   // The error of a finished sync, once; Ok if there was none.
   Status TakeError();
+  // An eventfd, readable once a sync has finished since the last
+  // ClearDone(); for poll(2).
+  int done_fd() const { return done_fd_; }
+  void ClearDone();
 
  private:
   void Run();
@@ -41,6 +46,7 @@ class BackgroundSync {
   std::string path_;
   Status error_;
   bool stop_ = false;
+  int done_fd_ = -1;
   std::thread thread_;  // last: starts once the rest is set up
 };
 

@@ -282,6 +282,7 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& dir, const Rep
   if (Status s = MakeDirs(dir); !s.ok()) return s;
   std::unique_ptr<Journal> journal(new Journal(dir));
   if (Status s = journal->Recover(replay); !s.ok()) return s;
+  journal->syncer_ = std::make_unique<BackgroundSync>();
   return journal;
 }
 
@@ -455,6 +456,7 @@ void Journal::EndRecord(size_t start) {
   char* frame = buffer_.data() + start;
   PutU32(frame, static_cast<uint32_t>(size));
   PutU32(frame + 4, Crc32cExtend(Crc32cExtend(0, frame, 4), frame + kFrameBytes, size));
+  ++appended_;
 }
 
 Status Journal::Write() {
@@ -474,6 +476,7 @@ Status Journal::Write() {
   } else {
     buffer_.clear();
   }
+  written_records_ = appended_;
   return Status::Ok();
 }
 
@@ -484,24 +487,39 @@ Status Journal::Sync() {
     if (errno != EINTR) return Fail(ErrnoStatus("fdatasync " + path_, errno));
   }
   unsynced_ = false;
+  durable_ = written_records_;
   return Status::Ok();
 }
 
 Result<bool> Journal::SyncInBackground() {
   if (!failed_.ok()) return failed_;
-  if (syncer_) {
-    if (Status s = syncer_->TakeError(); !s.ok()) return Fail(s);
-  }
+  if (Status s = syncer_->TakeError(); !s.ok()) return Fail(s);
   if (!unsynced_) return true;
-  if (!syncer_) syncer_ = std::make_unique<BackgroundSync>();
   if (!syncer_->Start(fd_, path_)) return false;
   unsynced_ = false;
+  syncing_through_ = written_records_;
   return true;
 }
 
-bool Journal::has_unsynced() const {
-  return unsynced_ || !buffer_.empty() || (syncer_ && syncer_->busy());
+uint64_t Journal::last_durable() {
+  if (syncing_through_ > 0 && !syncer_->busy()) {
+    // Finished: it made durable what was written when it started, unless it
+    // failed (kept for SyncInBackground() to report, and permanent).
+    if (Status s = syncer_->TakeError(); !s.ok()) {
+      (void)Fail(s);
+    } else {
+      durable_ = std::max(durable_, syncing_through_);
+    }
+    syncing_through_ = 0;
+  }
+  return failed_.ok() ? durable_ : 0;
 }
+
+int Journal::sync_done_fd() const { return syncer_->done_fd(); }
+
+void Journal::ClearSyncDone() { syncer_->ClearDone(); }
+
+bool Journal::has_unsynced() const { return unsynced_ || !buffer_.empty() || syncer_->busy(); }
 
 uint64_t Journal::journal_bytes() const { return written_ + buffer_.size(); }
 
@@ -601,6 +619,7 @@ Status Journal::WriteSnapshot(const ProduceFn& produce) {
     // The old journal is kept: if the rename is lost, it is still needed.
     return Fail(ErrnoStatus("fsync " + dir_, errno));
   }
+  durable_ = appended_;
   for (uint64_t n = oldest_; n <= old; ++n) unlink(JournalPath(n).c_str());
   oldest_ = next;
   return Status::Ok();

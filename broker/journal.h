@@ -20,10 +20,11 @@
 // Durability: Append() buffers; Write() hands the buffer to the kernel with
 // one write(), which survives the broker being killed; Sync() fdatasyncs,
 // which survives the machine losing power. The broker writes every turn
-// before it sends anything that depends on the records, and syncs before
-// acknowledging a submission and otherwise every few milliseconds (group
-// commit) with SyncInBackground(), whose fdatasync runs on a thread of its
-// own so that the loop does not wait for the disk.
+// before it sends anything that depends on the records, and syncs every few
+// milliseconds (group commit), or at once when a submission waits to be
+// acknowledged, with SyncInBackground(), whose fdatasync runs on a thread
+// of its own so that the loop does not wait for the disk; last_durable()
+// says which records a finished sync covered.
 //
 // Recovery stops at the first record that is incomplete or fails its
 // checksum (a torn tail: the broker died mid-write), truncates the journal
@@ -98,6 +99,17 @@ class Journal {
   // or written and not synced, or its background sync still running).
   bool has_unsynced() const;
 
+  // Records are numbered 1, 2, 3, ... in the order appended, over the
+  // journal's life (across its files). The last one appended:
+  uint64_t last_appended() const { return appended_; }
+  // The last one known durable: synced by Sync(), by a background sync that
+  // has finished (noticed here), or held by a snapshot taken after it.
+  uint64_t last_durable();
+  // Readable once a background sync has finished since ClearSyncDone(): a
+  // poll loop waiting for a record to become durable wakes on it.
+  int sync_done_fd() const;
+  void ClearSyncDone();
+
   // Bytes in the current journal file, written or buffered: when this grows
   // large the broker takes a snapshot.
   uint64_t journal_bytes() const;
@@ -150,9 +162,13 @@ class Journal {
   uint64_t snapshot_bytes_ = 0;
   std::string buffer_;     // framed records not yet written
   bool unsynced_ = false;  // written since the last fdatasync
+  uint64_t appended_ = 0;  // records appended (their numbers: 1..appended_)
+  uint64_t written_records_ = 0;  // ... of which written
+  uint64_t durable_ = 0;          // ... of which durable
+  uint64_t syncing_through_ = 0;  // the background sync under way covers 1..this (0: none)
   Status failed_;          // once not ok, every Write/Sync/WriteSnapshot returns it
   Recovered recovered_;
-  std::unique_ptr<BackgroundSync> syncer_;  // started on first use
+  std::unique_ptr<BackgroundSync> syncer_;  // started when the journal opens
 };
 
 }  // namespace drover::broker

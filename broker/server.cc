@@ -85,6 +85,8 @@ Status Server::Run(SignalFd* signals) {
   std::vector<zmq::pollitem_t> items = {
       {router_->handle(), 0, ZMQ_POLLIN, 0},
       {nullptr, signals->fd(), ZMQ_POLLIN, 0},
+      // A background sync finished: submissions may be acknowledged.
+      {nullptr, journal_->sync_done_fd(), ZMQ_POLLIN, 0},
   };
   if (zap_) items.push_back({zap_->handle(), 0, ZMQ_POLLIN, 0});
   next_tick_ = MonotonicMs() + options_.heartbeat_ms;
@@ -108,7 +110,8 @@ Status Server::Run(SignalFd* signals) {
       }
     }
     // Handshakes wait on these answers, so they come first.
-    if (zap_ && (items[2].revents & ZMQ_POLLIN)) zap_->Serve(access_);
+    if (zap_ && (items[3].revents & ZMQ_POLLIN)) zap_->Serve(access_);
+    if (items[2].revents & ZMQ_POLLIN) journal_->ClearSyncDone();
     int64_t now = MonotonicMs();
     ++counters_.turns;
     for (int i = 0; i < kMaxMessagesPerTurn; ++i) {
@@ -463,9 +466,6 @@ void Server::ScheduleAndDispatch(int64_t now) {
     Reply(it->second, batch);
   }
   pending_dispatch_.clear();
-  // Sent after this turn's dispatches: the step's way to a worker is the
-  // job's critical path; the client's acknowledgement is not.
-  for (auto& [route, accepted] : std::exchange(accepted_, {})) Reply(route, accepted);
 }
 
 void Server::SendCredits() {

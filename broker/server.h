@@ -2,16 +2,20 @@
 // journal (durability) and spool (output).
 //
 // One ROUTER socket serves workers and clients alike. Each loop turn:
-//   1. wait (zmq_poll) for messages or signals, at most until the next
-//      deadline (tick, events due to followers, delayed retry, journal sync);
+//   1. wait (zmq_poll) for messages, signals or a finished journal sync, at
+//      most until the next deadline (tick, events due to followers, delayed
+//      retry, journal sync);
 //   2. decode each waiting message with the shared codec and hand it to one
 //      Scheduler entry point (or answer it directly: hello, status, ...),
 //      journaling every decision the scheduler could not take again by itself;
 //   3. run one Scheduler::Schedule() pass;
-//   4. write the turn's journal records (and sync them when a submission
-//      waits for its acknowledgement, otherwise within kSyncMs), and only
-//      then send the turn's messages: no dispatch, acknowledgement or reply
-//      leaves before the record it depends on;
+//   4. write the turn's journal records, and only then send the turn's
+//      messages: no dispatch, acknowledgement or reply leaves before the
+//      record it depends on is written. Records are synced on the sync
+//      thread within kSyncMs, or at once when a submission waits: a
+//      submission is acknowledged (JobAccepted, and its client follows it)
+//      only once its record is durable, in the turn after the sync ends;
+//      its steps may be dispatched before that;
 //   5. feed each follower the job events it has room for (once a job ends,
 //      once 64 KiB wait, or at most every kEventsDelayMs), flush the spool,
 //      and credit the workers for the output it now holds.
@@ -222,6 +226,8 @@ class Server : private Outbox {
   // Writes the turn's records, syncing them if due; false if the journal
   // failed (the broker must stop: it could not keep its promise).
   bool WriteJournal(int64_t now);
+  // Acknowledges the submissions whose records are durable now.
+  void ReleaseAcks();
   bool SnapshotDue() const;
   Status TakeSnapshot();
 
@@ -248,7 +254,6 @@ class Server : private Outbox {
   int64_t next_tick_ = 0;
   int64_t next_pump_ = -1;  // when followers next have events due
   int64_t sync_due_ = -1;   // when the written journal must be synced
-  bool sync_now_ = false;   // a submission waits for its record to be durable
   bool trim_due_ = false;   // a large graph was taken this turn (malloc_trim)
   // Worker numbers of the current journal file (recovery.h, WorkerRecord):
   // cleared when a snapshot starts a new file, and for one worker when it
@@ -274,7 +279,16 @@ class Server : private Outbox {
   std::unordered_map<WorkerId, std::vector<Task>> pending_dispatch_;
   // Attempts that failed before reaching a worker (e.g. stdin_from too big).
   std::vector<std::pair<WorkerId, TaskResult>> failed_before_start_;
-  std::vector<std::pair<std::string, JobAccepted>> accepted_;  // sent after dispatches
+  // Submissions waiting for their JobRecord (number `record`) to be durable
+  // before they are acknowledged, and their client follows the job.
+  struct PendingAck {
+    uint64_t record;
+    std::string route;
+    JobAccepted reply;
+    bool follow;
+    bool big;  // a large graph: trim the heap once the reply is sent (trim_due_)
+  };
+  std::vector<PendingAck> pending_acks_;
   std::vector<std::string> gone_clients_;  // sends to them failed this turn
   std::vector<std::string> credit_due_;    // workers owed an OutputCredit
   std::vector<std::string> acks_due_;      // workers with results not yet acknowledged

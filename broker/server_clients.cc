@@ -51,6 +51,16 @@ bool Server::AnswerRepeat(const std::string& route, const std::string& key, bool
   if (key.empty()) return false;
   auto it = submission_keys_.find(key);
   if (it == submission_keys_.end()) return false;
+  // Not yet durable (the first reply is still waiting): this one waits too.
+  for (const PendingAck& pending : pending_acks_) {
+    if (pending.reply.job == it->second) {
+      PendingAck again = pending;
+      again.route = route;
+      again.follow = follow;
+      pending_acks_.push_back(std::move(again));
+      return true;
+    }
+  }
   Result<JobAccepted> accepted = AcceptedFor(it->second);
   if (!accepted.ok()) return false;
   Reply(route, accepted.value());
@@ -102,13 +112,16 @@ void Server::Accept(const std::string& route, JobSpec spec, std::string job_file
   }
   Journal(record);
   job_file_bytes_[id] = record.job_file.bytes.size();
-  sync_now_ = true;  // acknowledged only once durable
   const bool big = record.job_file.bytes.size() > (1 << 20);
   JobAccepted reply{id, spec.name, {}};
   reply.step_ids.reserve(spec.steps.size());
   for (const StepSpec& s : spec.steps) reply.step_ids.push_back(s.id);
-  accepted_.emplace_back(route, std::move(reply));
-  if (follow) followers_.push_back(Follower{route, id, 0, 0, 0});
+  // Acknowledged, and followed, only once its record is durable (a sync on
+  // the sync thread, started at the end of this turn); its steps may be
+  // dispatched before that. The sync protects the acknowledgement: a client
+  // that was told "accepted" finds its job after any crash.
+  pending_acks_.push_back(
+      PendingAck{journal_->last_appended(), route, std::move(reply), follow, big});
   if (!key.empty()) {
     submission_keys_[key] = id;
     job_keys_[id] = std::move(key);

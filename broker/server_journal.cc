@@ -229,30 +229,44 @@ bool Server::WriteJournal(int64_t now) {
     // Made durable some other way (a snapshot): a sync still due would keep
     // the loop's deadline in the past, and the loop spinning.
     sync_due_ = -1;
-    return true;
-  }
-  // A submission is acknowledged only once durable, so it waits for its
-  // fdatasync; everything else is synced within about kSyncMs, off the loop
-  // (group commit: one fdatasync covers many turns' records).
-  if (sync_now_) {
-    if (Status s = journal_->Sync(); !s.ok()) {
-      spdlog::critical("journal: {}", s.message());
-      return false;
+  } else {
+    // Group commit: what is written is synced within about kSyncMs, by one
+    // fdatasync for many turns' records, off the loop; at once while a
+    // submission waits to be acknowledged (its client waits for that).
+    const bool ack_waits =
+        !pending_acks_.empty() && journal_->last_durable() < journal_->last_appended();
+    if (ack_waits || (sync_due_ >= 0 && now >= sync_due_)) {
+      Result<bool> started = journal_->SyncInBackground();
+      if (!started.ok()) {
+        spdlog::critical("journal: {}", started.status().message());
+        return false;
+      }
+      // Still busy with the last one: its end wakes the loop (sync_done_fd),
+      // and this is the fallback.
+      sync_due_ = started.value() ? -1 : now + 1;
+    } else if (sync_due_ < 0) {
+      sync_due_ = now + kSyncMs;
     }
-    sync_now_ = false;
-    sync_due_ = -1;
-  } else if (sync_due_ >= 0 && now >= sync_due_) {
-    Result<bool> started = journal_->SyncInBackground();
-    if (!started.ok()) {
-      spdlog::critical("journal: {}", started.status().message());
-      return false;
-    }
-    // Still busy with the last one: look again next millisecond.
-    sync_due_ = started.value() ? -1 : now + 1;
-  } else if (sync_due_ < 0) {
-    sync_due_ = now + kSyncMs;
   }
+  ReleaseAcks();
   return true;
+}
+
+void Server::ReleaseAcks() {
+  if (pending_acks_.empty()) return;
+  const uint64_t durable = journal_->last_durable();
+  std::vector<PendingAck> waiting;
+  for (PendingAck& pending : pending_acks_) {
+    if (pending.record > durable) {
+      waiting.push_back(std::move(pending));
+      continue;
+    }
+    // The reply first: a follower's events come after it.
+    Reply(pending.route, pending.reply);
+    if (pending.big) trim_due_ = true;
+    if (pending.follow) followers_.push_back(Follower{pending.route, pending.reply.job, 0, 0, 0});
+  }
+  pending_acks_ = std::move(waiting);
 }
 
 bool Server::SnapshotDue() const {

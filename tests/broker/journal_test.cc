@@ -3,6 +3,7 @@
 // crash can leave in the middle of WriteSnapshot(), made by hand.
 #include "broker/journal.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -260,6 +261,51 @@ TEST_CASE("a background sync runs off the caller, one at a time, and is waited f
   for (int round = 0; round < 50; ++round) want.push_back("record " + std::to_string(round));
   want.push_back("last");
   CHECK(Reopen(tmp.path) == want);
+}
+
+// Waits (up to 30 s) for sync_done_fd to become readable.
+bool WaitSyncDone(Journal& journal) {
+  pollfd p{journal.sync_done_fd(), POLLIN, 0};
+  const bool done = poll(&p, 1, 30'000) == 1;
+  journal.ClearSyncDone();
+  return done;
+}
+
+TEST_CASE("records become durable by a finished sync that started after their write, or a snapshot") {
+  TempDir tmp;
+  Opened opened = OpenOk(tmp.path);
+  Journal& journal = *opened.journal;
+  CHECK(journal.last_appended() == 0);
+  CHECK(journal.last_durable() == 0);
+  for (int i = 0; i < 3; ++i) journal.Append("r" + std::to_string(i));
+  CHECK(journal.last_appended() == 3);
+  REQUIRE(journal.Write().ok());
+  CHECK(journal.last_durable() == 0);  // written is not durable
+  Result<bool> started = journal.SyncInBackground();
+  REQUIRE(started.ok());
+  REQUIRE(started.value());
+  // Appended and written while that sync runs: not covered by it.
+  journal.Append("r3");
+  REQUIRE(journal.Write().ok());
+  REQUIRE(WaitSyncDone(journal));
+  CHECK(journal.last_durable() == 3);
+  // The next sync covers it.
+  started = journal.SyncInBackground();
+  REQUIRE(started.ok());
+  REQUIRE(started.value());
+  REQUIRE(WaitSyncDone(journal));
+  CHECK(journal.last_durable() == 4);
+  // Sync() on the caller's thread.
+  journal.Append("r4");
+  REQUIRE(journal.Write().ok());
+  REQUIRE(journal.Sync().ok());
+  CHECK(journal.last_durable() == 5);
+  // A snapshot holds everything appended before it.
+  journal.Append("r5");
+  REQUIRE(journal.Write().ok());
+  REQUIRE(journal.WriteSnapshot([](const auto& emit) { emit("state"); }).ok());
+  CHECK(journal.last_appended() == 6);
+  CHECK(journal.last_durable() == 6);
 }
 
 TEST_CASE("a tail torn at any byte is cut off and appends carry on after it") {
