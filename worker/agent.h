@@ -26,7 +26,8 @@
 //     (spilling to local disk, bounded) and their results are kept; both are
 //     sent, output first, once the broker answers. Queued tasks wait.
 //   - Results are numbered and kept until the broker acknowledges them
-//     (ResultsAck), so none is lost with a connection or a broker restart.
+//     (ResultsAck, or in a Dispatch), so none is lost with a connection or a
+//     broker restart.
 //   - A handshake the broker refuses (this worker's key is not on its
 //     workers' list, or the keys do not match) is logged as such and
 //     counts as out of touch: it tries again with the same backoff, so a
