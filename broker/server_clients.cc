@@ -52,14 +52,14 @@ bool Server::AnswerRepeat(const std::string& route, const std::string& key, bool
   auto it = submission_keys_.find(key);
   if (it == submission_keys_.end()) return false;
   // Not yet durable (the first reply is still waiting): this one waits too.
-  for (const PendingAck& pending : pending_acks_) {
-    if (pending.reply.job == it->second) {
-      PendingAck again = pending;
-      again.route = route;
-      again.follow = follow;
-      pending_acks_.push_back(std::move(again));
-      return true;
-    }
+  auto waiting = std::find_if(pending_acks_.begin(), pending_acks_.end(),
+                              [&](const PendingAck& p) { return p.reply.job == it->second; });
+  if (waiting != pending_acks_.end()) {
+    PendingAck again = *waiting;
+    again.route = route;
+    again.follow = follow;
+    pending_acks_.push_back(std::move(again));
+    return true;
   }
   Result<JobAccepted> accepted = AcceptedFor(it->second);
   if (!accepted.ok()) return false;

@@ -70,6 +70,21 @@ TEST_CASE("a resubmission after a lost reply is the same job") {
     return std::get<JobAccepted>(reply).job;
   };
   const JobId first = submit("key-1");
+  {
+    // A repeat right behind the first, before that one can be acknowledged
+    // (both in one turn, as a rule): the same job, acknowledged twice.
+    RawPeer peer(c.endpoint());
+    peer.Send(ClientHello{kProtocolVersion, "tester"});
+    REQUIRE(std::holds_alternative<Welcome>(peer.Expect()));
+    peer.Send(SubmitJob{Blob{job.value()}, false, "key-0"});
+    peer.Send(SubmitJob{Blob{job.value()}, false, "key-0"});
+    Message a = peer.Expect();
+    Message b = peer.Expect();
+    REQUIRE(std::holds_alternative<JobAccepted>(a));
+    REQUIRE(std::holds_alternative<JobAccepted>(b));
+    CHECK(std::get<JobAccepted>(a).job == std::get<JobAccepted>(b).job);
+    CHECK(std::get<JobAccepted>(a).job != first);
+  }
   // The same key from a new connection (the client that lost the reply
   // reconnects): the same job, not a second one.
   CHECK(submit("key-1") == first);
@@ -85,7 +100,7 @@ TEST_CASE("a resubmission after a lost reply is the same job") {
        at = status.out.find("once", at + 1)) {
     ++jobs;
   }
-  CHECK_MESSAGE(jobs == 2, status.out);
+  CHECK_MESSAGE(jobs == 3, status.out);  // key-0, key-1 and key-2
 }
 
 // A worker that says it reads Dispatch.results_acked has its results
