@@ -303,11 +303,9 @@ void Server::HandleWorkerMessage(Peer& peer, const std::string& route, Message& 
   } else if (auto* results = std::get_if<TaskResults>(&msg)) {
     // The message as it came (ResultsRecord): replay applies its results
     // in order, as here.
-    if (const Worker* w = scheduler_.FindWorker(peer.worker); w != nullptr && !replaying_) {
+    if (const Worker* w = scheduler_.FindWorker(peer.worker); w != nullptr) {
       const uint32_t number = JournalWorker(*w);
-      if (!dispatch_records_.empty()) JournalDispatches();
-      journal_->AppendEncoded(
-          [&](std::string* out) { EncodeResultsRecord(number, frame, out); });
+      AppendRecord([&](std::string* out) { EncodeResultsRecord(number, frame, out); });
     }
     for (const TaskResult& r : results->results) scheduler_.OnStepExited(peer.worker, r, now);
     if (results->first_seq > 0 && !results->results.empty()) {
@@ -369,10 +367,10 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey
   if (worker.value >= dispatch_record_of_.size()) dispatch_record_of_.resize(worker.value + 1, 0);
   uint32_t& index = dispatch_record_of_[worker.value];
   if (index == 0) {
-    dispatch_records_.push_back(DispatchesRecord{number, {}});
+    dispatch_records_.emplace_back(worker, DispatchesRecord{number, {}});
     index = static_cast<uint32_t>(dispatch_records_.size());
   }
-  dispatch_records_[index - 1].entries.push_back(
+  dispatch_records_[index - 1].second.entries.push_back(
       DispatchEntry{key, after ? after->step : StepIndex(), after ? after->attempt : Attempt()});
   Task task;
   task.key = key;
@@ -436,8 +434,9 @@ void Server::ScheduleAndDispatch(int64_t now) {
   for (auto& [worker, tasks] : pending_dispatch_) {
     auto it = worker_routes_.find(worker);
     if (it == worker_routes_.end() || tasks.empty()) continue;
-    // Results this turn journaled ride on the dispatch, where the worker
-    // reads them there: they are written before anything is sent.
+    // The acknowledgement of results journaled this turn rides on the
+    // dispatch, to workers that read it there: the records are written
+    // before anything is sent.
     uint64_t ack = 0;
     if (auto p = peers_.find(it->second); p != peers_.end() && p->second.reads_dispatch_acks &&
                                           p->second.results_seen > p->second.results_acked) {

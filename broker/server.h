@@ -49,6 +49,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 #include <zmq.hpp>
 
@@ -213,11 +214,17 @@ class Server : private Outbox {
   // Appends `record` (one of Record's alternatives) to the journal.
   template <typename T>
   void Journal(const T& record) {
+    AppendRecord([&record](std::string* out) { EncodeRecordOf(record, out); });
+  }
+  // The same for a record that `encode(std::string* out)` appends to *out;
+  // nothing while replaying. The dispatch records gathered so far go first.
+  template <typename Encode>
+  void AppendRecord(Encode&& encode) {
     if (replaying_) return;
     if (!dispatch_records_.empty()) JournalDispatches();
-    journal_->AppendEncoded([&record](std::string* out) { EncodeRecordOf(record, out); });
+    journal_->AppendEncoded(std::forward<Encode>(encode));
   }
-  // Appends the dispatch records gathered so far (dispatch_records_).
+  // Appends the dispatch records gathered so far (dispatch_records_), if any.
   void JournalDispatches();
   // The number by which this journal file's records refer to worker `w`,
   // journaling a WorkerRecord first if it has none yet.
@@ -265,7 +272,7 @@ class Server : private Outbox {
   // and before the turn's records are written, so that nothing that could
   // depend on a dispatch comes before it, and nothing is sent before its
   // record. dispatch_record_of_ is by WorkerId: index + 1, 0 if none.
-  std::vector<DispatchesRecord> dispatch_records_;
+  std::vector<std::pair<WorkerId, DispatchesRecord>> dispatch_records_;
   std::vector<uint32_t> dispatch_record_of_;
   uint32_t next_worker_number_ = 1;
   // While replaying: what the numbers read so far stand for.

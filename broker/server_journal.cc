@@ -41,11 +41,11 @@ uint32_t Server::JournalWorker(const Worker& w) {
 }
 
 void Server::JournalDispatches() {
-  for (const DispatchesRecord& record : dispatch_records_) {
+  for (const auto& [worker, record] : dispatch_records_) {
     journal_->AppendEncoded([&record](std::string* out) { EncodeRecordOf(record, out); });
+    dispatch_record_of_[worker.value] = 0;
   }
   dispatch_records_.clear();
-  std::fill(dispatch_record_of_.begin(), dispatch_record_of_.end(), 0);
 }
 
 Status Server::Recover(const std::string& dir) {
@@ -220,7 +220,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
 }
 
 bool Server::WriteJournal(int64_t now) {
-  if (!dispatch_records_.empty()) JournalDispatches();
+  JournalDispatches();
   if (Status s = journal_->Write(); !s.ok()) {
     spdlog::critical("journal: {}", s.message());
     return false;
@@ -286,7 +286,7 @@ bool Server::SnapshotDue() const {
 }
 
 Status Server::TakeSnapshot() {
-  if (!dispatch_records_.empty()) JournalDispatches();
+  JournalDispatches();
   if (Status s = journal_->Write(); !s.ok()) return s;
   // Every running job's file is read before anything is written, so that a
   // missing one fails the snapshot, not the journal.
