@@ -41,9 +41,10 @@ uint32_t Server::JournalWorker(const Worker& w) {
 }
 
 void Server::JournalDispatches() {
-  for (const auto& [worker, record] : dispatch_records_) {
+  for (const auto& entry : dispatch_records_) {
+    const DispatchesRecord& record = entry.second;
     journal_->AppendEncoded([&record](std::string* out) { EncodeRecordOf(record, out); });
-    dispatch_record_of_[worker.value] = 0;
+    dispatch_record_of_[entry.first.value] = 0;
   }
   dispatch_records_.clear();
 }
