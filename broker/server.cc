@@ -30,14 +30,6 @@ std::string RouteText(std::string_view route) {
   return text;
 }
 
-// About what a task takes in a Dispatch.
-size_t TaskBytes(const Task& task) {
-  size_t bytes = 64 + task.step_id.size() + task.cwd.size() + task.stdin_data.bytes.size();
-  for (const std::string& arg : task.argv) bytes += arg.size() + 5;
-  for (const auto& [name, value] : task.env) bytes += name.size() + value.size() + 10;
-  return bytes;
-}
-
 }  // namespace
 
 Server::Server(ServerOptions options, std::unique_ptr<Spool> spool)
@@ -372,14 +364,7 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey
   }
   dispatch_records_[index - 1].second.entries.push_back(
       DispatchEntry{key, after ? after->step : StepIndex(), after ? after->attempt : Attempt()});
-  Task task;
-  task.key = key;
-  task.step_id = step.id;
-  task.argv = step.shell ? std::vector<std::string>{"/bin/sh", "-c", step.argv[0]} : step.argv;
-  task.env = step.env;
-  task.cwd = step.cwd;
-  task.timeout_ms = step.timeout_ms;
-  task.slots = step.slots;
+  TaskRef task{key, &step, {}, 0, StepIndex(), Attempt()};
   task.lease_ms =
       static_cast<uint32_t>(job->spec().lease_ms > 0 ? job->spec().lease_ms : options_.lease_ms);
   if (after) {
@@ -387,7 +372,7 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey
     task.after_attempt = after->attempt;
   }
   if (step.stdin_data) {
-    task.stdin_data.bytes = *step.stdin_data;
+    task.stdin_data = *step.stdin_data;
   } else if (step.stdin_from) {
     Result<std::string> data = spool_->ReadCapturedStdout(key.job, *step.stdin_from,
                                                           options_.job_limits.max_stdin_bytes);
@@ -398,9 +383,9 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey
       failed_before_start_.emplace_back(worker, TaskResult{key, std::move(run)});
       return;
     }
-    task.stdin_data.bytes = std::move(data).value();
+    task.stdin_data = stdin_read_.emplace_back(std::move(data).value());
   }
-  pending_dispatch_[worker].push_back(std::move(task));
+  pending_dispatch_[worker].push_back(task);
 }
 
 void Server::Kill(WorkerId worker, const TaskKey& key) {
@@ -444,27 +429,23 @@ void Server::ScheduleAndDispatch(int64_t now) {
     }
     // Batches up to kDispatchBatchBytes, so that no message is bigger than
     // its largest task needs. Most turns need one.
-    size_t total = 0;
-    for (const Task& task : tasks) total += TaskBytes(task);
-    if (total <= kDispatchBatchBytes) {
-      Reply(it->second, drover::Dispatch{std::move(tasks), ack});
-      continue;
-    }
-    drover::Dispatch batch;
-    batch.results_acked = ack;
+    size_t first = 0;
     size_t bytes = 0;
-    for (Task& task : tasks) {
-      const size_t size = TaskBytes(task);
-      if (!batch.tasks.empty() && bytes + size > kDispatchBatchBytes) {
-        Reply(it->second, std::exchange(batch, {}));
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      const size_t size = EncodedTaskBytes(tasks[i]);
+      if (i > first && bytes + size > kDispatchBatchBytes) {
+        EncodeDispatch(&tasks[first], i - first, std::exchange(ack, 0),
+                       &outgoing_.emplace_back(it->second, std::string()).second);
+        first = i;
         bytes = 0;
       }
       bytes += size;
-      batch.tasks.push_back(std::move(task));
     }
-    Reply(it->second, batch);
+    EncodeDispatch(&tasks[first], tasks.size() - first, ack,
+                   &outgoing_.emplace_back(it->second, std::string()).second);
   }
   pending_dispatch_.clear();
+  stdin_read_.clear();  // encoded: the views into it are gone
 }
 
 void Server::SendCredits() {

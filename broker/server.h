@@ -43,6 +43,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -61,6 +62,7 @@
 #include "broker/scheduler.h"
 #include "broker/spool.h"
 #include "broker/zap.h"
+#include "shared/codec.h"
 #include "shared/job_load.h"
 #include "shared/signal_fd.h"
 
@@ -283,7 +285,8 @@ class Server : private Outbox {
 
   // Filled during a turn, dealt with at its end.
   std::vector<std::pair<std::string, std::string>> outgoing_;  // (route, encoded message)
-  std::unordered_map<WorkerId, std::vector<Task>> pending_dispatch_;
+  std::unordered_map<WorkerId, std::vector<TaskRef>> pending_dispatch_;
+  std::deque<std::string> stdin_read_;  // stdin_from bytes the pending dispatches view
   // Attempts that failed before reaching a worker (e.g. stdin_from too big).
   std::vector<std::pair<WorkerId, TaskResult>> failed_before_start_;
   // Submissions waiting for their JobRecord (number `record`) to be durable

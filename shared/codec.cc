@@ -55,6 +55,54 @@ void EncodeJobEvents(JobId job, uint64_t offset, std::string_view records, std::
   PackBin(packer, records);
 }
 
+void EncodeDispatch(const TaskRef* tasks, size_t count, uint64_t results_acked, std::string* out) {
+  size_t bytes = 16;
+  for (size_t i = 0; i < count; ++i) bytes += EncodedTaskBytes(tasks[i]);
+  out->reserve(out->size() + bytes);
+  StringSink sink(out);
+  msgpack::packer<StringSink> packer(sink);
+  packer.pack_array(2);
+  packer.pack(static_cast<uint8_t>(Dispatch::kType));
+  packer.pack_array(2);
+  packer.pack_array(static_cast<uint32_t>(count));
+  for (size_t i = 0; i < count; ++i) {
+    // Field for field as Task's MSGPACK_DEFINE.
+    const TaskRef& task = tasks[i];
+    const StepSpec& step = *task.step;
+    packer.pack_array(13);
+    packer.pack(task.key.job);
+    packer.pack(task.key.step);
+    packer.pack(task.key.attempt);
+    packer.pack(step.id);
+    if (step.shell) {
+      packer.pack_array(3);
+      packer.pack_str(7).pack_str_body("/bin/sh", 7);
+      packer.pack_str(2).pack_str_body("-c", 2);
+      packer.pack(step.argv.at(0));
+    } else {
+      packer.pack(step.argv);
+    }
+    packer.pack(step.env);
+    packer.pack(step.cwd);
+    PackBin(packer, task.stdin_data);
+    packer.pack(step.timeout_ms);
+    packer.pack(step.slots);
+    packer.pack(task.after_step);
+    packer.pack(task.after_attempt);
+    packer.pack(task.lease_ms);
+  }
+  packer.pack(results_acked);
+}
+
+size_t EncodedTaskBytes(const TaskRef& task) {
+  const StepSpec& step = *task.step;
+  // Every integer takes at most 9 bytes, every header at most 5.
+  size_t bytes = 13 * 9 + step.id.size() + step.cwd.size() + task.stdin_data.size() + 32;
+  for (const std::string& arg : step.argv) bytes += arg.size() + 5;
+  for (const auto& [name, value] : step.env) bytes += name.size() + value.size() + 15;
+  return bytes;
+}
+
 Result<Message> DecodeMessage(std::string_view bytes, const DecodeLimits& limits) {
   return DecodeTyped<Message>(bytes, limits);
 }

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/job_spec.h"
 #include "shared/msgpack_scan.h"  // DecodeLimits
 #include "shared/protocol.h"
 #include "shared/status.h"
@@ -32,6 +33,26 @@ std::string EncodeMessage(const Message& msg);
 void EncodeTaskOutput(const TaskKey& key, Stream stream, std::string_view data, uint64_t offset,
                       std::string* out);
 void EncodeJobEvents(JobId job, uint64_t offset, std::string_view records, std::string* out);
+
+// A task as the broker dispatches it: views of the step it runs, so that a
+// dispatch copies none of the step's argv, env or cwd. `step` and the bytes
+// of `stdin_data` must outlive the encoding.
+struct TaskRef {
+  TaskKey key;
+  const StepSpec* step = nullptr;
+  std::string_view stdin_data;  // the step's own, or its stdin_from step's stdout
+  uint32_t lease_ms = 0;
+  StepIndex after_step;
+  Attempt after_attempt;  // 0: start as soon as a slot allows
+};
+
+// The Dispatch of `tasks`, encoded straight from the steps: equals
+// EncodeMessage() of the Dispatch whose Tasks hold copies of the same fields
+// (a `shell` step's argv becomes {"/bin/sh", "-c", command}); codec_test
+// checks it.
+void EncodeDispatch(const TaskRef* tasks, size_t count, uint64_t results_acked, std::string* out);
+// About the bytes `task` takes in an encoded Dispatch (never fewer).
+size_t EncodedTaskBytes(const TaskRef& task);
 
 // Decodes one whole message; trailing bytes are an error.
 Result<Message> DecodeMessage(std::string_view bytes, const DecodeLimits& limits = {});

@@ -78,6 +78,60 @@ TEST_CASE("the bulk encoders write exactly what EncodeMessage writes") {
   }
 }
 
+TEST_CASE("a dispatch encoded from its steps is the Dispatch of their copies") {
+  StepSpec plain;
+  plain.id = "compile";
+  plain.argv = {"cc", "-c", "a.c"};
+  plain.env = {{"CC", "gcc"}, {"LANG", "C"}};
+  plain.cwd = "/src";
+  plain.timeout_ms = 70000;
+  plain.slots = 2;
+  StepSpec shell;
+  shell.id = "s";
+  shell.argv = {"echo hi | wc -c"};
+  shell.shell = true;
+  const std::string input(70000, 'i');  // a bin 32 length
+  const std::vector<TaskRef> refs = {
+      {TaskKey{JobId(1ull << 40), StepIndex(70000), Attempt(3)}, &plain, input, 30000,
+       StepIndex(), Attempt()},
+      {TaskKey{JobId(2), StepIndex(1), Attempt(1)}, &shell, "", 1u << 31, StepIndex(0),
+       Attempt(2)},
+  };
+  Dispatch copies;
+  copies.results_acked = 1ull << 35;
+  for (const TaskRef& ref : refs) {
+    Task task;
+    task.key = ref.key;
+    task.step_id = ref.step->id;
+    task.argv = ref.step->shell ? std::vector<std::string>{"/bin/sh", "-c", ref.step->argv[0]}
+                                : ref.step->argv;
+    task.env = ref.step->env;
+    task.cwd = ref.step->cwd;
+    task.stdin_data.bytes = std::string(ref.stdin_data);
+    task.timeout_ms = ref.step->timeout_ms;
+    task.slots = ref.step->slots;
+    task.after_step = ref.after_step;
+    task.after_attempt = ref.after_attempt;
+    task.lease_ms = ref.lease_ms;
+    copies.tasks.push_back(std::move(task));
+  }
+  const std::string expected = EncodeMessage(copies);
+  std::string direct = "prefix";
+  EncodeDispatch(refs.data(), refs.size(), copies.results_acked, &direct);
+  CHECK(direct == "prefix" + expected);
+  CHECK(EncodedTaskBytes(refs[0]) + EncodedTaskBytes(refs[1]) >= expected.size());
+  Result<Message> decoded = DecodeMessage(expected);
+  REQUIRE(decoded.ok());
+  const Dispatch& back = std::get<Dispatch>(decoded.value());
+  REQUIRE(back.tasks.size() == 2);
+  CHECK(back.tasks[0].env == plain.env);
+  CHECK(back.tasks[1].argv == std::vector<std::string>{"/bin/sh", "-c", "echo hi | wc -c"});
+  CHECK(back.tasks[1].follows());
+  std::string empty;
+  EncodeDispatch(nullptr, 0, 0, &empty);
+  CHECK(empty == EncodeMessage(Dispatch{}));
+}
+
 TEST_CASE("event records are framed and decode in order") {
   std::string log;
   AppendEventRecord(StepStarted{StepIndex(1), Attempt(1), "w1"}, &log);
