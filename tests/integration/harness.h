@@ -102,6 +102,9 @@ struct ClusterOptions {
   bool keys = false;
   // Given to every run of the broker.
   std::vector<std::string> broker_args = {};
+  // The broker's --heartbeat-ms: short, so that tests notice silence within
+  // a second (liveness is 5 heartbeats).
+  int heartbeat_ms = 200;
 };
 
 // A broker on a free loopback port plus workers, in one temp dir.
@@ -153,6 +156,7 @@ class Cluster {
   TempDir dir_;
   std::string endpoint_;
   std::vector<std::string> broker_args_;
+  int heartbeat_ms_;
   std::vector<std::unique_ptr<Process>> brokers_;  // every run; the last is current
   std::vector<std::unique_ptr<Process>> workers_;
   bool keys_ = false;

@@ -195,7 +195,12 @@ TEST_CASE("messages outside a peer's role get the reason and change nothing") {
 }
 
 TEST_CASE("the broker splits a large dispatch so that each message fits the worker's limit") {
-  Cluster c;
+  // The broker takes the 21 MiB graph in one turn, which sends no heartbeat;
+  // under a sanitizer that turn outlasts a 1 s liveness, the worker gives
+  // the broker up and reconnects, and the dispatch sent on the old
+  // connection comes back as lost attempts (attempt 2, below). Slower
+  // heartbeats keep this test about message sizes.
+  Cluster c({.heartbeat_ms = 1000});
   // Three steps of 7 MiB stdin each, dispatched in one turn: 21 MiB in all,
   // more than this worker takes in one message (16 MiB).
   c.AddWorker("w", 3, {}, {"--max-message-mb", "16"});
