@@ -29,7 +29,9 @@ struct Blob {
 template <typename Stream>
 void PackBin(msgpack::packer<Stream>& packer, std::string_view bytes) {
   packer.pack_bin(static_cast<uint32_t>(bytes.size()));
-  packer.pack_bin_body(bytes.data(), static_cast<uint32_t>(bytes.size()));
+  // An empty view may have no data pointer at all, and a sink copies with
+  // memcpy, which must not be given a null pointer even for no bytes.
+  if (!bytes.empty()) packer.pack_bin_body(bytes.data(), static_cast<uint32_t>(bytes.size()));
 }
 
 // Specialised by DROVER_WIRE_ENUM for each enum that crosses the wire.

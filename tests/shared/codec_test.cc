@@ -94,8 +94,9 @@ TEST_CASE("a dispatch encoded from its steps is the Dispatch of their copies") {
   const std::vector<TaskRef> refs = {
       {TaskKey{JobId(1ull << 40), StepIndex(70000), Attempt(3)}, &plain, input, 30000,
        StepIndex(), Attempt()},
-      {TaskKey{JobId(2), StepIndex(1), Attempt(1)}, &shell, "", 1u << 31, StepIndex(0),
-       Attempt(2)},
+      // No stdin: a view with no data pointer (the sink must not memcpy from it).
+      {TaskKey{JobId(2), StepIndex(1), Attempt(1)}, &shell, std::string_view(), 1u << 31,
+       StepIndex(0), Attempt(2)},
   };
   Dispatch copies;
   copies.results_acked = 1ull << 35;
