@@ -25,6 +25,9 @@ struct ProcessSet::Process {
   pid_t pid = -1;  // also the id of its process group
   int stdin_fd = -1;
   int out_fd[2] = {-1, -1};  // indexed by Stream
+  // Our copies of the write ends of out_fd, kept until the leader is reaped
+  // (see Spawn).
+  int out_write_fd[2] = {-1, -1};
   std::string stdin_data;
   size_t stdin_written = 0;
   Time timeout_at = -1;      // when to Terminate(kTimedOut); -1: never
@@ -305,7 +308,8 @@ ProcessSet::ProcessSet(ProcessObserver* observer, const sigset_t& child_sigmask,
 ProcessSet::~ProcessSet() {
   for (auto& [id, p] : processes_) {
     if (!p->reaped) kill(-p->pid, SIGKILL);
-    for (int fd : {p->stdin_fd, p->out_fd[0], p->out_fd[1]}) {
+    for (int fd :
+         {p->stdin_fd, p->out_fd[0], p->out_fd[1], p->out_write_fd[0], p->out_write_fd[1]}) {
       if (fd >= 0) close(fd);
     }
   }
@@ -367,10 +371,8 @@ Result<ProcessSet::Id> ProcessSet::Spawn(const SpawnSpec& spec, Time now) {
   const Time started_ms = WallMs();
   pid_t pid = -1;
   const int err = StartChild(*program, spec, {pipes[0][0], pipes[1][1], pipes[2][1]}, &pid);
-  for (int* fd : {&pipes[0][0], &pipes[1][1], &pipes[2][1]}) {
-    if (*fd >= 0) close(*fd);
-    *fd = -1;
-  }
+  if (pipes[0][0] >= 0) close(pipes[0][0]);
+  pipes[0][0] = -1;
   if (err != 0) {
     close_pipes();
     return ErrnoStatus("cannot run " + Quoted(name), err);
@@ -383,6 +385,13 @@ Result<ProcessSet::Id> ProcessSet::Spawn(const SpawnSpec& spec, Time now) {
   p->stdin_fd = pipes[0][1];
   p->out_fd[static_cast<int>(Stream::kStdout)] = pipes[1][0];
   p->out_fd[static_cast<int>(Stream::kStderr)] = pipes[2][0];
+  // The write ends stay open here while the leader runs, so that its exit
+  // (which closes its copies) does not make the pipes readable: the worker
+  // then wakes once per exit, on SIGCHLD, instead of up to three times
+  // (each pipe's EOF, then the signal), each time taking the CPU from the
+  // child that is still exiting. They are closed when the leader is reaped.
+  p->out_write_fd[static_cast<int>(Stream::kStdout)] = pipes[1][1];
+  p->out_write_fd[static_cast<int>(Stream::kStderr)] = pipes[2][1];
   p->stdin_data = spec.stdin_data;
   if (spec.timeout_ms > 0) p->timeout_at = now + spec.timeout_ms;
   p->run.started_ms = started_ms;
@@ -532,8 +541,9 @@ void ProcessSet::ReadOutput(Process* p, Stream stream, Time now) {
   if (n < 0 && errno == EAGAIN) return;
   CloseFd(fd);  // EOF, or an error that no later read would cure
   if (!p->reaped && p->out_fd[0] < 0 && p->out_fd[1] < 0) {
-    // Both pipes closed: the leader has most likely exited as well. Reap it
-    // now rather than a loop turn later, when its SIGCHLD is read.
+    // Both pipes closed while the leader was not yet reaped: only by read
+    // errors, since our copies of the write ends keep EOF away until then.
+    // Reap it if it has exited rather than wait for its SIGCHLD.
     TryReap(p, now);  // finishes it if so
     return;
   }
@@ -591,6 +601,10 @@ void ProcessSet::TryReap(Process* p, Time now) {
   p->kill_at = -1;
   CloseFd(&p->stdin_fd);
   std::string().swap(p->stdin_data);
+  for (int& fd : p->out_write_fd) {
+    close(fd);
+    fd = -1;
+  }
   // Its pipes most likely reached EOF with it: look now rather than in a
   // later loop turn. Only pipes with nothing buffered: reading data here
   // would go around the caller's push-back.

@@ -35,6 +35,9 @@
 //
 // A process is finished when its leader has been reaped AND both output pipes
 // reached EOF (or were abandoned, below). Then its OnExit fires, exactly once.
+// The set keeps its own copies of the pipes' write ends until the leader is
+// reaped, so that a child's exit makes nothing readable: the caller is woken
+// once per exit, by SIGCHLD, rather than by each pipe's EOF as well.
 // When the leader exits, whatever it left running in its process group is
 // killed (SIGKILL) before the leader is reaped, so the pgid cannot be reused
 // under us; descendants that left the group and keep a pipe open are waited

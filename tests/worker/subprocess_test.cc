@@ -261,6 +261,32 @@ TEST_CASE("exit codes are reported with wall-clock times") {
   CHECK_FALSE(f.recorder.exits[three].succeeded());
 }
 
+TEST_CASE("a child's exit makes none of its pipes readable before it is reaped") {
+  // So that the worker is woken once per exit, by SIGCHLD, and not first by
+  // each pipe's end-of-file while the child is still on its way out.
+  Fixture f;
+  const Id id = f.Shell("echo out; echo err >&2");
+  siginfo_t info{};
+  REQUIRE(waitid(P_ALL, 0, &info, WEXITED | WNOWAIT) == 0);  // a zombie now, not reaped
+  std::vector<PollFd> fds;
+  f.set.CollectPollFds(/*want_output=*/true, &fds);
+  std::vector<pollfd> polled;
+  for (const PollFd& fd : fds) polled.push_back({fd.fd, fd.events, 0});
+  REQUIRE(polled.size() == 2);
+  REQUIRE(poll(polled.data(), polled.size(), 0) == 2);  // the output waits in both
+  for (pollfd& p : polled) {
+    CHECK(p.revents == POLLIN);  // data, but no end-of-file
+    f.set.HandleReady(p.fd, p.revents, MonotonicMs());
+  }
+  REQUIRE(poll(polled.data(), polled.size(), 0) == 0);
+  CHECK(f.recorder.exits.count(id) == 0);
+  f.set.ReapExited(MonotonicMs());
+  REQUIRE(f.recorder.exits.count(id) == 1);  // reaped, and both pipes at their end
+  CHECK(f.recorder.exits[id].exit_code == 0);
+  CHECK(f.recorder.Out(id) == "out\n");
+  CHECK(f.recorder.Err(id) == "err\n");
+}
+
 TEST_CASE("a signal Drover did not send is reported as kSignaled") {
   Fixture f;
   const Id term = f.Shell("kill -TERM $$");
