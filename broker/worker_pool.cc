@@ -141,11 +141,13 @@ bool WorkerPool::Release(Worker* worker, const TaskKey& key, std::optional<int64
   worker->used -= it->second.slots;
   worker->running.erase(it);
   if (run_ms) {
-    const int64_t sample = std::max<int64_t>(0, *run_ms);
+    // Clamped: the times come from the worker, and anything this long is
+    // simply long.
+    const int64_t sample = std::clamp<int64_t>(*run_ms, 0, kPrefetchBelowMs * 1000) * 1000;
     // An exponential moving average (weight 1/8): a few long steps switch
     // prefetch off, a few short ones back on.
-    worker->avg_run_ms =
-        worker->avg_run_ms < 0 ? sample : worker->avg_run_ms + (sample - worker->avg_run_ms) / 8;
+    worker->avg_run_us =
+        worker->avg_run_us < 0 ? sample : worker->avg_run_us + (sample - worker->avg_run_us) / 8;
   }
   UpdateFree(worker, old_idle);
   return true;

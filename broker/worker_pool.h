@@ -13,8 +13,11 @@
 // uses it only while the worker's recent attempts are short (a moving average
 // under kPrefetchBelowMs): there a round trip is a real share of each step,
 // while a long step queued behind another could wait for nothing when some
-// other worker is idle. A step never goes to a worker whose slots are fewer
-// than the step needs.
+// other worker is idle. And it uses only as much of it as holds about
+// kPrefetchWorkMs of those steps per slot: enough for the worker to send its
+// results in batches without running dry, while what waits on one worker
+// at the end of a graph, with others idle, is a matter of milliseconds. A
+// step never goes to a worker whose slots are fewer than the step needs.
 //
 // A worker is known by its instance: an id its process makes up when it
 // starts, kept across reconnections. A worker that goes silent is
@@ -57,6 +60,10 @@ struct WorkerInfo {
 };
 
 inline constexpr int64_t kPrefetchBelowMs = 250;
+// Run time per slot that a worker's prefetch queue may hold. Above the time
+// a worker holds results back to batch them (worker/agent.h, 20 ms) plus a
+// round trip, so its queue is refilled before it runs low.
+inline constexpr int64_t kPrefetchWorkMs = 50;
 
 // An attempt assigned to a worker.
 struct Assignment {
@@ -75,13 +82,20 @@ struct Worker {
   uint32_t free = 0;  // what it can still be assigned: capacity() - used, or 0
   Time last_heard = 0;
   std::map<TaskKey, Assignment> running;
-  int64_t avg_run_ms = -1;  // moving average of its attempts' run times; -1: none yet
+  // Moving average of its attempts' run times, in microseconds (finer than
+  // the milliseconds they are reported in, so that the average of short
+  // steps does not stick a few units off); -1: none yet.
+  int64_t avg_run_us = -1;
 
-  // Slots plus, while its steps are short, its prefetch; 0 while disconnected.
-  uint32_t capacity() const {
-    if (!connected) return 0;
-    const bool short_steps = avg_run_ms >= 0 && avg_run_ms < kPrefetchBelowMs;
-    return info.slots + (short_steps ? info.prefetch : 0);
+  // Slots plus the prefetch in use; 0 while disconnected.
+  uint32_t capacity() const { return connected ? info.slots + prefetch_used() : 0; }
+  // Of its prefetch, what holds about kPrefetchWorkMs of its steps per slot
+  // (at least one), while its steps are short; else none.
+  uint32_t prefetch_used() const {
+    if (avg_run_us < 0 || avg_run_us >= kPrefetchBelowMs * 1000 || info.prefetch == 0) return 0;
+    const uint64_t fit = uint64_t{info.slots} * kPrefetchWorkMs * 1000 /
+                         static_cast<uint64_t>(std::max<int64_t>(avg_run_us, 1));
+    return static_cast<uint32_t>(std::clamp<uint64_t>(fit, 1, info.prefetch));
   }
   // Slots in use as far as the broker can tell.
   uint32_t busy() const { return std::min(info.slots, used); }

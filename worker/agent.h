@@ -12,7 +12,14 @@
 //
 // Tasks the broker sends beyond the free slots (up to `prefetch` slot units)
 // wait in a local FIFO queue and start the moment a slot frees, so no slot
-// sits idle for a round trip to the broker. A task that follows another
+// sits idle for a round trip to the broker. While more than a slot's worth
+// of work per slot waits here, finished results are held back (up to
+// kResultDelayMs) and sent together: with short steps, every message costs
+// the broker, the client and both ends' ZeroMQ threads a wake-up on the
+// same cores the steps need, so a few large batches leave those cores to
+// the steps. With little left to start, results go at once, since the
+// broker sends more work (or starts dependents elsewhere) only on hearing
+// them. A task that follows another
 // (Task::follows) waits apart until that one ends: if it exited 0 the
 // follower goes to the front of the queue, into the slot it freed; if not,
 // the follower is reported kNotRun without being started. Every task sent
@@ -79,7 +86,7 @@ struct AgentOptions {
 
 class Agent : private ProcessObserver {
  public:
-  static constexpr int64_t kResultDelayMs = 5;
+  static constexpr int64_t kResultDelayMs = 20;
   static constexpr size_t kMaxResultBatch = 256;
   // Results in one TaskResults message: each is about 100 bytes plus its
   // reason (at most kMaxErrorBytes), so a message stays within 17 MiB.
@@ -143,6 +150,8 @@ class Agent : private ProcessObserver {
   void Acknowledged(uint64_t through);
   // Sends the results not yet sent, now or a little later to batch them.
   void FlushResults(Time now, bool force);
+  // Whether so little waits to start here that results should go at once.
+  bool RunningLow() const;
   // Sends Goodbye, stops every child, waits for them (bounded), returns.
   void ShutDown();
 

@@ -88,10 +88,7 @@ void Agent::FlushResults(Time now, bool force) {
   // output: so all output read before it goes first.
   if (OutputWaiting() && !force) return;
   if (results_since_ < 0) results_since_ = now;
-  // Hold results back only while there is local work (queued, or waiting to
-  // follow) to keep the slots busy without the broker.
-  const bool running_dry = queued_.empty() && followers_.empty();
-  if (!force && !running_dry && next_seq_ - unsent_from_ < kMaxResultBatch &&
+  if (!force && !RunningLow() && next_seq_ - unsent_from_ < kMaxResultBatch &&
       now - results_since_ < kResultDelayMs) {
     return;
   }
@@ -110,6 +107,22 @@ void Agent::FlushResults(Time now, bool force) {
   }
   unsent_from_ = next_seq_;
   results_since_ = -1;
+}
+
+bool Agent::RunningLow() const {
+  // Slot units waiting to start, queued or following a running attempt: at
+  // most one per slot, and the slots may empty within a round trip to the
+  // broker. Every task takes a slot at least, so the count stops early.
+  uint64_t waiting = 0;
+  for (const Task& t : queued_) {
+    if ((waiting += t.slots) > options_.slots) return false;
+  }
+  for (const auto& [pred, tasks] : followers_) {
+    for (const Task& t : tasks) {
+      if ((waiting += t.slots) > options_.slots) return false;
+    }
+  }
+  return true;
 }
 
 void Agent::OnExit(Id id, const RunResult& run) {

@@ -22,9 +22,13 @@
 
 namespace {
 
-// Short steps are where a round trip to the broker costs most; the broker
-// only uses this room while a worker's steps are short (under 250 ms).
-constexpr uint32_t kDefaultMinPrefetch = 8;
+// Short steps are where a round trip to the broker costs most. The room is
+// generous because the broker decides how much of it to use: only while a
+// worker's steps are short, and only about 50 ms of them per slot
+// (broker/worker_pool.h); the deeper the queue, the larger the batches in
+// which results and dispatches travel.
+constexpr uint32_t kDefaultPrefetchPerSlot = 4;
+constexpr uint32_t kDefaultMinPrefetch = 64;
 
 // Root keeps state where system daemons do; anyone else in their home.
 std::string DefaultStateDir() {
@@ -88,7 +92,8 @@ int main(int argc, char** argv) {
   std::optional<uint32_t> prefetch;
   app.add_option("--prefetch", prefetch,
                  "Slot units of short steps to queue beyond --slots, so a slot never waits "
-                 "for the broker (default: --slots, at least 8; 0 turns it off)")
+                 "for the broker (default: 4 × --slots, at least 64; the broker uses only "
+                 "about 50 ms of steps per slot; 0 turns it off)")
       ->check(CLI::Range(0u, 1u << 20));
   app.add_option("--kill-grace", kill_grace_s,
                  "Seconds between SIGTERM and SIGKILL when a step is stopped")
@@ -136,7 +141,8 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (options.name.empty()) options.name = options.host;
-  options.prefetch = prefetch.value_or(std::max(options.slots, kDefaultMinPrefetch));
+  options.prefetch =
+      prefetch.value_or(std::max(kDefaultPrefetchPerSlot * options.slots, kDefaultMinPrefetch));
   options.kill_grace_ms = static_cast<int64_t>(kill_grace_s * 1000);
   options.spill_max_bytes = spill_max_mb << 20;
   options.max_message_bytes = max_message_mb << 20;

@@ -393,6 +393,43 @@ TEST_CASE("a worker's prefetch queue fills only once its steps have proved short
   f.Drain(job);
 }
 
+TEST_CASE("a worker's prefetch holds about kPrefetchWorkMs of its steps per slot") {
+  Fixture f;
+  WorkerId w = f.AddWorker("w1", 2, {}, /*prefetch=*/64);
+  GraphBuilder g;
+  for (int i = 0; i < 200; ++i) g.Step("s" + std::to_string(i));
+  JobId job = f.Submit(g.Build());
+  std::deque<RecordingOutbox::Sent> held;
+  for (const auto& d : f.Schedule()) held.push_back(d);
+  REQUIRE(held.size() == 2);
+  // Steps of 10 ms: 2 slots × 50 ms of them queued, beside the 2 running.
+  f.Exit(held.front(), 0, /*ran_ms=*/10);
+  held.pop_front();
+  for (const auto& d : f.Schedule()) held.push_back(d);
+  CHECK(f.sched.FindWorker(w)->used == 2 + 2 * kPrefetchWorkMs / 10);
+  CHECK(held.size() == 2 + 2 * kPrefetchWorkMs / 10);
+  // Steps of 100 ms: one queued, however much room the worker offers.
+  for (int i = 0; i < 40; ++i) {
+    f.Exit(held.front(), 0, /*ran_ms=*/100);
+    held.pop_front();
+    for (const auto& d : f.Schedule()) held.push_back(d);
+  }
+  CHECK(f.sched.FindWorker(w)->used == 3);
+  // Steps of 1 ms: all of its prefetch (64 < 2 × 50).
+  for (int i = 0; i < 40; ++i) {
+    f.Exit(held.front(), 0, /*ran_ms=*/1);
+    held.pop_front();
+    for (const auto& d : f.Schedule()) held.push_back(d);
+  }
+  CHECK(f.sched.FindWorker(w)->used == 2 + 64);
+  while (!held.empty()) {
+    f.Exit(held.front(), 0, /*ran_ms=*/1);
+    held.pop_front();
+    for (const auto& d : f.Schedule()) held.push_back(d);
+  }
+  CHECK(f.Ended(job));
+}
+
 TEST_CASE("idle slots on any worker beat another worker's prefetch queue") {
   Fixture f;
   WorkerId a = f.AddWorker("a", 2, {}, /*prefetch=*/2);
