@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
   std::optional<uint32_t> prefetch;
   app.add_option("--prefetch", prefetch,
                  "Slot units of short steps to queue beyond --slots, so a slot never waits "
-                 "for the broker (default: 4 × --slots, at least 64; the broker uses only "
+                 "for the broker (default: 4 times --slots, at least 64; the broker uses only "
                  "about 50 ms of steps per slot; 0 turns it off)")
       ->check(CLI::Range(0u, 1u << 20));
   app.add_option("--kill-grace", kill_grace_s,
