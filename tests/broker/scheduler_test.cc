@@ -399,34 +399,31 @@ TEST_CASE("a worker's prefetch holds about kPrefetchWorkMs of its steps per slot
   GraphBuilder g;
   for (int i = 0; i < 200; ++i) g.Step("s" + std::to_string(i));
   JobId job = f.Submit(g.Build());
-  std::deque<RecordingOutbox::Sent> held;
-  for (const auto& d : f.Schedule()) held.push_back(d);
-  REQUIRE(held.size() == 2);
+  std::deque<RecordingOutbox::Sent> held;  // dispatched, oldest first
+  auto schedule = [&] {
+    for (const auto& d : f.Schedule()) held.push_back(d);
+  };
+  // The oldest attempt ends after `ran_ms`, `times` times over.
+  auto finish = [&](int times, int64_t ran_ms) {
+    for (int i = 0; i < times && !held.empty(); ++i) {
+      f.Exit(held.front(), 0, ran_ms);
+      held.pop_front();
+      schedule();
+    }
+  };
+  schedule();
+  REQUIRE(held.size() == 2);  // nothing known of its steps yet: slots only
   // Steps of 10 ms: 2 slots × 50 ms of them queued, beside the 2 running.
-  f.Exit(held.front(), 0, /*ran_ms=*/10);
-  held.pop_front();
-  for (const auto& d : f.Schedule()) held.push_back(d);
+  finish(1, /*ran_ms=*/10);
   CHECK(f.sched.FindWorker(w)->used == 2 + 2 * kPrefetchWorkMs / 10);
   CHECK(held.size() == 2 + 2 * kPrefetchWorkMs / 10);
   // Steps of 100 ms: one queued, however much room the worker offers.
-  for (int i = 0; i < 40; ++i) {
-    f.Exit(held.front(), 0, /*ran_ms=*/100);
-    held.pop_front();
-    for (const auto& d : f.Schedule()) held.push_back(d);
-  }
+  finish(40, /*ran_ms=*/100);
   CHECK(f.sched.FindWorker(w)->used == 3);
   // Steps of 1 ms: all of its prefetch (64 < 2 × 50).
-  for (int i = 0; i < 40; ++i) {
-    f.Exit(held.front(), 0, /*ran_ms=*/1);
-    held.pop_front();
-    for (const auto& d : f.Schedule()) held.push_back(d);
-  }
+  finish(40, /*ran_ms=*/1);
   CHECK(f.sched.FindWorker(w)->used == 2 + 64);
-  while (!held.empty()) {
-    f.Exit(held.front(), 0, /*ran_ms=*/1);
-    held.pop_front();
-    for (const auto& d : f.Schedule()) held.push_back(d);
-  }
+  finish(1000, /*ran_ms=*/1);
   CHECK(f.Ended(job));
 }
 
