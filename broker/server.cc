@@ -434,15 +434,17 @@ void Server::ScheduleAndDispatch(int64_t now) {
     for (size_t i = 0; i < tasks.size(); ++i) {
       const size_t size = EncodedTaskBytes(tasks[i]);
       if (i > first && bytes + size > kDispatchBatchBytes) {
-        EncodeDispatch(&tasks[first], i - first, std::exchange(ack, 0),
-                       &outgoing_.emplace_back(it->second, std::string()).second);
+        std::string& out = outgoing_.emplace_back(it->second, std::string()).second;
+        out.reserve(bytes + kDispatchHeaderBytes);
+        EncodeDispatch(&tasks[first], i - first, std::exchange(ack, 0), &out);
         first = i;
         bytes = 0;
       }
       bytes += size;
     }
-    EncodeDispatch(&tasks[first], tasks.size() - first, ack,
-                   &outgoing_.emplace_back(it->second, std::string()).second);
+    std::string& out = outgoing_.emplace_back(it->second, std::string()).second;
+    out.reserve(bytes + kDispatchHeaderBytes);
+    EncodeDispatch(&tasks[first], tasks.size() - first, ack, &out);
   }
   pending_dispatch_.clear();
   stdin_read_.clear();  // encoded: the views into it are gone

@@ -56,9 +56,6 @@ void EncodeJobEvents(JobId job, uint64_t offset, std::string_view records, std::
 }
 
 void EncodeDispatch(const TaskRef* tasks, size_t count, uint64_t results_acked, std::string* out) {
-  size_t bytes = 16;
-  for (size_t i = 0; i < count; ++i) bytes += EncodedTaskBytes(tasks[i]);
-  out->reserve(out->size() + bytes);
   StringSink sink(out);
   msgpack::packer<StringSink> packer(sink);
   packer.pack_array(2);

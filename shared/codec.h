@@ -51,8 +51,11 @@ struct TaskRef {
 // (a `shell` step's argv becomes {"/bin/sh", "-c", command}); codec_test
 // checks it.
 void EncodeDispatch(const TaskRef* tasks, size_t count, uint64_t results_acked, std::string* out);
-// About the bytes `task` takes in an encoded Dispatch (never fewer).
+// About the bytes `task` takes in an encoded Dispatch (never fewer): a
+// caller splits batches by it, and reserves in `out` before EncodeDispatch
+// their sum plus kDispatchHeaderBytes (the message's own, at most).
 size_t EncodedTaskBytes(const TaskRef& task);
+inline constexpr size_t kDispatchHeaderBytes = 16;
 
 // Decodes one whole message; trailing bytes are an error.
 Result<Message> DecodeMessage(std::string_view bytes, const DecodeLimits& limits = {});

@@ -19,11 +19,12 @@
 // same cores the steps need, so a few large batches leave those cores to
 // the steps. With little left to start, results go at once, since the
 // broker sends more work (or starts dependents elsewhere) only on hearing
-// them. A task that follows another
-// (Task::follows) waits apart until that one ends: if it exited 0 the
-// follower goes to the front of the queue, into the slot it freed; if not,
-// the follower is reported kNotRun without being started. Every task sent
-// here gets exactly one result.
+// them.
+//
+// A task that follows another (Task::follows) waits apart until that one
+// ends: if it exited 0 the follower goes to the front of the queue, into the
+// slot it freed; if not, the follower is reported kNotRun without being
+// started. Every task sent here gets exactly one result.
 //
 // Staying in touch (docs/reliability.md):
 //   - A broker silent for liveness × heartbeat is out of touch: the worker

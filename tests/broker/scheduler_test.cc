@@ -369,12 +369,25 @@ TEST_CASE("`requires` routes steps to workers carrying every label") {
   f.Exit(sent[1], 0);
 }
 
+// n steps s0..s(n-1), none after another.
+GraphBuilder Independent(int n) {
+  GraphBuilder g;
+  for (int i = 0; i < n; ++i) g.Step("s" + std::to_string(i));
+  return g;
+}
+
+// n steps s0..s(n-1), each after the one before.
+GraphBuilder Chain(int n) {
+  GraphBuilder g;
+  g.Step("s0");
+  for (int i = 1; i < n; ++i) g.Step("s" + std::to_string(i), {"s" + std::to_string(i - 1)});
+  return g;
+}
+
 TEST_CASE("a worker's prefetch queue fills only once its steps have proved short") {
   Fixture f;
   WorkerId w = f.AddWorker("w1", 2, {}, /*prefetch=*/2);
-  GraphBuilder g;
-  for (int i = 0; i < 20; ++i) g.Step("s" + std::to_string(i));
-  JobId job = f.Submit(g.Build());
+  JobId job = f.Submit(Independent(20).Build());
   auto first = f.Schedule();
   CHECK(first.size() == 2);  // nothing known about its steps yet: slots only
   f.Exit(first[0], 0, /*ran_ms=*/5);
@@ -396,9 +409,7 @@ TEST_CASE("a worker's prefetch queue fills only once its steps have proved short
 TEST_CASE("a worker's prefetch holds about kPrefetchWorkMs of its steps per slot") {
   Fixture f;
   WorkerId w = f.AddWorker("w1", 2, {}, /*prefetch=*/64);
-  GraphBuilder g;
-  for (int i = 0; i < 200; ++i) g.Step("s" + std::to_string(i));
-  JobId job = f.Submit(g.Build());
+  JobId job = f.Submit(Independent(200).Build());
   std::deque<RecordingOutbox::Sent> held;  // dispatched, oldest first
   auto schedule = [&] {
     for (const auto& d : f.Schedule()) held.push_back(d);
@@ -440,13 +451,6 @@ TEST_CASE("idle slots on any worker beat another worker's prefetch queue") {
   CHECK(std::set<WorkerId>{middle[0].worker, middle[1].worker} == std::set<WorkerId>{a, b});
   for (const auto& d : middle) f.Exit(d, 0);
   CHECK(f.Ended(job));
-}
-
-GraphBuilder Chain(int n) {
-  GraphBuilder g;
-  g.Step("s0");
-  for (int i = 1; i < n; ++i) g.Step("s" + std::to_string(i), {"s" + std::to_string(i - 1)});
-  return g;
 }
 
 TEST_CASE("a chain of short steps advances by following, as far as the worker's room goes") {
@@ -984,9 +988,7 @@ TEST_CASE("a small graph submitted behind a huge one is not starved") {
 TEST_CASE("max_parallel caps a graph's running steps") {
   Fixture f;
   f.AddWorker("w1", 8);
-  GraphBuilder g;
-  for (int i = 0; i < 10; ++i) g.Step("s" + std::to_string(i));
-  JobId job = f.Submit(g.MaxParallel(3).Build());
+  JobId job = f.Submit(Independent(10).MaxParallel(3).Build());
   auto sent = f.Schedule();
   CHECK(sent.size() == 3);
   f.Exit(sent[0], 0);
