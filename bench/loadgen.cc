@@ -369,7 +369,6 @@ json Latency(const Args& a, zmq::context_t& ctx) {
       if (events == nullptr) continue;
       Result<std::vector<Event>> decoded = DecodeEventRecords(events->records.bytes);
       if (!decoded.ok()) Die("bad events");
-      client.Send(EventsAck{events->job, events->offset + events->records.bytes.size()});
       for (const Event& e : decoded.value()) {
         if (std::holds_alternative<StepStarted>(e)) started_ms.push_back(since(t0));
         if (auto* end = std::get_if<JobEnded>(&e)) {
@@ -377,9 +376,11 @@ json Latency(const Args& a, zmq::context_t& ctx) {
           ended = true;
         }
       }
+      if (!ended) continue;
+      ms.push_back(since(t0));
+      // As submit does: a small job's events are acknowledged once, at its end.
+      client.Send(EventsAck{events->job, events->offset + events->records.bytes.size()});
     }
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                     .count());
   }
   std::vector<double> sorted = ms;
   std::sort(sorted.begin(), sorted.end());

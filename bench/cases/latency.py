@@ -1,7 +1,10 @@
 """latency: one /bin/true step, submitted again and again to a warm broker
 and worker, timed from SubmitJob to the JobEnded event at the client. The
-baselines: spawning and reaping /bin/true directly, and a bare ZeroMQ round
-trip on loopback (Drover's path has two: client-broker and broker-worker)."""
+baselines: spawning and reaping /bin/true directly; a bare ZeroMQ round trip
+on loopback (Drover's path has two: client-broker and broker-worker); and
+the floor of that path, zmq_relay: the same three processes and four hops
+and one posix_spawn, with nothing of Drover in them. What Drover itself adds
+is its distance from the floor."""
 
 import benchlib
 from benchlib import Cluster, CaseResult, Measurement, Tool, fmt
@@ -39,14 +42,19 @@ def latency(ctx):
         Tool("zeromq round trip", lambda rep: lines(
             [ctx.bin("zmq_pingpong"), "--count", str(max(n, 1000))]),
             needs=(ctx.bin("zmq_pingpong"),)),
+        Tool("floor: zeromq relay + spawn", lambda rep: lines(
+            [ctx.bin("zmq_relay"), "--count", str(n), "--", "/bin/true"]),
+            needs=(ctx.bin("zmq_relay"),)),
         Tool("drover", drover, needs=(ctx.bin("broker"), ctx.bin("worker"), ctx.bin("loadgen")),
              setup=cluster.start, teardown=cluster.stop),
     ]
     results = benchlib.interleave(ctx, "latency", tools)
     raw = results[0].median("median_ms") if results[0].ok else None
 
+    floor = results[2].median("median_ms") if results[2].ok else None
+
     def cells(r):
-        over = r.median("median_ms") - raw if raw is not None else None
+        over = r.median("median_ms") - raw if raw is not None and r.ok else None
         note = ""
         if r.name == "drover" and over is not None:
             rtt = results[1].median("median_ms") if results[1].ok else None
@@ -54,13 +62,21 @@ def latency(ctx):
                 "" if ctx.smoke else (" (met)" if over <= TARGET_MS else " (MISSED)"))
             if rtt is not None:
                 note += f"; two ZeroMQ round trips alone: {2 * rtt:.3f} ms"
+            if floor is not None:
+                note += f"; {r.median('median_ms') - floor:+.3f} ms above the floor"
+        if r.name.startswith("floor") and over is not None:
+            note = "the same path with nothing of Drover in it: no target below this is reachable"
+        shows_over = r.name == "drover" or r.name.startswith("floor")
         return [fmt(r.median("median_ms"), ".3f"), fmt(r.median("p99_ms"), ".3f"),
-                fmt(over, "+.3f") if r.name == "drover" else "", note]
+                fmt(over, "+.3f") if shows_over else "", note]
 
     return CaseResult.from_tools(
         ["tool", "median ms", "p99 ms", "vs raw median", "notes"], results, cells,
         notes=[f"{n} jobs (or round trips) per run; the median of each run's median and p99 "
                f"over {ctx.runs} run(s)",
                "drover: loadgen submits a one-step graph and waits for its JobEnded event, "
-               "then the next; a warm broker and one worker (--slots 2) on loopback TCP"],
+               "then the next; a warm broker and one worker (--slots 2) on loopback TCP",
+               "floor: zmq_relay, client -> relay -> spawner (posix_spawn, waitpid) -> relay -> "
+               "client, three processes on loopback TCP: Drover's four hops and one spawn "
+               "with no decoding, no bookkeeping, no disk"],
         data={"count": n})
