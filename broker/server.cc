@@ -138,6 +138,9 @@ Status Server::Run(SignalFd* signals) {
     next_pump_ = PumpFollowers(now);
     SendCredits();
     FlushOutgoing();
+    // After the sends: a new job's file is kept for later, and the journal
+    // already holds it (replay restores it, should the broker stop first).
+    WriteJobFiles();
     for (const std::string& gone : std::exchange(gone_clients_, {})) DropClient(gone);
     RetireEndedJobs();
     // Taking a large graph leaves the heap full of freed buffers (the parse,

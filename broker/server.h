@@ -198,6 +198,8 @@ class Server : private Outbox {
   int64_t PumpFollowers(int64_t now);
   // Keeps a summary of each job that ended this turn; the core forgets it.
   void RetireEndedJobs();
+  // Writes the job files taken this turn (job_files_due_) to the spool.
+  void WriteJobFiles();
   // Closes the spool files of an ended job nobody follows any more.
   void CloseIfUnwatched(JobId job);
 
@@ -299,6 +301,9 @@ class Server : private Outbox {
     bool big;  // a large graph: trim the heap once the reply is sent (trim_due_)
   };
   std::vector<PendingAck> pending_acks_;
+  // Job files taken this turn, written to the spool once its messages have
+  // left (the journal already holds them).
+  std::vector<std::pair<JobId, std::string>> job_files_due_;
   std::vector<std::string> gone_clients_;  // sends to them failed this turn
   std::vector<std::string> credit_due_;    // workers owed an OutputCredit
   std::vector<std::string> acks_due_;      // workers with results not yet acknowledged

@@ -99,11 +99,7 @@ void Server::Accept(const std::string& route, JobSpec spec, std::string job_file
                     std::string key, bool follow, JobId resumed_from,
                     const std::vector<bool>* succeeded, int64_t now) {
   const JobId id(next_job_++);
-  if (Status s = spool_->OpenJob(id, spec, job_file); !s.ok()) {
-    spdlog::error("cannot spool job {}: {}", id.value, s.message());
-    ReplyError(route, ErrorCode::kInternal, "the broker cannot store the job: " + s.message());
-    return;
-  }
+  spool_->OpenJob(id, spec);
   JobRecord record{id, key, Blob{std::move(job_file)}, resumed_from, {}};
   if (succeeded != nullptr) {
     for (uint32_t i = 0; i < succeeded->size(); ++i) {
@@ -113,6 +109,7 @@ void Server::Accept(const std::string& route, JobSpec spec, std::string job_file
   Journal(record);
   job_file_bytes_[id] = record.job_file.bytes.size();
   const bool big = record.job_file.bytes.size() > (1 << 20);
+  job_files_due_.emplace_back(id, std::move(record.job_file.bytes));
   JobAccepted reply{id, spec.name, {}};
   reply.step_ids.reserve(spec.steps.size());
   for (const StepSpec& s : spec.steps) reply.step_ids.push_back(s.id);
@@ -231,6 +228,17 @@ void Server::Publish(JobId job, const Event& event) {
   // Replayed events are in the spool already.
   if (replaying_) return;
   if (Status s = spool_->Record(job, event); !s.ok()) spdlog::error("spool: {}", s.message());
+}
+
+void Server::WriteJobFiles() {
+  for (auto& [id, bytes] : job_files_due_) {
+    // The job runs on: only --resume, --watch after its end and snapshots
+    // need the file, and the journal keeps it until the next snapshot.
+    if (Status s = spool_->WriteJobFile(id, bytes); !s.ok()) {
+      spdlog::error("job {}: cannot keep its file in the spool: {}", id.value, s.message());
+    }
+  }
+  job_files_due_.clear();
 }
 
 void Server::RetireEndedJobs() {

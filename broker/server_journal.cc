@@ -97,6 +97,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
           [&](const JobRecord& r) -> Status {
             Result<JobSpec> spec = load(r.job_file, r.job);
             if (!spec.ok()) return spec.status();
+            if (Status s = spool_->RestoreJobFile(r.job, r.job_file.bytes); !s.ok()) return s;
             if (Status s = spool_->ReopenJob(r.job, spec.value()); !s.ok()) return s;
             remember(r.job, r.key);
             job_file_bytes_[r.job] = r.job_file.bytes.size();
@@ -189,6 +190,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
                 r.losses.size() != n || r.workers.size() != n || r.names.size() != r.instances.size()) {
               return Status::Error("job " + std::to_string(r.job.value) + ": step states damaged");
             }
+            if (Status s = spool_->RestoreJobFile(r.job, r.job_file.bytes); !s.ok()) return s;
             if (Status s = spool_->ReopenJob(r.job, spec.value()); !s.ok()) return s;
             remember(r.job, r.key);
             job_file_bytes_[r.job] = r.job_file.bytes.size();

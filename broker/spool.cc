@@ -134,15 +134,26 @@ void Spool::Track(JobId job, const JobSpec& spec, std::unique_ptr<EventLog> log)
   jobs_[job] = std::move(files);
 }
 
-Status Spool::OpenJob(JobId job, const JobSpec& spec, std::string_view job_file) {
+void Spool::OpenJob(JobId job, const JobSpec& spec) {
+  Track(job, spec, EventLog::Create(LogPath(job)));
+}
+
+Status Spool::WriteJobFile(JobId job, std::string_view job_file) {
   const std::string path = JobFilePath(job);
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return ErrnoStatus("create " + path, errno);
   Status s = WriteAll(fd, job_file, path);
   close(fd);
-  if (!s.ok()) return s;
-  Track(job, spec, EventLog::Create(LogPath(job)));
-  return Status::Ok();
+  return s;
+}
+
+Status Spool::RestoreJobFile(JobId job, std::string_view job_file) {
+  struct stat st;
+  if (stat(JobFilePath(job).c_str(), &st) == 0 &&
+      static_cast<uint64_t>(st.st_size) == job_file.size()) {
+    return Status::Ok();
+  }
+  return WriteJobFile(job, job_file);
 }
 
 Status Spool::ReopenJob(JobId job, const JobSpec& spec) {

@@ -10,7 +10,8 @@
 //   <job-id>.stdout.<step>  the stdout of the current attempt of a step that
 //                           another step reads with `stdin_from`.
 //   <job-id>.job            the job file as submitted (for --resume, --watch
-//                           of a finished job, and snapshots).
+//                           of a finished job, and snapshots); written after
+//                           the journal has the job, and restored from it.
 //
 // Appends are buffered in memory until Flush(), which the broker calls once
 // per loop turn: one write() per job per turn instead of one per event. Reads
@@ -76,8 +77,18 @@ class Spool {
   // `dir` is created if missing.
   static Result<std::unique_ptr<Spool>> Create(const std::string& dir);
 
-  // Starts the spool of a new job, keeping `job_file` beside it.
-  Status OpenJob(JobId job, const JobSpec& spec, std::string_view job_file);
+  // Starts the spool of a new job. Nothing is written yet: its log is
+  // created at the first Flush, and its job file by WriteJobFile, which the
+  // broker calls once the turn's messages have left (creating a file is
+  // the slowest part of taking a job; the journal holds the file meanwhile).
+  void OpenJob(JobId job, const JobSpec& spec);
+  // Keeps `job_file` beside the job's log, for --resume, --watch of a
+  // finished job and snapshots.
+  Status WriteJobFile(JobId job, std::string_view job_file);
+  // Writes the job file again unless it is there with `job_file`'s size:
+  // the broker may have stopped before writing it, and the spool is never
+  // synced. Replay calls it with the journal's copy.
+  Status RestoreJobFile(JobId job, std::string_view job_file);
   // Reopens the spool of a job from before a restart: its log is appended
   // to, not started over.
   Status ReopenJob(JobId job, const JobSpec& spec);

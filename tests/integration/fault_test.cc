@@ -11,6 +11,8 @@
 
 #include <signal.h>
 
+#include <cstdio>
+
 #include <doctest/doctest.h>
 
 #include <set>
@@ -243,6 +245,31 @@ TEST_CASE("fault: SIGKILL the broker just after it acknowledged a submission") {
         CheckRanOnceInOrder(g, FinalStates(JsonLines(watched.out)), ReadMarks(log), true);
     CHECK_MESSAGE(problems.empty(), Join(problems));
   }
+}
+
+TEST_CASE("fault: a job file missing from the spool comes back from the journal") {
+  // The broker keeps a job's file in its spool only after the turn that took
+  // the job has sent its messages, and never syncs the spool: killed in
+  // between, or after a power loss, only the journal has the file. Replay
+  // writes it back; --resume reads it.
+  Cluster c;
+  c.AddWorker("w1", 1);
+  const std::string flag = c.dir().path() + "/flag";
+  const json job = {{"steps", {{{"id", "flagged"}, {"cmd", "[ -e '" + flag + "' ]"}}}}};
+  int code = -1;
+  const std::vector<json> events = c.SubmitJson(c.dir().Write("job.json", job.dump()), &code);
+  CHECK(code == 1);
+  REQUIRE(!events.empty());
+  const std::string id = std::to_string(events[0]["job"].get<uint64_t>());
+  c.KillBroker();  // no snapshot: the journal still holds the job's record
+  const std::string job_file = c.dir().path() + "/state/spool/" + id + ".job";
+  REQUIRE(std::remove(job_file.c_str()) == 0);
+  c.RestartBroker();
+  c.dir().Write("flag", "");
+  Run resumed = RunCommand(
+      {BinDir() + "/submit", "--resume", id, "--json", "--broker", c.endpoint()}, c.dir());
+  CHECK_MESSAGE(resumed.exit_code == 0, resumed.err << c.BrokerLogs());
+  CHECK(FinalStates(JsonLines(resumed.out))["flagged"]["state"] == "succeeded");
 }
 
 // ---- On separate hosts (network namespaces) ----
