@@ -2,13 +2,9 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,133 +74,6 @@ int CheckExecutable(const std::string& program, const std::string& cwd) {
   return 0;
 }
 
-std::vector<char*> CStrings(const std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  out.reserve(strings.size() + 1);
-  for (const std::string& s : strings) out.push_back(const_cast<char*>(s.c_str()));
-  out.push_back(nullptr);
-  return out;
-}
-
-// --- Starting a child -------------------------------------------------------
-//
-// posix_spawn cannot ask for a parent-death signal, so this is a spawn of our
-// own, built as glibc's Linux posix_spawn is: clone(CLONE_VM | CLONE_VFORK)
-// runs ChildMain on a stack of ours, in our memory, while the calling thread
-// sleeps until the child has exec'd or exited. The child writes an exec
-// failure's errno into ChildArgs, which the parent reads when it wakes.
-//
-// Because the child shares our memory until exec, ChildMain and what it calls
-// must not allocate, lock, touch sanitizer state or run a signal handler:
-// everything is prepared before the clone, the child makes raw syscalls only,
-// and every signal stays blocked until just before execve, by when no signal
-// has a handler any more.
-
-// The exit status of a child that failed before exec (as glibc's posix_spawn;
-// the parent reaps it and reports ChildArgs::err instead).
-constexpr int kExecFailedStatus = 127;
-// The exit status of a child that found the worker gone before exec: it then
-// has no one to report to, and nobody waits for the step any more.
-constexpr int kParentGoneStatus = 126;
-// The stack ChildMain runs on: generous, since the child needs a few hundred
-// bytes, but compiler stack probes and a lazy symbol binding may want more.
-constexpr size_t kChildStackBytes = 64 << 10;
-// The size of a signal set as the kernel takes it (rt_sigprocmask,
-// rt_sigaction): 64 bits, where glibc's sigset_t has 1024.
-constexpr size_t kKernelSigsetBytes = (_NSIG - 1) / 8;
-
-// The kernel's struct sigaction, which differs from glibc's. This is the
-// layout of x86-64, arm64 and the other architectures with the handler first.
-#if defined(__mips__)
-#error "struct KernelSigaction does not match this architecture"
-#endif
-struct KernelSigaction {
-  void (*handler)(int);
-  unsigned long flags;
-  void (*restorer)();
-  unsigned char mask[kKernelSigsetBytes];
-};
-// SIG_DFL with no flags; static, so the child copies nothing to make it.
-constexpr KernelSigaction kDefaultAction{};
-
-// What the child needs, all made by the parent before the clone.
-struct ChildArgs {
-  const char* program;
-  char* const* argv;
-  char* const* envp;
-  const char* cwd;  // nullptr: stay in the worker's directory
-  int stdio[3];     // the fds to become 0, 1, 2; stdio[0] -1: /dev/null
-  pid_t parent;     // the worker's pid when it cloned
-  const sigset_t* sigmask;
-  int err;  // 0, or the errno that stopped the child before exec
-};
-
-// The child runs code that no sanitizer may instrument (see above); for
-// ThreadSanitizer, whose hooks would write to the sleeping parent thread's
-// state in the shared memory, too.
-#define DROVER_CHILD_CODE __attribute__((no_sanitize("address", "undefined", "thread")))
-
-// Makes `fd` the child's `target` fd, without close-on-exec; false on error.
-DROVER_CHILD_CODE bool MoveFd(int fd, int target) {
-  if (fd == target) return syscall(SYS_fcntl, fd, F_SETFD, 0) == 0;  // dup3 would refuse
-  return syscall(SYS_dup3, fd, target, 0) == target;
-}
-
-// Closes every fd from 3 up; false on error.
-DROVER_CHILD_CODE bool CloseFdsFrom3() {
-  if (syscall(SYS_close_range, 3u, ~0u, 0u) == 0) return true;
-  if (errno != ENOSYS) return false;
-  struct {
-    uint64_t cur, max;
-  } limit;  // the kernel's struct rlimit64
-  if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, nullptr, &limit) != 0) return false;
-  for (uint64_t fd = 3; fd < limit.cur; ++fd) syscall(SYS_close, fd);
-  return true;
-}
-
-// Runs in the child between clone and exec; never returns.
-DROVER_CHILD_CODE int ChildMain(void* arg) {
-  ChildArgs* args = static_cast<ChildArgs*>(arg);
-  // No handler may run here, on memory shared with the worker, once signals
-  // are unblocked below; and the new program must find every signal at its
-  // default, not ignored as the worker ignores SIGPIPE (exec resets handlers
-  // but keeps what is ignored). SIGKILL and SIGSTOP cannot be changed.
-  for (int sig = 1; sig < _NSIG; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
-    KernelSigaction old;
-    if (syscall(SYS_rt_sigaction, sig, nullptr, &old, kKernelSigsetBytes) == 0 &&
-        old.handler != SIG_DFL) {
-      syscall(SYS_rt_sigaction, sig, &kDefaultAction, nullptr, kKernelSigsetBytes);
-    }
-  }
-  // Die with the worker. Asked first, then checked: had the worker died
-  // before the prctl, the child would have been reparented and nothing would
-  // ever send the signal.
-  if (syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) goto fail;
-  if (syscall(SYS_getppid) != args->parent) syscall(SYS_exit_group, kParentGoneStatus);
-
-  if (syscall(SYS_setpgid, 0, 0) != 0) goto fail;
-  // Every pipe end is close-on-exec; the copies made here are not. The pipes
-  // were made in stdin, stdout, stderr order, so no child end can sit on a
-  // lower standard fd that an earlier move would overwrite. A /dev/null
-  // opened elsewhere than 0 is closed with the rest below.
-  if (args->stdio[0] < 0) {
-    const long null_fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY);
-    if (null_fd < 0 || !MoveFd(static_cast<int>(null_fd), 0)) goto fail;
-  } else if (!MoveFd(args->stdio[0], 0)) {
-    goto fail;
-  }
-  if (!MoveFd(args->stdio[1], 1) || !MoveFd(args->stdio[2], 2)) goto fail;
-  if (args->cwd != nullptr && syscall(SYS_chdir, args->cwd) != 0) goto fail;
-  // Also the fds other code in the worker opened without O_CLOEXEC.
-  if (!CloseFdsFrom3()) goto fail;
-  syscall(SYS_rt_sigprocmask, SIG_SETMASK, args->sigmask, nullptr, kKernelSigsetBytes);
-  syscall(SYS_execve, args->program, args->argv, args->envp);
-fail:
-  args->err = errno != 0 ? errno : ECHILD;
-  syscall(SYS_exit_group, kExecFailedStatus);
-  return 0;  // not reached
-}
 
 }  // namespace
 
@@ -236,74 +105,12 @@ Result<std::string> FindProgram(const std::string& name, const std::vector<std::
                        ")");
 }
 
-// Starts `program` as the leader of a new process group with `stdio` as its
-// fds 0, 1, 2 (stdio[0] -1: /dev/null) and nothing else open; returns 0 or an
-// errno value. Nothing is left behind on failure.
-int ProcessSet::StartChild(const std::string& program, const SpawnSpec& spec, const int (&stdio)[3],
-                           pid_t* pid) {
-  if (child_stack_ == nullptr) {
-    const size_t guard = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-    void* map = mmap(nullptr, guard + kChildStackBytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (map == MAP_FAILED) return errno;
-    // The stack grows down: an overflow hits the guard page and kills the
-    // child, not whatever the worker has mapped below.
-    if (mprotect(map, guard, PROT_NONE) != 0) {
-      const int err = errno;
-      munmap(map, guard + kChildStackBytes);
-      return err;
-    }
-    child_stack_ = map;
-    child_stack_bytes_ = guard + kChildStackBytes;
-  }
-  std::vector<char*> argv = CStrings(spec.argv);
-  std::vector<char*> envp = CStrings(spec.env);
-  ChildArgs args{};
-  args.program = program.c_str();
-  args.argv = argv.data();
-  args.envp = envp.data();
-  args.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
-  for (int i = 0; i < 3; ++i) args.stdio[i] = stdio[i];
-  args.parent = getpid();
-  args.sigmask = &child_sigmask_;
-
-  // Every signal blocked, glibc's own included (hence the raw syscall: the
-  // libc wrappers leave those unblocked), so no handler runs in the child
-  // before it has reset them. The child starts with this mask.
-  sigset_t all;
-  sigset_t old;
-  std::memset(&all, 0xff, sizeof(all));
-  sigemptyset(&old);
-  syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, &old, kKernelSigsetBytes);
-  const pid_t child = clone(ChildMain, static_cast<char*>(child_stack_) + child_stack_bytes_,
-                            CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
-  // Here the child has exec'd or exited: its stack is free for the next one.
-  const int err = child < 0 ? errno : args.err;
-  if (child > 0 && err != 0) {
-    // It exited (or is about to) with kExecFailedStatus: reap it, so that
-    // a failed spawn leaves no zombie and ReapExited never sees it.
-    while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
-    }
-  }
-  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, kKernelSigsetBytes);
-  if (err == 0) *pid = child;
-  return err;
-}
-
 ProcessSet::ProcessSet(ProcessObserver* observer, const sigset_t& child_sigmask,
                        int64_t kill_grace_ms)
     : observer_(observer),
-      child_sigmask_(child_sigmask),
+      starter_(child_sigmask),
       kill_grace_ms_(kill_grace_ms),
-      chunk_(kOutputChunkBytes) {
-  // glibc keeps its own signals (32 up to SIGRTMIN) unblocked, and its
-  // posix_spawn gave children them unblocked whatever the mask asked; so do
-  // we. sigdelset refuses them, hence the bits.
-  constexpr int kWordBits = 8 * sizeof(child_sigmask_.__val[0]);
-  for (int sig = 32; sig < SIGRTMIN; ++sig) {
-    child_sigmask_.__val[(sig - 1) / kWordBits] &= ~(1UL << ((sig - 1) % kWordBits));
-  }
-}
+      chunk_(kOutputChunkBytes) {}
 
 ProcessSet::~ProcessSet() {
   for (auto& [id, p] : processes_) {
@@ -319,7 +126,6 @@ ProcessSet::~ProcessSet() {
     while (wait4(p->pid, nullptr, 0, nullptr) < 0 && errno == EINTR) {
     }
   }
-  if (child_stack_ != nullptr) munmap(child_stack_, child_stack_bytes_);
 }
 
 Result<ProcessSet::Id> ProcessSet::Spawn(const SpawnSpec& spec, Time now) {
@@ -365,12 +171,13 @@ Result<ProcessSet::Id> ProcessSet::Spawn(const SpawnSpec& spec, Time now) {
   }
 
   // Read before the child starts, as `now` was: the attempt's time and its
-  // timeout count from the same moment. (After StartChild, the reading could
+  // timeout count from the same moment. (After the child starts, the reading could
   // come late by however long the worker waited for a CPU once the child
   // had exec'd, and a step killed at its timeout would seem to have run less.)
   const Time started_ms = WallMs();
   pid_t pid = -1;
-  const int err = StartChild(*program, spec, {pipes[0][0], pipes[1][1], pipes[2][1]}, &pid);
+  const int err = starter_.Start(*program, spec.argv, spec.env, spec.cwd,
+                                 {pipes[0][0], pipes[1][1], pipes[2][1]}, &pid);
   if (pipes[0][0] >= 0) close(pipes[0][0]);
   pipes[0][0] = -1;
   if (err != 0) {

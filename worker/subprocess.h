@@ -20,10 +20,9 @@
 //     it writes to its stdout or stderr, now without a reader), and a
 //     set-user-ID program clears it.
 //     So drive the set from a thread that lives as long as the worker;
-//   - are started by a spawn of our own, because posix_spawn cannot set the
-//     parent-death signal; it works as glibc's posix_spawn does (never fork:
-//     the worker has ZeroMQ threads): clone(CLONE_VM | CLONE_VFORK) on a
-//     stack of ours, the calling thread waiting until the child has exec'd;
+//   - are started by a spawn of our own (worker/child_start.h), because
+//     posix_spawn cannot set the parent-death signal; it works as glibc's
+//     posix_spawn does (never fork: the worker has ZeroMQ threads);
 //   - are each the leader of a new process group, with the signal mask the
 //     worker started with (`child_sigmask`) and every signal at its default
 //     disposition; stdin is a pipe (or /dev/null without stdin data),
@@ -60,6 +59,7 @@
 
 #include "shared/protocol.h"
 #include "shared/status.h"
+#include "worker/child_start.h"
 
 namespace drover::worker {
 
@@ -169,17 +169,8 @@ class ProcessSet {
   // Reports `p` and forgets it if it is finished; then `p` is dangling.
   void MaybeFinish(Process* p, Time now);
 
-  // Starts the child process for Spawn (see subprocess.cc); 0 or an errno.
-  int StartChild(const std::string& program, const SpawnSpec& spec, const int (&stdio)[3],
-                 pid_t* pid);
-
   ProcessObserver* observer_;
-  sigset_t child_sigmask_;  // with glibc's internal signals unblocked
-  // The stack children run on from clone to exec, below it a guard page;
-  // mapped at the first Spawn and reused, since Spawn waits until the child
-  // has exec'd or exited.
-  void* child_stack_ = nullptr;
-  size_t child_stack_bytes_ = 0;  // the whole mapping
+  ChildStarter starter_;
   int64_t kill_grace_ms_;
   Id next_id_ = 1;
   std::unordered_map<Id, std::unique_ptr<Process>> processes_;
