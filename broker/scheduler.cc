@@ -200,8 +200,7 @@ void Scheduler::OnStepExited(WorkerId from, const TaskResult& result, Time now) 
   const bool ran = (o == Outcome::kExited || o == Outcome::kSignaled || o == Outcome::kTimedOut) &&
                    result.run.ended_ms > 0;
   if (w == nullptr ||
-      !pool_.Release(w, key, ran ? std::optional(result.run.ended_ms - result.run.started_ms)
-                                 : std::nullopt)) {
+      !pool_.Release(w, key, ran ? std::optional(result.run.duration_ms()) : std::nullopt)) {
     return;
   }
   EndAttempt(job, key.step, result.run, w->info.name, now);

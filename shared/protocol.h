@@ -103,6 +103,13 @@ struct RunResult {
   int64_t max_rss_kb = 0;
 
   bool succeeded() const { return outcome == Outcome::kExited && exit_code == 0; }
+  // How long it ran, never negative. The times come from a worker's clock
+  // and over the wire, so they may be anything: a pair that is missing, out
+  // of order or absurd counts as 0 rather than overflowing.
+  int64_t duration_ms() const {
+    if (started_ms <= 0 || ended_ms <= started_ms) return 0;
+    return ended_ms - started_ms;  // both positive: cannot overflow
+  }
   MSGPACK_DEFINE(outcome, exit_code, signal, error, started_ms, ended_ms, user_cpu_us, sys_cpu_us,
                  max_rss_kb)
 };

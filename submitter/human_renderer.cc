@@ -151,7 +151,7 @@ class HumanRenderer : public Renderer {
         break;
       case StepState::kSucceeded:
         if (options_.verbose && e.run) {
-          Say(tag + "succeeded in " + FormatDuration(e.run->ended_ms - e.run->started_ms));
+          Say(tag + "succeeded in " + FormatDuration(e.run->duration_ms()));
         }
         break;
       case StepState::kNotNeeded:
@@ -215,7 +215,7 @@ class HumanRenderer : public Renderer {
       std::string start = "-", time = "-";
       if (v.run && v.run->started_ms > 0) {
         start = "+" + FormatDuration(v.run->started_ms - t0);
-        time = FormatDuration(v.run->ended_ms - v.run->started_ms);
+        time = FormatDuration(v.run->duration_ms());
       }
       table.push_back({view.id_of(StepIndex(i)), StepStateName(v.state),
                        v.worker.empty() ? "-" : v.worker, ExitColumn(v), start, time});

@@ -18,7 +18,7 @@ json RunFields(const RunResult& run) {
   if (!run.error.empty()) j["error"] = run.error;
   j["started_ms"] = run.started_ms;
   j["ended_ms"] = run.ended_ms;
-  j["duration_ms"] = run.ended_ms - run.started_ms;
+  j["duration_ms"] = run.duration_ms();
   j["user_cpu_us"] = run.user_cpu_us;
   j["sys_cpu_us"] = run.sys_cpu_us;
   j["max_rss_kb"] = run.max_rss_kb;

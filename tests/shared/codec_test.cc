@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -226,6 +227,24 @@ TEST_CASE("messages with extra trailing fields still decode (forward compatibili
   Result<Message> m = DecodeMessage(bytes);
   REQUIRE_MESSAGE(m.ok(), m.status().message());
   CHECK(std::get<Welcome>(m.value()).heartbeat_ms == 1000);
+}
+
+TEST_CASE("a run's duration from a worker's times is never negative and never overflows") {
+  // The times arrive over the wire: decode them as a hostile worker would
+  // send them, then ask how long the attempt ran.
+  auto duration = [](int64_t started, int64_t ended) {
+    RunResult run;
+    run.started_ms = started;
+    run.ended_ms = ended;
+    TaskResults sent;
+    sent.results.push_back(TaskResult{{JobId(1), StepIndex(0), Attempt(1)}, run});
+    return RoundTrip(sent).results.at(0).run.duration_ms();
+  };
+  CHECK(duration(1'700'000'000'000, 1'700'000'000'250) == 250);
+  CHECK(duration(1'700'000'000'250, 1'700'000'000'000) == 0);  // clock stepped back
+  CHECK(duration(0, 1'700'000'000'000) == 0);                  // never started
+  CHECK(duration(INT64_MIN, INT64_MAX) == 0);                  // would overflow
+  CHECK(duration(1, INT64_MAX) == INT64_MAX - 1);
 }
 
 }  // namespace
