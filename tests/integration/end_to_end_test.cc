@@ -36,7 +36,7 @@ TEST_CASE("a diamond runs across two workers, in dependency order") {
   CHECK(code == 0);
   auto final = FinalStates(events);
   REQUIRE(final.size() == 4);
-  for (const auto& [id, e] : final) CHECK_MESSAGE(e["state"] == "succeeded", id);
+  for (const auto& step : final) CHECK_MESSAGE(step.second["state"] == "succeeded", step.first);
   // The two middle steps ran at the same time on different workers.
   CHECK(final["left"]["worker"] != final["right"]["worker"]);
   std::set<std::string> used;

@@ -24,7 +24,14 @@ std::string BinDir();
 // Built with a sanitizer (scripts/test-sanitizers), a program's resident set
 // is mostly the sanitizer's shadow memory and quarantine, so the bounds on
 // peak memory are checked by the normal build only.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// gcc says so with __SANITIZE_*__, clang with __has_feature.
+#if !defined(__has_feature)
+#define DROVER_HAS_FEATURE(x) 0
+#else
+#define DROVER_HAS_FEATURE(x) __has_feature(x)
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || \
+    DROVER_HAS_FEATURE(address_sanitizer) || DROVER_HAS_FEATURE(thread_sanitizer)
 inline constexpr bool kSanitizerBuild = true;
 #else
 inline constexpr bool kSanitizerBuild = false;

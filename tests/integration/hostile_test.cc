@@ -212,7 +212,8 @@ TEST_CASE("the broker splits a large dispatch so that each message fits the work
   const auto events = c.SubmitJson(c.dir().Write("big.json", json + "]}"));
   const auto states = FinalStates(events);
   REQUIRE(states.size() == 3);
-  for (const auto& [id, e] : states) {
+  for (const auto& step : states) {
+    const auto& e = step.second;
     CHECK_MESSAGE(e.at("state") == "succeeded", e.dump());
     CHECK_MESSAGE(e.at("attempt") == 1, e.dump());  // not lost with a dropped connection
   }

@@ -79,9 +79,10 @@ TEST_CASE("netns: a job runs across workers on two other hosts") {
   REQUIRE(final.size() == 6);
   const std::map<std::string, std::string> ip_of = {{"w1", w1.ip()}, {"w2", w2.ip()}};
   std::set<std::string> used;
-  for (const auto& [id, e] : final) {
-    CHECK_MESSAGE(e["state"] == "succeeded", id);
-    used.insert(e["worker"].get<std::string>());
+  for (const auto& [step, state] : final) {
+    const std::string& id = step;  // clang 14 cannot capture a binding in CHECK_MESSAGE
+    CHECK_MESSAGE(state["state"] == "succeeded", id);
+    used.insert(state["worker"].get<std::string>());
   }
   CHECK(used == std::set<std::string>{"w1", "w2"});
   // A step's output names the host its worker runs on, and only that host.

@@ -497,7 +497,7 @@ TEST_CASE("policies: --resume runs again only the steps that did not succeed") {
   CHECK(new_id != id);
   auto final = FinalStates(events);
   REQUIRE(final.size() == 4);
-  for (const auto& [step, e] : final) CHECK_MESSAGE(e["state"] == "succeeded", step);
+  for (const auto& step : final) CHECK_MESSAGE(step.second["state"] == "succeeded", step.first);
   // Kept from the first job, not run again.
   for (const std::string step : {"first", "independent"}) {
     CAPTURE(step);
