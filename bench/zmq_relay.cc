@@ -120,6 +120,15 @@ int main(int argc, char** argv) {
   dealer.set(zmq::sockopt::rcvtimeo, 10'000);
   dealer.set(zmq::sockopt::linger, 0);
   dealer.connect(front);
+  // On an error the relay and spawner would wait for rounds that never come.
+  const auto fail = [&](const std::string& why) {
+    fprintf(stderr, "zmq_relay: %s\n", why.c_str());
+    kill(relay, SIGKILL);
+    kill(spawner, SIGKILL);
+    waitpid(relay, nullptr, 0);
+    waitpid(spawner, nullptr, 0);
+    return 1;
+  };
   std::vector<double> us;
   const std::string payload(40, 'x');
   for (int round = 0; round < rounds; ++round) {
@@ -127,19 +136,12 @@ int main(int argc, char** argv) {
     dealer.send(zmq::buffer(payload));
     zmq::message_t answer;
     if (!dealer.recv(answer)) {
-      fprintf(stderr, "zmq_relay: no answer in 10 s (is port %d or %d taken?)\n", port, port + 1);
-      kill(relay, SIGKILL);
-      kill(spawner, SIGKILL);
-      waitpid(relay, nullptr, 0);
-      waitpid(spawner, nullptr, 0);
-      return 1;
+      return fail("no answer in 10 s (is port " + std::to_string(port) + " or " +
+                  std::to_string(port + 1) + " taken?)");
     }
     int status = -1;
     memcpy(&status, answer.data(), std::min(answer.size(), sizeof status));
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      fprintf(stderr, "zmq_relay: the command failed\n");
-      return 1;
-    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return fail("the command failed");
     if (round > 0) {
       us.push_back(
           std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
