@@ -51,6 +51,7 @@ Agent::Agent(AgentOptions options, zmq::context_t* ctx, SignalFd* signals)
     : options_(std::move(options)),
       ctx_(ctx),
       signals_(signals),
+      core_(LocalSchedulerOptions{options_.slots, options_.kill_grace_ms}, this),
       output_queue_(options_.state_dir + "/spill-" + options_.instance, kOutputMemoryBytes,
                     options_.spill_max_bytes) {
   processes_ = std::make_unique<ProcessSet>(static_cast<ProcessObserver*>(this),
@@ -90,7 +91,7 @@ void Agent::SayHello(Time now) {
   hello.prefetch = options_.prefetch;
   hello.instance = options_.instance;
   hello.previous_instance = options_.previous_instance;
-  hello.held = Held();
+  hello.held = core_.Held();
   hello.reads_dispatch_acks = true;
   Send(hello);
   last_sent_ = now;
@@ -100,9 +101,10 @@ void Agent::Disconnect(Time now, const char* why) {
   const int64_t delay = Jittered(backoff_ms_);
   spdlog::warn("lost touch with the broker at {} ({}); {} step(s) keep running; trying again in "
                "{:.1f} s",
-               options_.broker, why, tasks_.size(), delay / 1000.0);
+               options_.broker, why, core_.running(), delay / 1000.0);
   socket_.reset();  // what it still queued is dropped: it is all kept here
   welcomed_ = false;
+  core_.OnDisconnected();
   next_connect_at_ = now + delay;
   backoff_ms_ = std::min(backoff_ms_ * 2, kMaxBackoffMs);
   // What the broker may not have had goes first on the next connection.
@@ -110,7 +112,6 @@ void Agent::Disconnect(Time now, const char* why) {
                  std::make_move_iterator(in_flight_.end()));
   in_flight_.clear();
   output_sent_ = output_credited_ = 0;
-  results_since_ = -1;
 }
 
 void Agent::CheckLink(Time now) {
@@ -122,17 +123,6 @@ void Agent::CheckLink(Time now) {
   if (silence > Time{heartbeat_ms_} * liveness_) {
     Disconnect(now, welcomed_ ? "no word from it for a while" : "no answer to our hello");
   }
-}
-
-std::vector<TaskKey> Agent::Held() const {
-  std::vector<TaskKey> held;
-  for (const auto& [key, id] : by_key_) held.push_back(key);
-  for (const Task& t : queued_) held.push_back(t.key);
-  for (const auto& [pred, waiting] : followers_) {
-    for (const Task& t : waiting) held.push_back(t.key);
-  }
-  for (const NumberedResult& r : unacked_) held.push_back(r.result.key);
-  return held;
 }
 
 int Agent::Run() {
@@ -162,12 +152,12 @@ int Agent::Run() {
     if (socket_) {
       if (welcomed_) wake = std::min(wake, last_sent_ + heartbeat_ms_);
       wake = std::min(wake, std::max(last_heard_, connected_at_) + heartbeat_ms_ * liveness_ + 1);
-      if (results_since_ >= 0) wake = std::min(wake, results_since_ + kResultDelayMs);
+      if (const Time due = core_.results().due(); due >= 0) wake = std::min(wake, due);
     } else {
       wake = std::min(wake, next_connect_at_);
     }
     if (const Time deadline = processes_->NextDeadline(); deadline >= 0) wake = std::min(wake, deadline);
-    if (const Time cut = EnforceLeases(now); cut >= 0) wake = std::min(wake, cut);
+    if (const Time cut = core_.EnforceLeases(now); cut >= 0) wake = std::min(wake, cut);
     try {
       zmq::poll(items, std::chrono::milliseconds(std::max<Time>(0, wake - now)));
     } catch (const zmq::error_t& e) {
@@ -193,7 +183,7 @@ int Agent::Run() {
       if (items[i].revents != 0) processes_->HandleReady(items[i].fd, FromZmq(items[i].revents), now);
     }
     // A freed slot is refilled before anything else: it is the step's time.
-    StartQueued(now);
+    core_.StartQueued(now);
     if (socket_ && (items[2].revents & ZMQ_POLLIN)) {
       if (const std::string refused = watch_.Poll(); !refused.empty()) {
         spdlog::error("cannot connect to the broker at {}: {}", options_.broker, refused);
@@ -214,6 +204,7 @@ int Agent::Run() {
           continue;
         }
         last_heard_ = now;
+        core_.OnHeard(now);
         if (!HandleMessage(msg.value(), now)) {
           ShutDown();
           return 1;
@@ -221,9 +212,9 @@ int Agent::Run() {
       }
     }
     processes_->OnTick(now);
-    EnforceLeases(now);
+    core_.EnforceLeases(now);
     CheckLink(now);
-    StartQueued(now);
+    core_.StartQueued(now);
     DrainOutput();
     FlushResults(now, /*force=*/false);
     if (welcomed_ && now - last_sent_ >= heartbeat_ms_) Send(Heartbeat{});
@@ -232,36 +223,18 @@ int Agent::Run() {
 
 bool Agent::HandleMessage(Message& msg, Time now) {
   if (auto* dispatch = std::get_if<Dispatch>(&msg)) {
-    if (dispatch->results_acked > 0) Acknowledged(dispatch->results_acked);
-    for (Task& task : dispatch->tasks) Accept(std::move(task), now);
-    StartQueued(now);
+    if (dispatch->results_acked > 0) core_.Acknowledged(dispatch->results_acked);
+    for (Task& task : dispatch->tasks) core_.Accept(std::move(task), now);
+    core_.StartQueued(now);
   } else if (auto* kill = std::get_if<KillTask>(&msg)) {
-    if (auto it = by_key_.find(kill->key); it != by_key_.end()) {
-      spdlog::info("killing {} on request", ToString(kill->key));
-      processes_->Terminate(it->second, Outcome::kKilled, now);
-    }
-    auto is_it = [&](const Task& t) { return t.key == kill->key; };
-    if (auto queued = std::find_if(queued_.begin(), queued_.end(), is_it);
-        queued != queued_.end()) {
-      queued_.erase(queued);
-      ReportUnstarted(kill->key, Outcome::kKilled, now);
-      Ended(kill->key, false, now);
-    }
-    for (auto& [pred, waiting] : followers_) {
-      if (auto it = std::find_if(waiting.begin(), waiting.end(), is_it); it != waiting.end()) {
-        waiting.erase(it);
-        ReportUnstarted(kill->key, Outcome::kKilled, now);
-        Ended(kill->key, false, now);
-        break;
-      }
-    }
+    if (core_.Kill(kill->key, now)) spdlog::info("killing {} on request", ToString(kill->key));
   } else if (auto* credit = std::get_if<OutputCredit>(&msg)) {
     output_credited_ = std::max(output_credited_, std::min(credit->consumed, output_sent_));
     while (!in_flight_.empty() && in_flight_.front().end <= output_credited_) {
       in_flight_.pop_front();
     }
   } else if (auto* ack = std::get_if<ResultsAck>(&msg)) {
-    Acknowledged(ack->through);
+    core_.Acknowledged(ack->through);
   } else if (auto* welcome = std::get_if<Welcome>(&msg)) {
     const bool again = id_.value != 0;
     welcomed_ = true;
@@ -272,7 +245,7 @@ bool Agent::HandleMessage(Message& msg, Time now) {
     // A new connection: credits count from zero again, and every result
     // not yet acknowledged goes again (the broker ignores those it has).
     output_sent_ = output_credited_ = 0;
-    unsent_from_ = unacked_.empty() ? next_seq_ : unacked_.front().seq;
+    core_.OnWelcome(now, heartbeat_ms_);
     spdlog::info("{} {} as worker #{}", again ? "back in touch with" : "registered with",
                  options_.broker, id_.value);
   } else if (auto* error = std::get_if<ErrorReply>(&msg)) {
@@ -313,15 +286,12 @@ void Agent::ShutDown() {
     // Goodbye: the broker re-queues our steps elsewhere at once, and ignores
     // anything about them from here on.
     Send(Goodbye{});
-  } else if (!unacked_.empty() || !tasks_.empty()) {
+  } else if (core_.results().kept() > 0 || core_.running() > 0) {
     spdlog::warn("stopping while out of touch with the broker: {} running step(s) and {} "
                  "unreported result(s) will run again elsewhere once their lease runs out",
-                 tasks_.size(), unacked_.size());
+                 core_.running(), core_.results().kept());
   }
-  stopping_ = true;
-  queued_.clear();
-  followers_.clear();
-  for (const auto& [id, task] : tasks_) processes_->Terminate(id, Outcome::kKilled, now);
+  core_.ShutDown(now);
   const Time give_up = now + options_.kill_grace_ms + 2000;
   std::vector<PollFd> fds;
   std::vector<zmq::pollitem_t> items;

@@ -1,7 +1,10 @@
-// Agent: the worker's broker-facing side. It connects to the broker, says
-// hello (slots, labels, what it holds), starts each dispatched task through
-// the ProcessSet, streams the children's output back while they run, and
-// reports each exit.
+// Agent: the worker's broker-facing shell around its pure core, the
+// LocalScheduler (worker/core/local_scheduler.h), which decides what starts
+// when and which results go when. The agent connects to the broker, says
+// hello (slots, labels, what it holds), hands each dispatched task to the
+// core, starts and stops processes for it through the ProcessSet (vetting
+// each against the worker's run policy first), streams the children's
+// output back while they run, and sends the results the core hands out.
 //
 // One event loop (zmq_poll) watches the DEALER socket, the signalfd (SIGCHLD,
 // SIGINT, SIGTERM) and the children's pipes; nothing in it blocks. Output is
@@ -10,29 +13,14 @@
 // so a child that prints faster than the network drains blocks in write()
 // instead of growing this process.
 //
-// Tasks the broker sends beyond the free slots (up to `prefetch` slot units)
-// wait in a local FIFO queue and start the moment a slot frees, so no slot
-// sits idle for a round trip to the broker. While more than a slot's worth
-// of work per slot waits here, finished results are held back (up to
-// kResultDelayMs) and sent together: with short steps, every message costs
-// the broker, the client and both ends' ZeroMQ threads a wake-up on the
-// same cores the steps need, so a few large batches leave those cores to
-// the steps. With little left to start, results go at once, since the
-// broker sends more work (or starts dependents elsewhere) only on hearing
-// them.
-//
-// A task that follows another (Task::follows) waits apart until that one
-// ends: if it exited 0 the follower goes to the front of the queue, into the
-// slot it freed; if not, the follower is reported kNotRun without being
-// started. Every task sent here gets exactly one result.
-//
 // Staying in touch (docs/reliability.md):
 //   - A broker silent for liveness × heartbeat is out of touch: the worker
 //     drops the socket and says hello again on a fresh one, after 1 s, then
 //     2, 4, ... up to 32 s (with jitter), telling the broker what it holds.
 //   - Meanwhile its children run on. Their output goes to an OutputQueue
 //     (spilling to local disk, bounded) and their results are kept; both are
-//     sent, output first, once the broker answers. Queued tasks wait.
+//     sent, output first, once the broker answers. Queued tasks wait, and
+//     the core stops what would outlive its lease.
 //   - Results are numbered and kept until the broker acknowledges them
 //     (ResultsAck, or in a Dispatch), so none is lost with a connection or a
 //     broker restart.
@@ -41,19 +29,14 @@
 //     counts as out of touch: it tries again with the same backoff, so a
 //     key added to the list later gets in without a restart. A key taken
 //     off the list while connected gets ErrorReply{kForbidden}: the same.
-//   - A child whose lease is about to run out (out of touch for its lease,
-//     less the kill grace and a margin) is stopped, reported lost: by the
-//     end of the lease the broker may run its step elsewhere, and it must
-//     not run twice.
 #pragma once
 
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <string>
-#include <unordered_map>
 #include <vector>
 #include <zmq.hpp>
 
@@ -62,6 +45,7 @@
 #include "shared/protocol.h"
 #include "shared/signal_fd.h"
 #include "shared/transport.h"
+#include "worker/core/local_scheduler.h"
 #include "worker/output_queue.h"
 #include "worker/run_policy.h"
 #include "worker/subprocess.h"
@@ -85,14 +69,8 @@ struct AgentOptions {
   std::optional<ClientKeys> keys;         // CURVE (docs/security.md); none: plain
 };
 
-class Agent : private ProcessObserver {
+class Agent : private ProcessObserver, private ProcessRunner {
  public:
-  static constexpr int64_t kResultDelayMs = 20;
-  static constexpr size_t kMaxResultBatch = 256;
-  // Results in one TaskResults message: each is about 100 bytes plus its
-  // reason (at most kMaxErrorBytes), so a message stays within 17 MiB.
-  static constexpr size_t kMaxResultsPerMessage = 4096;
-  static constexpr size_t kMaxErrorBytes = 4096;  // of a result's reason
   static constexpr int64_t kFirstBackoffMs = 1000;
   static constexpr int64_t kMaxBackoffMs = 32'000;
 
@@ -105,9 +83,12 @@ class Agent : private ProcessObserver {
   int Run();
 
  private:
-  // ProcessObserver
-  void OnOutput(Id id, Stream stream, std::string_view data) override;
-  void OnExit(Id id, const RunResult& run) override;
+  // ProcessObserver: what the children do.
+  void OnOutput(ProcessObserver::Id id, Stream stream, std::string_view data) override;
+  void OnExit(ProcessObserver::Id id, const RunResult& run) override;
+  // ProcessRunner: what the core asks of processes (agent_runner.cc).
+  Result<ProcessRunner::Id> Start(Task& task, const Grant& grant, int64_t now) override;
+  void Stop(ProcessRunner::Id id, Outcome why, int64_t now, int64_t grace_ms) override;
 
   // The connection.
   void Connect(Time now);
@@ -118,26 +99,11 @@ class Agent : private ProcessObserver {
   bool HandleMessage(Message& msg, Time now);
   void Send(const Message& msg);
 
-  // Tasks.
-  // Starts queued tasks, in order, while their slots fit (never out of touch).
-  void StartQueued(Time now);
-  // Takes a dispatched task in: queued, or set aside to follow another.
-  void Accept(Task task, Time now);
-  void StartTask(Task& task, Time now);
   // Applies options_.policy to a task about to start: an error (the step's
   // failure reason) if the worker refuses it; else sets spec->program to the
   // vetted file when there is an allow-list.
   Status Vet(SpawnSpec* spec, const Task& task) const;
-  // The attempt `key` has ended here: its followers go ahead or not.
-  void Ended(const TaskKey& key, bool succeeded, Time now);
-  void ReportUnstarted(const TaskKey& key, Outcome outcome, Time now, std::string error = "");
-  // Out of touch: stops what would outlive its lease. Returns when it next
-  // has something to do (-1: nothing).
-  Time EnforceLeases(Time now);
-  // When a task that last heard from the broker at `heard` must stop.
-  Time CutOffTime(uint32_t lease_ms, Time heard) const;
   std::vector<std::string> ChildEnv(const Task& task) const;
-  std::vector<TaskKey> Held() const;
 
   // What goes to the broker.
   // Whether to read the children's pipes now: false pushes back on them.
@@ -146,13 +112,8 @@ class Agent : private ProcessObserver {
   void DrainOutput();
   bool OutputWaiting() const { return !resend_.empty() || !output_queue_.empty(); }
   void SendOutput(std::shared_ptr<const std::string> message, uint64_t data_bytes);
-  void AddResult(TaskResult result, Time now);
-  // The broker has journaled the results numbered up to `through`.
-  void Acknowledged(uint64_t through);
-  // Sends the results not yet sent, now or a little later to batch them.
+  // Sends the results the core hands out (all that are unsent if `force`).
   void FlushResults(Time now, bool force);
-  // Whether so little waits to start here that results should go at once.
-  bool RunningLow() const;
   // Sends Goodbye, stops every child, waits for them (bounded), returns.
   void ShutDown();
 
@@ -162,34 +123,8 @@ class Agent : private ProcessObserver {
   std::unique_ptr<zmq::socket_t> socket_;  // null while waiting to reconnect
   HandshakeWatch watch_;                   // socket_'s handshakes
   std::unique_ptr<ProcessSet> processes_;
+  LocalScheduler core_;
   std::vector<std::string> base_env_;  // the worker's environment, "NAME=value"
-
-  struct Running {
-    TaskKey key;
-    uint32_t slots;
-    uint32_t lease_ms;
-    uint64_t offset[2] = {0, 0};  // bytes read so far from stdout, stderr
-    bool cut_off = false;  // stopped because its lease was running out
-  };
-  std::unordered_map<Id, Running> tasks_;  // running children
-  std::map<TaskKey, Id> by_key_;
-  std::deque<Task> queued_;    // dispatched, waiting for slots
-  std::map<TaskKey, std::vector<Task>> followers_;  // by the attempt they follow
-  // How recent attempts ended (exit 0 or not), for a follower that arrives
-  // after its predecessor is done; the oldest are forgotten.
-  std::map<TaskKey, bool> ended_;
-  std::deque<TaskKey> ended_order_;
-  uint32_t busy_slots_ = 0;    // held by running children
-
-  // Results, numbered, kept until acknowledged.
-  struct NumberedResult {
-    uint64_t seq;
-    TaskResult result;
-  };
-  std::deque<NumberedResult> unacked_;
-  uint64_t next_seq_ = 1;
-  uint64_t unsent_from_ = 1;   // the first result not sent on this connection
-  Time results_since_ = -1;    // when the oldest unsent result finished
 
   // Output. Sent at once while in touch and nothing is waiting; otherwise
   // queued (in order). What was sent but not yet credited is kept, to send
@@ -215,7 +150,6 @@ class Agent : private ProcessObserver {
   Time last_sent_ = 0;
   Time next_connect_at_ = -1;  // while disconnected
   int64_t backoff_ms_ = kFirstBackoffMs;
-  bool stopping_ = false;      // said goodbye: children are only being stopped
   uint64_t output_sent_ = 0;      // TaskOutput data bytes sent on this connection
   uint64_t output_credited_ = 0;  // ... of which the broker has consumed
 };
