@@ -6,7 +6,7 @@
 //   workers.allow      public keys that may connect as workers
 //   submitters.allow   public keys that may connect as submitters
 //
-// The lists' format is in broker/access.h. Missing files are made on first
+// The lists' format is in broker/core/access.h. Missing files are made on first
 // start (the lists empty, with a comment saying what goes in them), so
 // that a fresh directory is ready to fill in and lets nobody in.
 //
@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "broker/access.h"
+#include "broker/core/access.h"
 #include "shared/keys.h"
 #include "shared/status.h"
 

@@ -12,7 +12,7 @@
 #include <optional>
 #include <string>
 
-#include "broker/access.h"
+#include "broker/core/access.h"
 #include "broker/key_dir.h"
 #include "broker/server.h"
 #include "shared/job_limit_flags.h"

@@ -24,7 +24,7 @@
 // Peers are known by their ZeroMQ routing id after their hello; workers also
 // by their instance, which survives reconnections and broker restarts. A
 // message from an unknown peer gets ErrorReply{kNeedHello}; a malformed one
-// gets ErrorReply{kMalformed}, one outside the peer's role (broker/roles.h)
+// gets ErrorReply{kMalformed}, one outside the peer's role (broker/core/roles.h)
 // ErrorReply{kWrongRole}; either changes nothing else and is logged once per
 // peer. A message over ServerOptions::max_message_bytes never arrives:
 // ZeroMQ closes that peer's connection.
@@ -54,12 +54,12 @@
 #include <vector>
 #include <zmq.hpp>
 
-#include "broker/access.h"
+#include "broker/core/access.h"
 #include "broker/journal.h"
 #include "broker/key_dir.h"
 #include "broker/recovery.h"
-#include "broker/roles.h"
-#include "broker/scheduler.h"
+#include "broker/core/roles.h"
+#include "broker/core/scheduler.h"
 #include "broker/spool.h"
 #include "broker/zap.h"
 #include "shared/codec.h"

@@ -20,7 +20,7 @@
 #include <unordered_set>
 #include <zmq.hpp>
 
-#include "broker/access.h"
+#include "broker/core/access.h"
 #include "shared/status.h"
 
 namespace drover::broker {

@@ -25,7 +25,7 @@ namespace {
 // Short steps are where a round trip to the broker costs most. The room is
 // generous because the broker decides how much of it to use: only while a
 // worker's steps are short, and only about 50 ms of them per slot
-// (broker/worker_pool.h); the deeper the queue, the larger the batches in
+// (broker/core/worker_pool.h); the deeper the queue, the larger the batches in
 // which results and dispatches travel.
 constexpr uint32_t kDefaultPrefetchPerSlot = 4;
 constexpr uint32_t kDefaultMinPrefetch = 64;

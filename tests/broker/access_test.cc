@@ -1,4 +1,4 @@
-#include "broker/access.h"
+#include "broker/core/access.h"
 
 #include <doctest/doctest.h>
 

@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "broker/job.h"
+#include "broker/core/job.h"
 
 namespace drover::broker {
 namespace {

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "broker/scheduler.h"
+#include "broker/core/scheduler.h"
 #include "shared/codec.h"
 
 namespace drover::broker {

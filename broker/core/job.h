@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-#include "broker/worker_pool.h"
+#include "broker/core/worker_pool.h"
 #include "shared/job_spec.h"
 #include "shared/states.h"
 

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "broker/scheduler.h"
+#include "broker/core/scheduler.h"
 
 namespace drover::broker {
 

@@ -1,8 +1,8 @@
-#include "broker/access.h"
+#include "broker/core/access.h"
 
 #include <set>
 
-#include "broker/roles.h"
+#include "broker/core/roles.h"
 #include "shared/keys.h"
 
 namespace drover::broker {

@@ -57,8 +57,8 @@
 #include <string_view>
 #include <vector>
 
-#include "broker/job.h"
-#include "broker/worker_pool.h"
+#include "broker/core/job.h"
+#include "broker/core/worker_pool.h"
 #include "shared/job_spec.h"
 #include "shared/protocol.h"
 

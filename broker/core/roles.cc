@@ -1,4 +1,4 @@
-#include "broker/roles.h"
+#include "broker/core/roles.h"
 
 #include "shared/codec.h"
 

@@ -1,4 +1,4 @@
-#include "broker/scheduler.h"
+#include "broker/core/scheduler.h"
 
 #include <algorithm>
 #include <queue>

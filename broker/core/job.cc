@@ -1,4 +1,4 @@
-#include "broker/job.h"
+#include "broker/core/job.h"
 
 #include <algorithm>
 #include <map>

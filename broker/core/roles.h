@@ -2,7 +2,7 @@
 // message type to sender, and the check made by hello before any handler
 // runs (server.cc HandleFrame). A message outside its sender's role is
 // answered ErrorReply{kWrongRole} with the reason from here, and changes
-// nothing. Key-based roles (broker/access.h) ask the same table which role
+// nothing. Key-based roles (broker/core/access.h) ask the same table which role
 // a message needs, so the two checks cannot disagree.
 #pragma once
 
