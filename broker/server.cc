@@ -210,9 +210,7 @@ void Server::HandleHello(const std::string& route, std::string_view key, Message
   if (auto old = peers_.find(route); old != peers_.end()) {
     complained |= old->second.complained;
     if (old->second.role == Peer::Role::kWorker) {
-      scheduler_.OnWorkerLost(old->second.worker, "said hello again", now);
-      worker_routes_.erase(old->second.worker);
-      peers_.erase(old);
+      ForgetWorker(old->second.worker, WorkerEnd::kLost, "said hello again", now);
     } else {
       DropClient(route);
     }
@@ -240,12 +238,7 @@ void Server::HandleHello(const std::string& route, std::string_view key, Message
   if (!hello.previous_instance.empty() && hello.previous_instance != hello.instance) {
     if (const Worker* old = scheduler_.FindWorkerByInstance(hello.previous_instance)) {
       spdlog::info("worker {} restarted: its previous run's steps run again now", name);
-      const WorkerId old_id = old->id;
-      scheduler_.OnWorkerLost(old_id, "restarted (its previous run is gone)", now);
-      if (auto r = worker_routes_.find(old_id); r != worker_routes_.end()) {
-        peers_.erase(r->second);
-        worker_routes_.erase(r);
-      }
+      ForgetWorker(old->id, WorkerEnd::kLost, "restarted (its previous run is gone)", now);
     }
   }
   // Bounded so that one worker cannot hoard a graph: its prefetch is only
@@ -310,10 +303,7 @@ void Server::HandleWorkerMessage(Peer& peer, const std::string& route, Message& 
     }
   } else if (std::holds_alternative<Goodbye>(msg)) {
     spdlog::info("worker {} (#{}) said goodbye", peer.name, peer.worker.value);
-    const WorkerId id = peer.worker;
-    scheduler_.OnWorkerLost(id, "left (said goodbye)", now);
-    worker_routes_.erase(id);
-    peers_.erase(route);  // `peer` dangles from here on
+    ForgetWorker(peer.worker, WorkerEnd::kLost, "left (said goodbye)", now);  // `peer` dangles
   }
   // Heartbeat: being heard is all it says. Nothing else gets here (roles.h).
 }
@@ -368,8 +358,7 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey
   dispatch_records_[index - 1].second.entries.push_back(
       DispatchEntry{key, after ? after->step : StepIndex(), after ? after->attempt : Attempt()});
   TaskRef task{key, &step, {}, 0, StepIndex(), Attempt()};
-  task.lease_ms =
-      static_cast<uint32_t>(job->spec().lease_ms > 0 ? job->spec().lease_ms : options_.lease_ms);
+  task.lease_ms = static_cast<uint32_t>(scheduler_.LeaseOf(job));
   if (after) {
     task.after_step = after->step;
     task.after_attempt = after->attempt;
@@ -477,15 +466,15 @@ void Server::SendCredits() {
 void Server::Tick(int64_t now) {
   if (keys_ && keys_->ListsChanged()) ReloadAccess("as its files changed", now);
   scheduler_.OnTick(now);
-  for (auto it = worker_routes_.begin(); it != worker_routes_.end();) {
-    if (scheduler_.FindWorker(it->first) == nullptr) {
-      spdlog::warn("worker {} (#{}) is gone: silent, and nothing of it left to wait for",
-                   peers_.count(it->second) ? peers_.at(it->second).name : "?", it->first.value);
-      peers_.erase(it->second);
-      it = worker_routes_.erase(it);
-    } else {
-      ++it;
-    }
+  std::vector<WorkerId> gone;
+  for (const auto& [id, route] : worker_routes_) {
+    if (scheduler_.FindWorker(id) == nullptr) gone.push_back(id);
+  }
+  for (WorkerId id : gone) {
+    const auto& route = worker_routes_.at(id);
+    spdlog::warn("worker {} (#{}) is gone: silent, and nothing of it left to wait for",
+                 peers_.count(route) ? peers_.at(route).name : "?", id.value);
+    ForgetWorker(id, WorkerEnd::kGone, "", now);
   }
   const int64_t silence = int64_t{options_.heartbeat_ms} * options_.liveness;
   std::vector<std::string> silent;
@@ -494,6 +483,23 @@ void Server::Tick(int64_t now) {
   }
   for (const std::string& route : silent) DropClient(route);
   for (const auto& [route, peer] : peers_) Reply(route, Heartbeat{});
+}
+
+void Server::ForgetWorker(WorkerId id, WorkerEnd end, std::string_view reason, int64_t now) {
+  switch (end) {
+    case WorkerEnd::kLost:
+      scheduler_.OnWorkerLost(id, reason, now);
+      break;
+    case WorkerEnd::kShutOut:
+      scheduler_.OnWorkerShutOut(id);
+      break;
+    case WorkerEnd::kGone:
+      break;
+  }
+  auto route = worker_routes_.find(id);
+  if (route == worker_routes_.end()) return;
+  peers_.erase(route->second);
+  worker_routes_.erase(route);
 }
 
 void Server::DropClient(const std::string& route) {

@@ -176,6 +176,15 @@ class Server : private Outbox {
   void Tick(int64_t now);
   void ScheduleAndDispatch(int64_t now);
   void SendCredits();
+  // How the core hears that the shell stops talking to a worker.
+  enum class WorkerEnd {
+    kLost,     // gone for good: its attempts are lost now, for `reason`
+    kShutOut,  // its key lost the role: its attempts wait out their leases
+    kGone,     // the core has let it go already
+  };
+  // Removes worker `id` from every index of the shell (its route, its peer)
+  // after telling the core as `end` says: the one way a worker leaves.
+  void ForgetWorker(WorkerId id, WorkerEnd end, std::string_view reason, int64_t now);
   void DropClient(const std::string& route);
   int64_t NextDeadline() const;
 

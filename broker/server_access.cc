@@ -58,7 +58,6 @@ bool Server::CheckAccess(const std::string& route, std::string_view key, const M
 }
 
 void Server::ShutOut(const std::string& route, const std::string& why, int64_t now) {
-  (void)now;
   auto it = peers_.find(route);
   if (it == peers_.end()) return;
   spdlog::warn("dropped {} {} ({}): {}",
@@ -68,12 +67,9 @@ void Server::ShutOut(const std::string& route, const std::string& why, int64_t n
   // (a ROUTER cannot close one), but nothing it sends is heeded any more.
   ReplyError(route, ErrorCode::kForbidden, why);
   if (it->second.role == Peer::Role::kWorker) {
-    const WorkerId id = it->second.worker;
     // Not lost at once: its steps may still run there until it notices,
     // so they wait out their leases as a silent worker's do.
-    scheduler_.OnWorkerShutOut(id);
-    worker_routes_.erase(id);
-    peers_.erase(it);
+    ForgetWorker(it->second.worker, WorkerEnd::kShutOut, "", now);
   } else {
     DropClient(route);
   }

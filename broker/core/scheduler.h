@@ -173,6 +173,9 @@ class Scheduler {
   // summary of it instead.
   void ReleaseJob(JobId job);
   const WorkerPool& pool() const { return pool_; }
+  // How long a worker out of touch keeps an attempt of `job`: the job's own
+  // lease, else the broker's. The one place that rule is written.
+  int64_t LeaseOf(const Job* job) const;
   const std::map<JobId, std::unique_ptr<Job>>& jobs() const { return jobs_; }
   StatusReply Status(Time now) const;
 
@@ -187,7 +190,6 @@ class Scheduler {
   // Settles every step not started as cancelled and kills the running ones.
   // REQUIRES: the job is marked cancelled.
   void CancelRest(Job* job);
-  int64_t LeaseOf(const Job* job) const;
   // The attempt of `s` that was running has ended (result or loss).
   void EndAttempt(Job* job, StepIndex s, const RunResult& run, const std::string& worker_name,
                   Time now);
