@@ -396,15 +396,16 @@ class Cluster:
         wait_until(lambda: self.worker_count() == n, REGISTER_TIMEOUT_S,
                    f"{n} worker(s) to register with {self.name}", check=self.check_alive)
 
-    def submit(self, job_path, stdout=subprocess.DEVNULL):
-        """Times `submit JOB --broker ...` from start to exit (exit 0 required).
-        Extras: CPU seconds the broker and workers spent during the run (their
-        own, and separately the steps the workers reaped) and submit's own."""
+    def submit(self, job_path, stdout=subprocess.DEVNULL, args=()):
+        """Times `submit JOB --broker ... ARGS` from start to exit (exit 0
+        required). Extras: CPU seconds the broker and workers spent during the
+        run (their own, and separately the steps the workers reaped) and
+        submit's own."""
         self.check_alive()
         before = self._cpu()
         m = run_timed(self.ctx.procs,
                       [self.ctx.bin("submit"), job_path, "--broker", self.endpoint]
-                      + self.client_args,
+                      + self.client_args + list(args),
                       self.ctx.timeout, cwd=self.dir, stdout=stdout,
                       stderr_path=self._log("submit"))
         self.check_alive()
