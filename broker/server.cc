@@ -301,6 +301,8 @@ void Server::HandleWorkerMessage(Peer& peer, const std::string& route, Message& 
       peer.results_seen =
           std::max(peer.results_seen, results->first_seq + results->results.size() - 1);
     }
+  } else if (auto* declined = std::get_if<RetractDeclined>(&msg)) {
+    scheduler_.OnRetractDeclined(peer.worker, declined->keys);
   } else if (std::holds_alternative<Goodbye>(msg)) {
     spdlog::info("worker {} (#{}) said goodbye", peer.name, peer.worker.value);
     ForgetWorker(peer.worker, WorkerEnd::kLost, "left (said goodbye)", now);  // `peer` dangles
@@ -386,6 +388,11 @@ void Server::Kill(WorkerId worker, const TaskKey& key) {
   if (it != worker_routes_.end()) Reply(it->second, KillTask{key});
 }
 
+void Server::Retract(WorkerId worker, const TaskKey& key) {
+  if (replaying_) return;
+  pending_retract_[worker].push_back(key);
+}
+
 void Server::AttemptLost(const TaskKey& key, const std::string& reason) {
   if (replaying_) return;
   spdlog::info("job {}: attempt {} of step {} lost: {}", key.job.value, key.attempt.value,
@@ -440,6 +447,14 @@ void Server::ScheduleAndDispatch(int64_t now) {
   }
   pending_dispatch_.clear();
   stdin_read_.clear();  // encoded: the views into it are gone
+  // After the turn's dispatches, which may name the same worker.
+  for (auto& [worker, keys] : pending_retract_) {
+    auto it = worker_routes_.find(worker);
+    if (it == worker_routes_.end()) continue;
+    spdlog::debug("asking worker #{} to give back {} queued step(s)", worker.value, keys.size());
+    Reply(it->second, Message(drover::Retract{std::move(keys)}));
+  }
+  pending_retract_.clear();
 }
 
 void Server::SendCredits() {

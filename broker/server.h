@@ -158,6 +158,7 @@ class Server : private Outbox {
   void Kill(WorkerId worker, const TaskKey& key) override;
   void Publish(JobId job, const Event& event) override;
   void AttemptLost(const TaskKey& key, const std::string& reason) override;
+  void Retract(WorkerId worker, const TaskKey& key) override;
 
   // server.cc: the loop, peers and workers.
   // `key`: the sender's public key with keys on, else empty.
@@ -297,6 +298,8 @@ class Server : private Outbox {
   // Filled during a turn, dealt with at its end.
   std::vector<std::pair<std::string, std::string>> outgoing_;  // (route, encoded message)
   std::unordered_map<WorkerId, std::vector<TaskRef>> pending_dispatch_;
+  // Attempts to ask back, by worker: one Retract each, after its Dispatch.
+  std::unordered_map<WorkerId, std::vector<TaskKey>> pending_retract_;
   std::deque<std::string> stdin_read_;  // stdin_from bytes the pending dispatches view
   // Attempts that failed before reaching a worker (e.g. stdin_from too big).
   std::vector<std::pair<WorkerId, TaskResult>> failed_before_start_;

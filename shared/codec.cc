@@ -164,6 +164,8 @@ const char* MessageTypeName(MessageType type) {
     case MessageType::kResultsAck: return "ResultsAck";
     case MessageType::kResumeJob: return "ResumeJob";
     case MessageType::kCancelAccepted: return "CancelAccepted";
+    case MessageType::kRetract: return "Retract";
+    case MessageType::kRetractDeclined: return "RetractDeclined";
   }
   return "unknown";
 }

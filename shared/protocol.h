@@ -34,7 +34,8 @@
 
 namespace drover {
 
-inline constexpr uint32_t kProtocolVersion = 1;
+// 2: Retract and RetractDeclined, Outcome::kRetracted.
+inline constexpr uint32_t kProtocolVersion = 2;
 
 // Liveness defaults: a peer silent for kHeartbeatMs * kHeartbeatLiveness is gone.
 inline constexpr uint32_t kHeartbeatMs = 1000;
@@ -58,10 +59,12 @@ enum class MessageType : uint8_t {
   kKillTask = 21,
   kOutputCredit = 22,
   kResultsAck = 23,
+  kRetract = 24,
   // Worker -> broker.
   kTaskOutput = 30,
   kTaskResults = 31,
   kGoodbye = 32,
+  kRetractDeclined = 33,
   // Client (submit) -> broker.
   kSubmitJob = 40,
   kWatchJob = 41,
@@ -231,6 +234,16 @@ struct ResultsAck {
   MSGPACK_DEFINE(through)
 };
 
+// Give back these attempts if they have not started: the broker would run
+// them on a worker that has room now. Each one the worker still holds
+// unstarted ends with a result of Outcome::kRetracted (sent at once); the
+// others are listed in one RetractDeclined.
+struct Retract {
+  static constexpr MessageType kType = MessageType::kRetract;
+  std::vector<TaskKey> keys;
+  MSGPACK_DEFINE(keys)
+};
+
 struct OutputCredit {
   static constexpr MessageType kType = MessageType::kOutputCredit;
   uint64_t consumed = 0;  // total TaskOutput data bytes taken from this worker so far
@@ -263,6 +276,14 @@ struct TaskResults {
 struct Goodbye {
   static constexpr MessageType kType = MessageType::kGoodbye;
   MSGPACK_DEFINE()
+};
+
+// The attempts of a Retract that the worker could not give back: they had
+// started, or it no longer held them.
+struct RetractDeclined {
+  static constexpr MessageType kType = MessageType::kRetractDeclined;
+  std::vector<TaskKey> keys;
+  MSGPACK_DEFINE(keys)
 };
 
 // ---- Client -> broker ----
@@ -378,7 +399,7 @@ using Message =
     std::variant<Heartbeat, ErrorReply, WorkerHello, ClientHello, Welcome, Dispatch, KillTask,
                  OutputCredit, ResultsAck, TaskOutput, TaskResults, Goodbye, SubmitJob, WatchJob,
                  CancelJob, EventsAck, StatusRequest, ResumeJob, JobAccepted, JobRejected,
-                 JobEvents, CancelAccepted, StatusReply>;
+                 JobEvents, CancelAccepted, StatusReply, Retract, RetractDeclined>;
 
 // ---- Job events: the records of a job's event log and of JobEvents ----
 

@@ -34,6 +34,8 @@ std::string DescribeRun(const RunResult& run, uint32_t timeout_ms) {
       return "lost: " + run.error;
     case Outcome::kNotRun:
       return "not run: the step it followed did not succeed";
+    case Outcome::kRetracted:
+      return "given back before it started, to run on a worker with room";
   }
   return "ended";
 }

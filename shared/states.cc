@@ -25,6 +25,7 @@ const char* OutcomeName(Outcome o) {
     case Outcome::kKilled: return "killed";
     case Outcome::kLost: return "lost";
     case Outcome::kNotRun: return "not-run";
+    case Outcome::kRetracted: return "retracted";
   }
   return "unknown";
 }

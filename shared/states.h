@@ -32,8 +32,9 @@ enum class Outcome : uint8_t {
   kKilled,       // killed on request (the job was cancelled)
   kLost,         // its worker vanished; the attempt's fate is unknown
   kNotRun,       // never started: the step it was sent to follow did not succeed
+  kRetracted,    // never started: the broker took it back (Retract) to run elsewhere
 };
-inline constexpr Outcome kOutcomeMax = Outcome::kNotRun;
+inline constexpr Outcome kOutcomeMax = Outcome::kRetracted;
 const char* OutcomeName(Outcome o);
 
 enum class JobState : uint8_t {

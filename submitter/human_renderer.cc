@@ -140,8 +140,12 @@ class HumanRenderer : public Renderer {
   void Ended(const JobView& view, const StepEnded& e) {
     const std::string tag = "[" + view.id_of(e.step) + "] ";
     switch (e.state) {
-      case StepState::kReady:  // will be retried
-        Say(tag + "attempt " + std::to_string(e.attempt.value) + " " + e.reason);
+      case StepState::kReady:  // will be retried, or was moved to another worker
+        if (e.run && e.run->outcome == Outcome::kRetracted) {
+          if (options_.verbose) Say(tag + "moved: " + e.reason);
+        } else {
+          Say(tag + "attempt " + std::to_string(e.attempt.value) + " " + e.reason);
+        }
         break;
       case StepState::kFailed:
         Say(tag + "failed: " + e.reason);
@@ -186,6 +190,7 @@ class HumanRenderer : public Renderer {
       case Outcome::kKilled: return "killed";
       case Outcome::kLost: return "lost";
       case Outcome::kNotRun: return "not-run";
+      case Outcome::kRetracted: return "moved";
     }
     return "?";
   }

@@ -228,6 +228,11 @@ bool Agent::HandleMessage(Message& msg, Time now) {
     core_.StartQueued(now);
   } else if (auto* kill = std::get_if<KillTask>(&msg)) {
     if (core_.Kill(kill->key, now)) spdlog::info("killing {} on request", ToString(kill->key));
+  } else if (auto* retract = std::get_if<Retract>(&msg)) {
+    std::vector<TaskKey> declined = core_.Retract(retract->keys, now);
+    // What it gave back goes at once: another worker waits to run it.
+    FlushResults(now, /*force=*/false);
+    if (!declined.empty()) Send(RetractDeclined{std::move(declined)});
   } else if (auto* credit = std::get_if<OutputCredit>(&msg)) {
     output_credited_ = std::max(output_credited_, std::min(credit->consumed, output_sent_));
     while (!in_flight_.empty() && in_flight_.front().end <= output_credited_) {

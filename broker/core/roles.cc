@@ -12,6 +12,7 @@ Senders SendersOf(MessageType type) {
     case MessageType::kTaskOutput:
     case MessageType::kTaskResults:
     case MessageType::kGoodbye:
+    case MessageType::kRetractDeclined:
       return kWorkerSender;
     case MessageType::kClientHello:
     case MessageType::kSubmitJob:
@@ -26,6 +27,7 @@ Senders SendersOf(MessageType type) {
     case MessageType::kWelcome:
     case MessageType::kDispatch:
     case MessageType::kKillTask:
+    case MessageType::kRetract:
     case MessageType::kOutputCredit:
     case MessageType::kResultsAck:
     case MessageType::kJobAccepted:

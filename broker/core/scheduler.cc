@@ -228,6 +228,14 @@ void Scheduler::EndAttempt(Job* job, StepIndex s, const RunResult& run,
     Settle(job, s, StepState::kSucceeded, "", worker_name, run, attempt);
   } else if (job->cancelled()) {
     Settle(job, s, StepState::kCancelled, job->cancel_reason(), worker_name, run, attempt);
+  } else if (run.outcome == Outcome::kRetracted) {
+    // Given back unstarted, to run where there is room: not a failure.
+    outbox_->Publish(job->id(), StepEnded{s, attempt, StepState::kReady,
+                                          "worker " + Quote(worker_name) +
+                                              " gave it back before it started, to run on a "
+                                              "worker with room",
+                                          worker_name, run});
+    MakeReady(job, s);
   } else if (run.outcome == Outcome::kLost && r.losses < options_.max_losses) {
     ++r.losses;
     outbox_->Publish(job->id(), StepEnded{s, attempt, StepState::kReady,
@@ -480,6 +488,11 @@ void Scheduler::Schedule(Time now) {
     job->Enqueue(d.step);
     jobs_with_ready_.insert(job->id());
   }
+  Place();
+  RetractForIdle();
+}
+
+void Scheduler::Place() {
   if (pool_.free_total() == 0 || jobs_with_ready_.empty()) return;
   ++pass_;
   // Fair share: the job holding the fewest slots goes next, oldest on ties.

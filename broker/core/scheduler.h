@@ -42,6 +42,14 @@
 //     (then StepStarted is published); if the predecessor fails, is retried
 //     or is lost, the follower goes back to kWaiting (the worker drops it and
 //     reports kNotRun, a result that is then stale).
+//   - Nothing queued stays stranded: when a worker has idle slots and no
+//     ready step fits it, steps that another worker holds beyond its slots
+//     (queued there, not started) are asked back (Outbox::Retract), newest
+//     first, as many slot units as the idle worker has. The worker gives
+//     back those it has not started (a kRetracted result: the step is ready
+//     again, without using a retry, and its next dispatch gets a new attempt
+//     number, so the old one can never run) and declines the others
+//     (OnRetractDeclined). Each attempt is asked back at most once.
 //
 // Cost: each entry point costs O(what it touches), never O(steps in the
 // graph), except OnSubmit (builds the graph) and OnCancel (settles it).
@@ -79,6 +87,8 @@ class Outbox {
   // Attempt `key` was given up as lost: a decision the journal must record,
   // since it depends on time and connections that recovery cannot replay.
   virtual void AttemptLost(const TaskKey& key, const std::string& reason) = 0;
+  // Ask `worker` to give attempt `key` back if it has not started it.
+  virtual void Retract(WorkerId worker, const TaskKey& key) = 0;
 };
 
 struct SchedulerOptions {
@@ -124,11 +134,14 @@ class Scheduler {
   // the step's current one on that worker is dropped.
   void OnStepOutput(WorkerId from, TaskOutput output);
   void OnStepExited(WorkerId from, const TaskResult& result, Time now);
+  // The worker could not give these attempts back: they had started.
+  void OnRetractDeclined(WorkerId from, const std::vector<TaskKey>& keys);
 
   // Disconnects silent workers, and loses attempts whose lease has run out.
   void OnTick(Time now);
-  // One placement pass: releases retries that are due, then dispatches
-  // ready steps while workers have room.
+  // One placement pass: releases retries that are due, dispatches ready
+  // steps while workers have room, then asks back queued steps for workers
+  // left idle.
   void Schedule(Time now);
   // When the next delayed retry is due (-1: none); leases are tick-checked.
   Time NextWakeup() const;
@@ -222,6 +235,11 @@ class Scheduler {
   void Unfollow(Job* job, StepIndex d, bool release);
   // Unfollows the follower of `s`, whose attempt ended without success.
   void UnfollowDependents(Job* job, StepIndex s);
+  // Dispatches ready steps while workers have room (fair share first).
+  void Place();
+  // Asks other workers for queued steps that workers left idle could run
+  // now (scheduler_retract.cc).
+  void RetractForIdle();
 
   Outbox* outbox_;
   SchedulerOptions options_;
@@ -229,6 +247,9 @@ class Scheduler {
   std::map<JobId, std::unique_ptr<Job>> jobs_;
   std::set<JobId> jobs_with_ready_;  // unfinished jobs with queued steps
   uint64_t pass_ = 0;
+  // The pool's generation when RetractForIdle last found nothing to ask:
+  // until something changes, it would find nothing again.
+  uint64_t retract_idle_at_ = UINT64_MAX;
   std::vector<StepIndex> promoted_;  // followers whose predecessor just succeeded
   bool replaying_ = false;
   // Retries waiting for their delay: (due, job, step, attempt that failed).

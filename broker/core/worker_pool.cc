@@ -23,6 +23,7 @@ LabelSet WorkerPool::InternAll(const std::vector<std::string>& labels) {
 
 WorkerId WorkerPool::Add(WorkerInfo info, Time now) {
   const WorkerId id(next_worker_++);
+  ++generation_;
   Worker& w = workers_[id];
   w.id = id;
   w.labels = InternAll(info.labels);
@@ -40,6 +41,17 @@ void WorkerPool::Remove(WorkerId id) {
   auto it = workers_.find(id);
   if (it == workers_.end()) return;
   assert(it->second.running.empty());
+  ++generation_;
+  // Attempts elsewhere asked back for it stay asked (they are not asked
+  // twice), but nobody waits for them here any more.
+  if (it->second.incoming > 0) {
+    for (auto& [wid, w] : workers_) {
+      for (auto& [key, a] : w.running) {
+        if (a.retract_for == id) a.retract_for = WorkerId();
+      }
+    }
+  }
+  queueing_.erase(id);
   by_free_.erase({it->second.free, id});
   by_idle_.erase({it->second.idle(), id});
   free_total_ -= it->second.free;
@@ -113,6 +125,12 @@ void Rekey(Index* index, uint32_t from, uint32_t to, WorkerId id) {
 }  // namespace
 
 void WorkerPool::UpdateFree(Worker* worker, uint32_t old_idle) {
+  ++generation_;
+  if (worker->used > worker->info.slots) {
+    queueing_.insert(worker->id);
+  } else {
+    queueing_.erase(worker->id);
+  }
   if (worker->idle() != old_idle) Rekey(&by_idle_, old_idle, worker->idle(), worker->id);
   const uint32_t capacity = worker->capacity();
   const uint32_t free = capacity > worker->used ? capacity - worker->used : 0;
@@ -128,7 +146,10 @@ void WorkerPool::Assign(Worker* worker, const TaskKey& key, uint32_t slots) {
 }
 
 void WorkerPool::Hold(Worker* worker, const TaskKey& key, uint32_t slots) {
-  worker->running.emplace(key, Assignment{slots});
+  Assignment a;
+  a.slots = slots;
+  a.order = next_order_++;
+  worker->running.emplace(key, a);
   const uint32_t old_idle = worker->idle();
   worker->used += slots;
   UpdateFree(worker, old_idle);
@@ -138,6 +159,9 @@ bool WorkerPool::Release(Worker* worker, const TaskKey& key, std::optional<int64
   auto it = worker->running.find(key);
   if (it == worker->running.end()) return false;
   const uint32_t old_idle = worker->idle();
+  if (it->second.retract_for.value != 0) {
+    if (Worker* taker = Find(it->second.retract_for)) taker->incoming -= it->second.slots;
+  }
   worker->used -= it->second.slots;
   worker->running.erase(it);
   if (run_ms) {
@@ -153,8 +177,36 @@ bool WorkerPool::Release(Worker* worker, const TaskKey& key, std::optional<int64
   return true;
 }
 
+void WorkerPool::MarkRetracting(Worker* holder, const TaskKey& key, Worker* taker) {
+  Assignment& a = holder->running.at(key);
+  assert(!a.retract_asked);
+  ++generation_;
+  a.retract_asked = true;
+  a.retract_for = taker->id;
+  taker->incoming += a.slots;
+}
+
+void WorkerPool::RetractDeclined(Worker* holder, const TaskKey& key) {
+  auto it = holder->running.find(key);
+  if (it == holder->running.end() || it->second.retract_for.value == 0) return;
+  ++generation_;
+  if (Worker* taker = Find(it->second.retract_for)) taker->incoming -= it->second.slots;
+  it->second.retract_for = WorkerId();
+}
+
 void WorkerPool::CheckInvariants() const {
   uint32_t total = 0;
+  std::unordered_map<WorkerId, uint32_t> incoming;
+  for (const auto& [id, w] : workers_) {
+    for (const auto& [key, a] : w.running) {
+      if (a.retract_for.value != 0) incoming[a.retract_for] += a.slots;
+      if (a.retract_for.value != 0 && !a.retract_asked) throw std::logic_error("retract_for unasked");
+    }
+  }
+  for (const auto& [id, w] : workers_) {
+    if (w.incoming != incoming[id]) throw std::logic_error("worker incoming slots");
+    if ((w.used > w.info.slots) != (queueing_.count(id) == 1)) throw std::logic_error("queueing_");
+  }
   if (by_free_.size() != workers_.size() || by_idle_.size() != workers_.size()) {
     throw std::logic_error("worker index size");
   }

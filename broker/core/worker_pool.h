@@ -19,6 +19,14 @@
 // at the end of a graph, with others idle, is a matter of milliseconds. A
 // step never goes to a worker whose slots are fewer than the step needs.
 //
+// A step queued on a worker is still the broker's to move: when another
+// worker has idle slots and nothing ready fits it, the scheduler asks for
+// queued steps back (Scheduler::RetractForIdle). The pool keeps what that
+// needs: the order attempts were assigned in (a worker starts them in about
+// that order), which attempts were asked back and for whom, and for each
+// worker the slot units asked back for it (`incoming`), so that one idle
+// slot does not call back a whole queue.
+//
 // A worker is known by its instance: an id its process makes up when it
 // starts, kept across reconnections. A worker that goes silent is
 // disconnected: it keeps its attempts (the scheduler decides when they are
@@ -30,6 +38,9 @@
 //   2. by_free_ and by_idle_ hold exactly one entry per worker, keyed by its
 //      free() and idle() slots.
 //   3. free_total_ is the sum of free over all workers.
+//   4. Each worker's incoming == the slots of the attempts (on any worker)
+//      asked back for it; queueing_ holds exactly the workers whose used
+//      exceeds their slots.
 #pragma once
 
 #include <algorithm>
@@ -71,6 +82,9 @@ struct Assignment {
   // Bytes of its stdout and stderr received so far: output that a worker
   // sends again after a broken connection is dropped up to here.
   uint64_t output[2] = {0, 0};
+  uint64_t order = 0;     // when it was assigned: pool-wide, increasing
+  bool retract_asked = false;  // asked back once; never again
+  WorkerId retract_for;   // asked back for this idle worker, answer pending (0: none)
 };
 
 struct Worker {
@@ -82,6 +96,8 @@ struct Worker {
   uint32_t free = 0;  // what it can still be assigned: capacity() - used, or 0
   Time last_heard = 0;
   std::map<TaskKey, Assignment> running;
+  // Slot units asked back from other workers for this one, not yet answered.
+  uint32_t incoming = 0;
   // Moving average of its attempts' run times, in microseconds (finer than
   // the milliseconds they are reported in, so that the average of short
   // steps does not stick a few units off); -1: none yet.
@@ -141,6 +157,26 @@ class WorkerPool {
 
   uint32_t free_total() const { return free_total_; }
 
+  // Attempt `key` of `holder` is asked back for idle worker `taker`.
+  // REQUIRES: `holder` runs `key`, which was not asked back before.
+  void MarkRetracting(Worker* holder, const TaskKey& key, Worker* taker);
+  // `holder` could not give `key` back (it had started): `taker` stops
+  // waiting for it. Nothing if it was not being asked back.
+  void RetractDeclined(Worker* holder, const TaskKey& key);
+  // Workers holding more than their slots: some of what they hold waits in
+  // their local queue.
+  const std::set<WorkerId>& queueing() const { return queueing_; }
+  // Calls f(worker) for each worker with idle slots, most idle first.
+  template <typename F>
+  void ForEachIdle(F&& f) {
+    for (const auto& [idle, id] : by_idle_) {
+      if (idle == 0) break;
+      f(&workers_.at(id));
+    }
+  }
+  // Changes whenever an assignment, a connection or a worker's slots do.
+  uint64_t generation() const { return generation_; }
+
   void CheckInvariants() const;
 
  private:
@@ -159,8 +195,11 @@ class WorkerPool {
   std::set<std::pair<uint32_t, WorkerId>, MostFirst> by_idle_;  // (idle, id)
   std::unordered_map<std::string, LabelId> label_ids_;
   std::unordered_map<std::string, WorkerId> by_instance_;
+  std::set<WorkerId> queueing_;
   uint32_t next_worker_ = 1;
   uint32_t free_total_ = 0;
+  uint64_t next_order_ = 1;
+  uint64_t generation_ = 0;
 };
 
 }  // namespace drover::broker

@@ -6,13 +6,13 @@ namespace drover::broker {
 namespace {
 
 TEST_CASE("workers send worker messages, clients client messages, both hellos and heartbeats") {
-  const Message worker_only[] = {TaskOutput{}, TaskResults{}, Goodbye{}};
+  const Message worker_only[] = {TaskOutput{}, TaskResults{}, Goodbye{}, RetractDeclined{}};
   const Message client_only[] = {SubmitJob{}, WatchJob{},      CancelJob{},
                                  EventsAck{}, StatusRequest{}, ResumeJob{}};
   const Message both[] = {Heartbeat{}, WorkerHello{}, ClientHello{}};
   const Message broker_only[] = {ErrorReply{},   Welcome{},     Dispatch{},      KillTask{},
                                  OutputCredit{}, ResultsAck{},  JobAccepted{},   JobRejected{},
-                                 JobEvents{},    StatusReply{}, CancelAccepted{}};
+                                 JobEvents{},    StatusReply{}, CancelAccepted{}, Retract{}};
   for (const Message& m : worker_only) {
     CHECK_FALSE(RoleRefusal(PeerRole::kWorker, m).has_value());
     const auto why = RoleRefusal(PeerRole::kClient, m);

@@ -17,7 +17,7 @@
 
 namespace drover::broker {
 
-// Records effects. Dispatches and kills must all be taken by the test.
+// Records effects. Dispatches, kills and retracts must all be taken by the test.
 class RecordingOutbox : public Outbox {
  public:
   struct Sent {
@@ -29,6 +29,9 @@ class RecordingOutbox : public Outbox {
     dispatches.push_back({worker, key, after});
   }
   void Kill(WorkerId worker, const TaskKey& key) override { kills.push_back({worker, key, {}}); }
+  void Retract(WorkerId worker, const TaskKey& key) override {
+    retracts.push_back({worker, key, {}});
+  }
   void AttemptLost(const TaskKey& key, const std::string& reason) override {
     lost.emplace_back(key, reason);
   }
@@ -43,6 +46,7 @@ class RecordingOutbox : public Outbox {
 
   std::deque<Sent> dispatches;
   std::deque<Sent> kills;
+  std::deque<Sent> retracts;  // attempts asked back
   std::vector<std::pair<JobId, Event>> events;
   std::vector<std::pair<TaskKey, std::string>> lost;  // journaled decisions
 };
@@ -89,6 +93,7 @@ struct Fixture {
   ~Fixture() {
     CHECK_MESSAGE(out.dispatches.empty(), "test left dispatches unexamined");
     CHECK_MESSAGE(out.kills.empty(), "test left kills unexamined");
+    CHECK_MESSAGE(out.retracts.empty(), "test left retracts unexamined");
   }
 
   JobId Submit(JobSpec spec) {

@@ -89,6 +89,9 @@ int Run(const fs::path& source) {
     if constexpr (std::is_same_v<T, Dispatch>) value.tasks = {task, task};
     if constexpr (std::is_same_v<T, TaskResults>) value.results = {result};
     if constexpr (std::is_same_v<T, SubmitJob>) value.job.bytes = diamond;
+    if constexpr (std::is_same_v<T, Retract> || std::is_same_v<T, RetractDeclined>) {
+      value.keys = {task.key, result.key};
+    }
     if constexpr (std::is_same_v<T, WorkerHello>) {
       value.name = "worker-a";
       value.labels = {"x86"};

@@ -108,6 +108,30 @@ TEST_CASE("a kill stops a running task and settles a waiting one at once, with i
   CHECK(f.StartedSteps() == V{0});
 }
 
+TEST_CASE("a retraction gives back waiting tasks at once and declines running ones") {
+  CoreFixture f(/*slots=*/1);
+  // 0 runs; 1, 2 and 3 are queued (a deep queue: results would be held);
+  // 4 follows 2.
+  f.Dispatch({CoreFixture::MakeTask(0), CoreFixture::MakeTask(1), CoreFixture::MakeTask(2),
+              CoreFixture::MakeTask(3), CoreFixture::MakeTask(4, 1, 2)});
+  const auto declined = f.core.Retract(
+      {CoreFixture::Key(0), CoreFixture::Key(2), CoreFixture::Key(9)}, f.now);
+  f.Check();
+  CHECK(declined == std::vector<TaskKey>{CoreFixture::Key(0), CoreFixture::Key(9)});
+  // Sent without waiting for a batch: another worker waits to run it.
+  f.Flush(/*force=*/false);
+  REQUIRE(f.sent.size() == 2);
+  CHECK(f.sent[0].key == CoreFixture::Key(2));
+  CHECK(f.sent[0].run.outcome == Outcome::kRetracted);
+  CHECK(f.sent[1].key == CoreFixture::Key(4));
+  CHECK(f.sent[1].run.outcome == Outcome::kNotRun);
+  CHECK(f.runner.stopped.empty());  // the running one runs on
+  f.Exit(0);
+  f.Exit(1);
+  f.Exit(3);
+  CHECK(f.StartedSteps() == V{0, 1, 3});
+}
+
 TEST_CASE("a task that cannot start fails at once, and what follows it does not run") {
   CoreFixture f(/*slots=*/1);
   f.runner.fail_next = true;

@@ -53,6 +53,19 @@ bool LocalScheduler::Kill(const TaskKey& key, Time now) {
   return true;
 }
 
+std::vector<TaskKey> LocalScheduler::Retract(const std::vector<TaskKey>& keys, Time now) {
+  std::vector<TaskKey> declined;
+  for (const TaskKey& key : keys) {
+    if (!RemoveWaiting(key)) {
+      declined.push_back(key);
+      continue;
+    }
+    ReportUnstarted(key, Outcome::kRetracted, now, "", /*urgent=*/true);
+    Ended(key, false, now);
+  }
+  return declined;
+}
+
 bool LocalScheduler::RemoveWaiting(const TaskKey& key) {
   auto where = where_.find(key);
   if (where == where_.end() || where->second == Place::kRunning) return false;
@@ -143,13 +156,13 @@ void LocalScheduler::Ended(const TaskKey& key, bool succeeded, Time now) {
 }
 
 void LocalScheduler::ReportUnstarted(const TaskKey& key, Outcome outcome, Time now,
-                                     std::string error) {
+                                     std::string error, bool urgent) {
   if (stopping_) return;
   RunResult run;
   run.outcome = outcome;
   run.error = std::move(error);
   // The broker shows when the attempt ended; there is no start to show.
-  results_.Add(TaskResult{key, std::move(run)}, now);
+  results_.Add(TaskResult{key, std::move(run)}, now, urgent);
 }
 
 Time LocalScheduler::CutOff(uint32_t lease_ms, Time heard, bool running) const {

@@ -20,6 +20,9 @@
 //     the slot it freed; if not, the follower is reported kNotRun unstarted.
 //   - Kill: a running task is stopped (its exit reports kKilled); a waiting
 //     one is reported kKilled at once.
+//   - Retract: a waiting task is given back (a kRetracted result, sent at
+//     once: another worker waits to run it) and what follows it is not run;
+//     a running one is not stopped, and is declined.
 //   - Out of touch, a task must not outlive its lease, since by the end of
 //     the lease the broker may run its step elsewhere: a running one is
 //     stopped at CutOff() (its result says lost), a waiting one is given up
@@ -89,6 +92,9 @@ class LocalScheduler {
   // The broker asks to stop attempt `key` (its job was cancelled, or the
   // attempt is not this worker's any more). False if it holds no such task.
   bool Kill(const TaskKey& key, Time now);
+  // The broker asks for these attempts back, to run them elsewhere. Returns
+  // those it cannot have: running, or not held here.
+  std::vector<TaskKey> Retract(const std::vector<TaskKey>& keys, Time now);
   // Process `id` is finished (worker/subprocess.h says when).
   void OnExit(Id id, const RunResult& run, Time now);
 
@@ -132,7 +138,8 @@ class LocalScheduler {
   void Start(Task task, Time now);
   // Attempt `key` has ended here: its followers go ahead or not.
   void Ended(const TaskKey& key, bool succeeded, Time now);
-  void ReportUnstarted(const TaskKey& key, Outcome outcome, Time now, std::string error = "");
+  void ReportUnstarted(const TaskKey& key, Outcome outcome, Time now, std::string error = "",
+                       bool urgent = false);
   // Removes a waiting task (queued or following); false if `key` is not one.
   bool RemoveWaiting(const TaskKey& key);
 
