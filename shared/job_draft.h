@@ -103,6 +103,7 @@ enum StepFieldBit : uint32_t {
   kSetPriority = 1u << 8,
   kSetRetryDelay = 1u << 9,
   kSetRetryUnlessExit = 1u << 10,
+  kSetDuration = 1u << 11,
 };
 
 // What the loader knows about a step besides its StepSpec: where things are

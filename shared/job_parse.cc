@@ -33,6 +33,7 @@ enum class Field {
   kSlots,
   kRequires,
   kPriority,
+  kDuration,
 };
 
 struct FieldInfo {
@@ -58,11 +59,13 @@ constexpr FieldInfo kStepFields[] = {
     {"slots", Field::kSlots, nullptr},
     {"requires", Field::kRequires, nullptr},
     {"priority", Field::kPriority, nullptr},
+    {"duration", Field::kDuration, nullptr},
 };
 
 constexpr std::string_view kJobFields[] = {"name",  "max_parallel",  "lease",
                                            "abort_on_exit", "defaults", "steps"};
 constexpr int64_t kMaxDelaySeconds = 24 * 3600;
+constexpr int64_t kMaxDurationSeconds = 30 * 24 * 3600;
 
 const FieldInfo* FindStepField(std::string_view name) {
   for (const FieldInfo& info : kStepFields) {
@@ -337,6 +340,11 @@ void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order, c
         step->set |= kSetPriority;
       }
       break;
+    case Field::kDuration:
+      if (r.ReadSeconds(o, order, path, kMaxDurationSeconds, "30 days", &spec->duration_ms)) {
+        step->set |= kSetDuration;
+      }
+      break;
   }
 }
 
@@ -370,6 +378,7 @@ void ApplyDefaults(const JobLimits& limits, JobDraft* draft, ProblemList* proble
     if (missing & kSetSlots) s.slots = d.slots;
     if (missing & kSetRequires) s.requires_labels = d.requires_labels;
     if (missing & kSetPriority) s.priority = d.priority;
+    if (missing & kSetDuration) s.duration_ms = d.duration_ms;
     if (missing & kSetEnv) {
       s.env = d.env;
     } else if ((defaults.set & kSetEnv) && (step.set & kSetEnv)) {

@@ -33,23 +33,28 @@ const char* WhenName(When when);
 
 using EnvList = std::vector<std::pair<std::string, std::string>>;
 
+// Fields are ordered so that the small ones share padding: a graph may hold
+// a million steps, and the broker keeps every one.
 struct StepSpec {
   std::string id;
   std::vector<std::string> argv;  // exec'd directly; with `shell`, {command line}
-  bool shell = false;             // given as `cmd`: argv[0] runs under /bin/sh -c
   std::vector<StepIndex> after;
-  When when = When::kSuccess;
   std::optional<std::string> stdin_data;  // bytes fed to the step's stdin
-  std::optional<StepIndex> stdin_from;    // that step's whole stdout is the stdin
   EnvList env;                            // added to the worker's environment
   std::string cwd;                        // empty: the worker's own directory
+  std::vector<uint8_t> retry_unless_exit;  // exit codes never retried (sorted, unique)
+  std::vector<std::string> requires_labels;  // worker must carry all of these
+  std::optional<StepIndex> stdin_from;    // that step's whole stdout is the stdin
   uint32_t timeout_ms = 0;                // 0: no timeout
   uint32_t retries = 0;                   // extra attempts after a failure
   uint32_t retry_delay_ms = 0;            // before the first retry; doubles for each next
-  std::vector<uint8_t> retry_unless_exit;  // exit codes never retried (sorted, unique)
   uint32_t slots = 1;                     // worker slots the step occupies (>= 1)
-  std::vector<std::string> requires_labels;  // worker must carry all of these
   int32_t priority = 0;                   // higher runs first within the graph
+  // About how long it runs (the job file's `duration` hint), for the order
+  // in which ready steps start; 0: unknown (the broker learns it).
+  uint32_t duration_ms = 0;
+  bool shell = false;                     // given as `cmd`: argv[0] runs under /bin/sh -c
+  When when = When::kSuccess;
 };
 
 struct JobSpec {

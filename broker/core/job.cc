@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <stdexcept>
+#include <unordered_map>
 
 namespace drover::broker {
 
@@ -10,6 +11,30 @@ namespace {
 
 // std heaps keep the "largest" on top; we want the entry that runs first.
 bool RunsLater(const ReadyEntry& a, const ReadyEntry& b) { return ReadyClass::Before(b, a); }
+
+// Shapes past this many share the last one: estimates, not identities.
+constexpr size_t kMaxShapes = UINT16_MAX;
+// Longer than any step is worth telling apart.
+constexpr int64_t kMaxLearnedMs = int64_t{30} * 24 * 3600 * 1000;
+
+// The shape of a step's command, hashed: its argv with every run of digits
+// read as one digit, so that "sleep 0.37" and "sleep 12.5" share a shape,
+// and so do the runs of one program over numbered inputs.
+uint64_t ShapeHash(const StepSpec& step) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  auto mix = [&h](unsigned char c) { h = (h ^ c) * 1099511628211ull; };
+  for (const std::string& arg : step.argv) {
+    bool in_digits = false;
+    for (const char ch : arg) {
+      const bool digit = ch >= '0' && ch <= '9';
+      if (!(digit && in_digits)) mix(digit ? '0' : static_cast<unsigned char>(ch));
+      in_digits = digit;
+    }
+    mix(0);
+  }
+  mix(step.shell ? 1 : 2);
+  return h;
+}
 
 }  // namespace
 
@@ -102,6 +127,100 @@ Job::Job(JobId id, JobSpec spec, WorkerPool* labels)
     class_of_[i] = last_class;
   }
   counts_[static_cast<int>(StepState::kWaiting)] = static_cast<uint32_t>(n);
+
+  // Command shapes. Steps next to each other often run the same command:
+  // compare with the previous one before hashing.
+  std::unordered_map<uint64_t, uint16_t> shape_index;
+  bool hints = false;
+  for (size_t i = 0; i < n; ++i) {
+    const StepSpec& step = spec_.steps[i];
+    hints |= step.duration_ms > 0;
+    if (i > 0 && step.shell == spec_.steps[i - 1].shell && step.argv == spec_.steps[i - 1].argv) {
+      runs_[i].shape = runs_[i - 1].shape;
+      continue;
+    }
+    auto [it, inserted] = shape_index.try_emplace(ShapeHash(step), 0);
+    if (inserted) {
+      if (shapes_.size() < kMaxShapes) shapes_.emplace_back();
+      it->second = static_cast<uint16_t>(shapes_.size() - 1);
+    }
+    runs_[i].shape = it->second;
+  }
+  ranks_can_change_ = !dependents_.empty() || shapes_.size() > 1 || hints;
+  if (hints) {
+    uint64_t sum = 0, known = 0;
+    for (const StepSpec& step : spec_.steps) {
+      if (step.duration_ms > 0) sum += step.duration_ms, ++known;
+    }
+    mean_known_ms_ = static_cast<uint32_t>(std::max<uint64_t>(1, sum / known));
+  }
+  ComputeRanks();
+}
+
+uint32_t Job::EstimateMs(StepIndex s) const {
+  if (const uint32_t hint = step(s).duration_ms; hint > 0) return hint;
+  const Shape& shape = shapes_[runs_[s.value].shape];
+  if (shape.count == 0) return mean_known_ms_;
+  return static_cast<uint32_t>(std::max<uint64_t>(1, shape.sum_ms / shape.count));
+}
+
+void Job::ComputeRanks() {
+  // Dependents before the steps they follow (a reverse topological order,
+  // Kahn's): a step's rank is its own work plus the largest of theirs.
+  const size_t n = runs_.size();
+  rank_.assign(n, 0);
+  std::vector<uint32_t> left(n);  // dependents not ranked yet
+  std::vector<uint32_t> ready;
+  for (uint32_t i = 0; i < n; ++i) {
+    left[i] = dependents_start_[i + 1] - dependents_start_[i];
+    if (left[i] == 0) ready.push_back(i);
+  }
+  while (!ready.empty()) {
+    const StepIndex s(ready.back());
+    ready.pop_back();
+    uint64_t below = 0;
+    for (const StepIndex* d = dependents_begin(s); d != dependents_end(s); ++d) {
+      below = std::max<uint64_t>(below, rank_[d->value]);
+    }
+    rank_[s.value] = static_cast<uint32_t>(std::min<uint64_t>(below + EstimateMs(s), UINT32_MAX));
+    for (StepIndex a : step(s).after) {
+      if (--left[a.value] == 0) ready.push_back(a.value);
+    }
+  }
+}
+
+bool Job::LearnDuration(StepIndex s, int64_t ms) {
+  if (step(s).duration_ms > 0) return false;  // the hint says
+  Shape& shape = shapes_[runs_[s.value].shape];
+  shape.sum_ms += static_cast<uint64_t>(std::clamp<int64_t>(ms, 0, kMaxLearnedMs));
+  ++shape.count;
+  ++learned_since_rerank_;
+  if (!ranks_can_change_) return false;
+  // Worth it when this shape's estimate moved by a quarter or more since
+  // the ranks were worked out, and a 16th of the graph has finished since:
+  // so a graph is ranked again at most 16 times over, whatever its size.
+  const uint64_t now = EstimateMs(s), then = shape.ranked_ms;
+  const bool moved = then == 0 || now * 4 > then * 5 || now * 5 < then * 4;
+  return moved && uint64_t{learned_since_rerank_} * 16 >= runs_.size();
+}
+
+void Job::Rerank() {
+  uint64_t sum = 0, known = 0;
+  for (Shape& shape : shapes_) {
+    sum += shape.sum_ms;
+    known += shape.count;
+  }
+  for (const StepSpec& step : spec_.steps) {
+    if (step.duration_ms > 0) sum += step.duration_ms, ++known;
+  }
+  mean_known_ms_ = known == 0 ? kUnknownStepMs : static_cast<uint32_t>(std::max<uint64_t>(1, sum / known));
+  for (Shape& shape : shapes_) {
+    shape.ranked_ms =
+        shape.count == 0 ? 0 : static_cast<uint32_t>(std::max<uint64_t>(1, shape.sum_ms / shape.count));
+  }
+  learned_since_rerank_ = 0;
+  ComputeRanks();
+  RebuildQueues();
 }
 
 void Job::SetState(StepIndex s, StepState to) {
@@ -120,7 +239,8 @@ void Job::SetState(StepIndex s, StepState to) {
 }
 
 void Job::Enqueue(StepIndex s) {
-  classes_[class_of_[s.value]].Push(ReadyEntry{next_seq_++, step(s).priority, s});
+  classes_[class_of_[s.value]].Push(
+      ReadyEntry{.seq = next_seq_++, .priority = step(s).priority, .rank = rank_[s.value], .step = s});
 }
 
 void Job::ClearQueues() {
@@ -182,6 +302,9 @@ void Job::CheckInvariants() const {
       const StepRun& r = runs_[e.step.value];
       if (r.state != StepState::kReady || r.delayed) {
         throw std::logic_error("job: queued step not ready");
+      }
+      if (e.priority != spec_.steps[e.step.value].priority || e.rank != rank_[e.step.value]) {
+        throw std::logic_error("job: a queued entry's priority or rank is stale");
       }
     });
     queued += c.size();

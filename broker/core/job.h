@@ -3,10 +3,23 @@
 // Scheduler (scheduler.h) decides when things happen and talks to the world.
 //
 // Ready steps wait in per-"class" queues, one per distinct (slots, requires)
-// pair in the graph, each ordered by priority (higher first) then by the order
-// in which steps became ready (FIFO). Placement looks only at class heads, so
-// its cost depends on the number of classes (usually one), never on the
-// number of steps.
+// pair in the graph, each ordered by priority (higher first), then by rank
+// (higher first), then by the order in which steps became ready (FIFO).
+// Placement looks only at class heads, so its cost depends on the number of
+// classes (usually one), never on the number of steps.
+//
+// A step's rank is how much work lies on the longest path from it to the end
+// of the graph, itself included: starting the steps of highest rank first
+// keeps the critical path moving while the rest fills idle slots (list
+// scheduling by "bottom level", as in HEFT). The work of a step is, in this
+// order: its `duration` hint; what steps of its command shape (its command
+// line with every run of digits read as one digit) took when they succeeded
+// in this job; the mean of what is known of the job's steps; one second.
+// Without any duration known, a rank is the number of steps on that path.
+// Ranks are worked out at submission and again as durations are learned
+// (Rerank), at most once per 1/16 of the graph's steps finishing, and only
+// for a graph whose order they can change (edges, or more than one shape
+// or hint).
 //
 // Invariants (checked by Scheduler::CheckInvariants):
 //   1. counts[s] == number of steps in state s; their sum == steps.
@@ -16,6 +29,7 @@
 //   3. For a kWaiting step, pending == its after-steps that are not final.
 //   4. running_steps/running_slots sum the kRunning steps (and their slots).
 //   5. unfinished == steps not in a final state.
+//   6. Every queued entry carries its step's priority and current rank.
 #pragma once
 
 #include <array>
@@ -47,24 +61,28 @@ struct StepRun {
   // start there when that one exits 0 (scheduler.h). Not yet started.
   bool conditional = false;
   bool delayed = false;  // kReady, but a retry waiting out retry_delay
+  uint16_t shape = 0;    // its command shape: index into Job's shapes
 };
 
 struct ReadyEntry {
-  uint64_t seq;  // order of becoming ready
-  int32_t priority;
+  uint64_t seq = 0;  // order of becoming ready
+  int32_t priority = 0;
+  uint32_t rank = 0;  // the step's rank when it was queued
   StepIndex step;
 };
 
 // Ready steps of one (slots, requires) class, in the order they run: higher
-// priority first, then in the order they became ready (`seq`).
+// priority first, then higher rank, then in the order they became ready
+// (`seq`).
 //
 // Steps are pushed in increasing `seq`, so while every queued step has the
-// same priority (the common case: most jobs set none) the run order is the
-// push order, and the entries are kept as a FIFO: each push appends, each
-// pop advances `head_`. A push that would break that order (a step of
-// higher priority than the last one queued) turns the entries into a
-// binary heap, which they stay until the class is empty again. A sorted
-// array is a valid heap, so the switch costs one compaction.
+// same priority and rank (the common case for wide graphs: most jobs set no
+// priority, and independent steps of one shape have equal ranks) the run
+// order is the push order, and the entries are kept as a FIFO: each push
+// appends, each pop advances `head_`. A push that would break that order
+// turns the entries into a binary heap, which they stay until the class is
+// empty again. A sorted array is a valid heap, so the switch costs one
+// compaction.
 //
 // Why: a heap of a million steps costs a pop ~20 scattered reads; the FIFO
 // one, and it was the broker's largest single cost with a big graph queued.
@@ -96,7 +114,9 @@ class ReadyClass {
 
   // True if `a` should run before `b`.
   static bool Before(const ReadyEntry& a, const ReadyEntry& b) {
-    return a.priority != b.priority ? a.priority > b.priority : a.seq < b.seq;
+    if (a.priority != b.priority) return a.priority > b.priority;
+    if (a.rank != b.rank) return a.rank > b.rank;
+    return a.seq < b.seq;
   }
 
  private:
@@ -146,6 +166,19 @@ class Job {
   // (after recovery, whose replay leaves them stale).
   void RebuildQueues();
 
+  // The critical path (above). Work on the longest path from `s` to the end
+  // of the graph, in milliseconds (saturating).
+  uint32_t rank(StepIndex s) const { return rank_[s.value]; }
+  // What the broker takes `s` to last: its hint, else what is learned.
+  uint32_t EstimateMs(StepIndex s) const;
+  // An attempt of `s` without a hint succeeded after `ms`. Returns true when
+  // the ranks are due to be worked out again (Rerank).
+  bool LearnDuration(StepIndex s, int64_t ms);
+  // Works every rank out again and re-sorts the ready queues.
+  void Rerank();
+  // Unknown length: a step is taken to last this long until learned.
+  static constexpr uint32_t kUnknownStepMs = 1000;
+
   uint32_t count(StepState s) const { return counts_[static_cast<int>(s)]; }
   const std::array<uint32_t, kStepStateCount>& counts() const { return counts_; }
   uint32_t unfinished() const;
@@ -173,6 +206,9 @@ class Job {
   void CheckInvariants() const;
 
  private:
+  // Works out rank_ from the estimates (a pass over the graph).
+  void ComputeRanks();
+
   JobId id_;
   JobSpec spec_;
   std::vector<StepRun> runs_;
@@ -180,6 +216,17 @@ class Job {
   std::vector<StepIndex> dependents_;
   std::vector<uint16_t> class_of_;          // step -> index into classes_
   std::vector<ReadyClass> classes_;
+  std::vector<uint32_t> rank_;
+  // What steps of each command shape took (StepRun::shape indexes it).
+  struct Shape {
+    uint64_t sum_ms = 0;
+    uint32_t count = 0;     // successful attempts learned from
+    uint32_t ranked_ms = 0;  // the estimate the ranks were worked out with; 0: none
+  };
+  std::vector<Shape> shapes_;
+  uint32_t mean_known_ms_ = kUnknownStepMs;  // for steps with nothing learned
+  bool ranks_can_change_ = false;  // edges, or more than one shape or hint
+  uint32_t learned_since_rerank_ = 0;
   std::array<uint32_t, kStepStateCount> counts_{};
   uint32_t running_steps_ = 0;
   uint32_t running_slots_ = 0;

@@ -203,6 +203,12 @@ void Scheduler::OnStepExited(WorkerId from, const TaskResult& result, Time now) 
       !pool_.Release(w, key, ran ? std::optional(result.run.duration_ms()) : std::nullopt)) {
     return;
   }
+  // What a success took tells how long its kind of step takes (critical
+  // path, job.h); replay ranks once at its end instead.
+  if (ran && result.run.succeeded() && job->LearnDuration(key.step, result.run.duration_ms()) &&
+      !replaying_) {
+    job->Rerank();
+  }
   EndAttempt(job, key.step, result.run, w->info.name, now);
 }
 

@@ -96,7 +96,7 @@ void Scheduler::FinishReplay(Time /*now*/) {
   replaying_ = false;
   jobs_with_ready_.clear();
   for (auto& [id, job] : jobs_) {
-    job->RebuildQueues();
+    job->Rerank();  // with what replay learned; it rebuilds the queues
     if (job->queued() > 0 && !job->finished()) jobs_with_ready_.insert(id);
   }
 }

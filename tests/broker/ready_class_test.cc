@@ -37,7 +37,7 @@ TEST_CASE("a ready class with one priority runs its steps in the order they beca
   std::vector<uint32_t> expected;
   // Interleaved pushes and pops, long enough to make the FIFO compact.
   for (uint32_t i = 0; i < 20000; ++i) {
-    c.Push(ReadyEntry{seq++, 0, StepIndex(i)});
+    c.Push(ReadyEntry{.seq = seq++, .priority = 0, .step = StepIndex(i)});
     expected.push_back(i);
     if (i % 3 == 2) {
       CHECK(c.Pop().step.value == expected.front());
@@ -53,7 +53,7 @@ TEST_CASE("a ready class runs higher priority first, switching from FIFO to heap
   uint64_t seq = 0;
   std::vector<ReadyEntry> pushed;
   auto push = [&](int32_t priority, uint32_t step) {
-    pushed.push_back(ReadyEntry{seq++, priority, StepIndex(step)});
+    pushed.push_back(ReadyEntry{.seq = seq++, .priority = priority, .step = StepIndex(step)});
     c.Push(pushed.back());
   };
   // Falling priorities keep the order; a rise breaks it.
@@ -88,7 +88,8 @@ TEST_CASE("a ready class pops random priorities in sorted order") {
         REQUIRE(c.Ordered());
         popped.push_back(c.Pop().step.value);
       } else {
-        live.push_back(ReadyEntry{seq++, round % 5 == 0 ? 0 : priority(rng), StepIndex(i)});
+        live.push_back(
+            ReadyEntry{.seq = seq++, .priority = round % 5 == 0 ? 0 : priority(rng), .step = StepIndex(i)});
         c.Push(live.back());
       }
     }

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "tests/broker/scheduler_fixture.h"
 
 namespace drover::broker {
@@ -199,12 +201,13 @@ TEST_CASE("a step given back sends its follower back to waiting for the new atte
   g.Step("long").Step("q").Step("next", {"q"});
   JobId job = f.Submit(g.Build());
   auto sent = f.Schedule();
-  // long on a; q on b, with next following it there.
-  REQUIRE(f.Ids(job, sent) == std::vector<std::string>{"long", "q", "next"});
-  CHECK(sent[1].worker == f.b);
+  // q first (next lies behind it) on a, with next following it there; long on b.
+  REQUIRE(f.Ids(job, sent) == std::vector<std::string>{"q", "next", "long"});
+  std::rotate(sent.begin(), sent.begin() + 2, sent.end());  // long, q, next
+  CHECK(sent[1].worker == f.a);
   REQUIRE(sent[2].after);
-  // b gives q back (as it would when asked): next goes back to waiting,
-  // and its own not-run report from b is stale.
+  // a gives q back (as it would when asked): next goes back to waiting,
+  // and its own not-run report from a is stale.
   GiveBack(f, sent[1]);
   CHECK(f.StateOf(job, "q") == StepState::kReady);
   CHECK(f.StateOf(job, "next") == StepState::kWaiting);
@@ -212,7 +215,7 @@ TEST_CASE("a step given back sends its follower back to waiting for the new atte
   not_run.outcome = Outcome::kNotRun;
   f.sched.OnStepExited(sent[2].worker, TaskResult{sent[2].key, not_run}, f.now);
   f.sched.CheckInvariants();
-  CHECK(f.sched.FindWorker(f.b)->used == 0);
+  CHECK(f.sched.FindWorker(f.a)->used == 0);
   f.Exit(sent[0], 0);
   f.Drain(job);
   CHECK(f.Ended(job)->state == JobState::kSucceeded);

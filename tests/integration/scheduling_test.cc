@@ -71,11 +71,12 @@ TEST_CASE("the diamond's middle steps run at once on two one-slot workers, warm 
 TEST_CASE("a long step queued behind another moves to a worker that frees up, and runs once") {
   Cluster c;
   c.AddWorker("a", 1);
-  c.AddWorker("b", 1);
+  // b queues nothing beyond its slot, so that only a's queue can hold a step.
+  c.AddWorker("b", 1, {}, {"--prefetch", "0"});
   REQUIRE(c.Submit(WarmUp(c.dir(), 200)).exit_code == 0);
-  // long1 goes to a, blocker to b, and long2 (no worker idle, both with
-  // prefetch room) into a's queue behind long1. When blocker ends, b is
-  // idle with nothing ready: long2 must be taken back from a and run on b.
+  // long1 goes to a, blocker to b, and long2 (no worker idle) into a's
+  // queue behind long1. When blocker ends, b is idle with nothing ready:
+  // long2 must be taken back from a and run on b.
   const std::string runs = c.dir().path() + "/runs";
   const std::string job = c.dir().Write("long.json", json{
       {"name", "stranded"},

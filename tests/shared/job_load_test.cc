@@ -443,6 +443,14 @@ TEST_CASE("numbers out of range name the range") {
         "steps[0].timeout: must be more than 0 and at most 2592000 seconds (30 days), got -2.5");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "timeout": 2592001}]})") ==
         "steps[0].timeout: must be more than 0 and at most 2592000 seconds (30 days), got 2592001");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "duration": 0}]})") ==
+        "steps[0].duration: must be more than 0 and at most 2592000 seconds (30 days), got 0");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "duration": "1h"}]})") ==
+        "steps[0].duration: expected a number of seconds, got string \"1h\"");
+  CHECK(Spec(LoadJson(R"({"defaults": {"duration": 90}, "steps": [
+            {"id": "a", "cmd": "x", "duration": 0.25}, {"id": "b", "cmd": "x"}]})"))
+            .steps[1]
+            .duration_ms == 90'000u);
   CHECK(Spec(LoadJson(R"({"steps": [{"id": "a", "cmd": "x", "timeout": 2592000}]})"))
             .steps[0]
             .timeout_ms == 2'592'000'000u);
