@@ -231,6 +231,12 @@ void Server::HandleHello(const std::string& route, std::string_view key, Message
     ReplyError(route, ErrorCode::kMalformed, "a worker needs at least one slot");
     return;
   }
+  if (std::string bad = CheckResourceList(hello.resources); !bad.empty()) {
+    if (complained) complained_unknown_.insert(route);
+    Complain(route, "a worker hello with bad resources: " + bad);
+    ReplyError(route, ErrorCode::kMalformed, "resources: " + bad);
+    return;
+  }
   const std::string name = hello.name.empty() ? hello.host : hello.name;
   // A worker restarted on the same host: its previous run is gone, and its
   // children with it (they die with their worker), so there is no lease to
@@ -246,7 +252,13 @@ void Server::HandleHello(const std::string& route, std::string_view key, Message
   const uint32_t prefetch = std::min(hello.prefetch, std::max(4 * hello.slots, 64u));
   const bool known = !hello.instance.empty() && scheduler_.FindWorkerByInstance(hello.instance);
   const WorkerId id = scheduler_.OnWorkerHello(
-      WorkerInfo{name, hello.host, hello.slots, std::move(hello.labels), prefetch, hello.instance},
+      WorkerInfo{.name = name,
+                 .host = hello.host,
+                 .slots = hello.slots,
+                 .labels = std::move(hello.labels),
+                 .prefetch = prefetch,
+                 .instance = hello.instance,
+                 .resources = std::move(hello.resources)},
       hello.held, now);
   // Its name may have changed: journal it anew.
   if (id.value < journal_workers_.size()) journal_workers_[id.value] = 0;
@@ -268,8 +280,10 @@ void Server::HandleHello(const std::string& route, std::string_view key, Message
     spdlog::info("worker {} (#{}) is back, holding {} attempt(s)", name, id.value,
                  hello.held.size());
   } else {
-    spdlog::info("worker {} joined as #{}: host {}, {} slots{}", name, id.value, hello.host,
-                 hello.slots, labels.empty() ? "" : ", labels " + labels);
+    const std::string resources = FormatResources(w->info.resources);
+    spdlog::info("worker {} joined as #{}: host {}, {} slots{}{}", name, id.value, hello.host,
+                 hello.slots, resources.empty() ? "" : ", " + resources,
+                 labels.empty() ? "" : ", labels " + labels);
   }
   Reply(route, Welcome{kProtocolVersion, id, options_.heartbeat_ms, options_.liveness});
 }
@@ -359,7 +373,10 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey
   }
   dispatch_records_[index - 1].second.entries.push_back(
       DispatchEntry{key, after ? after->step : StepIndex(), after ? after->attempt : Attempt()});
-  TaskRef task{key, &step, {}, 0, StepIndex(), Attempt()};
+  TaskRef task{.key = key, .step = &step};
+  if (const ResourceList& wants = job->spec().ResourcesOf(step); !wants.empty()) {
+    task.resources = &wants;
+  }
   task.lease_ms = static_cast<uint32_t>(scheduler_.LeaseOf(job));
   if (after) {
     task.after_step = after->step;

@@ -66,7 +66,7 @@ void EncodeDispatch(const TaskRef* tasks, size_t count, uint64_t results_acked, 
     // Field for field as Task's MSGPACK_DEFINE.
     const TaskRef& task = tasks[i];
     const StepSpec& step = *task.step;
-    packer.pack_array(13);
+    packer.pack_array(14);
     packer.pack(task.key.job);
     packer.pack(task.key.step);
     packer.pack(task.key.attempt);
@@ -87,6 +87,11 @@ void EncodeDispatch(const TaskRef* tasks, size_t count, uint64_t results_acked, 
     packer.pack(task.after_step);
     packer.pack(task.after_attempt);
     packer.pack(task.lease_ms);
+    if (task.resources != nullptr) {
+      packer.pack(*task.resources);
+    } else {
+      packer.pack_array(0);
+    }
   }
   packer.pack(results_acked);
 }
@@ -94,7 +99,10 @@ void EncodeDispatch(const TaskRef* tasks, size_t count, uint64_t results_acked, 
 size_t EncodedTaskBytes(const TaskRef& task) {
   const StepSpec& step = *task.step;
   // Every integer takes at most 9 bytes, every header at most 5.
-  size_t bytes = 13 * 9 + step.id.size() + step.cwd.size() + task.stdin_data.size() + 32;
+  size_t bytes = 14 * 9 + step.id.size() + step.cwd.size() + task.stdin_data.size() + 32;
+  if (task.resources != nullptr) {
+    for (const ResourceAmount& r : *task.resources) bytes += r.name.size() + 16;
+  }
   for (const std::string& arg : step.argv) bytes += arg.size() + 5;
   for (const auto& [name, value] : step.env) bytes += name.size() + value.size() + 15;
   return bytes;

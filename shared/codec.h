@@ -38,12 +38,13 @@ void EncodeJobEvents(JobId job, uint64_t offset, std::string_view records, std::
 // dispatch copies none of the step's argv, env or cwd. `step` and the bytes
 // of `stdin_data` must outlive the encoding.
 struct TaskRef {
-  TaskKey key;
+  TaskKey key = {};
   const StepSpec* step = nullptr;
-  std::string_view stdin_data;  // the step's own, or its stdin_from step's stdout
+  std::string_view stdin_data = {};  // the step's own, or its stdin_from step's stdout
   uint32_t lease_ms = 0;
-  StepIndex after_step;
-  Attempt after_attempt;  // 0: start as soon as a slot allows
+  StepIndex after_step = {};
+  Attempt after_attempt = {};  // 0: start as soon as a slot allows
+  const ResourceList* resources = nullptr;  // the step's request; null: none
 };
 
 // The Dispatch of `tasks`, encoded straight from the steps: equals

@@ -104,6 +104,7 @@ enum StepFieldBit : uint32_t {
   kSetRetryDelay = 1u << 9,
   kSetRetryUnlessExit = 1u << 10,
   kSetDuration = 1u << 11,
+  kSetResources = 1u << 12,
 };
 
 // What the loader knows about a step besides its StepSpec: where things are

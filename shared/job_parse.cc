@@ -34,6 +34,7 @@ enum class Field {
   kRequires,
   kPriority,
   kDuration,
+  kResources,
 };
 
 struct FieldInfo {
@@ -60,6 +61,7 @@ constexpr FieldInfo kStepFields[] = {
     {"requires", Field::kRequires, nullptr},
     {"priority", Field::kPriority, nullptr},
     {"duration", Field::kDuration, nullptr},
+    {"resources", Field::kResources, nullptr},
 };
 
 constexpr std::string_view kJobFields[] = {"name",  "max_parallel",  "lease",
@@ -96,9 +98,11 @@ std::string UnknownJobField(std::string_view name) {
 
 class Parser {
  public:
-  // `after` entries go to `refs` (JobDraft::refs).
-  Parser(const JobLimits& limits, ProblemList* problems, std::vector<StepRef>* refs)
-      : reader_(limits, problems), refs_(refs) {}
+  // `after` entries go to `refs` (JobDraft::refs); each distinct
+  // `resources` list to `requests` (JobSpec::resource_requests).
+  Parser(const JobLimits& limits, ProblemList* problems, std::vector<StepRef>* refs,
+         std::vector<ResourceList>* requests)
+      : reader_(limits, problems), refs_(refs), requests_(requests) {}
 
   void ParseRoot(const msgpack::object& root, JobDraft* draft);
 
@@ -117,6 +121,7 @@ class Parser {
 
   ValueReader reader_;
   std::vector<StepRef>* refs_;
+  std::vector<ResourceList>* requests_;
 };
 
 void Parser::ParseRoot(const msgpack::object& root, JobDraft* draft) {
@@ -340,6 +345,24 @@ void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order, c
         step->set |= kSetPriority;
       }
       break;
+    case Field::kResources: {
+      ResourceList list;
+      if (!r.ReadResources(o, order, path, &list)) break;
+      step->set |= kSetResources;
+      if (list.empty()) break;  // asks for nothing (and overrides defaults)
+      // Steps asking for the same share one entry; most ask for what
+      // `defaults` says, so the last entry is checked first.
+      auto it = std::find(requests_->rbegin(), requests_->rend(), list);
+      if (it != requests_->rend()) {
+        spec->resources = static_cast<uint16_t>(requests_->rend() - it);
+      } else if (requests_->size() >= UINT16_MAX) {
+        r.Report(order, path, "more different resource lists in one job than 65535");
+      } else {
+        requests_->push_back(std::move(list));
+        spec->resources = static_cast<uint16_t>(requests_->size());
+      }
+      break;
+    }
     case Field::kDuration:
       if (r.ReadSeconds(o, order, path, kMaxDurationSeconds, "30 days", &spec->duration_ms)) {
         step->set |= kSetDuration;
@@ -352,7 +375,7 @@ void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order, c
 
 void ParseJob(const msgpack::object& root, const JobLimits& limits, JobDraft* draft,
               ProblemList* problems) {
-  Parser(limits, problems, &draft->refs).ParseRoot(root, draft);
+  Parser(limits, problems, &draft->refs, &draft->job.resource_requests).ParseRoot(root, draft);
 }
 
 void ApplyDefaults(const JobLimits& limits, JobDraft* draft, ProblemList* problems) {
@@ -379,6 +402,7 @@ void ApplyDefaults(const JobLimits& limits, JobDraft* draft, ProblemList* proble
     if (missing & kSetRequires) s.requires_labels = d.requires_labels;
     if (missing & kSetPriority) s.priority = d.priority;
     if (missing & kSetDuration) s.duration_ms = d.duration_ms;
+    if (missing & kSetResources) s.resources = d.resources;
     if (missing & kSetEnv) {
       s.env = d.env;
     } else if ((defaults.set & kSetEnv) && (step.set & kSetEnv)) {

@@ -10,6 +10,9 @@
 //      `after` holds no duplicates and contains `stdin_from` when that is set.
 //   4. The `after` edges form no cycle.
 //   5. `defaults` have already been applied; the spec carries no separate defaults.
+//   6. A step's `resources` is 0 or names an entry of `resource_requests`
+//      (its index + 1); each entry is a ResourceList (shared/resources.h),
+//      and no two entries are equal.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +22,7 @@
 #include <vector>
 
 #include "shared/ids.h"
+#include "shared/resources.h"
 
 namespace drover {
 
@@ -53,6 +57,10 @@ struct StepSpec {
   // About how long it runs (the job file's `duration` hint), for the order
   // in which ready steps start; 0: unknown (the broker learns it).
   uint32_t duration_ms = 0;
+  // What it asks for besides slots (`resources` in the job file): 0 for
+  // nothing, else 1 + an index into JobSpec::resource_requests, where steps
+  // asking for the same share one list.
+  uint16_t resources = 0;
   bool shell = false;                     // given as `cmd`: argv[0] runs under /bin/sh -c
   When when = When::kSuccess;
 };
@@ -63,6 +71,13 @@ struct JobSpec {
   uint32_t lease_ms = 0;      // 0: the broker's default
   std::vector<uint8_t> abort_on_exit;  // a step exiting so ends the job (sorted, unique)
   std::vector<StepSpec> steps;
+  std::vector<ResourceList> resource_requests;  // the distinct `resources` of the steps
+
+  // What `step` asks for besides slots; empty for nothing.
+  const ResourceList& ResourcesOf(const StepSpec& step) const {
+    static const ResourceList kNone;
+    return step.resources == 0 ? kNone : resource_requests[step.resources - 1];
+  }
 };
 
 }  // namespace drover

@@ -393,4 +393,67 @@ bool ValueReader::ReadRequires(const msgpack::object& o, uint64_t order, const P
   return ok;
 }
 
+bool ValueReader::ReadResources(const msgpack::object& o, uint64_t order, const PathNode* path,
+                                ResourceList* out) {
+  if (o.type != msgpack::type::MAP) {
+    Report(order, path,
+           "expected a map of resource names to amounts (e.g. {\"mem\": \"4G\", \"gpus\": 1}), "
+           "got " + DescribeValue(o));
+    return false;
+  }
+  if (o.via.map.size > kMaxResources) {
+    Report(order, path, OverCount(o.via.map.size, kMaxResources, "resources"));
+    return false;
+  }
+  bool ok = true;
+  for (const msgpack::object_kv& kv : std::span(o.via.map.ptr, o.via.map.size)) {
+    const uint64_t item_order = Tick();
+    if (kv.key.type != msgpack::type::STR) {
+      Report(item_order, path,
+             std::string("resource names must be strings, got ") + KindName(kv.key));
+      ok = false;
+      continue;
+    }
+    const std::string_view name = StrView(kv.key);
+    const PathNode item_path{path, false, 0, name};
+    if (!IsResourceName(name)) {
+      Report(item_order, &item_path,
+             Quote(name) + " is not a resource name (" + kResourceNameRule + ")");
+      ok = false;
+      continue;
+    }
+    if (std::any_of(out->begin(), out->end(), [&](const auto& r) { return r.name == name; })) {
+      Report(item_order, &item_path, "given twice");
+      ok = false;
+      continue;
+    }
+    uint64_t amount = 0;
+    if (kv.val.type == msgpack::type::POSITIVE_INTEGER) {
+      amount = kv.val.via.u64;
+      if (amount > kMaxResourceAmount) {
+        Report(item_order, &item_path, "is too large: " + std::to_string(amount));
+        ok = false;
+        continue;
+      }
+    } else if (kv.val.type == msgpack::type::STR) {
+      Result<uint64_t> parsed = ParseAmount(StrView(kv.val));
+      if (!parsed.ok()) {
+        Report(item_order, &item_path, parsed.status().message());
+        ok = false;
+        continue;
+      }
+      amount = parsed.value();
+    } else {
+      Report(item_order, &item_path,
+             "expected an amount: a whole number, or a size such as \"4G\", got " +
+                 DescribeValue(kv.val));
+      ok = false;
+      continue;
+    }
+    if (amount > 0) out->push_back(ResourceAmount{std::string(name), amount});
+  }
+  std::sort(out->begin(), out->end());
+  return ok;
+}
+
 }  // namespace drover

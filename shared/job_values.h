@@ -59,6 +59,10 @@ class ValueReader {
   // One exit code or an array of them, each 1 to 255; sorted, unique.
   bool ReadExitCodes(const msgpack::object& o, uint64_t order, const PathNode* path,
                      std::vector<uint8_t>* out);
+  // A map of resource names to amounts (shared/resources.h); sorted, the
+  // amounts of 0 left out.
+  bool ReadResources(const msgpack::object& o, uint64_t order, const PathNode* path,
+                     ResourceList* out);
   // Sorted, without repeats.
   bool ReadRequires(const msgpack::object& o, uint64_t order, const PathNode* path,
                     std::vector<std::string>* out);

@@ -30,11 +30,13 @@
 
 #include "shared/ids.h"
 #include "shared/msgpack_adaptors.h"
+#include "shared/resources.h"
 #include "shared/states.h"
 
 namespace drover {
 
-// 2: Retract and RetractDeclined, Outcome::kRetracted.
+// 2: Retract and RetractDeclined, Outcome::kRetracted; resources in
+// WorkerHello, Task and WorkerStatus; the StepWaiting event.
 inline constexpr uint32_t kProtocolVersion = 2;
 
 // Liveness defaults: a peer silent for kHeartbeatMs * kHeartbeatLiveness is gone.
@@ -138,11 +140,12 @@ struct Task {
   // Cut off from the broker for this long, the worker must have stopped it:
   // by then the broker may run it elsewhere (docs/reliability.md).
   uint32_t lease_ms = 30'000;
+  ResourceList resources = {};  // what it holds besides slots while it runs
 
   bool follows() const { return after_attempt.value != 0; }
   TaskKey predecessor() const { return TaskKey{key.job, after_step, after_attempt}; }
   MSGPACK_DEFINE(key.job, key.step, key.attempt, step_id, argv, env, cwd, stdin_data, timeout_ms,
-                 slots, after_step, after_attempt, lease_ms)
+                 slots, after_step, after_attempt, lease_ms, resources)
 };
 
 struct TaskResult {
@@ -189,8 +192,10 @@ struct WorkerHello {
   // there rather than in a ResultsAck of their own, one message fewer per
   // turn while steps flow. (Workers that do not say so get ResultsAck.)
   bool reads_dispatch_acks = false;
+  // What it has besides slots: memory (found or declared), gpus, counters.
+  ResourceList resources = {};
   MSGPACK_DEFINE(version, name, host, slots, labels, pid, prefetch, instance, previous_instance,
-                 held, reads_dispatch_acks)
+                 held, reads_dispatch_acks, resources)
 };
 
 struct ClientHello {
@@ -377,7 +382,9 @@ struct WorkerStatus {
   // Out of touch (silent past the liveness interval) for this long; 0 while
   // in touch. Such a worker still holds its steps until their lease ends.
   int64_t silent_ms = 0;
-  MSGPACK_DEFINE(id, name, host, slots, used, labels, silent_ms)
+  ResourceList resources = {};       // what it has besides slots
+  ResourceList resources_used = {};  // of which held by its steps
+  MSGPACK_DEFINE(id, name, host, slots, used, labels, silent_ms, resources, resources_used)
 };
 
 struct JobStatus {
@@ -408,6 +415,7 @@ enum class EventType : uint8_t {
   kStepOutput = 2,
   kStepEnded = 3,
   kJobEnded = 4,
+  kStepWaiting = 5,
 };
 
 struct StepStarted {
@@ -447,7 +455,19 @@ struct JobEnded {
   MSGPACK_DEFINE(state, counts)
 };
 
-using Event = std::variant<StepStarted, StepOutput, StepEnded, JobEnded>;
+// Ready steps that no connected worker could ever run (labels, slots or
+// resources no worker has) have been waiting for a while: `step` is the
+// first of them, `steps` how many ask for the same; `reason` says what is
+// missing. They go on waiting (a worker that has it may join).
+struct StepWaiting {
+  static constexpr EventType kType = EventType::kStepWaiting;
+  StepIndex step;
+  uint32_t steps = 1;
+  std::string reason;  // "no worker has mem 8G; the largest has 4G"
+  MSGPACK_DEFINE(step, steps, reason)
+};
+
+using Event = std::variant<StepStarted, StepOutput, StepEnded, JobEnded, StepWaiting>;
 
 }  // namespace drover
 

@@ -72,7 +72,8 @@ std::string Tail(const std::string& path, size_t lines) {
 
 }  // namespace
 
-Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(const sigset_t& child_mask) {
+Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(
+    const sigset_t& child_mask, const std::vector<std::string>& worker_args) {
   std::string tmpl = (std::getenv("TMPDIR") ? std::string(std::getenv("TMPDIR")) : "/tmp") +
                      "/drover-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) return ErrnoStatus("cannot create " + tmpl, errno);
@@ -89,10 +90,11 @@ Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(const sigset_t& 
   // machine can reach it. (submit has read them already, and uses none here.)
   unsetenv("DROVER_KEY");
   unsetenv("DROVER_BROKER_KEY");
-  Result<pid_t> worker = Spawn({FindProgram("worker"), "--broker", cluster->endpoint_,
-                                "--state-dir", tmpl + "/worker-state", "--die-with-parent",
-                                "--log-level", "warn"},
-                               tmpl + "/worker.log", child_mask);
+  std::vector<std::string> argv = {FindProgram("worker"), "--broker", cluster->endpoint_,
+                                   "--state-dir", tmpl + "/worker-state", "--die-with-parent",
+                                   "--log-level", "warn"};
+  argv.insert(argv.end(), worker_args.begin(), worker_args.end());
+  Result<pid_t> worker = Spawn(argv, tmpl + "/worker.log", child_mask);
   if (!worker.ok()) return worker.status();
   cluster->worker_ = worker.value();
   return cluster;

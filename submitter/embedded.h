@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "shared/status.h"
 
@@ -21,8 +22,10 @@ namespace drover::submit {
 
 class EmbeddedCluster {
  public:
-  // `child_mask` is the signal mask the programs start with.
-  static Result<std::unique_ptr<EmbeddedCluster>> Start(const sigset_t& child_mask);
+  // `child_mask` is the signal mask the programs start with; `worker_args`
+  // go to the worker (its --slots, --label and --resource, from submit's).
+  static Result<std::unique_ptr<EmbeddedCluster>> Start(const sigset_t& child_mask,
+                                                        const std::vector<std::string>& worker_args);
   // Stops both (SIGTERM, then SIGKILL after a few seconds) and removes the directory.
   ~EmbeddedCluster();
 

@@ -58,6 +58,9 @@ class Follower {
   bool cancelling_ = false;
   bool leave_ = false;     // interrupted twice
   bool forbidden_ = false;  // our key was taken off the broker's list
+  // The embedded worker cannot run some step (StepWaiting): nothing else
+  // will ever connect, so the job is cancelled and submit says so.
+  bool unrunnable_ = false;
 };
 
 bool Follower::HandleSignals() {
@@ -109,6 +112,13 @@ bool Follower::Receive(int64_t now) {
       for (const Event& e : decoded.value()) {
         if (!view_.Apply(e)) continue;
         renderer_.OnEvent(view_, e);
+        if (std::holds_alternative<StepWaiting>(e) && cluster_ != nullptr && !unrunnable_) {
+          unrunnable_ = true;
+          renderer_.Notice("cancelling " + view_.Title() +
+                           ": no other worker will join the embedded one; give it\nmore with "
+                           "--slots, --label or --resource, or submit to a broker (--broker)");
+          if (!cancelling_) session_.Send(CancelJob{view_.id()});
+        }
       }
     } else if (auto* error = std::get_if<ErrorReply>(&msg.value())) {
       // The broker restarted and our connection came back to it by itself.
@@ -202,6 +212,7 @@ ExitCode Follower::Run() {
     if (view_.ended()) {
       session_.Send(EventsAck{view_.id(), consumed_});  // the broker can let go of the job
       renderer_.Finished(view_, now - started);
+      if (unrunnable_) return ExitCode::kUsage;
       if (cancelling_) return ExitCode::kInterrupted;
       return view_.ended()->state == JobState::kSucceeded ? ExitCode::kOk
                                                           : ExitCode::kStepsFailed;

@@ -40,7 +40,9 @@ class HumanRenderer : public Renderer {
       }
     } else if (const auto* ended = std::get_if<StepEnded>(&event)) {
       FlushPartialLines(view, ended->step);
-      Ended(view, *ended);
+      Ended(view, *ended);    } else if (const auto* waiting = std::get_if<StepWaiting>(&event)) {
+      Say("[" + view.id_of(waiting->step) + "] waiting: " + waiting->reason +
+          (waiting->steps > 1 ? " (" + std::to_string(waiting->steps) + " steps like it)" : ""));
     }
   }
 

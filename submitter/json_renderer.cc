@@ -60,6 +60,9 @@ class JsonRenderer : public Renderer {
            {"retrying", e->state == StepState::kReady}, {"reason", e->reason},
            {"worker", e->worker.empty() ? json(nullptr) : json(e->worker)}};
       if (e->run) j.update(RunFields(*e->run));
+    } else if (const auto* e = std::get_if<StepWaiting>(&event)) {
+      j = {{"event", "step_waiting"}, {"step", view.id_of(e->step)}, {"steps", e->steps},
+           {"reason", e->reason}};
     } else if (const auto* e = std::get_if<JobEnded>(&event)) {
       j = {{"event", "job_finished"}, {"job", view.id().value},
            {"state", JobStateName(e->state)}, {"counts", Counts(e->counts)}};

@@ -46,6 +46,10 @@ struct Options {
   // keys
   std::string key_file, broker_key_file;
   std::string keygen_path, keygen_comment;
+  // The embedded worker's, when no broker is given.
+  std::optional<uint32_t> slots;
+  std::vector<std::string> labels;
+  std::vector<std::string> resources;
 };
 
 void Error(const std::string& text) { fprintf(stderr, "submit: %s\n", text.c_str()); }
@@ -240,9 +244,14 @@ int RunStatus(const Options& o, zmq::context_t* ctx) {
   printf("\n");
   for (const WorkerStatus& w : status->workers) {
     std::string labels;
-    for (const std::string& l : w.labels) labels += (labels.empty() ? " labels " : ",") + l;
-    printf("  #%u %s (%s): %u/%u slots busy%s", w.id.value, w.name.c_str(), w.host.c_str(), w.used,
-           w.slots, labels.c_str());
+    for (const std::string& l : w.labels) labels += (labels.empty() ? ", labels " : ",") + l;
+    std::string resources;
+    for (const ResourceAmount& r : w.resources) {
+      resources += ", " + r.name + " " + FormatAmount(r.name, AmountOf(w.resources_used, r.name)) +
+                   "/" + FormatAmount(r.name, r.amount);
+    }
+    printf("  #%u %s (%s): %u/%u slots busy%s%s", w.id.value, w.name.c_str(), w.host.c_str(),
+           w.used, w.slots, resources.c_str(), labels.c_str());
     if (w.silent_ms > 0) printf(", out of touch for %.1f s", static_cast<double>(w.silent_ms) / 1000);
     printf("\n");
   }
@@ -271,13 +280,23 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
   std::unique_ptr<EmbeddedCluster> cluster;
   std::string endpoint = o.broker;
   int64_t timeout_ms = static_cast<int64_t>(o.connect_timeout_s * 1000);
+  if (!endpoint.empty() && (o.slots || !o.labels.empty() || !o.resources.empty())) {
+    Error("--slots, --label and --resource describe the embedded worker, which runs only "
+          "without a broker; a broker's workers say what they have themselves");
+    return ToInt(ExitCode::kUsage);
+  }
   if (endpoint.empty()) {
     if (o.detach || o.watch || o.cancel || o.resume) {
       Error("--detach, --watch, --cancel and --resume need a broker: --broker URL or "
             "DROVER_BROKER");
       return ToInt(ExitCode::kUsage);
     }
-    Result<std::unique_ptr<EmbeddedCluster>> started = EmbeddedCluster::Start(signals.original_mask());
+    std::vector<std::string> worker_args;
+    if (o.slots) worker_args.insert(worker_args.end(), {"--slots", std::to_string(*o.slots)});
+    for (const std::string& l : o.labels) worker_args.insert(worker_args.end(), {"--label", l});
+    for (const std::string& r : o.resources) worker_args.insert(worker_args.end(), {"--resource", r});
+    Result<std::unique_ptr<EmbeddedCluster>> started =
+        EmbeddedCluster::Start(signals.original_mask(), worker_args);
     if (!started.ok()) {
       Error("cannot start the embedded broker and worker: " + started.status().message());
       return ToInt(ExitCode::kBrokerUnreachable);
@@ -387,6 +406,14 @@ int main(int argc, char** argv) {
                  "Run a finished job again as a new job, keeping the steps that succeeded")
       ->type_name("JOB");
   app.add_flag("-v,--verbose", o.verbose, "Also show each step's start and success");
+  app.add_option("--slots", o.slots,
+                 "Without a broker: slots of the embedded worker (default: the cores)")
+      ->check(CLI::Range(1u, 1u << 20));
+  app.add_option("--label", o.labels, "Without a broker: a label of the embedded worker; repeat");
+  app.add_option("--resource", o.resources,
+                 "Without a broker: a resource of the embedded worker, NAME=AMOUNT as for "
+                 "`worker --resource` (mem=8G, gpus=0,1, licence=2); repeat")
+      ->type_name("NAME=AMOUNT");
   app.add_flag("--no-progress", o.no_progress, "No live progress line on a terminal");
   app.add_option("--connect-timeout", o.connect_timeout_s, "Seconds to wait for the broker")
       ->capture_default_str()

@@ -12,6 +12,7 @@
 #include "shared/clock.h"
 #include "shared/codec.h"
 #include "shared/transport.h"
+#include "worker/resources.h"
 
 extern char** environ;
 
@@ -51,7 +52,7 @@ Agent::Agent(AgentOptions options, zmq::context_t* ctx, SignalFd* signals)
     : options_(std::move(options)),
       ctx_(ctx),
       signals_(signals),
-      core_(LocalSchedulerOptions{options_.slots, options_.kill_grace_ms}, this),
+      core_(LocalSchedulerOptions{options_.slots, options_.kill_grace_ms, options_.resources}, this),
       output_queue_(options_.state_dir + "/spill-" + options_.instance, kOutputMemoryBytes,
                     options_.spill_max_bytes) {
   processes_ = std::make_unique<ProcessSet>(static_cast<ProcessObserver*>(this),
@@ -93,6 +94,7 @@ void Agent::SayHello(Time now) {
   hello.previous_instance = options_.previous_instance;
   hello.held = core_.Held();
   hello.reads_dispatch_acks = true;
+  hello.resources = Amounts(options_.resources);
   Send(hello);
   last_sent_ = now;
 }
@@ -127,8 +129,9 @@ void Agent::CheckLink(Time now) {
 
 int Agent::Run() {
   Time now = MonotonicMs();
-  spdlog::info("connecting to {} as {} ({} slots){}", options_.broker, options_.name,
-               options_.slots,
+  const std::string resources = FormatResources(Amounts(options_.resources));
+  spdlog::info("connecting to {} as {} ({} slots{}){}", options_.broker, options_.name,
+               options_.slots, resources.empty() ? "" : ", " + resources,
                options_.keys ? ", with key " + options_.keys->public_key.substr(0, 8) + "..." : "");
   Connect(now);
 

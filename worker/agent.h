@@ -58,6 +58,7 @@ struct AgentOptions {
   std::string host;
   uint32_t slots = 1;
   std::vector<std::string> labels;
+  std::vector<WorkerResource> resources;  // besides slots (worker/resources.h)
   int64_t kill_grace_ms = 5000;  // SIGTERM to SIGKILL, for timeouts and cancels
   uint32_t prefetch = 0;         // slot units of tasks to queue beyond `slots`
   std::string instance;          // this run's (worker_state.h)
@@ -103,7 +104,7 @@ class Agent : private ProcessObserver, private ProcessRunner {
   // failure reason) if the worker refuses it; else sets spec->program to the
   // vetted file when there is an allow-list.
   Status Vet(SpawnSpec* spec, const Task& task) const;
-  std::vector<std::string> ChildEnv(const Task& task) const;
+  std::vector<std::string> ChildEnv(const Task& task, const Grant& grant) const;
 
   // What goes to the broker.
   // Whether to read the children's pipes now: false pushes back on them.

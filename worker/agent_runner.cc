@@ -10,12 +10,14 @@
 
 #include "shared/clock.h"
 #include "worker/agent.h"
+#include "worker/resources.h"
 
 namespace drover::worker {
 
-std::vector<std::string> Agent::ChildEnv(const Task& task) const {
+std::vector<std::string> Agent::ChildEnv(const Task& task, const Grant& grant) const {
   // The worker's environment (minus its own DROVER_*), then Drover's
-  // variables, then the step's, each replacing earlier ones of that name.
+  // variables (resources among them), then the step's, each replacing
+  // earlier ones of that name.
   auto overridden = [&task](std::string_view entry) {
     const std::string_view name = entry.substr(0, entry.find('='));
     return std::any_of(task.env.begin(), task.env.end(),
@@ -26,10 +28,12 @@ std::vector<std::string> Agent::ChildEnv(const Task& task) const {
   for (const std::string& entry : base_env_) {
     if (task.env.empty() || !overridden(entry)) env.push_back(entry);
   }
-  for (std::string entry : {"DROVER_JOB_ID=" + std::to_string(task.key.job.value),
-                            "DROVER_STEP_ID=" + task.step_id,
-                            "DROVER_ATTEMPT=" + std::to_string(task.key.attempt.value),
-                            "DROVER_WORKER=" + options_.name}) {
+  std::vector<std::string> drover = {"DROVER_JOB_ID=" + std::to_string(task.key.job.value),
+                                     "DROVER_STEP_ID=" + task.step_id,
+                                     "DROVER_ATTEMPT=" + std::to_string(task.key.attempt.value),
+                                     "DROVER_WORKER=" + options_.name};
+  ResourceEnv(options_.resources, task.resources, grant, &drover);
+  for (std::string& entry : drover) {
     if (task.env.empty() || !overridden(entry)) env.push_back(std::move(entry));
   }
   for (const auto& [name, value] : task.env) env.push_back(name + "=" + value);
@@ -61,10 +65,10 @@ Status Agent::Vet(SpawnSpec* spec, const Task& task) const {
   return Status::Ok();
 }
 
-Result<ProcessRunner::Id> Agent::Start(Task& task, const Grant& /*grant*/, int64_t /*now*/) {
+Result<ProcessRunner::Id> Agent::Start(Task& task, const Grant& grant, int64_t /*now*/) {
   SpawnSpec spec;
   spec.argv = std::move(task.argv);
-  spec.env = ChildEnv(task);
+  spec.env = ChildEnv(task, grant);
   spec.cwd = std::move(task.cwd);
   spec.stdin_data = std::move(task.stdin_data.bytes);
   spec.timeout_ms = task.timeout_ms;

@@ -18,6 +18,7 @@
 #include "shared/os_limits.h"
 #include "shared/signal_fd.h"
 #include "worker/agent.h"
+#include "worker/resources.h"
 #include "worker/worker_state.h"
 
 namespace {
@@ -88,6 +89,13 @@ int main(int argc, char** argv) {
                    ? ""
                    : "label \"" + label + "\" may use only letters, digits and _ . : = + -";
       });
+  std::vector<std::string> resource_flags;
+  app.add_option("--resource", resource_flags,
+                 "What this machine has besides slots, for steps that ask for it: NAME=AMOUNT, "
+                 "e.g. mem=64G (memory: found on its own unless given), gpus=2 or gpus=0,1 "
+                 "(devices: each step gets its ids in CUDA_VISIBLE_DEVICES), licence=2 (any "
+                 "other name counts); repeat for more")
+      ->type_name("NAME=AMOUNT");
   app.add_option("--name", options.name, "Name shown to users (default: the host name)");
   std::optional<uint32_t> prefetch;
   app.add_option("--prefetch", prefetch,
@@ -151,6 +159,12 @@ int main(int argc, char** argv) {
     fprintf(stderr, "worker: %s\n", s.message().c_str());
     return 2;
   }
+  auto resources = drover::worker::DeclaredResources(resource_flags);
+  if (!resources.ok()) {
+    spdlog::critical("--resource {}", resources.status().message());
+    return 2;
+  }
+  options.resources = std::move(resources).value();
   // Resolved once, as the programs will be: an allow-list that names a
   // symlinked directory (/bin on merged-/usr systems) still matches.
   for (const std::string& prefix : allow) {

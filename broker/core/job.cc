@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -39,6 +40,13 @@ uint64_t ShapeHash(const StepSpec& step) {
 }  // namespace
 
 void ReadyClass::Push(ReadyEntry e) {
+  if (empty()) {
+    // Steps queued anew: whether a worker can run them is a new question.
+    checked_capacity = 0;
+    unplaceable_since = -1;
+    unplaceable_why.clear();
+    reported_why.clear();
+  }
   if (fifo_) {
     if (empty() || !Before(e, entries_.back())) {
       entries_.push_back(e);
@@ -107,19 +115,22 @@ Job::Job(JobId id, JobSpec spec, WorkerPool* labels)
   }
 
   // Resource classes. Most graphs have one, so check the previous step's
-  // class before the map.
-  std::map<std::pair<uint32_t, LabelSet>, uint16_t> class_index;
+  // class before the map. (Steps asking for the same resources share one
+  // entry of resource_requests, so its index stands for the list.)
+  using ClassKey = std::tuple<uint32_t, LabelSet, uint16_t>;
+  std::map<ClassKey, uint16_t> class_index;
   class_of_.resize(n);
-  const std::pair<uint32_t, LabelSet>* last = nullptr;
+  const ClassKey* last = nullptr;
   uint16_t last_class = 0;
   for (size_t i = 0; i < n; ++i) {
     const StepSpec& step = spec_.steps[i];
-    std::pair<uint32_t, LabelSet> key(step.slots, labels->InternAll(step.requires_labels));
+    ClassKey key(step.slots, labels->InternAll(step.requires_labels), step.resources);
     if (last == nullptr || *last != key) {
       auto [it, inserted] = class_index.try_emplace(key, static_cast<uint16_t>(classes_.size()));
       if (inserted) {
         if (classes_.size() == UINT16_MAX) throw std::length_error("too many resource classes");
-        classes_.emplace_back(key.first, key.second);
+        classes_.emplace_back(step.slots, std::get<1>(key),
+                              labels->InternNeeds(spec_.ResourcesOf(step)));
       }
       last = &it->first;
       last_class = it->second;

@@ -2,8 +2,8 @@
 // scheduler core that knows dependencies and ready queues. Plain data; the
 // Scheduler (scheduler.h) decides when things happen and talks to the world.
 //
-// Ready steps wait in per-"class" queues, one per distinct (slots, requires)
-// pair in the graph, each ordered by priority (higher first), then by rank
+// Ready steps wait in per-"class" queues, one per distinct (slots, requires,
+// resources) in the graph, each ordered by priority (higher first), then by rank
 // (higher first), then by the order in which steps became ready (FIFO).
 // Placement looks only at class heads, so its cost depends on the number of
 // classes (usually one), never on the number of steps.
@@ -88,11 +88,19 @@ struct ReadyEntry {
 // one, and it was the broker's largest single cost with a big graph queued.
 class ReadyClass {
  public:
-  ReadyClass(uint32_t slots, LabelSet labels) : slots(slots), labels(std::move(labels)) {}
+  ReadyClass(uint32_t slots, LabelSet labels, ResourceNeeds needs)
+      : slots(slots), labels(std::move(labels)), needs(std::move(needs)) {}
 
   uint32_t slots = 1;
   LabelSet labels;
+  ResourceNeeds needs;
   uint64_t blocked_pass = 0;  // the scheduling pass that found no worker for it
+  // Whether any connected worker could ever run its steps (Scheduler::
+  // WatchWaiting): checked again when the pool's capacity generation moves.
+  uint64_t checked_capacity = 0;  // the generation it was last checked at; 0: never
+  Time unplaceable_since = -1;    // no worker could, since then (-1: one can)
+  std::string unplaceable_why;    // what is missing
+  std::string reported_why;       // the reason last published (StepWaiting)
 
   bool empty() const { return entries_.size() == head_; }
   size_t size() const { return entries_.size() - head_; }

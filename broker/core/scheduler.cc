@@ -413,7 +413,7 @@ void Scheduler::Start(Job* job, StepIndex s, Worker* worker) {
   r.worker = worker->id;
   job->SetState(s, StepState::kRunning);
   const TaskKey key{job->id(), s, Attempt(r.attempt)};
-  pool_.Assign(worker, key, job->step(s).slots);
+  pool_.Assign(worker, key, job->step(s).slots, job->class_of(s).needs);
   outbox_->Dispatch(worker->id, key, std::nullopt);
   outbox_->Publish(job->id(), StepStarted{s, key.attempt, worker->info.name});
   TryFollow(job, s, worker);
@@ -438,8 +438,9 @@ void Scheduler::TryFollow(Job* job, StepIndex s, Worker* worker) {
         spec.stdin_from || spec.slots > slots) {
       continue;
     }
-    if (worker->free < spec.slots ||
-        !WorkerPool::Fits(*worker, spec.slots, job->class_of(*d).labels)) {
+    const ReadyClass& cls = job->class_of(*d);
+    if (worker->free < spec.slots || !WorkerPool::Fits(*worker, spec.slots, cls.labels, cls.needs) ||
+        !WorkerPool::HasRoom(*worker, cls.needs)) {
       return;
     }
     ++r.attempt;
@@ -447,7 +448,7 @@ void Scheduler::TryFollow(Job* job, StepIndex s, Worker* worker) {
     r.conditional = true;
     job->SetState(*d, StepState::kRunning);
     const TaskKey key{job->id(), *d, Attempt(r.attempt)};
-    pool_.Assign(worker, key, spec.slots);
+    pool_.Assign(worker, key, spec.slots, cls.needs);
     outbox_->Dispatch(worker->id, key, TaskKey{job->id(), s, Attempt(job->run(s).attempt)});
     // One follower per step (it takes over the slot `s` frees), but the chain
     // goes on: the worker can run it to the end of the room without a word.
@@ -496,6 +497,39 @@ void Scheduler::Schedule(Time now) {
   }
   Place();
   RetractForIdle();
+  WatchWaiting(now);
+}
+
+void Scheduler::WatchWaiting(Time now) {
+  waiting_due_ = -1;
+  const uint64_t capacity = pool_.capacity_generation();
+  for (JobId id : jobs_with_ready_) {
+    Job* job = jobs_.at(id).get();
+    for (ReadyClass& c : job->classes()) {
+      if (c.empty()) continue;
+      if (c.checked_capacity != capacity) {
+        c.checked_capacity = capacity;
+        std::string why = pool_.WhyNoneFits(c.slots, c.labels, c.needs);
+        if (why.empty()) {
+          c.unplaceable_since = -1;
+          c.unplaceable_why.clear();
+          c.reported_why.clear();
+          continue;
+        }
+        if (c.unplaceable_since < 0) c.unplaceable_since = now;
+        c.unplaceable_why = std::move(why);
+      }
+      if (c.unplaceable_since < 0 || c.reported_why == c.unplaceable_why) continue;
+      const Time due = c.unplaceable_since + kReportWaitingMs;
+      if (now < due) {
+        waiting_due_ = waiting_due_ < 0 ? due : std::min(waiting_due_, due);
+        continue;
+      }
+      outbox_->Publish(id, StepWaiting{c.top().step, static_cast<uint32_t>(c.size()),
+                                       c.unplaceable_why});
+      c.reported_why = c.unplaceable_why;
+    }
+  }
 }
 
 void Scheduler::Place() {
@@ -522,7 +556,7 @@ void Scheduler::Place() {
         if (best == nullptr || ReadyClass::Before(c.top(), best->top())) best = &c;
       }
       if (best == nullptr) break;
-      worker = pool_.Pick(best->slots, best->labels);
+      worker = pool_.Pick(best->slots, best->labels, best->needs);
       if (worker != nullptr) {
         chosen = best;
         break;
@@ -565,14 +599,24 @@ void Scheduler::OnTick(Time now) {
   }
 }
 
-Time Scheduler::NextWakeup() const { return delayed_.empty() ? -1 : delayed_.top().due; }
+Time Scheduler::NextWakeup() const {
+  const Time retry = delayed_.empty() ? -1 : delayed_.top().due;
+  if (retry < 0) return waiting_due_;
+  return waiting_due_ < 0 ? retry : std::min(retry, waiting_due_);
+}
 
 StatusReply Scheduler::Status(Time now) const {
   StatusReply reply;
   for (const auto& [id, w] : pool_.all()) {
-    reply.workers.push_back(WorkerStatus{id, w.info.name, w.info.host, w.info.slots, w.busy(),
-                                         w.info.labels,
-                                         w.connected ? 0 : std::max<Time>(1, now - w.last_heard)});
+    WorkerStatus& status = reply.workers.emplace_back(
+        WorkerStatus{id, w.info.name, w.info.host, w.info.slots, w.busy(), w.info.labels,
+                     w.connected ? 0 : std::max<Time>(1, now - w.last_heard)});
+    for (const ResourceHeld& h : w.resources) {
+      if (h.total > 0) status.resources.push_back({pool_.ResourceName(h.id), h.total});
+      if (h.used > 0) status.resources_used.push_back({pool_.ResourceName(h.id), h.used});
+    }
+    std::sort(status.resources.begin(), status.resources.end());
+    std::sort(status.resources_used.begin(), status.resources_used.end());
   }
   std::sort(reply.workers.begin(), reply.workers.end(),
             [](const WorkerStatus& a, const WorkerStatus& b) { return a.id < b.id; });

@@ -28,6 +28,10 @@
 //     runs out, or whose worker leaves or is replaced by a restart, is lost:
 //     it goes back to the queue without using a retry, up to max_losses
 //     times; then the step fails with that reason.
+//   - Ready steps that no connected worker could ever run (labels, slots or
+//     resources that none has) wait, and after kReportWaitingMs the job is
+//     told why (a StepWaiting event per class of such steps, again if the
+//     reason changes): a worker that has it may join yet.
 //   - Cancelling settles waiting/ready steps as kCancelled at once and kills
 //     running ones; the graph ends when their results (or losses) are in.
 //   - Following: when a step is dispatched, a dependent whose only after-step
@@ -90,6 +94,12 @@ class Outbox {
   // Ask `worker` to give attempt `key` back if it has not started it.
   virtual void Retract(WorkerId worker, const TaskKey& key) = 0;
 };
+
+// How long ready steps that no connected worker could run wait before the
+// job is told why: long enough that workers reconnecting after a broker
+// restart (1 s backoff, jittered) or starting beside it are not reported
+// missing, short enough that a user sees it while still looking.
+inline constexpr Time kReportWaitingMs = 2000;
 
 struct SchedulerOptions {
   // A worker silent for longer than this is disconnected.
@@ -237,6 +247,9 @@ class Scheduler {
   void UnfollowDependents(Job* job, StepIndex s);
   // Dispatches ready steps while workers have room (fair share first).
   void Place();
+  // Tells jobs about ready steps no connected worker could ever run, once
+  // they have waited kReportWaitingMs; sets waiting_due_.
+  void WatchWaiting(Time now);
   // Asks other workers for queued steps that workers left idle could run
   // now (scheduler_retract.cc).
   void RetractForIdle();
@@ -250,6 +263,7 @@ class Scheduler {
   // The pool's generation when RetractForIdle last found nothing to ask:
   // until something changes, it would find nothing again.
   uint64_t retract_idle_at_ = UINT64_MAX;
+  Time waiting_due_ = -1;  // when WatchWaiting has a report to make (-1: none)
   std::vector<StepIndex> promoted_;  // followers whose predecessor just succeeded
   bool replaying_ = false;
   // Retries waiting for their delay: (due, job, step, attempt that failed).

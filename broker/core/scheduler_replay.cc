@@ -30,7 +30,7 @@ void Scheduler::ReplayDispatch(const TaskKey& key, const std::string& instance,
   r.worker = w->id;
   r.conditional = after.has_value();
   job->SetState(key.step, StepState::kRunning);
-  pool_.Hold(w, key, job->step(key.step).slots);
+  pool_.Hold(w, key, job->step(key.step).slots, job->class_of(key.step).needs);
 }
 
 Worker* Scheduler::WorkerOfInstance(const std::string& instance, const std::string& name,
@@ -38,7 +38,8 @@ Worker* Scheduler::WorkerOfInstance(const std::string& instance, const std::stri
   if (Worker* w = pool_.FindInstance(instance)) return w;
   // Known only from the journal until it says hello again: it holds what it
   // held, as a disconnected worker whose leases run from now.
-  Worker* w = pool_.Find(pool_.Add(WorkerInfo{name, "", 0, {}, 0, instance}, now));
+  Worker* w = pool_.Find(pool_.Add(
+      WorkerInfo{.name = name, .host = "", .slots = 0, .labels = {}, .instance = instance}, now));
   pool_.SetConnected(w, false);
   return w;
 }
@@ -60,7 +61,8 @@ void Scheduler::RestoreJob(JobId id, JobSpec spec, const std::vector<StepSnapsho
       Worker* w = WorkerOfInstance(workers[ss.worker].first, workers[ss.worker].second, now);
       r.worker = w->id;
       r.conditional = ss.conditional;
-      pool_.Hold(w, TaskKey{id, StepIndex(i), Attempt(r.attempt)}, job->step(StepIndex(i)).slots);
+      pool_.Hold(w, TaskKey{id, StepIndex(i), Attempt(r.attempt)}, job->step(StepIndex(i)).slots,
+                 job->class_of(StepIndex(i)).needs);
     }
     if (ss.state != StepState::kWaiting) job->SetState(StepIndex(i), ss.state);
   }

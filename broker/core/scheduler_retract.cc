@@ -64,7 +64,8 @@ void Scheduler::RetractForIdle() {
     for (Candidate& c : candidates) {
       if (want == 0) break;
       if (c.holder == nullptr || c.holder == taker || c.slots > want ||
-          !WorkerPool::Fits(*taker, c.cls->slots, c.cls->labels)) {
+          !WorkerPool::Fits(*taker, c.cls->slots, c.cls->labels, c.cls->needs) ||
+          !WorkerPool::HasRoom(*taker, c.cls->needs)) {
         continue;
       }
       pool_.MarkRetracting(c.holder, c.key, taker);

@@ -9,7 +9,56 @@ namespace drover::broker {
 LabelId WorkerPool::Intern(std::string_view label) {
   auto [it, inserted] =
       label_ids_.try_emplace(std::string(label), static_cast<LabelId>(label_ids_.size()));
+  if (inserted) label_names_.emplace_back(label);
   return it->second;
+}
+
+ResourceNeeds WorkerPool::InternNeeds(const ResourceList& list) {
+  ResourceNeeds needs;
+  needs.reserve(list.size());
+  for (const ResourceAmount& r : list) {
+    if (r.amount == 0) continue;
+    auto [it, inserted] =
+        resource_ids_.try_emplace(r.name, static_cast<ResourceId>(resource_ids_.size()));
+    if (inserted) resource_names_.push_back(r.name);
+    needs.push_back(ResourceNeed{it->second, r.amount});
+  }
+  std::sort(needs.begin(), needs.end());
+  return needs;
+}
+
+namespace {
+
+ResourceHeld* FindHeld(std::vector<ResourceHeld>& held, ResourceId id) {
+  for (ResourceHeld& h : held) {
+    if (h.id == id) return &h;
+  }
+  return nullptr;
+}
+
+const ResourceHeld* FindHeld(const std::vector<ResourceHeld>& held, ResourceId id) {
+  for (const ResourceHeld& h : held) {
+    if (h.id == id) return &h;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void WorkerPool::SetResources(Worker* worker) {
+  worker->resources.clear();
+  for (const ResourceNeed& n : InternNeeds(worker->info.resources)) {
+    worker->resources.push_back(ResourceHeld{n.id, n.amount, 0});
+  }
+  for (const auto& [key, a] : worker->running) {
+    for (const ResourceNeed& n : a.needs) {
+      ResourceHeld* h = FindHeld(worker->resources, n.id);
+      if (h == nullptr) h = &worker->resources.emplace_back(ResourceHeld{n.id, 0, 0});
+      h->used += n.amount;
+    }
+  }
+  std::sort(worker->resources.begin(), worker->resources.end(),
+            [](const ResourceHeld& a, const ResourceHeld& b) { return a.id < b.id; });
 }
 
 LabelSet WorkerPool::InternAll(const std::vector<std::string>& labels) {
@@ -24,10 +73,12 @@ LabelSet WorkerPool::InternAll(const std::vector<std::string>& labels) {
 WorkerId WorkerPool::Add(WorkerInfo info, Time now) {
   const WorkerId id(next_worker_++);
   ++generation_;
+  ++capacity_generation_;
   Worker& w = workers_[id];
   w.id = id;
   w.labels = InternAll(info.labels);
   w.info = std::move(info);
+  SetResources(&w);
   w.free = w.capacity();
   w.last_heard = now;
   if (!w.info.instance.empty()) by_instance_[w.info.instance] = id;
@@ -42,6 +93,7 @@ void WorkerPool::Remove(WorkerId id) {
   if (it == workers_.end()) return;
   assert(it->second.running.empty());
   ++generation_;
+  ++capacity_generation_;
   // Attempts elsewhere asked back for it stay asked (they are not asked
   // twice), but nobody waits for them here any more.
   if (it->second.incoming > 0) {
@@ -72,9 +124,89 @@ const Worker* WorkerPool::Find(WorkerId id) const {
   return it == workers_.end() ? nullptr : &it->second;
 }
 
-bool WorkerPool::Fits(const Worker& w, uint32_t slots, const LabelSet& labels) {
-  return w.info.slots >= slots &&
-         std::includes(w.labels.begin(), w.labels.end(), labels.begin(), labels.end());
+bool WorkerPool::Fits(const Worker& w, uint32_t slots, const LabelSet& labels,
+                      const ResourceNeeds& needs) {
+  if (w.info.slots < slots ||
+      !std::includes(w.labels.begin(), w.labels.end(), labels.begin(), labels.end())) {
+    return false;
+  }
+  for (const ResourceNeed& n : needs) {
+    const ResourceHeld* h = FindHeld(w.resources, n.id);
+    if (h == nullptr || h->total < n.amount) return false;
+  }
+  return true;
+}
+
+bool WorkerPool::HasRoom(const Worker& w, const ResourceNeeds& needs) {
+  for (const ResourceNeed& n : needs) {
+    const ResourceHeld* h = FindHeld(w.resources, n.id);
+    if (h == nullptr || h->used > h->total || h->total - h->used < n.amount) return false;
+  }
+  return true;
+}
+
+std::string WorkerPool::WhyNoneFits(uint32_t slots, const LabelSet& labels,
+                                    const ResourceNeeds& needs) const {
+  auto join = [](const std::vector<std::string>& words) {
+    std::string out;
+    for (const std::string& w : words) out += (out.empty() ? "" : ", ") + w;
+    return out;
+  };
+  size_t connected = 0;
+  std::vector<const Worker*> with_labels;
+  for (const auto& [id, w] : workers_) {
+    if (!w.connected) continue;
+    ++connected;
+    if (Fits(w, slots, labels, needs)) return "";
+    if (std::includes(w.labels.begin(), w.labels.end(), labels.begin(), labels.end())) {
+      with_labels.push_back(&w);
+    }
+  }
+  if (connected == 0) return "no worker is connected";
+  std::vector<std::string> wanted;
+  for (LabelId l : labels) wanted.push_back(label_names_[l]);
+  std::sort(wanted.begin(), wanted.end());
+  if (with_labels.empty()) {
+    std::vector<std::string> missing;
+    for (LabelId l : labels) {
+      const bool somewhere = std::any_of(workers_.begin(), workers_.end(), [&](const auto& kv) {
+        const Worker& w = kv.second;
+        return w.connected && std::binary_search(w.labels.begin(), w.labels.end(), l);
+      });
+      if (!somewhere) missing.push_back(label_names_[l]);
+    }
+    std::sort(missing.begin(), missing.end());
+    if (missing.size() == 1) return "no worker has label " + missing[0];
+    if (!missing.empty()) return "no worker has labels " + join(missing);
+    return "no worker has all the labels " + join(wanted);
+  }
+  const std::string among = labels.empty() ? "" : " with label" +
+                                                      std::string(labels.size() > 1 ? "s " : " ") +
+                                                      join(wanted);
+  uint32_t most = 0;
+  for (const Worker* w : with_labels) most = std::max(most, w->info.slots);
+  if (most < slots) {
+    return "no worker" + among + " has " + std::to_string(slots) + " slots; largest is " +
+           std::to_string(most);
+  }
+  std::erase_if(with_labels, [&](const Worker* w) { return w->info.slots < slots; });
+  for (const ResourceNeed& n : needs) {
+    uint64_t largest = 0;
+    for (const Worker* w : with_labels) {
+      if (const ResourceHeld* h = FindHeld(w->resources, n.id)) largest = std::max(largest, h->total);
+    }
+    if (largest >= n.amount) continue;
+    const std::string& name = resource_names_[n.id];
+    return "no worker" + among + " has " + FormatResource({name, n.amount}) +
+           (largest == 0 ? "; none has any" : "; largest is " + FormatAmount(name, largest));
+  }
+  ResourceList amounts;
+  for (const ResourceNeed& n : needs) amounts.push_back({resource_names_[n.id], n.amount});
+  std::sort(amounts.begin(), amounts.end());
+  std::vector<std::string> all = {std::to_string(slots) + " slot" + (slots > 1 ? "s" : "")};
+  for (const ResourceAmount& r : amounts) all.push_back(FormatResource(r));
+  if (!wanted.empty()) all.push_back("label" + std::string(wanted.size() > 1 ? "s " : " ") + join(wanted));
+  return "no one worker has all of " + join(all);
 }
 
 Worker* WorkerPool::FindInstance(std::string_view instance) {
@@ -84,6 +216,7 @@ Worker* WorkerPool::FindInstance(std::string_view instance) {
 
 void WorkerPool::SetConnected(Worker* worker, bool connected) {
   if (worker->connected == connected) return;
+  ++capacity_generation_;
   const uint32_t old_idle = worker->idle();
   worker->connected = connected;
   UpdateFree(worker, old_idle);
@@ -91,13 +224,15 @@ void WorkerPool::SetConnected(Worker* worker, bool connected) {
 
 void WorkerPool::UpdateInfo(Worker* worker, WorkerInfo info) {
   const uint32_t old_idle = worker->idle();
+  ++capacity_generation_;
   worker->labels = InternAll(info.labels);
   worker->info = std::move(info);
+  SetResources(worker);
   UpdateFree(worker, old_idle);
 }
 
-Worker* WorkerPool::Pick(uint32_t slots, const LabelSet& labels) {
-  auto fits = [&](const Worker& w) { return Fits(w, slots, labels); };
+Worker* WorkerPool::Pick(uint32_t slots, const LabelSet& labels, const ResourceNeeds& needs) {
+  auto fits = [&](const Worker& w) { return Fits(w, slots, labels, needs) && HasRoom(w, needs); };
   // Both indexes are ordered most-first, so the first fit is the best one:
   // a worker that starts the step at once, else one that queues it.
   for (const auto& [idle, id] : by_idle_) {
@@ -140,16 +275,29 @@ void WorkerPool::UpdateFree(Worker* worker, uint32_t old_idle) {
   worker->free = free;
 }
 
-void WorkerPool::Assign(Worker* worker, const TaskKey& key, uint32_t slots) {
-  assert(worker->free >= slots);
-  Hold(worker, key, slots);
+void WorkerPool::Assign(Worker* worker, const TaskKey& key, uint32_t slots,
+                        const ResourceNeeds& needs) {
+  assert(worker->free >= slots && HasRoom(*worker, needs));
+  Hold(worker, key, slots, needs);
 }
 
-void WorkerPool::Hold(Worker* worker, const TaskKey& key, uint32_t slots) {
+void WorkerPool::Hold(Worker* worker, const TaskKey& key, uint32_t slots,
+                      const ResourceNeeds& needs) {
   Assignment a;
   a.slots = slots;
+  a.needs = needs;
   a.order = next_order_++;
-  worker->running.emplace(key, a);
+  for (const ResourceNeed& n : needs) {
+    ResourceHeld* h = FindHeld(worker->resources, n.id);
+    if (h == nullptr) {  // a worker known only from the journal has none yet
+      worker->resources.push_back(ResourceHeld{n.id, 0, 0});
+      std::sort(worker->resources.begin(), worker->resources.end(),
+                [](const ResourceHeld& x, const ResourceHeld& y) { return x.id < y.id; });
+      h = FindHeld(worker->resources, n.id);
+    }
+    h->used += n.amount;
+  }
+  worker->running.emplace(key, std::move(a));
   const uint32_t old_idle = worker->idle();
   worker->used += slots;
   UpdateFree(worker, old_idle);
@@ -163,6 +311,7 @@ bool WorkerPool::Release(Worker* worker, const TaskKey& key, std::optional<int64
     if (Worker* taker = Find(it->second.retract_for)) taker->incoming -= it->second.slots;
   }
   worker->used -= it->second.slots;
+  for (const ResourceNeed& n : it->second.needs) FindHeld(worker->resources, n.id)->used -= n.amount;
   worker->running.erase(it);
   if (run_ms) {
     // Clamped: the times come from the worker, and anything this long is
@@ -204,6 +353,18 @@ void WorkerPool::CheckInvariants() const {
     }
   }
   for (const auto& [id, w] : workers_) {
+    std::unordered_map<ResourceId, uint64_t> used;
+    for (const auto& [key, a] : w.running) {
+      for (const ResourceNeed& n : a.needs) used[n.id] += n.amount;
+    }
+    for (const ResourceHeld& h : w.resources) {
+      if (h.used != used[h.id]) throw std::logic_error("worker resources used");
+    }
+    for (const auto& [rid, amount] : used) {
+      if (amount > 0 && FindHeld(w.resources, rid) == nullptr) {
+        throw std::logic_error("worker resources: an assignment's resource is not listed");
+      }
+    }
     if (w.incoming != incoming[id]) throw std::logic_error("worker incoming slots");
     if ((w.used > w.info.slots) != (queueing_.count(id) == 1)) throw std::logic_error("queueing_");
   }

@@ -1,11 +1,18 @@
 // WorkerPool: the broker's view of its connected workers, for the scheduler:
-// who they are, how many slots each has free, which labels they carry, and
-// which attempts each is running. Plain data; no sockets, no clock.
+// who they are, how many slots each has free, which labels they carry, what
+// resources they have and hold, and which attempts each is running. Plain
+// data; no sockets, no clock.
 //
 // Placement picks, among the workers that fit a step (enough idle slots, all
-// its labels), the one with the most idle slots (lowest id on ties), which
-// spreads a graph's parallel steps across machines. Only when no worker has
-// idle slots for it does a step go to a worker's prefetch queue (below).
+// its labels, every resource amount it asks for free), the one with the most
+// idle slots (lowest id on ties), which spreads a graph's parallel steps
+// across machines. Only when no worker has idle slots for it does a step go
+// to a worker's prefetch queue (below).
+//
+// Resources (shared/resources.h) are never promised twice: an attempt holds
+// what it asks for from the moment it is assigned, queued or not, until it
+// ends, so a worker's queue never waits for memory or a device; only slots
+// are stretched by prefetch. Resource names are interned, like labels.
 //
 // A worker may announce `prefetch`: slot units of tasks it is willing to hold
 // in a local queue beyond its slots, so that it can start the next task the
@@ -41,6 +48,8 @@
 //   4. Each worker's incoming == the slots of the attempts (on any worker)
 //      asked back for it; queueing_ holds exactly the workers whose used
 //      exceeds their slots.
+//   5. For each worker and resource, used == the sum of what its assigned
+//      attempts need of it.
 #pragma once
 
 #include <algorithm>
@@ -54,12 +63,29 @@
 #include <vector>
 
 #include "shared/ids.h"
+#include "shared/resources.h"
 
 namespace drover::broker {
 
 using Time = int64_t;     // milliseconds on the shell's monotonic clock
 using LabelId = uint32_t;
 using LabelSet = std::vector<LabelId>;  // sorted, unique
+using ResourceId = uint16_t;
+
+// An amount of an interned resource.
+struct ResourceNeed {
+  ResourceId id = 0;
+  uint64_t amount = 0;
+  auto operator<=>(const ResourceNeed&) const = default;
+};
+using ResourceNeeds = std::vector<ResourceNeed>;  // sorted by id, amounts > 0
+
+// A worker's amount of one resource, and how much of it is assigned.
+struct ResourceHeld {
+  ResourceId id = 0;
+  uint64_t total = 0;
+  uint64_t used = 0;
+};
 
 struct WorkerInfo {
   std::string name;
@@ -68,6 +94,7 @@ struct WorkerInfo {
   std::vector<std::string> labels;
   uint32_t prefetch = 0;  // slot units it queues locally beyond `slots`
   std::string instance;   // stable for the life of the worker process
+  ResourceList resources = {};  // what it has besides slots
 };
 
 inline constexpr int64_t kPrefetchBelowMs = 250;
@@ -82,6 +109,7 @@ struct Assignment {
   // Bytes of its stdout and stderr received so far: output that a worker
   // sends again after a broken connection is dropped up to here.
   uint64_t output[2] = {0, 0};
+  ResourceNeeds needs;    // what it holds besides slots
   uint64_t order = 0;     // when it was assigned: pool-wide, increasing
   bool retract_asked = false;  // asked back once; never again
   WorkerId retract_for;   // asked back for this idle worker, answer pending (0: none)
@@ -91,6 +119,7 @@ struct Worker {
   WorkerId id;
   WorkerInfo info;
   LabelSet labels;
+  std::vector<ResourceHeld> resources;  // sorted by id
   bool connected = true;  // heard from within the liveness interval
   uint32_t used = 0;  // slots of its assigned attempts
   uint32_t free = 0;  // what it can still be assigned: capacity() - used, or 0
@@ -124,6 +153,10 @@ class WorkerPool {
   // Interns a label; the same string always gives the same id.
   LabelId Intern(std::string_view label);
   LabelSet InternAll(const std::vector<std::string>& labels);
+  // Interns the names of a resource list.
+  ResourceNeeds InternNeeds(const ResourceList& list);
+  const std::string& ResourceName(ResourceId id) const { return resource_names_[id]; }
+  const std::string& LabelName(LabelId id) const { return label_names_[id]; }
 
   WorkerId Add(WorkerInfo info, Time now);
   // REQUIRES: the worker runs nothing (the scheduler settles its attempts first).
@@ -134,17 +167,24 @@ class WorkerPool {
   Worker* FindInstance(std::string_view instance);
   const std::unordered_map<WorkerId, Worker>& all() const { return workers_; }
 
-  // The best worker for a step needing `slots` and `labels`, or nullptr.
-  Worker* Pick(uint32_t slots, const LabelSet& labels);
-  // Whether `worker` could ever run a step needing `slots` and `labels`.
-  static bool Fits(const Worker& worker, uint32_t slots, const LabelSet& labels);
+  // The best worker for a step needing `slots`, `labels` and `needs`, or
+  // nullptr.
+  Worker* Pick(uint32_t slots, const LabelSet& labels, const ResourceNeeds& needs);
+  // Whether `worker` could ever run such a step (its slots, labels and
+  // resource totals), and whether the resources are free now.
+  static bool Fits(const Worker& worker, uint32_t slots, const LabelSet& labels,
+                   const ResourceNeeds& needs);
+  static bool HasRoom(const Worker& worker, const ResourceNeeds& needs);
+  // Why no connected worker could ever run such a step ("no worker has mem
+  // 8G; the largest has 4G"), or "" when one could.
+  std::string WhyNoneFits(uint32_t slots, const LabelSet& labels, const ResourceNeeds& needs) const;
 
-  // REQUIRES: `worker` has at least `slots` free.
-  void Assign(Worker* worker, const TaskKey& key, uint32_t slots);
+  // REQUIRES: `worker` has at least `slots` free and room for `needs`.
+  void Assign(Worker* worker, const TaskKey& key, uint32_t slots, const ResourceNeeds& needs);
   // The same for an attempt the worker is known to hold already (replayed
   // from the journal, or restored from a snapshot), whatever its free slots:
   // one known only from the journal has none until it says hello again.
-  void Hold(Worker* worker, const TaskKey& key, uint32_t slots);
+  void Hold(Worker* worker, const TaskKey& key, uint32_t slots, const ResourceNeeds& needs);
   // Returns false (and changes nothing) if `worker` is not running `key`.
   // `run_ms` is how long the attempt ran, when it did run.
   bool Release(Worker* worker, const TaskKey& key, std::optional<int64_t> run_ms = std::nullopt);
@@ -176,6 +216,9 @@ class WorkerPool {
   }
   // Changes whenever an assignment, a connection or a worker's slots do.
   uint64_t generation() const { return generation_; }
+  // Changes whenever what the connected workers could ever run may have:
+  // a worker joins, leaves, connects, disconnects or changes its info.
+  uint64_t capacity_generation() const { return capacity_generation_; }
 
   void CheckInvariants() const;
 
@@ -189,17 +232,23 @@ class WorkerPool {
   // Recomputes worker->free from used and capacity, keeping the indexes.
   // `old_idle` is its idle() before `used` changed.
   void UpdateFree(Worker* worker, uint32_t old_idle);
+  // Sets worker->resources from its info, with what its assignments use.
+  void SetResources(Worker* worker);
 
   std::unordered_map<WorkerId, Worker> workers_;
   std::set<std::pair<uint32_t, WorkerId>, MostFirst> by_free_;  // (free, id)
   std::set<std::pair<uint32_t, WorkerId>, MostFirst> by_idle_;  // (idle, id)
   std::unordered_map<std::string, LabelId> label_ids_;
+  std::vector<std::string> label_names_;  // by LabelId
+  std::unordered_map<std::string, ResourceId> resource_ids_;
+  std::vector<std::string> resource_names_;  // by ResourceId
   std::unordered_map<std::string, WorkerId> by_instance_;
   std::set<WorkerId> queueing_;
   uint32_t next_worker_ = 1;
   uint32_t free_total_ = 0;
   uint64_t next_order_ = 1;
   uint64_t generation_ = 0;
+  uint64_t capacity_generation_ = 1;  // 0 is "never checked" (ReadyClass)
 };
 
 }  // namespace drover::broker

@@ -32,7 +32,7 @@ std::vector<uint32_t> Expected(std::vector<ReadyEntry> entries) {
 }  // namespace
 
 TEST_CASE("a ready class with one priority runs its steps in the order they became ready") {
-  ReadyClass c(1, {});
+  ReadyClass c(1, {}, {});
   uint64_t seq = 0;
   std::vector<uint32_t> expected;
   // Interleaved pushes and pops, long enough to make the FIFO compact.
@@ -49,7 +49,7 @@ TEST_CASE("a ready class with one priority runs its steps in the order they beca
 }
 
 TEST_CASE("a ready class runs higher priority first, switching from FIFO to heap and back") {
-  ReadyClass c(1, {});
+  ReadyClass c(1, {}, {});
   uint64_t seq = 0;
   std::vector<ReadyEntry> pushed;
   auto push = [&](int32_t priority, uint32_t step) {
@@ -74,7 +74,7 @@ TEST_CASE("a ready class runs higher priority first, switching from FIFO to heap
 TEST_CASE("a ready class pops random priorities in sorted order") {
   std::mt19937 rng(7);
   for (int round = 0; round < 50; ++round) {
-    ReadyClass c(1, {});
+    ReadyClass c(1, {}, {});
     uint64_t seq = 0;
     std::vector<ReadyEntry> live;
     std::vector<uint32_t> popped, expected;

@@ -109,6 +109,19 @@ struct Fixture {
     sched.CheckInvariants();
     return id;
   }
+  WorkerId AddWorkerWith(const std::string& name, uint32_t slots, ResourceList resources,
+                         std::vector<std::string> labels = {}) {
+    WorkerId id = sched.OnWorkerJoined(WorkerInfo{.name = name,
+                                                  .host = "host-" + name,
+                                                  .slots = slots,
+                                                  .labels = std::move(labels),
+                                                  .prefetch = 0,
+                                                  .instance = "instance-" + name,
+                                                  .resources = std::move(resources)},
+                                       now);
+    sched.CheckInvariants();
+    return id;
+  }
   // One placement pass; returns what it dispatched, in order.
   std::vector<RecordingOutbox::Sent> Schedule() {
     sched.Schedule(now);

@@ -79,6 +79,7 @@ int Run(const fs::path& source) {
   task.cwd = "/src";
   task.stdin_data.bytes = "input";
   task.timeout_ms = 60000;
+  task.resources = {{"gpus", 1}};
   TaskResult result;
   result.key = task.key;
   result.run.error = "exec failed";
@@ -96,6 +97,7 @@ int Run(const fs::path& source) {
       value.name = "worker-a";
       value.labels = {"x86"};
       value.held = {task.key};
+      value.resources = {{"gpus", 2}, {"mem", 8ull << 30}};
     }
     if constexpr (std::is_same_v<T, JobEvents>) {
       AppendEventRecord(StepStarted{StepIndex(0), Attempt(1), "w"}, &value.records.bytes);
@@ -113,6 +115,7 @@ int Run(const fs::path& source) {
     using T = decltype(value);
     if constexpr (std::is_same_v<T, StepEnded>) value.run = result.run;
     if constexpr (std::is_same_v<T, StepOutput>) value.data.bytes = "hello\n";
+    if constexpr (std::is_same_v<T, StepWaiting>) value.reason = "no worker has mem 8G";
     std::string bytes;
     AppendEventRecord(Event(value), &bytes);
     const std::string name = "event" + std::to_string(static_cast<int>(T::kType));

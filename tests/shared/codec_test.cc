@@ -92,12 +92,14 @@ TEST_CASE("a dispatch encoded from its steps is the Dispatch of their copies") {
   shell.argv = {"echo hi | wc -c"};
   shell.shell = true;
   const std::string input(70000, 'i');  // a bin 32 length
+  const ResourceList wants = {{"gpus", 2}, {"mem", 4ull << 30}};
   const std::vector<TaskRef> refs = {
-      {TaskKey{JobId(1ull << 40), StepIndex(70000), Attempt(3)}, &plain, input, 30000,
-       StepIndex(), Attempt()},
+      {.key = TaskKey{JobId(1ull << 40), StepIndex(70000), Attempt(3)}, .step = &plain,
+       .stdin_data = input, .lease_ms = 30000, .resources = &wants},
       // No stdin: a view with no data pointer (the sink must not memcpy from it).
-      {TaskKey{JobId(2), StepIndex(1), Attempt(1)}, &shell, std::string_view(), 1u << 31,
-       StepIndex(0), Attempt(2)},
+      {.key = TaskKey{JobId(2), StepIndex(1), Attempt(1)}, .step = &shell,
+       .stdin_data = std::string_view(), .lease_ms = 1u << 31, .after_step = StepIndex(0),
+       .after_attempt = Attempt(2)},
   };
   Dispatch copies;
   copies.results_acked = 1ull << 35;
@@ -115,6 +117,7 @@ TEST_CASE("a dispatch encoded from its steps is the Dispatch of their copies") {
     task.after_step = ref.after_step;
     task.after_attempt = ref.after_attempt;
     task.lease_ms = ref.lease_ms;
+    if (ref.resources != nullptr) task.resources = *ref.resources;
     copies.tasks.push_back(std::move(task));
   }
   const std::string expected = EncodeMessage(copies);
@@ -127,6 +130,8 @@ TEST_CASE("a dispatch encoded from its steps is the Dispatch of their copies") {
   const Dispatch& back = std::get<Dispatch>(decoded.value());
   REQUIRE(back.tasks.size() == 2);
   CHECK(back.tasks[0].env == plain.env);
+  CHECK(back.tasks[0].resources == wants);
+  CHECK(back.tasks[1].resources.empty());
   CHECK(back.tasks[1].argv == std::vector<std::string>{"/bin/sh", "-c", "echo hi | wc -c"});
   CHECK(back.tasks[1].follows());
   std::string empty;

@@ -530,6 +530,46 @@ TEST_CASE("requires holds labels") {
         "steps[0].requires[0]: invalid label \"\" (use only letters, digits and \"_.:=+-\")");
 }
 
+TEST_CASE("resources: amounts by name, shared lists, defaults a step can override") {
+  const JobSpec& job = Spec(LoadJson(R"({
+    "defaults": {"resources": {"mem": "4G"}},
+    "steps": [
+      {"id": "plain", "cmd": "x"},
+      {"id": "gpu", "cmd": "x", "resources": {"gpus": 2, "mem": "1.5G", "licence": 0}},
+      {"id": "none", "cmd": "x", "resources": {}},
+      {"id": "again", "cmd": "x", "resources": {"mem": 4294967296}}]})"));
+  CHECK(job.ResourcesOf(job.steps[0]) == ResourceList{{"mem", 4ull << 30}});
+  // Sorted by name; an amount of 0 asks for nothing.
+  CHECK(job.ResourcesOf(job.steps[1]) == ResourceList{{"gpus", 2}, {"mem", 3ull << 29}});
+  CHECK(job.ResourcesOf(job.steps[2]).empty());
+  CHECK(job.steps[2].resources == 0);
+  // The same list as the defaults': one entry for both.
+  CHECK(job.steps[3].resources == job.steps[0].resources);
+  CHECK(job.resource_requests.size() == 2);
+}
+
+TEST_CASE("resources: bad names and amounts are named, all of them") {
+  const LoadedJob loaded = LoadJson(R"({"steps": [
+      {"id": "a", "cmd": "x", "resources": {"Mem": "4G", "gpus": -1, "mem": "4 gigs",
+                                            "licence": 1.5, "disk": [1]}},
+      {"id": "b", "cmd": "x", "resources": ["mem"]},
+      {"id": "c", "cmd": "x", "resources": {"gpus": "1.5"}}]})");
+  CHECK(Problems(loaded) == std::vector<std::string>{
+      "steps[0].resources.Mem: \"Mem\" is not a resource name (a lowercase letter, then "
+      "lowercase letters, digits or _ (at most 32))",
+      "steps[0].resources.gpus: expected an amount: a whole number, or a size such as \"4G\", "
+      "got integer -1",
+      "steps[0].resources.mem: expected a whole number, or a size such as \"4G\" or \"512M\", "
+      "got \"4 gigs\"",
+      "steps[0].resources.licence: expected an amount: a whole number, or a size such as "
+      "\"4G\", got number 1.5",
+      "steps[0].resources.disk: expected an amount: a whole number, or a size such as \"4G\", "
+      "got an array",
+      "steps[1].resources: expected a map of resource names to amounts (e.g. {\"mem\": \"4G\", "
+      "\"gpus\": 1}), got an array",
+      "steps[2].resources.gpus: a count must be a whole number, got \"1.5\""});
+}
+
 TEST_CASE("limits name the limit and the value") {
   JobLimits limits;
   limits.max_steps = 2;

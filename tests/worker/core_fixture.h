@@ -60,9 +60,10 @@ struct CoreFixture {
   std::map<TaskKey, int> result_count;
   std::map<uint64_t, TaskKey> seq_key;  // every sequence number seen
 
-  explicit CoreFixture(uint32_t slots = 2, bool welcome = true)
-      : core(LocalSchedulerOptions{slots, /*kill_grace_ms=*/5000}, &runner) {
-    if (welcome) Welcome();
+  explicit CoreFixture(uint32_t slots = 2, std::vector<WorkerResource> resources = {})
+      : core(LocalSchedulerOptions{.slots = slots, .kill_grace_ms = 5000, .resources = resources},
+             &runner) {
+    Welcome();
   }
 
   void Check() { core.CheckInvariants(); }

@@ -214,7 +214,7 @@ TEST_CASE("every accepted task gets exactly one result, whatever the events") {
     CAPTURE(seed);
     std::mt19937 rng(seed);
     auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
-    CoreFixture f(/*slots=*/1 + pick(3));
+    CoreFixture f(/*slots=*/1 + pick(3), {{"gpus", 2, {"0", "1"}}});
     uint32_t next_step = 0;
     std::vector<ProcessRunner::Id> live;  // started, not yet exited
     for (int event = 0; event < 400; ++event) {
@@ -224,7 +224,12 @@ TEST_CASE("every accepted task gets exactly one result, whatever the events") {
         case 1: {  // a dispatch, sometimes following an earlier step
           std::optional<uint32_t> after;
           if (next_step > 0 && pick(3) == 0) after = pick(next_step);
-          f.Dispatch({CoreFixture::MakeTask(next_step++, 1 + pick(2), after)});
+          Task task = CoreFixture::MakeTask(next_step++, 1 + pick(2), after);
+          // Some ask for a gpu, a few for more than there are.
+          if (const uint32_t gpus = pick(8) == 0 ? 3 : pick(2); gpus > 0) {
+            task.resources = {{"gpus", gpus}};
+          }
+          f.Dispatch({std::move(task)});
           break;
         }
         case 2:
@@ -283,7 +288,7 @@ TEST_CASE("every accepted task gets exactly one result, whatever the events") {
     for (const TaskResult& r : f.sent) outcomes.insert(r.run.outcome);
   }
   CHECK(outcomes == std::set<Outcome>{Outcome::kExited, Outcome::kKilled, Outcome::kLost,
-                                      Outcome::kNotRun});
+                                      Outcome::kNotRun, Outcome::kSpawnFailed});
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 namespace drover::worker {
 
 LocalScheduler::LocalScheduler(LocalSchedulerOptions options, ProcessRunner* runner)
-    : options_(options), runner_(runner) {}
+    : options_(std::move(options)), runner_(runner), resources_(options_.resources) {}
 
 void LocalScheduler::OnWelcome(Time now, uint32_t heartbeat_ms) {
   in_touch_ = true;
@@ -86,8 +86,25 @@ bool LocalScheduler::RemoveWaiting(const TaskKey& key) {
 }
 
 void LocalScheduler::StartQueued(Time now) {
-  while (in_touch_ && !stopping_ && !queued_.empty() &&
-         (busy_slots_ + queued_.front().slots <= options_.slots || busy_slots_ == 0)) {
+  while (in_touch_ && !stopping_ && !queued_.empty()) {
+    const Task& head = queued_.front();
+    if (std::string why = resources_.NeverFits(head.resources); !why.empty()) {
+      // It would block the queue for ever. (The broker sends no such task:
+      // the worker was restarted with less, say.)
+      const TaskKey key = head.key;
+      RunResult run;
+      run.outcome = Outcome::kSpawnFailed;
+      run.error = "it asks for " + FormatResources(head.resources) + " and " + why;
+      queued_.pop_front();  // `head` dangles from here on
+      where_.erase(key);
+      results_.Add(TaskResult{key, std::move(run)}, now);
+      Ended(key, false, now);
+      continue;
+    }
+    if ((busy_slots_ + head.slots > options_.slots && busy_slots_ > 0) ||
+        !resources_.Free(head.resources)) {
+      break;
+    }
     Task task = std::move(queued_.front());
     queued_.pop_front();
     Start(std::move(task), now);
@@ -96,9 +113,15 @@ void LocalScheduler::StartQueued(Time now) {
 
 void LocalScheduler::Start(Task task, Time now) {
   const TaskKey key = task.key;
-  RunningTask running{key, task.slots, task.lease_ms, Grant{}, {0, 0}, false};
+  RunningTask running;
+  running.key = key;
+  running.slots = task.slots;
+  running.lease_ms = task.lease_ms;
+  running.resources = task.resources;
+  running.grant = resources_.Take(running.resources);
   Result<Id> id = runner_->Start(task, running.grant, now);
   if (!id.ok()) {
+    resources_.Give(running.resources, running.grant);
     where_.erase(key);
     RunResult run;
     run.outcome = Outcome::kSpawnFailed;
@@ -123,6 +146,7 @@ void LocalScheduler::OnExit(Id id, const RunResult& run, Time now) {
     reported.error = "stopped: out of touch with the broker for nearly its lease";
   }
   busy_slots_ -= it->second.slots;
+  resources_.Give(it->second.resources, it->second.grant);
   running_.erase(it);
   process_of_.erase(key);
   where_.erase(key);
@@ -264,6 +288,14 @@ size_t LocalScheduler::waiting() const { return where_.size() - running_.size();
 
 void LocalScheduler::CheckInvariants() const {
   results_.CheckInvariants();
+  resources_.CheckInvariants();
+  for (const WorkerResource& r : resources_.declared()) {
+    uint64_t held = 0;
+    for (const auto& [id, task] : running_) held += AmountOf(task.resources, r.name);
+    if (held != resources_.Used(r.name)) {
+      throw std::logic_error("local: resources in use are not the running tasks'");
+    }
+  }
   std::unordered_map<TaskKey, Place> seen;
   auto see = [&](const TaskKey& key, Place place) {
     if (!seen.emplace(key, place).second) throw std::logic_error("local: a task held twice");

@@ -9,10 +9,12 @@
 // Not thread-safe; one loop owns it.
 //
 // Policy:
-//   - Queued tasks start in the order they came while their slots fit: a
-//     wide task at the head waits for its slots rather than be overtaken for
-//     ever by narrow ones. A task wider than the worker (the broker never
-//     sends one) runs alone.
+//   - Queued tasks start in the order they came while their slots and
+//     resources fit (resource_book.h): a wide task at the head waits for its
+//     slots rather than be overtaken for ever by narrow ones. A task wider
+//     than the worker (the broker never sends one) runs alone; one asking
+//     for more of a resource than the worker has fails at once (spawn
+//     failed, saying what it asked and what there is).
 //   - Nothing starts while out of touch: the broker may be about to give the
 //     task to another worker.
 //   - A task that follows another (Task::follows) waits apart until that one
@@ -33,7 +35,8 @@
 // Invariants (CheckInvariants, after every event in the tests):
 //   1. A task is in exactly one of running_, queued_ and followers_, and
 //      where_ says which; a task with a result is in none.
-//   2. busy_slots_ is the sum of the running tasks' slots.
+//   2. busy_slots_ is the sum of the running tasks' slots, and what the
+//      resource book has in use the sum of their resources.
 //   3. Every followers_ entry's predecessor is running, queued or itself
 //      following: when it ends, its followers are decided.
 //   4. The result log's own (result_log.h).
@@ -49,6 +52,7 @@
 
 #include "shared/protocol.h"
 #include "worker/core/process_runner.h"
+#include "worker/core/resource_book.h"
 #include "worker/core/result_log.h"
 
 namespace drover::worker {
@@ -56,6 +60,7 @@ namespace drover::worker {
 struct LocalSchedulerOptions {
   uint32_t slots = 1;
   int64_t kill_grace_ms = 5000;  // SIGTERM to SIGKILL when a task is stopped
+  std::vector<WorkerResource> resources = {};  // besides slots (worker --resource)
 };
 
 // A task whose process runs.
@@ -63,7 +68,8 @@ struct RunningTask {
   TaskKey key;
   uint32_t slots = 1;
   uint32_t lease_ms = 0;
-  Grant grant;
+  ResourceList resources;  // what it holds besides slots
+  Grant grant;             // the devices among them
   uint64_t offset[2] = {0, 0};  // output bytes read so far: stdout, stderr
   bool cut_off = false;         // stopped because its lease was running out
 };
@@ -146,6 +152,7 @@ class LocalScheduler {
   LocalSchedulerOptions options_;
   ProcessRunner* runner_;
   ResultLog results_;
+  ResourceBook resources_;
 
   std::unordered_map<Id, RunningTask> running_;
   std::deque<Task> queued_;                          // dispatched, waiting for slots
