@@ -28,8 +28,7 @@ def drover_job(name, commands, chain=False, after=None, durations=None):
     """A job of one step per command (a list is argv, a string goes through
     /bin/sh -c); with `chain`, step i runs after step i-1; with `after`, step
     i runs after the steps after[i] lists. `durations` (seconds per step) adds
-    each step's "duration" hint, for a scheduler that reads one: today's job
-    loader rejects the field, so it stays off (makespan.DURATION_HINTS)."""
+    each step's "duration" hint (docs/jobs.md)."""
     steps = []
     for i, (command, deps) in enumerate(zip(commands, predecessors(len(commands), chain, after))):
         step = {"id": f"s{i}"}

@@ -32,12 +32,11 @@ PROBE_SEED = 0                # the probe's graph (the timed seeds start at 1)
 TARGET_VS_MAKE = 0.97         # Drover's time ÷ make's, on every seed
 TARGET_VS_BOUND = 1.10        # Drover's time ÷ the lower bound, on every seed
 
-# Each step's "duration" hint (its sleep, in seconds), for the scheduler that
-# will learn to use one. Off: today's job loader rejects unknown step fields,
-# "duration" among them, so a job with hints would not even be accepted. Turn
-# it on with the scheduler change, and compare with the "before" numbers in
-# BENCHMARKS.md.
-DURATION_HINTS = False
+# Drover runs each graph twice: as a user would without saying anything of
+# the steps' lengths (all `sleep` steps share one command shape, so what the
+# broker learns is their mean), and with each step's `duration` hint (its
+# sleep, in seconds), which tells the scheduler what only the job's author
+# can know. make is given no such thing.
 
 
 @dataclasses.dataclass
@@ -78,19 +77,22 @@ def random_graph(seed, steps, max_ms):
     return Graph(seed, ms, after)
 
 
-def placement(json_lines_path, workers):
+def placement(json_lines_path, workers, graph):
     """Where and when Drover ran the steps, from `submit --json`'s
     step_finished events (the workers' clocks, this machine's): steps per
     worker (`workers` are their names, so that one given none shows as 0),
-    the span from the first start to the last end, and the most steps
-    running at once."""
-    per_worker, edges = dict.fromkeys(workers, 0), []
+    the span from the first start to the last end, the most steps running
+    at once, and the mean cost of starting and reaping a `sleep` (its run
+    time less its nominal sleep), which every tool pays and no order saves."""
+    per_worker, edges, extra_ms = dict.fromkeys(workers, 0), [], []
     with open(json_lines_path) as f:
         for line in f:
             event = json.loads(line)
-            if event.get("event") == "step_finished" and event.get("worker"):
+            if (event.get("event") == "step_finished" and event.get("worker") and
+                    event.get("outcome") == "exited"):
                 per_worker[event["worker"]] = per_worker.get(event["worker"], 0) + 1
                 edges += [(event["started_ms"], 1), (event["ended_ms"], -1)]
+                extra_ms.append(event["duration_ms"] - graph.ms[int(event["step"][1:])])
     if not edges:
         raise BenchError(f"submit --json reported no finished steps ({json_lines_path})")
     running = peak = 0
@@ -99,7 +101,8 @@ def placement(json_lines_path, workers):
         peak = max(peak, running)
     return {"steps_per_worker": dict(sorted(per_worker.items())),
             "span_s": (max(t for t, _ in edges) - min(t for t, _ in edges)) / 1000,
-            "peak_running": peak}
+            "peak_running": peak,
+            "spawn_ms": sum(extra_ms) / len(extra_ms)}
 
 
 @register("makespan", "random graphs of sleeping steps on 6 slots, beside make -j6", params=[
@@ -159,18 +162,18 @@ def makespan(ctx):
         cluster.submit(probe_job)
         inputs.check_graph_probe("drover", probe_log["drover"], probe_graph.after)
 
-    def drover_setup(g):
+    def drover_setup(g, hints):
         once("drover", drover_start)
-        jobs[g.seed] = benchlib.convert_job(
-            ctx, inputs.drover_job(f"bench-makespan-s{g.seed}", g.commands(as_list=True),
-                                   after=g.after,
-                                   durations=[m / 1000 for m in g.ms] if DURATION_HINTS else None),
-            d, f"makespan-s{g.seed}")
+        name = f"makespan-s{g.seed}{'-hints' if hints else ''}"
+        jobs[(g.seed, hints)] = benchlib.convert_job(
+            ctx, inputs.drover_job(f"bench-{name}", g.commands(as_list=True), after=g.after,
+                                   durations=[m / 1000 for m in g.ms] if hints else None),
+            d, name)
 
-    def drover_run(g):
-        out = path(f"drover-s{g.seed}.jsonl")
-        m = cluster.submit(jobs[g.seed], stdout=out, args=["--json"])
-        m.extra.update(placement(out, [f"{cluster.name}-w{i}" for i in range(len(WORKER_SLOTS))]))
+    def drover_run(g, hints):
+        out = path(f"drover-s{g.seed}{'-hints' if hints else ''}.jsonl")
+        m = cluster.submit(jobs[(g.seed, hints)], stdout=out, args=["--json"])
+        m.extra.update(placement(out, [f"{cluster.name}-w{i}" for i in range(len(WORKER_SLOTS))], g))
         m.extra["outside_steps_s"] = m.seconds - m.extra["span_s"]
         return m
 
@@ -192,21 +195,26 @@ def makespan(ctx):
 
     drover_needs = (ctx.bin("broker"), ctx.bin("worker"), ctx.bin("submit"))
     tools = []
-    # Seed by seed, so that in each repetition a seed's two runs are
-    # neighbours (but where the rotation of the starting tool splits a pair).
+    # Seed by seed, so that in each repetition a seed's runs are neighbours
+    # (but where the rotation of the starting tool splits them).
     for g in graphs:
         info = {"seed": g.seed, "steps": n}
         # Every drover Tool stops the cluster at the end: stopping a stopped one does nothing.
-        tools.append(Tool(f"drover s{g.seed}", lambda rep, g=g: drover_run(g), needs=drover_needs,
-                          setup=lambda g=g: drover_setup(g), teardown=cluster.stop, info=info))
+        for hints in (False, True):
+            tools.append(Tool(f"drover{' hinted' if hints else ''} s{g.seed}",
+                              lambda rep, g=g, h=hints: drover_run(g, h), needs=drover_needs,
+                              setup=lambda g=g, h=hints: drover_setup(g, h),
+                              teardown=cluster.stop, info=dict(info, hints=hints)))
         tools.append(Tool(f"make -j{SLOTS} s{g.seed}",
                           lambda rep, g=g: timed(make_argv(path(f"Makefile.s{g.seed}"))),
                           needs=("make",), setup=lambda g=g: make_setup(g), info=info))
     results = benchlib.interleave(ctx, "makespan", tools)
 
     rows, errors = [], []
-    totals = {"drover": 0.0, "make": 0.0, "bound": 0.0}
-    worst = {"vs make": [], "vs bound": []}  # (ratio, seed) for every seed with both times
+    totals = {"drover": 0.0, "hinted": 0.0, "make": 0.0, "bound": 0.0}
+    # (ratio, seed) for every seed with all three times
+    worst = {"drover vs make": [], "hinted vs make": [], "drover vs bound": [],
+             "hinted vs bound": []}
     complete = 0
 
     def verdict(ratio, target):
@@ -214,65 +222,87 @@ def makespan(ctx):
             return ""
         return " (met)" if ratio <= target else " (MISSED)"
 
-    for g, drover, make in zip(graphs, results[0::2], results[1::2]):
+    def ratio(a, b):
+        return a / b if a and b else None
+
+    for g, drover, hinted, make in zip(graphs, results[0::3], results[1::3], results[2::3]):
         bound = g.bound_s()
-        t_drover = drover.median() if drover.ok else None
-        t_make = make.median() if make.ok else None
-        vs_make = t_drover / t_make if t_drover and t_make else None
-        vs_bound = t_drover / bound if t_drover else None
-        make_vs_bound = t_make / bound if t_make else None
+        t = {name: r.median() if r.ok else None
+             for name, r in (("drover", drover), ("hinted", hinted), ("make", make))}
         binding = "path" if g.critical_path_s() >= g.work_per_slot_s() else f"work÷{SLOTS}"
         notes = [f"bound: {binding}"]
-        for r in (drover, make):
+        for r in (drover, hinted, make):
             if r.error:
                 errors.append(f"{r.name}: {r.error}")
                 notes.append(f"{r.name}: ERROR (below)")
             elif r.skipped:
                 notes.append(f"{r.name}: skipped: {r.skipped}")
-        if drover.ok:
-            counts = [c for m in drover.runs for c in m.extra["steps_per_worker"].values()]
+        if drover.ok and hinted.ok:
+            counts = [c for r in (drover, hinted) for m in r.runs
+                      for c in m.extra["steps_per_worker"].values()]
+            spawn_ms = drover.median("spawn_ms")
+            # What no order can save: the bound plus each slot's share of the
+            # time it takes to start and reap every `sleep`.
+            floor = bound + n * spawn_ms / 1000 / SLOTS
             notes.append(
                 f"drover: {min(counts)}-{max(counts)} steps per worker, at most "
-                f"{drover.max('peak_running')} running, "
-                f"{fmt(drover.median('outside_steps_s') * 1000, '.0f')} ms outside the steps")
-        if vs_make is not None:
+                f"{max(drover.max('peak_running'), hinted.max('peak_running'))} running, "
+                f"{fmt(drover.median('outside_steps_s') * 1000, '.0f')} ms outside the steps; "
+                f"{spawn_ms:.1f} ms to start and reap a sleep, so no order beats "
+                f"{floor / bound:.3f}× bound = {fmt(ratio(floor, t['make']), '.3f')}× make")
+        if all(t.values()):
             complete += 1
-            totals["drover"] += t_drover
-            totals["make"] += t_make
+            for name in ("drover", "hinted", "make"):
+                totals[name] += t[name]
             totals["bound"] += bound
-            worst["vs make"].append((vs_make, g.seed))
-            worst["vs bound"].append((vs_bound, g.seed))
+            for name in ("drover", "hinted"):
+                worst[f"{name} vs make"].append((t[name] / t["make"], g.seed))
+                worst[f"{name} vs bound"].append((t[name] / bound, g.seed))
             notes.append(
-                f"target ≤ {TARGET_VS_MAKE:.2f}× make{verdict(vs_make, TARGET_VS_MAKE)}, "
-                f"≤ {TARGET_VS_BOUND:.2f}× bound{verdict(vs_bound, TARGET_VS_BOUND)}")
-        spreads = "/".join(fmt(None if s is None else s * 100, ".0f", "%")
-                           for s in (spread(drover.seconds()), spread(make.seconds())))
+                f"drover ≤ {TARGET_VS_MAKE:.2f}× make"
+                f"{verdict(t['drover'] / t['make'], TARGET_VS_MAKE)}, "
+                f"≤ {TARGET_VS_BOUND:.2f}× bound{verdict(t['drover'] / bound, TARGET_VS_BOUND)}; "
+                f"hinted ≤ {TARGET_VS_MAKE:.2f}× make"
+                f"{verdict(t['hinted'] / t['make'], TARGET_VS_MAKE)}")
+        spreads = "/".join(fmt(None if x is None else x * 100, ".0f", "%")
+                           for x in (spread(drover.seconds()), spread(hinted.seconds()),
+                                     spread(make.seconds())))
         rows.append([f"seed {g.seed}", str(n), fmt(g.critical_path_s(), ".2f"),
-                     fmt(g.work_per_slot_s(), ".2f"), fmt(t_drover, ".3f"), fmt(t_make, ".3f"),
-                     fmt(vs_make, ".3f"), fmt(vs_bound, ".3f"), fmt(make_vs_bound, ".3f"),
-                     spreads, "; ".join(notes)])
+                     fmt(g.work_per_slot_s(), ".2f"), fmt(t["drover"], ".3f"),
+                     fmt(t["hinted"], ".3f"), fmt(t["make"], ".3f"),
+                     fmt(ratio(t["drover"], t["make"]), ".3f"),
+                     fmt(ratio(t["hinted"], t["make"]), ".3f"),
+                     fmt(ratio(t["drover"], bound), ".3f"), fmt(ratio(t["hinted"], bound), ".3f"),
+                     fmt(ratio(t["make"], bound), ".3f"), spreads, "; ".join(notes)])
 
     if complete:
         summary = [f"ratios of the totals over {complete} of {len(graphs)} seed(s)"]
-        for what, target in (("vs make", TARGET_VS_MAKE), ("vs bound", TARGET_VS_BOUND)):
-            ratio, seed = max(worst[what])
-            summary.append(f"worst drover {what} {ratio:.3f} (seed {seed}), target "
-                           f"≤ {target:.2f} on every seed{verdict(ratio, target)}")
-        geomean = math.exp(sum(math.log(r) for r, _ in worst["vs make"]) / complete)
-        summary.append(f"geometric mean of drover/make {geomean:.3f}")
+        for what, target in (("drover vs make", TARGET_VS_MAKE), ("hinted vs make", TARGET_VS_MAKE),
+                             ("drover vs bound", TARGET_VS_BOUND),
+                             ("hinted vs bound", TARGET_VS_BOUND)):
+            worst_ratio, seed = max(worst[what])
+            summary.append(f"worst {what} {worst_ratio:.3f} (seed {seed}), target "
+                           f"≤ {target:.2f} on every seed{verdict(worst_ratio, target)}")
+        for name in ("drover", "hinted"):
+            geomean = math.exp(sum(math.log(r) for r, _ in worst[f"{name} vs make"]) / complete)
+            summary.append(f"geometric mean of {name}/make {geomean:.3f}")
         rows.append(["all seeds", str(n * complete), "—", "—",
-                     fmt(totals["drover"], ".3f"), fmt(totals["make"], ".3f"),
+                     fmt(totals["drover"], ".3f"), fmt(totals["hinted"], ".3f"),
+                     fmt(totals["make"], ".3f"),
                      fmt(totals["drover"] / totals["make"], ".3f"),
+                     fmt(totals["hinted"] / totals["make"], ".3f"),
                      fmt(totals["drover"] / totals["bound"], ".3f"),
+                     fmt(totals["hinted"] / totals["bound"], ".3f"),
                      fmt(totals["make"] / totals["bound"], ".3f"), "", "; ".join(summary)])
 
     return CaseResult(
-        ["graph", "steps", "path s", f"work÷{SLOTS} s", "drover s", f"make -j{SLOTS} s",
-         "drover/make", "drover/bound", "make/bound", "spread d/m", "notes"],
+        ["graph", "steps", "path s", f"work÷{SLOTS} s", "drover s", "hinted s",
+         f"make -j{SLOTS} s", "drover/make", "hinted/make", "drover/bound", "hinted/bound",
+         "make/bound", "spread d/h/m", "notes"],
         rows,
         [f"each graph: steps sleeping {MIN_MS}-{max_ms} ms (multiples of {GRAIN_MS}), each after "
          f"0-{MAX_AFTER} earlier steps at random; seeds 1..{len(graphs)}; median of {ctx.runs} "
-         f"run(s), every seed's two tools interleaved with the others'",
+         f"run(s), every seed's three runs interleaved with the others'",
          f"bound = max(path, work÷{SLOTS}): the critical path (the longest chain of sleeps) or "
          f"all the sleeping spread over {SLOTS} slots, whichever is longer; from the nominal "
          f"sleeps, so it leaves out starting and reaping each `sleep` (1-10 ms a step, by the "
@@ -280,12 +310,11 @@ def makespan(ctx):
          f"drover: a warm broker with {len(WORKER_SLOTS)} workers of {WORKER_SLOTS[0]} slots, "
          f"timed from `submit JOB.msgpack --json` start to exit; \"outside the steps\" is that "
          f"time minus the span from the first step's start to the last one's end (the workers' "
-         f"clocks)",
+         f"clocks); hinted: the same job with each step's sleep as its `duration` hint",
          f"make -j{SLOTS}: phony targets, t_i depending on the targets of its after-steps, "
          f"recipe `sleep X` (exec'd without a shell); both tools' order checked with a "
          f"{PROBE_N}-step probe graph"],
         {"tools": [r.to_json() for r in results], "steps": n, "max_ms": max_ms,
-         "duration_hints": DURATION_HINTS,
          "graphs": [{"seed": g.seed, "critical_path_s": g.critical_path_s(),
                      "work_per_slot_s": g.work_per_slot_s(), "bound_s": g.bound_s(),
                      "ms": g.ms, "after": g.after} for g in graphs]},
