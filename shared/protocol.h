@@ -392,7 +392,10 @@ struct JobStatus {
   std::string name;
   JobState state = JobState::kRunning;
   std::vector<uint32_t> counts;  // steps in each StepState, indexed by its value
-  MSGPACK_DEFINE(id, name, state, counts)
+  // Ready steps no connected worker could run, as StepWaiting said:
+  // "big: no worker has mem 8G; largest is 4G".
+  std::vector<std::string> waiting = {};
+  MSGPACK_DEFINE(id, name, state, counts, waiting)
 };
 
 struct StatusReply {

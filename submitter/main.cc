@@ -267,6 +267,7 @@ int RunStatus(const Options& o, zmq::context_t* ctx) {
            static_cast<unsigned long>(j.id.value), j.name.empty() ? "" : (" (" + j.name + ")").c_str(),
            JobStateName(j.state), count(StepState::kSucceeded), total, count(StepState::kRunning),
            count(StepState::kFailed));
+    for (const std::string& w : j.waiting) printf("    waiting: %s\n", w.c_str());
   }
   return ToInt(ExitCode::kOk);
 }

@@ -622,8 +622,13 @@ StatusReply Scheduler::Status(Time now) const {
             [](const WorkerStatus& a, const WorkerStatus& b) { return a.id < b.id; });
   for (const auto& [id, job] : jobs_) {
     const auto& c = job->counts();
-    reply.jobs.push_back(JobStatus{id, job->spec().name, job->Outcome(),
-                                   std::vector<uint32_t>(c.begin(), c.end())});
+    JobStatus& status = reply.jobs.emplace_back(JobStatus{
+        id, job->spec().name, job->Outcome(), std::vector<uint32_t>(c.begin(), c.end())});
+    for (const ReadyClass& rc : job->classes()) {
+      if (rc.empty() || rc.reported_why.empty()) continue;
+      status.waiting.push_back(job->step(rc.top().step).id + ": " + rc.reported_why +
+                               (rc.size() > 1 ? " (" + std::to_string(rc.size()) + " steps)" : ""));
+    }
   }
   return reply;
 }

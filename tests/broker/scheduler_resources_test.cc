@@ -82,6 +82,10 @@ TEST_CASE("a step no worker could hold waits, and after a while its job is told 
   CHECK(waiting[0].reason == "no worker has mem 8G; largest is 4G");
   CHECK(waiting[0].steps == 3);
   CHECK(f.sched.FindJob(job)->step(waiting[0].step).id == "s0");
+  // `submit status` shows it too.
+  REQUIRE(f.sched.Status(f.now).jobs.size() == 1);
+  CHECK(f.sched.Status(f.now).jobs[0].waiting ==
+        std::vector<std::string>{"s0: no worker has mem 8G; largest is 4G (3 steps)"});
   // Said once, not every turn.
   f.now += 10'000;
   CHECK(f.Schedule().empty());

@@ -87,6 +87,8 @@ TEST_CASE("a step no worker can hold waits, says why, and runs once a worker has
   Run status = RunCommand({BinDir() + "/submit", "status", "--broker", c.endpoint()}, c.dir(),
                           std::chrono::seconds(30), c.user_env());
   CHECK(status.out.find("0/2 slots busy, mem 0/4G") != std::string::npos);
+  CHECK(status.out.find("    waiting: big: no worker has mem 8G; largest is 4G\n") !=
+        std::string::npos);
   c.AddWorker("huge", 1, {}, {"--resource", "mem=16G"});
   REQUIRE(submit.Wait(std::chrono::seconds(30)).has_value());
   CHECK(submit.ExitCode() == 0);
