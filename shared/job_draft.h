@@ -38,6 +38,12 @@ inline constexpr size_t kMaxCwdBytes = 4096;     // PATH_MAX: chdir takes no lon
 inline constexpr size_t kMaxLabelLength = 128;   // one label in `requires`
 inline constexpr size_t kMaxLabels = 64;         // labels in one `requires`
 inline constexpr size_t kMaxExitCodeList = 255;  // entries in an exit code list
+// Different combinations of (slots, requires, resources) in one job: the
+// broker keeps a ready queue for each and looks at every queue's head when
+// it places a step, so their number is a cost per step placed.
+inline constexpr size_t kMaxStepKinds = 1024;
+// Different resource names in one job: the broker never forgets a name.
+inline constexpr size_t kMaxResourceNames = 64;
 
 // Where a value sits in the job file: a chain of links on the walker's stack,
 // turned into text ("steps[3].env.HOME") only when a problem needs it, so a
@@ -135,5 +141,7 @@ void ParseJob(const msgpack::object& root, const JobLimits& limits, JobDraft* dr
               ProblemList* problems);
 void ApplyDefaults(const JobLimits& limits, JobDraft* draft, ProblemList* problems);
 void ValidateGraph(JobDraft* draft, ProblemList* problems);
+// Pass 4: the limits on kinds of steps and resource names in one job.
+void ValidateKinds(const JobDraft& draft, ProblemList* problems);
 
 }  // namespace drover

@@ -256,6 +256,7 @@ LoadedJob LoadJob(std::string_view msgpack_bytes, const JobLimits& limits) {
     ParseJob(handle.get(), limits, &draft, &problems);
     ApplyDefaults(limits, &draft, &problems);
     ValidateGraph(&draft, &problems);
+    ValidateKinds(draft, &problems);
   } catch (const std::exception& e) {
     // Only running out of memory gets here; the job is as good as too big.
     problems.Add(0, "", std::string("cannot load the job file: ") + e.what());

@@ -3,6 +3,7 @@
 // then applying `defaults` to every step.
 
 #include <algorithm>
+#include <map>
 #include <span>
 #include <unordered_map>
 
@@ -122,6 +123,7 @@ class Parser {
   ValueReader reader_;
   std::vector<StepRef>* refs_;
   std::vector<ResourceList>* requests_;
+  std::map<ResourceList, uint16_t> request_index_;  // into requests_, + 1
 };
 
 void Parser::ParseRoot(const msgpack::object& root, JobDraft* draft) {
@@ -350,16 +352,15 @@ void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order, c
       if (!r.ReadResources(o, order, path, &list)) break;
       step->set |= kSetResources;
       if (list.empty()) break;  // asks for nothing (and overrides defaults)
-      // Steps asking for the same share one entry; most ask for what
-      // `defaults` says, so the last entry is checked first.
-      auto it = std::find(requests_->rbegin(), requests_->rend(), list);
-      if (it != requests_->rend()) {
-        spec->resources = static_cast<uint16_t>(requests_->rend() - it);
+      // Steps asking for the same share one entry.
+      if (auto it = request_index_.find(list); it != request_index_.end()) {
+        spec->resources = it->second;
       } else if (requests_->size() >= UINT16_MAX) {
         r.Report(order, path, "more different resource lists in one job than 65535");
       } else {
-        requests_->push_back(std::move(list));
+        requests_->push_back(list);
         spec->resources = static_cast<uint16_t>(requests_->size());
+        request_index_.emplace(std::move(list), spec->resources);
       }
       break;
     }

@@ -4,6 +4,8 @@
 // since graphs reach a million steps.
 
 #include <algorithm>
+#include <set>
+#include <tuple>
 #include <bit>
 #include <deque>
 #include <functional>
@@ -315,5 +317,36 @@ void Validator::ReportCycle(const std::vector<uint32_t>& component, uint32_t id)
 }  // namespace
 
 void ValidateGraph(JobDraft* draft, ProblemList* problems) { Validator(draft, problems).Run(); }
+
+void ValidateKinds(const JobDraft& draft, ProblemList* problems) {
+  const std::vector<StepSpec>& steps = draft.job.steps;
+  std::set<std::tuple<uint32_t, std::vector<std::string>, uint16_t>> kinds;
+  std::set<std::string_view> names;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const StepSpec& s = steps[i];
+    // Most steps are of the kind of the step before: no lookup for them.
+    if (i > 0 && s.slots == steps[i - 1].slots && s.resources == steps[i - 1].resources &&
+        s.requires_labels == steps[i - 1].requires_labels) {
+      continue;
+    }
+    if (!kinds.emplace(s.slots, s.requires_labels, s.resources).second) continue;
+    if (kinds.size() > kMaxStepKinds) {
+      problems->Add(draft.steps[i].order, "steps[" + std::to_string(i) + "]",
+                    "more than " + std::to_string(kMaxStepKinds) +
+                        " different combinations of slots, requires and resources in one job "
+                        "(give steps that need about the same the same amounts: mem rounded "
+                        "to whole G, say)");
+      break;
+    }
+    for (const ResourceAmount& r : draft.job.ResourcesOf(s)) {
+      if (names.insert(r.name).second && names.size() > kMaxResourceNames) {
+        problems->Add(draft.steps[i].order, "steps[" + std::to_string(i) + "].resources",
+                      "more than " + std::to_string(kMaxResourceNames) +
+                          " different resource names in one job");
+        return;
+      }
+    }
+  }
+}
 
 }  // namespace drover

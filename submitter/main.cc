@@ -169,6 +169,24 @@ Result<Message> Ask(Session& session, const Message& request, int64_t timeout_ms
   }
 }
 
+// Asks the embedded broker for its workers until it has one.
+Status WaitForEmbeddedWorker(Session& session, EmbeddedCluster& cluster, int64_t timeout_ms) {
+  const int64_t deadline = MonotonicMs() + timeout_ms;
+  for (;;) {
+    session.Send(StatusRequest{});
+    Result<Message> reply = session.Receive(std::max<int64_t>(deadline - MonotonicMs(), 1));
+    if (const auto* status = reply.ok() ? std::get_if<StatusReply>(&reply.value()) : nullptr;
+        status != nullptr && !status->workers.empty()) {
+      return Status::Ok();
+    }
+    if (std::string dead = cluster.CheckAlive(); !dead.empty()) return Status::Error(dead);
+    if (MonotonicMs() >= deadline) {
+      return Status::Error("the embedded worker did not connect to the embedded broker");
+    }
+    usleep(10'000);
+  }
+}
+
 int RunValidate(const Options& o) {
   bool all_ok = true;
   for (const std::string& path : o.validate_files) {
@@ -323,6 +341,15 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
     return ToInt(refused ? ExitCode::kUsage : ExitCode::kBrokerUnreachable);
   }
 
+  if (cluster) {
+    // The embedded worker is the only one there will be: the job goes in
+    // once it is there, so that "no worker is connected" never counts
+    // against a step (follow.h cancels a step the embedded worker lacks).
+    if (Status s = WaitForEmbeddedWorker(session, *cluster, timeout_ms); !s.ok()) {
+      Error(s.message());
+      return ToInt(ExitCode::kBrokerUnreachable);
+    }
+  }
   const int64_t patience_ms = cluster ? 0 : static_cast<int64_t>(o.reconnect_timeout_s * 1000);
   if (o.cancel) {
     Result<Message> reply = Ask(session, CancelJob{JobId(*o.cancel)}, timeout_ms, patience_ms);

@@ -109,13 +109,14 @@ Result<std::vector<WorkerResource>> DeclaredResources(const std::vector<std::str
     }
     out.push_back(std::move(r).value());
   }
-  if (out.size() > kMaxResources) {
-    return Status::Error("more than " + std::to_string(kMaxResources) + " resources");
-  }
   if (std::none_of(out.begin(), out.end(), [](const auto& r) { return r.name == kMemResource; })) {
     out.push_back(WorkerResource{std::string(kMemResource), DetectMemoryBytes(), {}});
   }
   std::erase_if(out, [](const WorkerResource& r) { return r.amount == 0; });
+  if (out.size() > kMaxResources) {
+    return Status::Error("more than " + std::to_string(kMaxResources) +
+                         " resources, mem (found on its own unless given) among them");
+  }
   std::sort(out.begin(), out.end(),
             [](const WorkerResource& a, const WorkerResource& b) { return a.name < b.name; });
   return out;

@@ -81,6 +81,13 @@ ReadyEntry ReadyClass::Pop() {
   return e;
 }
 
+void ReadyClass::Sort() {
+  entries_.erase(entries_.begin(), entries_.begin() + static_cast<ptrdiff_t>(head_));
+  head_ = 0;
+  std::sort(entries_.begin(), entries_.end(), Before);
+  fifo_ = true;
+}
+
 bool ReadyClass::Ordered() const {
   if (!fifo_) return head_ == 0 && std::is_heap(entries_.begin(), entries_.end(), RunsLater);
   for (size_t i = head_ + 1; i < entries_.size(); ++i) {
@@ -231,7 +238,7 @@ void Job::Rerank() {
   }
   learned_since_rerank_ = 0;
   ComputeRanks();
-  RebuildQueues();
+  for (ReadyClass& c : classes_) c.Rerank([this](StepIndex s) { return rank_[s.value]; });
 }
 
 void Job::SetState(StepIndex s, StepState to) {
@@ -250,8 +257,9 @@ void Job::SetState(StepIndex s, StepState to) {
 }
 
 void Job::Enqueue(StepIndex s) {
-  classes_[class_of_[s.value]].Push(
-      ReadyEntry{.seq = next_seq_++, .priority = step(s).priority, .rank = rank_[s.value], .step = s});
+  ReadyClass& c = classes_[class_of_[s.value]];
+  if (c.empty()) fresh_classes_.push_back(class_of_[s.value]);
+  c.Push(ReadyEntry{.seq = next_seq_++, .priority = step(s).priority, .rank = rank_[s.value], .step = s});
 }
 
 void Job::ClearQueues() {

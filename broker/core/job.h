@@ -111,6 +111,13 @@ class ReadyClass {
   // Removes and returns top(). REQUIRES: !empty().
   ReadyEntry Pop();
   void Clear();
+  // Gives every entry the rank `rank_of(step)` says and puts them in order
+  // again, keeping when each became ready (seq) and what was reported.
+  template <typename RankOf>
+  void Rerank(RankOf&& rank_of) {
+    for (size_t i = head_; i < entries_.size(); ++i) entries_[i].rank = rank_of(entries_[i].step);
+    Sort();
+  }
   // Whether the entries are in the order their form promises (sorted as a
   // FIFO, else a heap); for invariant checks.
   bool Ordered() const;
@@ -128,6 +135,9 @@ class ReadyClass {
   }
 
  private:
+  // Sorts the entries into run order: a FIFO again.
+  void Sort();
+
   std::vector<ReadyEntry> entries_;
   size_t head_ = 0;   // FIFO: entries before it were popped; heap: always 0
   bool fifo_ = true;  // entries_[head_..] are in run order (else a heap)
@@ -161,6 +171,9 @@ class Job {
 
   // Queues a step that just became kReady (SetState first).
   void Enqueue(StepIndex s);
+  // The classes that became non-empty since the last call (for the
+  // scheduler's watch on steps no worker could run), each at most once.
+  std::vector<uint32_t> TakeFreshClasses() { return std::exchange(fresh_classes_, {}); }
   std::vector<ReadyClass>& classes() { return classes_; }
   const ReadyClass& class_of(StepIndex s) const { return classes_[class_of_[s.value]]; }
   const std::vector<ReadyClass>& classes() const { return classes_; }
@@ -224,6 +237,7 @@ class Job {
   std::vector<StepIndex> dependents_;
   std::vector<uint16_t> class_of_;          // step -> index into classes_
   std::vector<ReadyClass> classes_;
+  std::vector<uint32_t> fresh_classes_;     // became non-empty (TakeFreshClasses)
   std::vector<uint32_t> rank_;
   // What steps of each command shape took (StepRun::shape indexes it).
   struct Shape {

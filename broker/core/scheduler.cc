@@ -111,6 +111,9 @@ WorkerId Scheduler::OnWorkerHello(WorkerInfo info, const std::vector<TaskKey>& h
   }
   // Back again: reconnected, or known from before the broker restarted.
   pool_.UpdateInfo(w, std::move(info));
+  // A Retract sent on the old connection may never have arrived; what it
+  // holds unstarted may be asked for again (it declines what has started).
+  pool_.ForgetRetracts(w);
   w->last_heard = now;
   pool_.SetConnected(w, true);
   const std::set<TaskKey> has(held.begin(), held.end());
@@ -501,34 +504,59 @@ void Scheduler::Schedule(Time now) {
 }
 
 void Scheduler::WatchWaiting(Time now) {
-  waiting_due_ = -1;
+  // It costs what changed: the classes that became non-empty, those whose
+  // report falls due, and all of them only when the workers themselves
+  // changed (one joined, left, or lost touch), which is rare.
   const uint64_t capacity = pool_.capacity_generation();
+  const bool workers_changed = capacity != watched_capacity_;
+  const bool due = waiting_due_ >= 0 && now >= waiting_due_;
+  watched_capacity_ = capacity;
+  std::vector<std::pair<JobId, uint32_t>> visit;
   for (JobId id : jobs_with_ready_) {
     Job* job = jobs_.at(id).get();
-    for (ReadyClass& c : job->classes()) {
-      if (c.empty()) continue;
-      if (c.checked_capacity != capacity) {
-        c.checked_capacity = capacity;
-        std::string why = pool_.WhyNoneFits(c.slots, c.labels, c.needs);
-        if (why.empty()) {
-          c.unplaceable_since = -1;
-          c.unplaceable_why.clear();
-          c.reported_why.clear();
-          continue;
-        }
-        if (c.unplaceable_since < 0) c.unplaceable_since = now;
-        c.unplaceable_why = std::move(why);
+    if (workers_changed) {
+      job->TakeFreshClasses();
+      for (uint32_t i = 0; i < job->classes().size(); ++i) {
+        if (!job->classes()[i].empty()) visit.emplace_back(id, i);
       }
-      if (c.unplaceable_since < 0 || c.reported_why == c.unplaceable_why) continue;
-      const Time due = c.unplaceable_since + kReportWaitingMs;
-      if (now < due) {
-        waiting_due_ = waiting_due_ < 0 ? due : std::min(waiting_due_, due);
+    } else {
+      for (uint32_t i : job->TakeFreshClasses()) visit.emplace_back(id, i);
+    }
+  }
+  if (due || workers_changed) {
+    visit.insert(visit.end(), waiting_pending_.begin(), waiting_pending_.end());
+    waiting_pending_.clear();
+    waiting_due_ = -1;
+  }
+  std::sort(visit.begin(), visit.end());
+  visit.erase(std::unique(visit.begin(), visit.end()), visit.end());
+  for (const auto& [id, index] : visit) {
+    Job* job = MutableJob(id);
+    if (job == nullptr || job->finished() || index >= job->classes().size()) continue;
+    ReadyClass& c = job->classes()[index];
+    if (c.empty()) continue;
+    if (c.checked_capacity != capacity) {
+      c.checked_capacity = capacity;
+      std::string why = pool_.WhyNoneFits(c.slots, c.labels, c.needs);
+      if (why.empty()) {
+        c.unplaceable_since = -1;
+        c.unplaceable_why.clear();
+        c.reported_why.clear();
         continue;
       }
-      outbox_->Publish(id, StepWaiting{c.top().step, static_cast<uint32_t>(c.size()),
-                                       c.unplaceable_why});
-      c.reported_why = c.unplaceable_why;
+      if (c.unplaceable_since < 0) c.unplaceable_since = now;
+      c.unplaceable_why = std::move(why);
     }
+    if (c.unplaceable_since < 0 || c.reported_why == c.unplaceable_why) continue;
+    const Time report_at = c.unplaceable_since + kReportWaitingMs;
+    if (now < report_at) {
+      waiting_pending_.emplace_back(id, index);
+      waiting_due_ = waiting_due_ < 0 ? report_at : std::min(waiting_due_, report_at);
+      continue;
+    }
+    outbox_->Publish(id, StepWaiting{c.top().step, static_cast<uint32_t>(c.size()),
+                                     c.unplaceable_why});
+    c.reported_why = c.unplaceable_why;
   }
 }
 

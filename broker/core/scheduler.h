@@ -263,7 +263,12 @@ class Scheduler {
   // The pool's generation when RetractForIdle last found nothing to ask:
   // until something changes, it would find nothing again.
   uint64_t retract_idle_at_ = UINT64_MAX;
-  Time waiting_due_ = -1;  // when WatchWaiting has a report to make (-1: none)
+  // WatchWaiting's memory: the workers' capacity generation it last saw,
+  // the classes (job, index) whose report is not yet due, and when the
+  // first of them is (-1: none).
+  uint64_t watched_capacity_ = 0;
+  std::vector<std::pair<JobId, uint32_t>> waiting_pending_;
+  Time waiting_due_ = -1;
   std::vector<StepIndex> promoted_;  // followers whose predecessor just succeeded
   bool replaying_ = false;
   // Retries waiting for their delay: (due, job, step, attempt that failed).

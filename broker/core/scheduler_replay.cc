@@ -98,7 +98,8 @@ void Scheduler::FinishReplay(Time /*now*/) {
   replaying_ = false;
   jobs_with_ready_.clear();
   for (auto& [id, job] : jobs_) {
-    job->Rerank();  // with what replay learned; it rebuilds the queues
+    job->Rerank();  // with what replay learned
+    job->RebuildQueues();
     if (job->queued() > 0 && !job->finished()) jobs_with_ready_.insert(id);
   }
 }

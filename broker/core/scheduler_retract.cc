@@ -20,6 +20,14 @@ namespace drover::broker {
 
 void Scheduler::RetractForIdle() {
   if (replaying_ || pool_.queueing().empty() || pool_.generation() == retract_idle_at_) return;
+  // Nobody idle beyond what is being asked back already: the common case
+  // while steps flow, and it must cost what it touches, not the queues.
+  bool wanting = false;
+  pool_.ForEachIdle([&](Worker* w) { wanting |= w->idle() > w->incoming; });
+  if (!wanting) {
+    retract_idle_at_ = pool_.generation();
+    return;
+  }
 
   // Steps that could be asked back: on connected workers holding more than
   // their slots, beyond what they have probably started. A worker starts its

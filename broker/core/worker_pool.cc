@@ -343,6 +343,17 @@ void WorkerPool::RetractDeclined(Worker* holder, const TaskKey& key) {
   it->second.retract_for = WorkerId();
 }
 
+void WorkerPool::ForgetRetracts(Worker* holder) {
+  ++generation_;
+  for (auto& [key, a] : holder->running) {
+    if (a.retract_for.value != 0) {
+      if (Worker* taker = Find(a.retract_for)) taker->incoming -= a.slots;
+    }
+    a.retract_for = WorkerId();
+    a.retract_asked = false;
+  }
+}
+
 void WorkerPool::CheckInvariants() const {
   uint32_t total = 0;
   std::unordered_map<WorkerId, uint32_t> incoming;

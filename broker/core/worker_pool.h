@@ -70,7 +70,7 @@ namespace drover::broker {
 using Time = int64_t;     // milliseconds on the shell's monotonic clock
 using LabelId = uint32_t;
 using LabelSet = std::vector<LabelId>;  // sorted, unique
-using ResourceId = uint16_t;
+using ResourceId = uint32_t;
 
 // An amount of an interned resource.
 struct ResourceNeed {
@@ -203,6 +203,10 @@ class WorkerPool {
   // `holder` could not give `key` back (it had started): `taker` stops
   // waiting for it. Nothing if it was not being asked back.
   void RetractDeclined(Worker* holder, const TaskKey& key);
+  // Forgets every question asked of `holder` (it reconnected: a Retract
+  // may have been lost with the connection); its attempts may be asked
+  // back again.
+  void ForgetRetracts(Worker* holder);
   // Workers holding more than their slots: some of what they hold waits in
   // their local queue.
   const std::set<WorkerId>& queueing() const { return queueing_; }

@@ -103,6 +103,31 @@ TEST_CASE("a step no worker could hold waits, and after a while its job is told 
   CHECK(f.Ended(job)->state == JobState::kSucceeded);
 }
 
+TEST_CASE("a step's wait is reported once, also when the ranks are worked out again") {
+  Fixture f;
+  f.AddWorker("w", 1);
+  GraphBuilder g;
+  g.Step("a").Step("b", {"a"}).Step("c", {"b"});
+  g.Step("u");
+  g.last().requires_labels = {"gpu"};
+  JobId job = f.Submit(g.Build());
+  auto sent = f.Schedule();
+  REQUIRE(f.Ids(job, sent) == std::vector<std::string>{"a"});
+  f.now += kReportWaitingMs;
+  CHECK(f.Schedule().empty());
+  REQUIRE(Waiting(f, job).size() == 1);
+  f.Exit(sent[0], 0, 500);  // a duration learned: the ranks are worked out again
+  auto next = f.Schedule();
+  REQUIRE(f.Ids(job, next) == std::vector<std::string>{"b"});
+  f.now += kReportWaitingMs;
+  CHECK(f.Schedule().empty());
+  CHECK(Waiting(f, job).size() == 1);
+  f.Exit(next[0], 0, 500);
+  f.sched.OnCancel(job, f.now);
+  f.out.kills.clear();
+  f.Drain(job);
+}
+
 TEST_CASE("why steps wait: labels, slots, resources, nobody connected") {
   struct Case {
     JobSpec spec;

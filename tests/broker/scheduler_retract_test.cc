@@ -221,6 +221,45 @@ TEST_CASE("a step given back sends its follower back to waiting for the new atte
   CHECK(f.Ended(job)->state == JobState::kSucceeded);
 }
 
+TEST_CASE("a Retract lost with a connection is asked again once the worker is back") {
+  Fixture f;
+  WorkerId a = f.WarmWorker("a", 1, /*prefetch=*/4);
+  WorkerId b = f.AddWorker("b", 1, {"b"});
+  GraphBuilder hold;
+  hold.Step("hold-b");
+  hold.last().requires_labels = {"b"};
+  JobId busy = f.Submit(hold.Build());
+  auto on_b = f.Schedule();
+  REQUIRE(on_b.size() == 1);
+  REQUIRE(on_b[0].worker == b);
+  JobId job = f.Submit(Independent(3).Build());
+  auto sent = f.Schedule();
+  REQUIRE(sent.size() == 3);
+  for (const auto& d : sent) REQUIRE(d.worker == a);  // s0 runs, s1 and s2 queued on a
+  f.Exit(on_b[0], 0);  // b frees up: s2 (the newest) is asked back for it
+  REQUIRE(f.Ended(busy));
+  CHECK(f.Schedule().empty());
+  CHECK(TakeRetract(f).key == sent[2].key);
+  // The Retract is lost with a's connection: a says hello again, holding all three.
+  f.sched.OnWorkerHello(WorkerInfo{.name = "a",
+                                   .host = "host-a",
+                                   .slots = 1,
+                                   .labels = {},
+                                   .prefetch = 4,
+                                   .instance = "instance-a"},
+                        {sent[0].key, sent[1].key, sent[2].key}, f.now);
+  f.sched.CheckInvariants();
+  CHECK(f.sched.FindWorker(b)->incoming == 0);
+  CHECK(f.Schedule().empty());
+  CHECK(TakeRetract(f).key == sent[2].key);  // asked again
+  GiveBack(f, sent[2]);
+  auto moved = f.Schedule();
+  REQUIRE(moved.size() == 1);
+  CHECK(moved[0].worker == b);
+  for (const auto& d : {sent[0], sent[1], moved[0]}) f.Exit(d, 0);
+  CHECK(f.Ended(job));
+}
+
 TEST_CASE("a retraction is not asked of a worker out of touch, nor for a cancelled job") {
   TwoWarmWorkers f;
   JobId job = f.Submit(Independent(4).Build());

@@ -570,6 +570,32 @@ TEST_CASE("resources: bad names and amounts are named, all of them") {
       "steps[2].resources.gpus: a count must be a whole number, got \"1.5\""});
 }
 
+TEST_CASE("resources: at most 1024 kinds of step and 64 resource names in a job") {
+  nlohmann::json steps = nlohmann::json::array();
+  for (int i = 0; i < 1030; ++i) {
+    steps.push_back({{"id", "s" + std::to_string(i)}, {"cmd", "x"},
+                     {"resources", {{"mem", std::to_string(i + 1) + "M"}}}});
+  }
+  CHECK(OnlyProblem(nlohmann::json{{"steps", steps}}.dump()) ==
+        "steps[1024]: more than 1024 different combinations of slots, requires and resources "
+        "in one job (give steps that need about the same the same amounts: mem rounded to "
+        "whole G, say)");
+  steps = nlohmann::json::array();
+  for (int i = 0; i < 70; ++i) {
+    steps.push_back({{"id", "s" + std::to_string(i)}, {"cmd", "x"},
+                     {"resources", {{"r" + std::to_string(i), 1}}}});
+  }
+  CHECK(OnlyProblem(nlohmann::json{{"steps", steps}}.dump()) ==
+        "steps[64].resources: more than 64 different resource names in one job");
+  // The same few kinds, however many steps: fine.
+  steps = nlohmann::json::array();
+  for (int i = 0; i < 5000; ++i) {
+    steps.push_back({{"id", "s" + std::to_string(i)}, {"cmd", "x"},
+                     {"resources", {{"mem", std::to_string(i % 3 + 1) + "G"}}}});
+  }
+  CHECK(Spec(LoadJson(nlohmann::json{{"steps", steps}}.dump())).resource_requests.size() == 3);
+}
+
 TEST_CASE("limits name the limit and the value") {
   JobLimits limits;
   limits.max_steps = 2;

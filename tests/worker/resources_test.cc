@@ -58,6 +58,12 @@ TEST_CASE("declared resources: memory found unless given, each name once, sorted
   CHECK(none->empty());  // mem=0 turns memory off
   CHECK(DeclaredResources({"gpus=1", "gpus=2"}).status().message() ==
         "--resource gpus is given twice");
+  std::vector<std::string> sixteen;
+  for (int i = 0; i < 16; ++i) sixteen.push_back("r" + std::to_string(i + 10) + "=1");
+  CHECK(DeclaredResources(sixteen).status().message() ==
+        "more than 16 resources, mem (found on its own unless given) among them");
+  sixteen.push_back("mem=0");
+  CHECK(DeclaredResources(sixteen).ok());
 }
 
 TEST_CASE("the resource book hands out the lowest free devices and takes them back") {
