@@ -8,9 +8,13 @@
 // Not thread-safe; one loop owns it.
 //
 // Policy:
-//   - Within a graph: priority (higher first), then the order steps became
-//     ready (FIFO). A step runs only on a worker with enough free slots and
-//     all its `requires` labels; among those, on the one with most free slots.
+//   - Within a graph: priority (higher first), then rank (the work on the
+//     longest path below the step: critical path first, job.h), then the
+//     order steps became ready (FIFO). A step runs only on a worker with
+//     enough free slots, all its `requires` labels and every resource amount
+//     it asks for free (worker_pool.h); among those, on the one with most
+//     idle slots. What a step took when it succeeded is learned per command
+//     shape, and may reorder the ready steps (Job::Rerank).
 //   - Between graphs: fair share. Each dispatch goes to the graph currently
 //     holding the fewest slots (oldest graph on ties), so a small graph
 //     submitted behind a huge one starts at once.
