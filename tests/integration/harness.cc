@@ -325,4 +325,9 @@ std::map<std::string, nlohmann::json> FinalStates(const std::vector<nlohmann::js
   return out;
 }
 
+bool Overlapped(const nlohmann::json& a, const nlohmann::json& b) {
+  auto ms = [](const nlohmann::json& e, const char* field) { return e.at(field).get<int64_t>(); };
+  return ms(a, "started_ms") < ms(b, "ended_ms") && ms(b, "started_ms") < ms(a, "ended_ms");
+}
+
 }  // namespace drover::testing

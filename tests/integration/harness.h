@@ -178,5 +178,8 @@ std::vector<nlohmann::json> EventsOf(const std::vector<nlohmann::json>& events,
                                      const std::string& type);
 // The final step_finished event of each step, by step id.
 std::map<std::string, nlohmann::json> FinalStates(const std::vector<nlohmann::json>& events);
+// Whether two steps' runs overlapped in time, from their step_finished
+// events (started_ms, ended_ms: one machine's clock in these tests).
+bool Overlapped(const nlohmann::json& a, const nlohmann::json& b);
 
 }  // namespace drover::testing

@@ -15,12 +15,6 @@ namespace {
 
 using nlohmann::json;
 
-int64_t Ms(const json& e, const char* field) { return e[field].get<int64_t>(); }
-
-bool Overlapped(const json& a, const json& b) {
-  return Ms(a, "started_ms") < Ms(b, "ended_ms") && Ms(b, "started_ms") < Ms(a, "ended_ms");
-}
-
 TEST_CASE("3G steps run only on the 4G worker, never two at once") {
   Cluster c;
   c.AddWorker("big", 4, {}, {"--resource", "mem=4G"});

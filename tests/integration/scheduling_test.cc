@@ -36,13 +36,6 @@ std::string WarmUp(const TempDir& dir, int n) {
   return dir.Write("warm.json", json{{"name", "warm-up"}, {"steps", steps}}.dump());
 }
 
-int64_t Ms(const json& e, const char* field) { return e[field].get<int64_t>(); }
-
-// Whether two steps' runs overlapped in time.
-bool Overlapped(const json& a, const json& b) {
-  return Ms(a, "started_ms") < Ms(b, "ended_ms") && Ms(b, "started_ms") < Ms(a, "ended_ms");
-}
-
 void CheckDiamondInParallel(Cluster& c, const std::string& job) {
   int code = -1;
   auto events = c.SubmitJson(job, &code);
