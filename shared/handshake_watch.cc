@@ -46,22 +46,30 @@ std::string HandshakeFailure(uint16_t event, uint32_t value, bool with_keys) {
   }
 }
 
-void HandshakeWatch::Attach(zmq::context_t& ctx, zmq::socket_t& socket, bool with_keys) {
+HandshakeWatch::HandshakeWatch(zmq::context_t& ctx, zmq::socket_t& socket, bool with_keys)
+    : with_keys_(with_keys) {
   static std::atomic<uint64_t> next{0};
   const std::string endpoint = "inproc://drover-handshake-" + std::to_string(next++);
-  pair_.reset();
-  with_keys_ = with_keys;
-  broken_ = 0;
   const int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                      ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
-  if (zmq_socket_monitor(socket.handle(), endpoint.c_str(), events) != 0) return;  // unwatched
+  if (zmq_socket_monitor(socket.handle(), endpoint.c_str(), events) != 0) return;
+  watched_ = socket.handle();
   try {
     pair_ = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::pair);
     pair_->set(zmq::sockopt::linger, 0);
     pair_->connect(endpoint);
   } catch (const zmq::error_t&) {
-    pair_.reset();  // unwatched: a refusal then shows as silence, as before
+    // Blind, then; and no reader may ever be missing (see the destructor).
+    zmq_socket_monitor(watched_, nullptr, 0);
+    watched_ = nullptr;
+    pair_.reset();
   }
+}
+
+HandshakeWatch::~HandshakeWatch() {
+  // First, so that no event is ever sent to a reader that is gone: libzmq
+  // would block its I/O thread on it (client_socket.h).
+  if (watched_ != nullptr) zmq_socket_monitor(watched_, nullptr, 0);
 }
 
 std::string HandshakeWatch::Poll() {

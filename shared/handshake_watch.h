@@ -5,8 +5,9 @@
 // submit watch each socket they connect, so that a refusal is reported as
 // one within moments instead of as a broker that does not answer.
 //
-// Not thread-safe; one per connected socket, attached before it connects
-// (ConnectDealer in transport.h does that).
+// Not thread-safe; one per connected socket, made before it connects, and
+// destroyed before it closes (ClientSocket in client_socket.h holds the two
+// in that order; it says why).
 #pragma once
 
 #include <cstdint>
@@ -27,14 +28,17 @@ class HandshakeWatch {
   // that counts as a failure (one alone may be a broker restarting).
   static constexpr int kBrokenHandshakes = 3;
 
-  HandshakeWatch() = default;
+  // Starts watching `socket`, which must not have connected yet. If ZeroMQ
+  // cannot monitor it, the watch stays blind (handle() is nullptr) and a
+  // refusal shows as a broker that does not answer.
+  HandshakeWatch(zmq::context_t& ctx, zmq::socket_t& socket, bool with_keys);
+  // Stops the monitor on the socket, which must still be open, then closes
+  // the reading end.
+  ~HandshakeWatch();
   HandshakeWatch(const HandshakeWatch&) = delete;
   HandshakeWatch& operator=(const HandshakeWatch&) = delete;
 
-  // Starts watching `socket`, which must not have connected yet; stops
-  // watching the one before.
-  void Attach(zmq::context_t& ctx, zmq::socket_t& socket, bool with_keys);
-  // For zmq_poll (ZMQ_POLLIN); nullptr before Attach.
+  // For zmq_poll (ZMQ_POLLIN); nullptr when blind.
   void* handle() { return pair_ ? pair_->handle() : nullptr; }
 
   // Reads the events waiting, without blocking. Returns why the handshake
@@ -43,6 +47,7 @@ class HandshakeWatch {
   std::string Poll();
 
  private:
+  void* watched_ = nullptr;  // the socket's handle, while monitored
   std::unique_ptr<zmq::socket_t> pair_;
   bool with_keys_ = false;
   int broken_ = 0;  // handshakes cut in a row without a reason

@@ -1,13 +1,11 @@
 #include "shared/transport.h"
 
 #include "shared/codec.h"
-#include "shared/handshake_watch.h"
 
 namespace drover {
 
-zmq::socket_t ConnectDealer(zmq::context_t& ctx, const std::string& endpoint, int linger_ms,
-                            const ClientKeys* keys, HandshakeWatch* watch,
-                            int64_t max_message_bytes) {
+zmq::socket_t NewDealer(zmq::context_t& ctx, int linger_ms, const ClientKeys* keys,
+                        int64_t max_message_bytes) {
   zmq::socket_t socket(ctx, zmq::socket_type::dealer);
   socket.set(zmq::sockopt::maxmsgsize, max_message_bytes);
   socket.set(zmq::sockopt::sndhwm, 0);
@@ -18,7 +16,12 @@ zmq::socket_t ConnectDealer(zmq::context_t& ctx, const std::string& endpoint, in
     socket.set(zmq::sockopt::curve_publickey, keys->public_key);
     socket.set(zmq::sockopt::curve_secretkey, keys->secret_key);
   }
-  if (watch != nullptr) watch->Attach(ctx, socket, keys != nullptr);
+  return socket;
+}
+
+zmq::socket_t ConnectDealer(zmq::context_t& ctx, const std::string& endpoint, int linger_ms,
+                            const ClientKeys* keys, int64_t max_message_bytes) {
+  zmq::socket_t socket = NewDealer(ctx, linger_ms, keys, max_message_bytes);
   socket.connect(endpoint);
   return socket;
 }

@@ -19,15 +19,16 @@ namespace drover {
 // file within the broker's limits.
 inline constexpr int64_t kDefaultMaxMessageBytes = 256 << 20;
 
-class HandshakeWatch;
-
-// A DEALER connected to `endpoint`. Unsent messages are dropped at close
-// after `linger_ms`. With `keys`, a CURVE client; with `watch`, watched
-// from before it connects (handshake_watch.h). A peer that sends a message
-// larger than `max_message_bytes` is disconnected by ZeroMQ
-// (ZMQ_MAXMSGSIZE): its frame is never buffered whole.
+// A DEALER with Drover's options, not yet connected. Unsent messages are
+// dropped at close after `linger_ms`. With `keys`, a CURVE client. A peer
+// that sends a message larger than `max_message_bytes` is disconnected by
+// ZeroMQ (ZMQ_MAXMSGSIZE): its frame is never buffered whole.
+zmq::socket_t NewDealer(zmq::context_t& ctx, int linger_ms, const ClientKeys* keys = nullptr,
+                        int64_t max_message_bytes = kDefaultMaxMessageBytes);
+// NewDealer, connected to `endpoint`. Worker and submit use ClientSocket
+// (client_socket.h), which also watches the handshakes.
 zmq::socket_t ConnectDealer(zmq::context_t& ctx, const std::string& endpoint, int linger_ms,
-                            const ClientKeys* keys = nullptr, HandshakeWatch* watch = nullptr,
+                            const ClientKeys* keys = nullptr,
                             int64_t max_message_bytes = kDefaultMaxMessageBytes);
 
 // Sends one message as one frame (DEALER side). Returns false if ZeroMQ refused.

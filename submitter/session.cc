@@ -23,26 +23,26 @@ std::string UserAtHost() {
 
 Session::Session(zmq::context_t* ctx, std::string endpoint, std::optional<ClientKeys> keys)
     : ctx_(ctx), endpoint_(std::move(endpoint)), keys_(std::move(keys)) {
-  socket_ = std::make_unique<zmq::socket_t>(
-      ConnectDealer(*ctx_, endpoint_, 200, keys_ ? &*keys_ : nullptr, &watch_));
+  socket_ = std::make_unique<ClientSocket>(*ctx_, endpoint_, 200, keys_ ? &*keys_ : nullptr);
 }
 
-bool Session::Send(const Message& msg) { return SendMessage(*socket_, msg); }
+bool Session::Send(const Message& msg) { return SendMessage(socket_->socket(), msg); }
 
 Result<Message> Session::Receive(int64_t timeout_ms) {
   const int64_t deadline = MonotonicMs() + timeout_ms;
   for (;;) {
-    zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0},
-                               {watch_.handle(), 0, ZMQ_POLLIN, 0}};
+    HandshakeWatch& watch = socket_->watch();
+    zmq::pollitem_t items[] = {{socket_->socket().handle(), 0, ZMQ_POLLIN, 0},
+                               {watch.handle(), 0, ZMQ_POLLIN, 0}};
     const int64_t left = deadline - MonotonicMs();
     if (left <= 0) return Status::Error("no answer from the broker at " + endpoint_);
-    zmq::poll(items, watch_.handle() ? 2 : 1, std::chrono::milliseconds(left));
-    if (std::string why = watch_.Poll(); !why.empty()) {
+    zmq::poll(items, watch.handle() ? 2 : 1, std::chrono::milliseconds(left));
+    if (std::string why = watch.Poll(); !why.empty()) {
       refused_ = true;
       return Status::Error("cannot connect to the broker at " + endpoint_ + ": " + why);
     }
     zmq::message_t frame;
-    const Received received = ReceiveFrame(*socket_, nullptr, &frame);
+    const Received received = ReceiveFrame(socket_->socket(), nullptr, &frame);
     if (received == Received::kNothing) continue;
     if (received == Received::kMalformed) return Status::Error("malformed reply from the broker");
     Result<Message> msg =
@@ -54,8 +54,8 @@ Result<Message> Session::Receive(int64_t timeout_ms) {
 }
 
 Status Session::Reconnect(int64_t timeout_ms, bool* refused) {
-  socket_ = std::make_unique<zmq::socket_t>(
-      ConnectDealer(*ctx_, endpoint_, 200, keys_ ? &*keys_ : nullptr, &watch_));
+  socket_.reset();  // the old one first: one connection at a time
+  socket_ = std::make_unique<ClientSocket>(*ctx_, endpoint_, 200, keys_ ? &*keys_ : nullptr);
   return Connect(timeout_ms, refused);
 }
 

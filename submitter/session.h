@@ -1,7 +1,7 @@
 // Session: `submit`'s connection to a broker: one DEALER socket, the hello
 // handshake, waiting for replies with a deadline, and starting over on a
 // fresh connection when the broker went away (restarted, or the link broke).
-// With keys, a CURVE client; every connection is watched (HandshakeWatch) so
+// With keys, a CURVE client; every connection is watched (ClientSocket) so
 // that a broker refusing this client's key says so at once.
 #pragma once
 
@@ -12,7 +12,7 @@
 #include <string>
 #include <zmq.hpp>
 
-#include "shared/handshake_watch.h"
+#include "shared/client_socket.h"
 #include "shared/keys.h"
 #include "shared/protocol.h"
 #include "shared/status.h"
@@ -38,7 +38,7 @@ class Session {
 
   // Whether the broker refused this client's handshake (its key).
   bool refused() const { return refused_; }
-  zmq::socket_t& socket() { return *socket_; }
+  zmq::socket_t& socket() { return socket_->socket(); }
   const std::string& endpoint() const { return endpoint_; }
   uint32_t heartbeat_ms() const { return heartbeat_ms_; }
   uint32_t liveness() const { return liveness_; }
@@ -47,8 +47,7 @@ class Session {
   zmq::context_t* ctx_;
   std::string endpoint_;
   std::optional<ClientKeys> keys_;
-  HandshakeWatch watch_;
-  std::unique_ptr<zmq::socket_t> socket_;
+  std::unique_ptr<ClientSocket> socket_;
   bool refused_ = false;
   uint32_t heartbeat_ms_ = kHeartbeatMs;
   uint32_t liveness_ = kHeartbeatLiveness;

@@ -70,13 +70,13 @@ Agent::~Agent() = default;
 // ---- The connection ----
 
 void Agent::Send(const Message& msg) {
-  if (socket_ && SendMessage(*socket_, msg)) last_sent_ = MonotonicMs();
+  if (socket_ && SendMessage(socket_->socket(), msg)) last_sent_ = MonotonicMs();
 }
 
 void Agent::Connect(Time now) {
-  socket_ = std::make_unique<zmq::socket_t>(
-      ConnectDealer(*ctx_, options_.broker, 0, options_.keys ? &*options_.keys : nullptr, &watch_,
-                    options_.max_message_bytes));
+  socket_ = std::make_unique<ClientSocket>(*ctx_, options_.broker, 0,
+                                           options_.keys ? &*options_.keys : nullptr,
+                                           options_.max_message_bytes);
   connected_at_ = now;
   next_connect_at_ = -1;
   SayHello(now);
@@ -143,11 +143,12 @@ int Agent::Run() {
     processes_->CollectPollFds(WantOutput(), &fds);
     items.clear();
     // Slot 0 is the socket; while there is none, an fd that never fires.
-    items.push_back(socket_ ? zmq::pollitem_t{socket_->handle(), 0, ZMQ_POLLIN, 0}
+    items.push_back(socket_ ? zmq::pollitem_t{socket_->socket().handle(), 0, ZMQ_POLLIN, 0}
                             : zmq::pollitem_t{nullptr, -1, 0, 0});
     items.push_back({nullptr, signals_->fd(), ZMQ_POLLIN, 0});
-    items.push_back(socket_ && watch_.handle() ? zmq::pollitem_t{watch_.handle(), 0, ZMQ_POLLIN, 0}
-                                               : zmq::pollitem_t{nullptr, -1, 0, 0});
+    void* watch = socket_ ? socket_->watch().handle() : nullptr;
+    items.push_back(watch ? zmq::pollitem_t{watch, 0, ZMQ_POLLIN, 0}
+                          : zmq::pollitem_t{nullptr, -1, 0, 0});
     constexpr size_t kFirstFd = 3;
     for (const PollFd& f : fds) items.push_back(ToZmq(f));
 
@@ -188,7 +189,7 @@ int Agent::Run() {
     // A freed slot is refilled before anything else: it is the step's time.
     core_.StartQueued(now);
     if (socket_ && (items[2].revents & ZMQ_POLLIN)) {
-      if (const std::string refused = watch_.Poll(); !refused.empty()) {
+      if (const std::string refused = socket_->watch().Poll(); !refused.empty()) {
         spdlog::error("cannot connect to the broker at {}: {}", options_.broker, refused);
         Disconnect(now, "handshake refused");
       }
@@ -196,8 +197,8 @@ int Agent::Run() {
     if (socket_ && (items[0].revents & ZMQ_POLLIN)) {
       zmq::message_t frame;
       // The socket may be replaced while handling a message.
-      for (zmq::socket_t* socket = socket_.get(); socket_.get() == socket;) {
-        const Received received = ReceiveFrame(*socket, nullptr, &frame);
+      for (ClientSocket* socket = socket_.get(); socket_.get() == socket;) {
+        const Received received = ReceiveFrame(socket->socket(), nullptr, &frame);
         if (received == Received::kNothing) break;
         if (received == Received::kMalformed) continue;
         Result<Message> msg =
@@ -322,7 +323,7 @@ void Agent::ShutDown() {
     processes_->OnTick(now);
   }
   processes_.reset();  // SIGKILLs and reaps whatever is left
-  if (socket_) socket_->set(zmq::sockopt::linger, 500);  // let Goodbye leave
+  if (socket_) socket_->socket().set(zmq::sockopt::linger, 500);  // let Goodbye leave
 }
 
 }  // namespace drover::worker

@@ -40,7 +40,7 @@
 #include <vector>
 #include <zmq.hpp>
 
-#include "shared/handshake_watch.h"
+#include "shared/client_socket.h"
 #include "shared/keys.h"
 #include "shared/protocol.h"
 #include "shared/signal_fd.h"
@@ -121,8 +121,7 @@ class Agent : private ProcessObserver, private ProcessRunner {
   AgentOptions options_;
   zmq::context_t* ctx_;
   SignalFd* signals_;
-  std::unique_ptr<zmq::socket_t> socket_;  // null while waiting to reconnect
-  HandshakeWatch watch_;                   // socket_'s handshakes
+  std::unique_ptr<ClientSocket> socket_;  // null while waiting to reconnect
   std::unique_ptr<ProcessSet> processes_;
   LocalScheduler core_;
   std::vector<std::string> base_env_;  // the worker's environment, "NAME=value"

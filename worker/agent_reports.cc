@@ -22,7 +22,7 @@ bool Agent::WantOutput() const {
 void Agent::SendOutput(std::shared_ptr<const std::string> message, uint64_t data_bytes) {
   output_sent_ += data_bytes;
   in_flight_.push_back(SentOutput{message, data_bytes, output_sent_});
-  if (SendShared(*socket_, std::move(message))) last_sent_ = MonotonicMs();
+  if (SendShared(socket_->socket(), std::move(message))) last_sent_ = MonotonicMs();
 }
 
 void Agent::DrainOutput() {
