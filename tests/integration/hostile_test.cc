@@ -223,8 +223,10 @@ TEST_CASE("the broker splits a large dispatch so that each message fits the work
 }
 
 TEST_CASE("a peer sending an oversized message is cut off and everyone else carries on") {
-  // --max-job-mb 1: the broker takes messages up to 2 MiB.
-  Cluster c({.broker_args = {"--max-job-mb", "1"}});
+  // --max-job-mb 1: the broker takes messages up to 2 MiB. The bystander
+  // is silent (no heartbeats) all along: --liveness 100 keeps the broker
+  // from forgetting it when a slow machine makes the test long.
+  Cluster c({.broker_args = {"--max-job-mb", "1", "--liveness", "100"}});
   c.AddWorker("real", 2, {"real"});
   zmq::context_t ctx(1);
   RawPeer bystander(ctx, c.endpoint());
