@@ -10,6 +10,7 @@
 
 #include "shared/clock.h"
 #include "shared/codec.h"
+#include "shared/durations.h"
 #include "shared/transport.h"
 
 namespace drover::broker {
@@ -258,7 +259,9 @@ void Server::HandleHello(const std::string& route, std::string_view key, Message
                  .labels = std::move(hello.labels),
                  .prefetch = prefetch,
                  .instance = hello.instance,
-                 .resources = std::move(hello.resources)},
+                 .resources = std::move(hello.resources),
+                 .time_left_ms = hello.time_left_ms,
+                 .draining = hello.draining},
       hello.held, now);
   // Its name may have changed: journal it anew.
   if (id.value < journal_workers_.size()) journal_workers_[id.value] = 0;
@@ -285,7 +288,13 @@ void Server::HandleHello(const std::string& route, std::string_view key, Message
                  hello.slots, resources.empty() ? "" : ", " + resources,
                  labels.empty() ? "" : ", labels " + labels);
   }
+  if (w->ends_at > 0) {
+    spdlog::info("worker {} (#{}) has {} left before its time limit", name, id.value,
+                 ShortDuration(w->ends_at - now));
+  }
   Reply(route, Welcome{kProtocolVersion, id, options_.heartbeat_ms, options_.liveness});
+  // Asked to drain while it was out of touch: it must hear it now.
+  if (w->draining && !hello.draining) Reply(route, Drain{});
 }
 
 void Server::HandleWorkerMessage(Peer& peer, const std::string& route, Message& msg,
@@ -317,6 +326,12 @@ void Server::HandleWorkerMessage(Peer& peer, const std::string& route, Message& 
     }
   } else if (auto* declined = std::get_if<RetractDeclined>(&msg)) {
     scheduler_.OnRetractDeclined(peer.worker, declined->keys);
+  } else if (auto* draining = std::get_if<Draining>(&msg)) {
+    const Worker* w = scheduler_.FindWorker(peer.worker);
+    spdlog::info("worker {} (#{}) is draining ({}): it takes no new steps and leaves when its "
+                 "{} step(s) are done",
+                 peer.name, peer.worker.value, draining->reason, w ? w->running.size() : 0);
+    scheduler_.OnWorkerDraining(peer.worker);
   } else if (std::holds_alternative<Goodbye>(msg)) {
     spdlog::info("worker {} (#{}) said goodbye", peer.name, peer.worker.value);
     ForgetWorker(peer.worker, WorkerEnd::kLost, "left (said goodbye)", now);  // `peer` dangles

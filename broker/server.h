@@ -194,6 +194,8 @@ class Server : private Outbox {
   void HandleSubmit(const std::string& route, SubmitJob& submit, int64_t now);
   void HandleWatch(const std::string& route, const WatchJob& watch);
   void HandleCancel(const std::string& route, const CancelJob& cancel, int64_t now);
+  // Drains every worker of that name (protocol.h: DrainWorker).
+  void HandleDrainWorker(const std::string& route, const DrainWorker& drain);
   void HandleResume(const std::string& route, ResumeJob& resume, int64_t now);
   // A submission (or resumption) sent again with the same key after its
   // reply was lost: answers with the job it made. False if the key is new.

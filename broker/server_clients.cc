@@ -9,6 +9,8 @@
 
 #include "broker/server.h"
 #include "shared/codec.h"
+#include "shared/job_draft.h"
+#include "shared/spellcheck.h"
 #include "shared/transport.h"
 
 namespace drover::broker {
@@ -43,6 +45,8 @@ void Server::HandleClientMessage(Peer& /*peer*/, const std::string& route, Messa
     }
   } else if (std::holds_alternative<StatusRequest>(msg)) {
     Reply(route, BuildStatus(now));
+  } else if (auto* drain = std::get_if<DrainWorker>(&msg)) {
+    HandleDrainWorker(route, *drain);
   }
   // Heartbeat: being heard is all it says. Nothing else gets here (roles.h).
 }
@@ -152,6 +156,39 @@ void Server::HandleWatch(const std::string& route, const WatchJob& watch) {
   Reply(route, accepted.value());
   // From where the client got to (it reconnects after a broker restart).
   followers_.push_back(Follower{route, watch.job, watch.offset, watch.offset, 0});
+}
+
+void Server::HandleDrainWorker(const std::string& route, const DrainWorker& drain) {
+  std::vector<WorkerId> named;
+  std::vector<std::string_view> names;
+  for (const auto& [id, w] : scheduler_.pool().all()) {
+    if (w.info.name == drain.name) named.push_back(id);
+    names.push_back(w.info.name);
+  }
+  if (named.empty()) {
+    std::string message = "no worker is named " + Quote(drain.name);
+    if (names.empty()) {
+      message += " (none is connected)";
+    } else if (auto close = SpellcheckString(drain.name, names)) {
+      message += "; did you mean " + Quote(std::string(*close)) + "?";
+    }
+    ReplyError(route, ErrorCode::kUnknownWorker, message);
+    return;
+  }
+  // Names are not unique (two workers on one host, say): drain them all.
+  DrainAccepted reply;
+  for (WorkerId id : named) {
+    const Worker* w = scheduler_.FindWorker(id);
+    spdlog::info("worker {} (#{}) asked to drain: {} running step(s) to finish", w->info.name,
+                 id.value, w->running.size());
+    reply.worker = id;
+    reply.name = w->info.name;
+    reply.running += static_cast<uint32_t>(w->running.size());
+    scheduler_.OnWorkerDraining(id);
+    // Out of touch: it hears it when it comes back (HandleWorkerHello).
+    if (auto r = worker_routes_.find(id); r != worker_routes_.end()) Reply(r->second, Drain{});
+  }
+  Reply(route, reply);
 }
 
 void Server::HandleCancel(const std::string& route, const CancelJob& cancel, int64_t now) {

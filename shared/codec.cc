@@ -174,6 +174,10 @@ const char* MessageTypeName(MessageType type) {
     case MessageType::kCancelAccepted: return "CancelAccepted";
     case MessageType::kRetract: return "Retract";
     case MessageType::kRetractDeclined: return "RetractDeclined";
+    case MessageType::kDrain: return "Drain";
+    case MessageType::kDraining: return "Draining";
+    case MessageType::kDrainWorker: return "DrainWorker";
+    case MessageType::kDrainAccepted: return "DrainAccepted";
   }
   return "unknown";
 }

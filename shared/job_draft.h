@@ -111,6 +111,7 @@ enum StepFieldBit : uint32_t {
   kSetRetryUnlessExit = 1u << 10,
   kSetDuration = 1u << 11,
   kSetResources = 1u << 12,
+  kSetTimeRequest = 1u << 13,
 };
 
 // What the loader knows about a step besides its StepSpec: where things are

@@ -36,6 +36,7 @@ enum class Field {
   kPriority,
   kDuration,
   kResources,
+  kTimeRequest,
 };
 
 struct FieldInfo {
@@ -63,6 +64,7 @@ constexpr FieldInfo kStepFields[] = {
     {"priority", Field::kPriority, nullptr},
     {"duration", Field::kDuration, nullptr},
     {"resources", Field::kResources, nullptr},
+    {"time_request", Field::kTimeRequest, nullptr},
 };
 
 constexpr std::string_view kJobFields[] = {"name",  "max_parallel",  "lease",
@@ -369,6 +371,11 @@ void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order, c
         step->set |= kSetDuration;
       }
       break;
+    case Field::kTimeRequest:
+      if (r.ReadSeconds(o, order, path, kMaxDurationSeconds, "30 days", &spec->time_request_ms)) {
+        step->set |= kSetTimeRequest;
+      }
+      break;
   }
 }
 
@@ -404,6 +411,7 @@ void ApplyDefaults(const JobLimits& limits, JobDraft* draft, ProblemList* proble
     if (missing & kSetPriority) s.priority = d.priority;
     if (missing & kSetDuration) s.duration_ms = d.duration_ms;
     if (missing & kSetResources) s.resources = d.resources;
+    if (missing & kSetTimeRequest) s.time_request_ms = d.time_request_ms;
     if (missing & kSetEnv) {
       s.env = d.env;
     } else if ((defaults.set & kSetEnv) && (step.set & kSetEnv)) {

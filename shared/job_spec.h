@@ -57,6 +57,9 @@ struct StepSpec {
   // About how long it runs (the job file's `duration` hint), for the order
   // in which ready steps start; 0: unknown (the broker learns it).
   uint32_t duration_ms = 0;
+  // The most it may run (`time_request`): it goes only to a worker that
+  // will not reach its time limit before then; 0: no such need.
+  uint32_t time_request_ms = 0;
   // What it asks for besides slots (`resources` in the job file): 0 for
   // nothing, else 1 + an index into JobSpec::resource_requests, where steps
   // asking for the same share one list.

@@ -37,7 +37,9 @@ namespace drover {
 
 // 2: Retract and RetractDeclined, Outcome::kRetracted; resources in
 // WorkerHello, Task and WorkerStatus; the StepWaiting event.
-inline constexpr uint32_t kProtocolVersion = 2;
+// 3: draining (Drain, Draining, DrainWorker, DrainAccepted; `draining` and
+// `time_left_ms` in WorkerHello and WorkerStatus).
+inline constexpr uint32_t kProtocolVersion = 3;
 
 // Liveness defaults: a peer silent for kHeartbeatMs * kHeartbeatLiveness is gone.
 inline constexpr uint32_t kHeartbeatMs = 1000;
@@ -62,11 +64,13 @@ enum class MessageType : uint8_t {
   kOutputCredit = 22,
   kResultsAck = 23,
   kRetract = 24,
+  kDrain = 25,
   // Worker -> broker.
   kTaskOutput = 30,
   kTaskResults = 31,
   kGoodbye = 32,
   kRetractDeclined = 33,
+  kDraining = 34,
   // Client (submit) -> broker.
   kSubmitJob = 40,
   kWatchJob = 41,
@@ -74,12 +78,14 @@ enum class MessageType : uint8_t {
   kEventsAck = 43,
   kStatusRequest = 44,
   kResumeJob = 45,
+  kDrainWorker = 46,
   // Broker -> client.
   kJobAccepted = 50,
   kJobRejected = 51,
   kJobEvents = 52,
   kStatusReply = 53,
   kCancelAccepted = 54,
+  kDrainAccepted = 55,
 };
 
 enum class ErrorCode : uint8_t {
@@ -91,8 +97,9 @@ enum class ErrorCode : uint8_t {
   kInternal,         // the broker could not do it (its message says why)
   kForbidden,        // the sender's key is not (or no longer) allowed: keys
                      // were taken off the broker's allow-lists
+  kUnknownWorker,    // no connected worker of that name
 };
-inline constexpr ErrorCode kErrorCodeMax = ErrorCode::kForbidden;
+inline constexpr ErrorCode kErrorCodeMax = ErrorCode::kUnknownWorker;
 
 // How one attempt ran. Times are the worker's wall clock in milliseconds
 // since the Unix epoch; CPU times in microseconds; max_rss_kb as getrusage().
@@ -194,8 +201,13 @@ struct WorkerHello {
   bool reads_dispatch_acks = false;
   // What it has besides slots: memory (found or declared), gpus, counters.
   ResourceList resources = {};
+  // How long it has until it must stop (its time limit, less the time it
+  // takes to stop its steps), as of this hello; 0: no limit.
+  uint64_t time_left_ms = 0;
+  // It takes no new steps: it leaves once the ones it runs are done.
+  bool draining = false;
   MSGPACK_DEFINE(version, name, host, slots, labels, pid, prefetch, instance, previous_instance,
-                 held, reads_dispatch_acks, resources)
+                 held, reads_dispatch_acks, resources, time_left_ms, draining)
 };
 
 struct ClientHello {
@@ -255,6 +267,15 @@ struct OutputCredit {
   MSGPACK_DEFINE(consumed)
 };
 
+// Finish the running steps, take no new ones, then leave (`submit worker
+// drain`). The worker gives back what it has not started (results of
+// Outcome::kRetracted), answers Draining, and says Goodbye once it holds
+// nothing.
+struct Drain {
+  static constexpr MessageType kType = MessageType::kDrain;
+  MSGPACK_DEFINE()
+};
+
 // ---- Worker -> broker ----
 
 // `offset` is where `data` starts in the attempt's stream: a worker sends
@@ -289,6 +310,15 @@ struct RetractDeclined {
   static constexpr MessageType kType = MessageType::kRetractDeclined;
   std::vector<TaskKey> keys;
   MSGPACK_DEFINE(keys)
+};
+
+// The worker takes no new steps from now on, and leaves once those it runs
+// are done: it was asked to (Drain), its time limit is near, or it was idle
+// for its --idle-timeout. `reason` is for people ("idle for 5m").
+struct Draining {
+  static constexpr MessageType kType = MessageType::kDraining;
+  std::string reason;
+  MSGPACK_DEFINE(reason)
 };
 
 // ---- Client -> broker ----
@@ -339,6 +369,14 @@ struct StatusRequest {
   MSGPACK_DEFINE()
 };
 
+// Drain the worker of this name (Drain). Answered by DrainAccepted, or
+// ErrorReply{kUnknownWorker}.
+struct DrainWorker {
+  static constexpr MessageType kType = MessageType::kDrainWorker;
+  std::string name;
+  MSGPACK_DEFINE(name)
+};
+
 // ---- Broker -> client ----
 
 // Answers SubmitJob and WatchJob. Events name steps by index into step_ids.
@@ -372,6 +410,14 @@ struct CancelAccepted {
   MSGPACK_DEFINE(job)
 };
 
+struct DrainAccepted {
+  static constexpr MessageType kType = MessageType::kDrainAccepted;
+  WorkerId worker;
+  std::string name;
+  uint32_t running = 0;  // steps it still has to finish
+  MSGPACK_DEFINE(worker, name, running)
+};
+
 struct WorkerStatus {
   WorkerId id;
   std::string name;
@@ -384,7 +430,10 @@ struct WorkerStatus {
   int64_t silent_ms = 0;
   ResourceList resources = {};       // what it has besides slots
   ResourceList resources_used = {};  // of which held by its steps
-  MSGPACK_DEFINE(id, name, host, slots, used, labels, silent_ms, resources, resources_used)
+  uint64_t time_left_ms = 0;  // until its time limit; 0: none
+  bool draining = false;      // takes no new steps; leaves when done
+  MSGPACK_DEFINE(id, name, host, slots, used, labels, silent_ms, resources, resources_used,
+                 time_left_ms, draining)
 };
 
 struct JobStatus {
@@ -409,7 +458,8 @@ using Message =
     std::variant<Heartbeat, ErrorReply, WorkerHello, ClientHello, Welcome, Dispatch, KillTask,
                  OutputCredit, ResultsAck, TaskOutput, TaskResults, Goodbye, SubmitJob, WatchJob,
                  CancelJob, EventsAck, StatusRequest, ResumeJob, JobAccepted, JobRejected,
-                 JobEvents, CancelAccepted, StatusReply, Retract, RetractDeclined>;
+                 JobEvents, CancelAccepted, StatusReply, Retract, RetractDeclined, Drain,
+                 Draining, DrainWorker, DrainAccepted>;
 
 // ---- Job events: the records of a job's event log and of JobEvents ----
 

@@ -11,10 +11,12 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "shared/clock.h"
+#include "shared/durations.h"
 #include "shared/job_limit_flags.h"
 #include "shared/job_load.h"
 #include "shared/signal_fd.h"
@@ -46,6 +48,7 @@ struct Options {
   // keys
   std::string key_file, broker_key_file;
   std::string keygen_path, keygen_comment;
+  std::string drain_worker;
   // The embedded worker's, when no broker is given.
   std::optional<uint32_t> slots;
   std::vector<std::string> labels;
@@ -230,25 +233,57 @@ int RunConvert(const Options& o) {
   return ToInt(ExitCode::kOk);
 }
 
-int RunStatus(const Options& o, zmq::context_t* ctx) {
+// For the one-question commands (status, worker drain): a session with the
+// broker, or nullptr after saying why (and `*code` is the exit status).
+std::unique_ptr<Session> OpenSession(const Options& o, zmq::context_t* ctx, const char* command,
+                                     int* code) {
   if (o.broker.empty()) {
-    Error("status needs a broker: --broker URL or DROVER_BROKER");
-    return ToInt(ExitCode::kUsage);
+    Error(std::string(command) + " needs a broker: --broker URL or DROVER_BROKER");
+    *code = ToInt(ExitCode::kUsage);
+    return nullptr;
   }
   auto keys = KeysFor(o);
   if (!keys.ok()) {
     Error(keys.status().message());
-    return ToInt(ExitCode::kUsage);
+    *code = ToInt(ExitCode::kUsage);
+    return nullptr;
   }
-  Session session(ctx, o.broker, std::move(keys).value());
+  auto session = std::make_unique<Session>(ctx, o.broker, std::move(keys).value());
   bool refused = false;
-  if (Status s = session.Connect(static_cast<int64_t>(o.connect_timeout_s * 1000), &refused);
+  if (Status s = session->Connect(static_cast<int64_t>(o.connect_timeout_s * 1000), &refused);
       !s.ok()) {
     Error(s.message());
-    return ToInt(refused ? ExitCode::kUsage : ExitCode::kBrokerUnreachable);
+    *code = ToInt(refused ? ExitCode::kUsage : ExitCode::kBrokerUnreachable);
+    return nullptr;
   }
-  session.Send(StatusRequest{});
-  Result<Message> reply = session.Receive(static_cast<int64_t>(o.connect_timeout_s * 1000));
+  return session;
+}
+
+int RunWorkerDrain(const Options& o, zmq::context_t* ctx) {
+  int code = 0;
+  std::unique_ptr<Session> session = OpenSession(o, ctx, "worker drain", &code);
+  if (!session) return code;
+  session->Send(DrainWorker{o.drain_worker});
+  Result<Message> reply = session->Receive(static_cast<int64_t>(o.connect_timeout_s * 1000));
+  if (const auto* ok = reply.ok() ? std::get_if<DrainAccepted>(&reply.value()) : nullptr) {
+    printf("worker %s is draining: it takes no new steps, finishes its %u running step(s), then "
+           "exits\n",
+           ok->name.c_str(), ok->running);
+    return ToInt(ExitCode::kOk);
+  }
+  const auto* error = reply.ok() ? std::get_if<ErrorReply>(&reply.value()) : nullptr;
+  Error(error ? error->message : reply.ok() ? "unexpected reply from the broker" : reply.status().message());
+  return ToInt(error != nullptr && error->code == ErrorCode::kUnknownWorker
+                   ? ExitCode::kUsage
+                   : ExitCode::kBrokerUnreachable);
+}
+
+int RunStatus(const Options& o, zmq::context_t* ctx) {
+  int code = 0;
+  std::unique_ptr<Session> session = OpenSession(o, ctx, "status", &code);
+  if (!session) return code;
+  session->Send(StatusRequest{});
+  Result<Message> reply = session->Receive(static_cast<int64_t>(o.connect_timeout_s * 1000));
   const auto* status = reply.ok() ? std::get_if<StatusReply>(&reply.value()) : nullptr;
   if (status == nullptr) {
     Error(reply.ok() ? "unexpected reply from the broker" : reply.status().message());
@@ -271,6 +306,8 @@ int RunStatus(const Options& o, zmq::context_t* ctx) {
     printf("  #%u %s (%s): %u/%u slots busy%s%s", w.id.value, w.name.c_str(), w.host.c_str(),
            w.used, w.slots, resources.c_str(), labels.c_str());
     if (w.silent_ms > 0) printf(", out of touch for %.1f s", static_cast<double>(w.silent_ms) / 1000);
+    if (w.time_left_ms > 0) printf(", %s left", ShortDuration(static_cast<int64_t>(w.time_left_ms)).c_str());
+    if (w.draining) printf(", draining");
     printf("\n");
   }
   printf("%zu job(s)\n", status->jobs.size());
@@ -470,6 +507,17 @@ int main(int argc, char** argv) {
   status->add_option("--broker", o.broker, "Broker endpoint ($DROVER_BROKER)");
   status->add_option("--key", o.key_file, key_help);
   status->add_option("--broker-key", o.broker_key_file, broker_key_help);
+  CLI::App* worker = app.add_subcommand("worker", "Manage a broker's workers");
+  worker->require_subcommand(1);
+  CLI::App* drain = worker->add_subcommand(
+      "drain", "Let a worker finish its running steps, take no new ones, then exit");
+  drain->add_option("name", o.drain_worker, "The worker's name (as `submit status` lists it)")
+      ->required();
+  for (CLI::App* sub : {drain}) {
+    sub->add_option("--broker", o.broker, "Broker endpoint ($DROVER_BROKER)");
+    sub->add_option("--key", o.key_file, key_help);
+    sub->add_option("--broker-key", o.broker_key_file, broker_key_help);
+  }
   CLI::App* keygen = app.add_subcommand(
       "keygen", "Make a key pair: PATH.key (secret, mode 0600) and PATH.pub (docs/security.md)");
   keygen->add_option("path", o.keygen_path, "Where, without .key/.pub, e.g. ~/.config/drover/user")
@@ -503,5 +551,6 @@ int main(int argc, char** argv) {
   if (keygen->parsed()) return RunKeygen(o);
   zmq::context_t ctx(1);
   if (status->parsed()) return RunStatus(o, &ctx);
+  if (drain->parsed()) return RunWorkerDrain(o, &ctx);
   return RunJob(o, &ctx, signals.value());
 }

@@ -11,6 +11,7 @@
 
 #include "shared/clock.h"
 #include "shared/codec.h"
+#include "shared/durations.h"
 #include "shared/transport.h"
 #include "worker/resources.h"
 
@@ -57,6 +58,10 @@ Agent::Agent(AgentOptions options, zmq::context_t* ctx, SignalFd* signals)
                     options_.spill_max_bytes) {
   processes_ = std::make_unique<ProcessSet>(static_cast<ProcessObserver*>(this),
                                             signals_->original_mask(), options_.kill_grace_ms);
+  if (options_.time_limit_ms > 0) {
+    leave_at_ = MonotonicMs() + std::max<int64_t>(
+                                    0, options_.time_limit_ms - options_.kill_grace_ms - kLeaveMarginMs);
+  }
   for (char** e = environ; *e != nullptr; ++e) {
     std::string_view entry(*e);
     const size_t eq = entry.find('=');
@@ -95,6 +100,8 @@ void Agent::SayHello(Time now) {
   hello.held = core_.Held();
   hello.reads_dispatch_acks = true;
   hello.resources = Amounts(options_.resources);
+  if (leave_at_ >= 0) hello.time_left_ms = static_cast<uint64_t>(std::max<Time>(1, leave_at_ - now));
+  hello.draining = core_.draining();
   Send(hello);
   last_sent_ = now;
 }
@@ -162,6 +169,8 @@ int Agent::Run() {
     }
     if (const Time deadline = processes_->NextDeadline(); deadline >= 0) wake = std::min(wake, deadline);
     if (const Time cut = core_.EnforceLeases(now); cut >= 0) wake = std::min(wake, cut);
+    if (leave_at_ >= 0) wake = std::min(wake, leave_at_);
+    if (idle_since_ >= 0) wake = std::min(wake, idle_since_ + options_.idle_timeout_ms);
     try {
       zmq::poll(items, std::chrono::milliseconds(std::max<Time>(0, wake - now)));
     } catch (const zmq::error_t& e) {
@@ -222,7 +231,41 @@ int Agent::Run() {
     DrainOutput();
     FlushResults(now, /*force=*/false);
     if (welcomed_ && now - last_sent_ >= heartbeat_ms_) Send(Heartbeat{});
+    if (TimeToLeave(now)) {
+      ShutDown();
+      return 0;
+    }
   }
+}
+
+void Agent::StartDraining(Time now, const std::string& reason) {
+  if (core_.draining()) return;
+  spdlog::info("draining ({}): {} running step(s) to finish, {} waiting given back", reason,
+               core_.running(), core_.waiting());
+  drain_reason_ = reason;
+  core_.Drain(now);
+  // First what it gave back (another worker may run it now), then the word.
+  FlushResults(now, /*force=*/false);
+  if (welcomed_) Send(Draining{reason});  // else its next hello says so
+}
+
+bool Agent::TimeToLeave(Time now) {
+  if (leave_at_ >= 0 && now >= leave_at_) {
+    spdlog::info("leaving at the time limit: {} running step(s) stopped, to run again elsewhere",
+                 core_.running());
+    return true;
+  }
+  const bool holds = core_.running() + core_.waiting() > 0;
+  if (holds || !options_.idle_timeout_ms) {
+    idle_since_ = holds ? -1 : idle_since_;
+  } else if (idle_since_ < 0) {
+    idle_since_ = now;
+  } else if (now - idle_since_ >= options_.idle_timeout_ms) {
+    StartDraining(now, "idle for " + ShortDuration(now - idle_since_));
+  }
+  if (!core_.Drained()) return false;
+  spdlog::info("drained ({}): leaving", drain_reason_);
+  return true;
 }
 
 bool Agent::HandleMessage(Message& msg, Time now) {
@@ -244,6 +287,8 @@ bool Agent::HandleMessage(Message& msg, Time now) {
     }
   } else if (auto* ack = std::get_if<ResultsAck>(&msg)) {
     core_.Acknowledged(ack->through);
+  } else if (std::holds_alternative<Drain>(msg)) {
+    StartDraining(now, "asked to by the broker");
   } else if (auto* welcome = std::get_if<Welcome>(&msg)) {
     const bool again = id_.value != 0;
     welcomed_ = true;

@@ -24,6 +24,16 @@
 //   - Results are numbered and kept until the broker acknowledges them
 //     (ResultsAck, or in a Dispatch), so none is lost with a connection or a
 //     broker restart.
+//
+// Leaving (docs/clusters.md): the worker drains, taking no new steps and
+// giving back those it has not started, when the broker asks (Drain) or
+// when it has been idle for --idle-timeout; once it holds nothing, not even
+// a result to acknowledge, it says Goodbye and Run() returns 0. With a time
+// limit, it tells the broker in every hello how long it has left (so that
+// steps with a `time_request` go only where they fit), and at the limit,
+// less the time it takes to stop its steps, it stops what still runs and
+// leaves: the broker runs those steps again elsewhere.
+//
 //   - A handshake the broker refuses (this worker's key is not on its
 //     workers' list, or the keys do not match) is logged as such and
 //     counts as out of touch: it tries again with the same backoff, so a
@@ -68,6 +78,8 @@ struct AgentOptions {
   RunPolicy policy;                       // what this worker agrees to run
   int64_t max_message_bytes = kDefaultMaxMessageBytes;  // largest message taken from the broker
   std::optional<ClientKeys> keys;         // CURVE (docs/security.md); none: plain
+  int64_t time_limit_ms = 0;    // from the start until it must be gone; 0: none
+  int64_t idle_timeout_ms = 0;  // idle this long, it drains and leaves; 0: never
 };
 
 class Agent : private ProcessObserver, private ProcessRunner {
@@ -79,8 +91,14 @@ class Agent : private ProcessObserver, private ProcessRunner {
   Agent(AgentOptions options, zmq::context_t* ctx, SignalFd* signals);
   ~Agent() override;
 
-  // Serves until SIGINT/SIGTERM (returns 0) or a fatal error such as a
-  // protocol version mismatch (returns 1).
+  // Before its time limit, it stops its steps this much ahead (besides
+  // their kill grace), so that it is gone before whoever set the limit
+  // (Slurm) kills it.
+  static constexpr int64_t kLeaveMarginMs = 5000;
+
+  // Serves until SIGINT/SIGTERM (returns 0), until it has drained or reached
+  // its time limit (returns 0), or a fatal error such as a protocol version
+  // mismatch (returns 1).
   int Run();
 
  private:
@@ -117,10 +135,17 @@ class Agent : private ProcessObserver, private ProcessRunner {
   void FlushResults(Time now, bool force);
   // Sends Goodbye, stops every child, waits for them (bounded), returns.
   void ShutDown();
+  // Takes no new steps from now on and leaves once it holds nothing.
+  void StartDraining(Time now, const std::string& reason);
+  // Whether it is time to go: drained, or at its time limit. Says why.
+  bool TimeToLeave(Time now);
 
   AgentOptions options_;
   zmq::context_t* ctx_;
   SignalFd* signals_;
+  Time leave_at_ = -1;     // its time limit, less the time to stop (-1: none)
+  Time idle_since_ = -1;   // nothing held since then (-1: something is)
+  std::string drain_reason_;
   std::unique_ptr<ClientSocket> socket_;  // null while waiting to reconnect
   std::unique_ptr<ProcessSet> processes_;
   LocalScheduler core_;

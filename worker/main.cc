@@ -13,12 +13,15 @@
 #include <optional>
 #include <regex>
 #include <thread>
+#include <tuple>
 
+#include "shared/durations.h"
 #include "shared/logging.h"
 #include "shared/os_limits.h"
 #include "shared/signal_fd.h"
 #include "worker/agent.h"
 #include "worker/resources.h"
+#include "worker/slurm_job.h"
 #include "worker/worker_state.h"
 
 namespace {
@@ -138,6 +141,14 @@ int main(int argc, char** argv) {
                  "with --broker-key, talks to a broker that uses keys (docs/security.md)");
   app.add_option("--broker-key", broker_key_file,
                  "The broker's public key file, its broker.pub (default: $DROVER_BROKER_KEY)");
+  std::string time_limit, idle_timeout;
+  app.add_option("--time-limit", time_limit,
+                 "How long this worker may run, e.g. 3600, 90m, 12h or 1-00:00:00; before the end "
+                 "it stops its steps (they run again elsewhere) and leaves, and steps with a "
+                 "time_request go to it only while they fit. Default: none; inside a Slurm job, "
+                 "the time the job has left");
+  app.add_option("--idle-timeout", idle_timeout,
+                 "Leave after having nothing to do for this long, e.g. 5m (default: never)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str();
   app.add_flag("--die-with-parent", die_with_parent, "Stop when the parent process exits")
@@ -154,6 +165,19 @@ int main(int argc, char** argv) {
   options.kill_grace_ms = static_cast<int64_t>(kill_grace_s * 1000);
   options.spill_max_bytes = spill_max_mb << 20;
   options.max_message_bytes = max_message_mb << 20;
+  for (auto [flag, text, out] : {std::tuple{"--time-limit", &time_limit, &options.time_limit_ms},
+                                 std::tuple{"--idle-timeout", &idle_timeout,
+                                            &options.idle_timeout_ms}}) {
+    if (text->empty()) continue;
+    std::optional<int64_t> ms = drover::ParseDurationMs(*text);
+    if (!ms || *ms <= 0) {
+      fprintf(stderr,
+              "worker: %s: expected a duration such as 3600, 90m, 12h or 1-00:00:00, got \"%s\"\n",
+              flag, text->c_str());
+      return 2;
+    }
+    *out = *ms;
+  }
 
   if (drover::Status s = drover::SetUpLogging("worker", log_level); !s.ok()) {
     fprintf(stderr, "worker: %s\n", s.message().c_str());
@@ -165,6 +189,22 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.resources = std::move(resources).value();
+  if (const std::string job = drover::worker::SlurmJobId(); !job.empty() && time_limit.empty()) {
+    std::string why;
+    if (auto left = drover::worker::SlurmTimeLeftMs(job, &why)) {
+      options.time_limit_ms = *left;
+      spdlog::info("in Slurm job {}, which has {} left: that is this worker's time limit", job,
+                   drover::ShortDuration(*left));
+    } else {
+      spdlog::warn("in Slurm job {}, but its time left is unknown ({}): no time limit", job, why);
+    }
+  }
+  if (options.time_limit_ms > 0 &&
+      options.time_limit_ms <= options.kill_grace_ms + drover::worker::Agent::kLeaveMarginMs) {
+    spdlog::warn("a time limit of {} leaves no time for steps: the worker stops them {} before it",
+                 drover::ShortDuration(options.time_limit_ms),
+                 drover::ShortDuration(options.kill_grace_ms + drover::worker::Agent::kLeaveMarginMs));
+  }
   // Resolved once, as the programs will be: an allow-list that names a
   // symlinked directory (/bin on merged-/usr systems) still matches.
   for (const std::string& prefix : allow) {

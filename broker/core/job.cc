@@ -124,20 +124,21 @@ Job::Job(JobId id, JobSpec spec, WorkerPool* labels)
   // Resource classes. Most graphs have one, so check the previous step's
   // class before the map. (Steps asking for the same resources share one
   // entry of resource_requests, so its index stands for the list.)
-  using ClassKey = std::tuple<uint32_t, LabelSet, uint16_t>;
+  using ClassKey = std::tuple<uint32_t, LabelSet, uint16_t, uint32_t>;
   std::map<ClassKey, uint16_t> class_index;
   class_of_.resize(n);
   const ClassKey* last = nullptr;
   uint16_t last_class = 0;
   for (size_t i = 0; i < n; ++i) {
     const StepSpec& step = spec_.steps[i];
-    ClassKey key(step.slots, labels->InternAll(step.requires_labels), step.resources);
+    ClassKey key(step.slots, labels->InternAll(step.requires_labels), step.resources,
+                 step.time_request_ms);
     if (last == nullptr || *last != key) {
       auto [it, inserted] = class_index.try_emplace(key, static_cast<uint16_t>(classes_.size()));
       if (inserted) {
         if (classes_.size() == UINT16_MAX) throw std::length_error("too many resource classes");
         classes_.emplace_back(step.slots, std::get<1>(key),
-                              labels->InternNeeds(spec_.ResourcesOf(step)));
+                              labels->InternNeeds(spec_.ResourcesOf(step)), step.time_request_ms);
       }
       last = &it->first;
       last_class = it->second;

@@ -3,7 +3,7 @@
 // Scheduler (scheduler.h) decides when things happen and talks to the world.
 //
 // Ready steps wait in per-"class" queues, one per distinct (slots, requires,
-// resources) in the graph, each ordered by priority (higher first), then by rank
+// resources, time_request) in the graph, each ordered by priority (higher first), then by rank
 // (higher first), then by the order in which steps became ready (FIFO).
 // Placement looks only at class heads, so its cost depends on the number of
 // classes (usually one), never on the number of steps.
@@ -88,12 +88,16 @@ struct ReadyEntry {
 // one, and it was the broker's largest single cost with a big graph queued.
 class ReadyClass {
  public:
-  ReadyClass(uint32_t slots, LabelSet labels, ResourceNeeds needs)
-      : slots(slots), labels(std::move(labels)), needs(std::move(needs)) {}
+  ReadyClass(uint32_t slots, LabelSet labels, ResourceNeeds needs, uint32_t time_request_ms = 0)
+      : slots(slots),
+        labels(std::move(labels)),
+        needs(std::move(needs)),
+        time_request_ms(time_request_ms) {}
 
   uint32_t slots = 1;
   LabelSet labels;
   ResourceNeeds needs;
+  uint32_t time_request_ms = 0;  // the steps' `time_request`; 0: none
   uint64_t blocked_pass = 0;  // the scheduling pass that found no worker for it
   // Whether any connected worker could ever run its steps (Scheduler::
   // WatchWaiting): checked again when the pool's capacity generation moves.

@@ -13,6 +13,7 @@ Senders SendersOf(MessageType type) {
     case MessageType::kTaskResults:
     case MessageType::kGoodbye:
     case MessageType::kRetractDeclined:
+    case MessageType::kDraining:
       return kWorkerSender;
     case MessageType::kClientHello:
     case MessageType::kSubmitJob:
@@ -21,6 +22,7 @@ Senders SendersOf(MessageType type) {
     case MessageType::kEventsAck:
     case MessageType::kStatusRequest:
     case MessageType::kResumeJob:
+    case MessageType::kDrainWorker:
       return kClientSender;
     // What only the broker sends.
     case MessageType::kErrorReply:
@@ -35,6 +37,8 @@ Senders SendersOf(MessageType type) {
     case MessageType::kJobEvents:
     case MessageType::kStatusReply:
     case MessageType::kCancelAccepted:
+    case MessageType::kDrain:
+    case MessageType::kDrainAccepted:
       return kNoSender;
   }
   return kNoSender;

@@ -110,7 +110,7 @@ WorkerId Scheduler::OnWorkerHello(WorkerInfo info, const std::vector<TaskKey>& h
     return id;
   }
   // Back again: reconnected, or known from before the broker restarted.
-  pool_.UpdateInfo(w, std::move(info));
+  pool_.UpdateInfo(w, std::move(info), now);
   // A Retract sent on the old connection may never have arrived; what it
   // holds unstarted may be asked for again (it declines what has started).
   pool_.ForgetRetracts(w);
@@ -138,6 +138,10 @@ void Scheduler::OnWorkerHeard(WorkerId worker, Time now) {
     w->last_heard = now;
     pool_.SetConnected(w, true);
   }
+}
+
+void Scheduler::OnWorkerDraining(WorkerId worker) {
+  if (Worker* w = pool_.Find(worker)) pool_.SetDraining(w);
 }
 
 void Scheduler::OnWorkerShutOut(WorkerId worker) {
@@ -441,6 +445,8 @@ void Scheduler::TryFollow(Job* job, StepIndex s, Worker* worker) {
         spec.stdin_from || spec.slots > slots) {
       continue;
     }
+    // Whether it fits the worker's time is placement's to say (it knows the time).
+    if (spec.time_request_ms > 0 && worker->ends_at > 0) return;
     const ReadyClass& cls = job->class_of(*d);
     if (worker->free < spec.slots || !WorkerPool::Fits(*worker, spec.slots, cls.labels, cls.needs) ||
         !WorkerPool::HasRoom(*worker, cls.needs)) {
@@ -498,8 +504,8 @@ void Scheduler::Schedule(Time now) {
     job->Enqueue(d.step);
     jobs_with_ready_.insert(job->id());
   }
-  Place();
-  RetractForIdle();
+  Place(now);
+  RetractForIdle(now);
   WatchWaiting(now);
 }
 
@@ -537,7 +543,7 @@ void Scheduler::WatchWaiting(Time now) {
     if (c.empty()) continue;
     if (c.checked_capacity != capacity) {
       c.checked_capacity = capacity;
-      std::string why = pool_.WhyNoneFits(c.slots, c.labels, c.needs);
+      std::string why = pool_.WhyNoneFits(c.slots, c.labels, c.needs, c.time_request_ms, now);
       if (why.empty()) {
         c.unplaceable_since = -1;
         c.unplaceable_why.clear();
@@ -560,7 +566,7 @@ void Scheduler::WatchWaiting(Time now) {
   }
 }
 
-void Scheduler::Place() {
+void Scheduler::Place(Time now) {
   if (pool_.free_total() == 0 || jobs_with_ready_.empty()) return;
   ++pass_;
   // Fair share: the job holding the fewest slots goes next, oldest on ties.
@@ -584,7 +590,8 @@ void Scheduler::Place() {
         if (best == nullptr || ReadyClass::Before(c.top(), best->top())) best = &c;
       }
       if (best == nullptr) break;
-      worker = pool_.Pick(best->slots, best->labels, best->needs);
+      const Time until = best->time_request_ms > 0 ? now + best->time_request_ms : 0;
+      worker = pool_.Pick(best->slots, best->labels, best->needs, until);
       if (worker != nullptr) {
         chosen = best;
         break;
@@ -639,6 +646,8 @@ StatusReply Scheduler::Status(Time now) const {
     WorkerStatus& status = reply.workers.emplace_back(
         WorkerStatus{id, w.info.name, w.info.host, w.info.slots, w.busy(), w.info.labels,
                      w.connected ? 0 : std::max<Time>(1, now - w.last_heard)});
+    status.draining = w.draining;
+    if (w.ends_at > 0) status.time_left_ms = static_cast<uint64_t>(std::max<Time>(1, w.ends_at - now));
     for (const ResourceHeld& h : w.resources) {
       if (h.total > 0) status.resources.push_back({pool_.ResourceName(h.id), h.total});
       if (h.used > 0) status.resources_used.push_back({pool_.ResourceName(h.id), h.used});

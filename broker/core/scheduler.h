@@ -139,6 +139,9 @@ class Scheduler {
   void OnWorkerHeard(WorkerId worker, Time now);
   // The worker left, or was replaced by a restart: its attempts are lost now.
   void OnWorkerLost(WorkerId worker, std::string_view reason, Time now);
+  // The worker takes no new steps from now on (it drains: it was asked to,
+  // or its time is up, or it was idle long enough); it leaves when done.
+  void OnWorkerDraining(WorkerId worker);
   // The broker stopped listening to the worker (its key was taken off the
   // allow-list): it is out of touch from now on and gets no new work; its
   // attempts run out their leases as if it had gone silent.
@@ -250,13 +253,13 @@ class Scheduler {
   // Unfollows the follower of `s`, whose attempt ended without success.
   void UnfollowDependents(Job* job, StepIndex s);
   // Dispatches ready steps while workers have room (fair share first).
-  void Place();
+  void Place(Time now);
   // Tells jobs about ready steps no connected worker could ever run, once
   // they have waited kReportWaitingMs; sets waiting_due_.
   void WatchWaiting(Time now);
   // Asks other workers for queued steps that workers left idle could run
   // now (scheduler_retract.cc).
-  void RetractForIdle();
+  void RetractForIdle(Time now);
 
   Outbox* outbox_;
   SchedulerOptions options_;

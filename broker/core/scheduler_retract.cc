@@ -18,7 +18,7 @@
 
 namespace drover::broker {
 
-void Scheduler::RetractForIdle() {
+void Scheduler::RetractForIdle(Time now) {
   if (replaying_ || pool_.queueing().empty() || pool_.generation() == retract_idle_at_) return;
   // Nobody idle beyond what is being asked back already: the common case
   // while steps flow, and it must cost what it touches, not the queues.
@@ -73,7 +73,10 @@ void Scheduler::RetractForIdle() {
       if (want == 0) break;
       if (c.holder == nullptr || c.holder == taker || c.slots > want ||
           !WorkerPool::Fits(*taker, c.cls->slots, c.cls->labels, c.cls->needs) ||
-          !WorkerPool::HasRoom(*taker, c.cls->needs)) {
+          !WorkerPool::HasRoom(*taker, c.cls->needs) ||
+          !WorkerPool::LastsUntil(*taker, c.cls->time_request_ms > 0
+                                              ? now + c.cls->time_request_ms
+                                              : 0)) {
         continue;
       }
       pool_.MarkRetracting(c.holder, c.key, taker);

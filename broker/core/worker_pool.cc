@@ -4,6 +4,8 @@
 #include <cassert>
 #include <stdexcept>
 
+#include "shared/durations.h"
+
 namespace drover::broker {
 
 LabelId WorkerPool::Intern(std::string_view label) {
@@ -78,6 +80,8 @@ WorkerId WorkerPool::Add(WorkerInfo info, Time now) {
   w.id = id;
   w.labels = InternAll(info.labels);
   w.info = std::move(info);
+  w.draining = w.info.draining;
+  w.ends_at = w.info.time_left_ms > 0 ? now + static_cast<Time>(w.info.time_left_ms) : 0;
   SetResources(&w);
   w.free = w.capacity();
   w.last_heard = now;
@@ -146,23 +150,37 @@ bool WorkerPool::HasRoom(const Worker& w, const ResourceNeeds& needs) {
 }
 
 std::string WorkerPool::WhyNoneFits(uint32_t slots, const LabelSet& labels,
-                                    const ResourceNeeds& needs) const {
+                                    const ResourceNeeds& needs, uint32_t time_request_ms,
+                                    Time now) const {
   auto join = [](const std::vector<std::string>& words) {
     std::string out;
     for (const std::string& w : words) out += (out.empty() ? "" : ", ") + w;
     return out;
   };
-  size_t connected = 0;
+  const Time until = time_request_ms > 0 ? now + time_request_ms : 0;
+  size_t connected = 0, open = 0;
   std::vector<const Worker*> with_labels;
+  Time latest_end = 0;  // of the workers that fit but for their time
   for (const auto& [id, w] : workers_) {
     if (!w.connected) continue;
     ++connected;
-    if (Fits(w, slots, labels, needs)) return "";
+    if (w.draining) continue;
+    ++open;
+    if (Fits(w, slots, labels, needs)) {
+      if (LastsUntil(w, until)) return "";
+      latest_end = std::max(latest_end, w.ends_at);
+      continue;
+    }
     if (std::includes(w.labels.begin(), w.labels.end(), labels.begin(), labels.end())) {
       with_labels.push_back(&w);
     }
   }
   if (connected == 0) return "no worker is connected";
+  if (open == 0) return "every worker is draining";
+  if (latest_end > 0) {
+    return "no worker has " + ShortDuration(time_request_ms) + " left before its time limit; " +
+           "the most is " + ShortDuration(latest_end - now);
+  }
   std::vector<std::string> wanted;
   for (LabelId l : labels) wanted.push_back(label_names_[l]);
   std::sort(wanted.begin(), wanted.end());
@@ -171,7 +189,7 @@ std::string WorkerPool::WhyNoneFits(uint32_t slots, const LabelSet& labels,
     for (LabelId l : labels) {
       const bool somewhere = std::any_of(workers_.begin(), workers_.end(), [&](const auto& kv) {
         const Worker& w = kv.second;
-        return w.connected && std::binary_search(w.labels.begin(), w.labels.end(), l);
+        return w.open() && std::binary_search(w.labels.begin(), w.labels.end(), l);
       });
       if (!somewhere) missing.push_back(label_names_[l]);
     }
@@ -222,17 +240,31 @@ void WorkerPool::SetConnected(Worker* worker, bool connected) {
   UpdateFree(worker, old_idle);
 }
 
-void WorkerPool::UpdateInfo(Worker* worker, WorkerInfo info) {
+void WorkerPool::UpdateInfo(Worker* worker, WorkerInfo info, Time now) {
   const uint32_t old_idle = worker->idle();
   ++capacity_generation_;
   worker->labels = InternAll(info.labels);
   worker->info = std::move(info);
+  worker->draining = worker->draining || worker->info.draining;
+  worker->ends_at =
+      worker->info.time_left_ms > 0 ? now + static_cast<Time>(worker->info.time_left_ms) : 0;
   SetResources(worker);
   UpdateFree(worker, old_idle);
 }
 
-Worker* WorkerPool::Pick(uint32_t slots, const LabelSet& labels, const ResourceNeeds& needs) {
-  auto fits = [&](const Worker& w) { return Fits(w, slots, labels, needs) && HasRoom(w, needs); };
+void WorkerPool::SetDraining(Worker* worker) {
+  if (worker->draining) return;
+  ++capacity_generation_;
+  const uint32_t old_idle = worker->idle();
+  worker->draining = true;
+  UpdateFree(worker, old_idle);
+}
+
+Worker* WorkerPool::Pick(uint32_t slots, const LabelSet& labels, const ResourceNeeds& needs,
+                         Time until) {
+  auto fits = [&](const Worker& w) {
+    return Fits(w, slots, labels, needs) && HasRoom(w, needs) && LastsUntil(w, until);
+  };
   // Both indexes are ordered most-first, so the first fit is the best one:
   // a worker that starts the step at once, else one that queues it.
   for (const auto& [idle, id] : by_idle_) {

@@ -37,7 +37,12 @@
 // A worker is known by its instance: an id its process makes up when it
 // starts, kept across reconnections. A worker that goes silent is
 // disconnected: it keeps its attempts (the scheduler decides when they are
-// lost) but gets nothing new until it is heard again.
+// lost) but gets nothing new until it is heard again. A draining worker
+// gets nothing new either, for good: it finishes what it runs and leaves.
+//
+// A worker with a time limit says in its hello how long it has left; the
+// pool keeps when that is (`ends_at`, on the shell's clock) and gives a
+// step with a `time_request` only to a worker that lasts that long.
 //
 // Invariants (CheckInvariants):
 //   1. For each worker, used == sum(slots of its assigned attempts) and
@@ -88,13 +93,15 @@ struct ResourceHeld {
 };
 
 struct WorkerInfo {
-  std::string name;
-  std::string host;
+  std::string name = {};
+  std::string host = {};
   uint32_t slots = 1;
-  std::vector<std::string> labels;
-  uint32_t prefetch = 0;  // slot units it queues locally beyond `slots`
-  std::string instance;   // stable for the life of the worker process
+  std::vector<std::string> labels = {};
+  uint32_t prefetch = 0;     // slot units it queues locally beyond `slots`
+  std::string instance = {};  // stable for the life of the worker process
   ResourceList resources = {};  // what it has besides slots
+  uint64_t time_left_ms = 0;    // until its time limit, as of the hello; 0: none
+  bool draining = false;        // takes nothing new (it said so in its hello)
 };
 
 inline constexpr int64_t kPrefetchBelowMs = 250;
@@ -121,6 +128,8 @@ struct Worker {
   LabelSet labels;
   std::vector<ResourceHeld> resources;  // sorted by id
   bool connected = true;  // heard from within the liveness interval
+  bool draining = false;  // takes nothing new, ever; leaves when done
+  Time ends_at = 0;       // when its time limit comes; 0: none
   uint32_t used = 0;  // slots of its assigned attempts
   uint32_t free = 0;  // what it can still be assigned: capacity() - used, or 0
   Time last_heard = 0;
@@ -132,8 +141,10 @@ struct Worker {
   // steps does not stick a few units off); -1: none yet.
   int64_t avg_run_us = -1;
 
-  // Slots plus the prefetch in use; 0 while disconnected.
-  uint32_t capacity() const { return connected ? info.slots + prefetch_used() : 0; }
+  // Whether it takes new steps: connected and not draining.
+  bool open() const { return connected && !draining; }
+  // Slots plus the prefetch in use; 0 while not open().
+  uint32_t capacity() const { return open() ? info.slots + prefetch_used() : 0; }
   // Of its prefetch, what holds about kPrefetchWorkMs of its steps per slot
   // (at least one), while its steps are short; else none.
   uint32_t prefetch_used() const {
@@ -145,7 +156,7 @@ struct Worker {
   // Slots in use as far as the broker can tell.
   uint32_t busy() const { return std::min(info.slots, used); }
   // Slots with nothing assigned: a step sent here starts at once.
-  uint32_t idle() const { return connected ? info.slots - busy() : 0; }
+  uint32_t idle() const { return open() ? info.slots - busy() : 0; }
 };
 
 class WorkerPool {
@@ -167,17 +178,24 @@ class WorkerPool {
   Worker* FindInstance(std::string_view instance);
   const std::unordered_map<WorkerId, Worker>& all() const { return workers_; }
 
-  // The best worker for a step needing `slots`, `labels` and `needs`, or
-  // nullptr.
-  Worker* Pick(uint32_t slots, const LabelSet& labels, const ResourceNeeds& needs);
+  // The best worker for a step needing `slots`, `labels` and `needs`, that
+  // lasts until `until` (0: no need), or nullptr.
+  Worker* Pick(uint32_t slots, const LabelSet& labels, const ResourceNeeds& needs,
+               Time until = 0);
   // Whether `worker` could ever run such a step (its slots, labels and
   // resource totals), and whether the resources are free now.
   static bool Fits(const Worker& worker, uint32_t slots, const LabelSet& labels,
                    const ResourceNeeds& needs);
   static bool HasRoom(const Worker& worker, const ResourceNeeds& needs);
-  // Why no connected worker could ever run such a step ("no worker has mem
-  // 8G; the largest has 4G"), or "" when one could.
-  std::string WhyNoneFits(uint32_t slots, const LabelSet& labels, const ResourceNeeds& needs) const;
+  // Whether `worker` is there until `until` (0: any worker is).
+  static bool LastsUntil(const Worker& worker, Time until) {
+    return until == 0 || worker.ends_at == 0 || until <= worker.ends_at;
+  }
+  // Why no open worker could run such a step, now or later ("no worker has
+  // mem 8G; the largest has 4G"; "no worker has 2h left; the most is 40m"),
+  // or "" when one could. `time_request_ms`: 0 for none.
+  std::string WhyNoneFits(uint32_t slots, const LabelSet& labels, const ResourceNeeds& needs,
+                          uint32_t time_request_ms = 0, Time now = 0) const;
 
   // REQUIRES: `worker` has at least `slots` free and room for `needs`.
   void Assign(Worker* worker, const TaskKey& key, uint32_t slots, const ResourceNeeds& needs);
@@ -193,7 +211,10 @@ class WorkerPool {
   void SetConnected(Worker* worker, bool connected);
   // Replaces what a reconnecting worker says about itself (its slots or
   // labels may have changed); its assignments stay.
-  void UpdateInfo(Worker* worker, WorkerInfo info);
+  void UpdateInfo(Worker* worker, WorkerInfo info, Time now);
+  // The worker takes nothing new from now on (it cannot be undone: a
+  // worker that drains leaves).
+  void SetDraining(Worker* worker);
 
   uint32_t free_total() const { return free_total_; }
 

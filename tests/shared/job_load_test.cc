@@ -451,6 +451,12 @@ TEST_CASE("numbers out of range name the range") {
             {"id": "a", "cmd": "x", "duration": 0.25}, {"id": "b", "cmd": "x"}]})"))
             .steps[1]
             .duration_ms == 90'000u);
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "time_request": -1}]})") ==
+        "steps[0].time_request: must be more than 0 and at most 2592000 seconds (30 days), got -1");
+  const JobSpec timed = Spec(LoadJson(R"({"defaults": {"time_request": 3600}, "steps": [
+            {"id": "a", "cmd": "x", "time_request": 1.5}, {"id": "b", "cmd": "x"}]})"));
+  CHECK(timed.steps[0].time_request_ms == 1'500u);
+  CHECK(timed.steps[1].time_request_ms == 3'600'000u);
   CHECK(Spec(LoadJson(R"({"steps": [{"id": "a", "cmd": "x", "timeout": 2592000}]})"))
             .steps[0]
             .timeout_ms == 2'592'000'000u);

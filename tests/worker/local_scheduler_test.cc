@@ -132,6 +132,30 @@ TEST_CASE("a retraction gives back waiting tasks at once and declines running on
   CHECK(f.StartedSteps() == V{0, 1, 3});
 }
 
+TEST_CASE("draining gives back what waits, lets what runs finish, and ends once all is acknowledged") {
+  CoreFixture f(/*slots=*/1);
+  // 0 runs; 1 is queued; 2 follows 0.
+  f.Dispatch({CoreFixture::MakeTask(0), CoreFixture::MakeTask(1), CoreFixture::MakeTask(2, 1, 0)});
+  f.core.Drain(f.now);
+  f.Check();
+  CHECK(f.core.draining());
+  f.Flush(/*force=*/false);  // given back at once: other workers wait for them
+  REQUIRE(f.sent.size() == 2);
+  CHECK(f.OutcomeOf(1) == Outcome::kRetracted);
+  CHECK(f.OutcomeOf(2) == Outcome::kRetracted);
+  // One that crossed the worker's Draining on the way goes back too.
+  f.Dispatch({CoreFixture::MakeTask(3)});
+  CHECK(f.OutcomeOf(3) == Outcome::kRetracted);
+  CHECK_FALSE(f.core.Drained());  // 0 runs on, to its end
+  CHECK(f.runner.stopped.empty());
+  f.Exit(0);
+  CHECK(f.StartedSteps() == V{0});
+  CHECK(f.OutcomeOf(0) == Outcome::kExited);
+  CHECK_FALSE(f.core.Drained());  // until the broker has every result
+  f.core.Acknowledged(f.seq_key.rbegin()->first);
+  CHECK(f.core.Drained());
+}
+
 TEST_CASE("a task that cannot start fails at once, and what follows it does not run") {
   CoreFixture f(/*slots=*/1);
   f.runner.fail_next = true;
@@ -219,7 +243,7 @@ TEST_CASE("every accepted task gets exactly one result, whatever the events") {
     std::vector<ProcessRunner::Id> live;  // started, not yet exited
     for (int event = 0; event < 400; ++event) {
       f.now += pick(50);
-      switch (pick(8)) {
+      switch (pick(9)) {
         case 0:
         case 1: {  // a dispatch, sometimes following an earlier step
           std::optional<uint32_t> after;
@@ -268,6 +292,9 @@ TEST_CASE("every accepted task gets exactly one result, whatever the events") {
         case 7:
           if (f.core.in_touch()) f.Flush(pick(2) == 0);
           break;
+        case 8:  // now and then the worker drains, late in the run
+          if (event > 300 && pick(10) == 0) f.core.Drain(f.now);
+          break;
       }
       f.Check();
     }
@@ -288,7 +315,8 @@ TEST_CASE("every accepted task gets exactly one result, whatever the events") {
     for (const TaskResult& r : f.sent) outcomes.insert(r.run.outcome);
   }
   CHECK(outcomes == std::set<Outcome>{Outcome::kExited, Outcome::kKilled, Outcome::kLost,
-                                      Outcome::kNotRun, Outcome::kSpawnFailed});
+                                      Outcome::kNotRun, Outcome::kSpawnFailed,
+                                      Outcome::kRetracted});
 }
 
 }  // namespace

@@ -24,6 +24,12 @@ void LocalScheduler::OnDisconnected() {
 
 void LocalScheduler::Accept(Task task, Time now) {
   if (stopping_ || where_.count(task.key)) return;  // sent again: held already
+  if (draining_) {
+    // Crossed our Draining on the way: back to the broker, unstarted.
+    ReportUnstarted(task.key, Outcome::kRetracted, now, "", /*urgent=*/true);
+    Ended(task.key, false, now);
+    return;
+  }
   if (!task.follows()) {
     where_.emplace(task.key, Place::kQueued);
     queued_.push_back(std::move(task));
@@ -64,6 +70,17 @@ std::vector<TaskKey> LocalScheduler::Retract(const std::vector<TaskKey>& keys, T
     Ended(key, false, now);
   }
   return declined;
+}
+
+void LocalScheduler::Drain(Time now) {
+  draining_ = true;
+  std::vector<TaskKey> waiting;
+  for (const Task& t : queued_) waiting.push_back(t.key);
+  for (const auto& [pred, tasks] : followers_) {
+    for (const Task& t : tasks) waiting.push_back(t.key);
+  }
+  // Those following one given back here are given back with it (kNotRun).
+  (void)Retract(waiting, now);
 }
 
 bool LocalScheduler::RemoveWaiting(const TaskKey& key) {

@@ -29,6 +29,10 @@
 //     the lease the broker may run its step elsewhere: a running one is
 //     stopped at CutOff() (its result says lost), a waiting one is given up
 //     at CutOff() as lost.
+//   - Drain: every waiting task is given back as by Retract, and every task
+//     dispatched from then on too; running ones run to their end. Drained()
+//     says when nothing is left, not even a result to acknowledge: the
+//     worker may then leave without the broker losing anything.
 //   - Every task accepted gets exactly one result, unless the worker shuts
 //     down first (the broker then re-queues what it held).
 //
@@ -101,6 +105,11 @@ class LocalScheduler {
   // The broker asks for these attempts back, to run them elsewhere. Returns
   // those it cannot have: running, or not held here.
   std::vector<TaskKey> Retract(const std::vector<TaskKey>& keys, Time now);
+  // Takes no new tasks from now on (above). Cannot be undone.
+  void Drain(Time now);
+  bool draining() const { return draining_; }
+  // Draining, and nothing held: no task, no result unacknowledged.
+  bool Drained() const { return draining_ && where_.empty() && results_.kept() == 0; }
   // Process `id` is finished (worker/subprocess.h says when).
   void OnExit(Id id, const RunResult& run, Time now);
 
@@ -165,6 +174,7 @@ class LocalScheduler {
 
   bool in_touch_ = false;
   bool stopping_ = false;
+  bool draining_ = false;
   Time last_heard_ = 0;  // from the broker, on any connection
   uint32_t heartbeat_ms_ = kHeartbeatMs;
 };
