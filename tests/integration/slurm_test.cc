@@ -21,6 +21,10 @@ namespace {
 
 using std::chrono::seconds;
 
+std::string Script(const std::string& name) {
+  return std::string(DROVER_SOURCE_DIR) + "/deploy/slurm/" + name;
+}
+
 // What every job of these tests gets in its environment (sbatch passes the
 // submitter's on): Drover's programs, and a TMPDIR of the cluster's own, the
 // "local disk" of its nodes, which the scripts must leave empty.
@@ -28,6 +32,24 @@ std::map<std::string, std::string> JobEnv(SlurmCluster& slurm) {
   const std::string tmp = slurm.dir().path() + "/node-tmp";
   mkdir(tmp.c_str(), 0700);
   return {{"DROVER_BIN", BinDir()}, {"TMPDIR", tmp}};
+}
+
+bool NodeTmpEmpty(SlurmCluster& slurm) {
+  return std::filesystem::is_empty(slurm.dir().path() + "/node-tmp");
+}
+
+// The first line of `submit status`, once it is `want` (empty if it never is).
+std::string WaitForStatusLine(Host& from, const Host& broker, const std::string& want,
+                              const std::map<std::string, std::string>& env, std::string* all) {
+  std::string first;
+  WaitUntil(std::chrono::seconds(20), [&] {
+    Run r =
+        from.Exec({BinDir() + "/submit", "status", "--broker", Endpoint(broker)}, seconds(10), env);
+    *all = r.out + r.err;
+    first = r.out.substr(0, r.out.find('\n'));
+    return r.exit_code == 0 && first == want;
+  });
+  return first == want ? first : "";
 }
 
 TEST_CASE("slurm: the test cluster runs a job on every node, and leaves nothing behind") {
@@ -50,6 +72,87 @@ TEST_CASE("slurm: the test cluster runs a job on every node, and leaves nothing 
   }
   for (const std::string& ns : NetLab::Namespaces()) CHECK(ns.rfind(prefix, 0) != 0);
   CHECK(!std::filesystem::exists(dir));
+}
+
+TEST_CASE("slurm: drover-workers.sbatch gives a running broker a worker per node until scancel") {
+  std::unique_ptr<SlurmCluster> slurm = StartSlurmOrSkip();
+  if (!slurm) return;
+  const std::string dir = slurm->dir().path();
+  std::map<std::string, std::string> env = JobEnv(*slurm);
+
+  // Without a broker to work for, the job stops at once and says why.
+  const std::string lost = slurm->Sbatch(
+      {"-N", "1", "--output", dir + "/lost.out", Script("drover-workers.sbatch")}, env);
+  SlurmJob job = slurm->WaitForEnd(lost);
+  CHECK(job.state() == "FAILED");
+  CHECK(job.exit_code() == 2);
+  CHECK(ReadFile(dir + "/lost.out").find("DROVER_BROKER is not set") != std::string::npos);
+
+  // A broker with keys on node1; the workers' and the user's keys sit on the
+  // filesystem every node shares.
+  auto keygen = [&](const std::string& base) {
+    Run r =
+        RunCommand({BinDir() + "/submit", "keygen", dir + "/" + base}, slurm->dir(), seconds(30));
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    return dir + "/" + base;
+  };
+  REQUIRE(mkdir((dir + "/keys").c_str(), 0700) == 0);
+  keygen("keys/broker");
+  const std::string worker = keygen("worker"), user = keygen("user");
+  slurm->dir().Write("keys/workers.allow", ReadFile(worker + ".pub"));
+  slurm->dir().Write("keys/submitters.allow", ReadFile(user + ".pub"));
+  Host& node1 = slurm->node(0);
+  Process& broker = StartBroker(slurm->lab(), node1, {"--key-dir", dir + "/keys"});
+  const std::map<std::string, std::string> user_env = {
+      {"DROVER_KEY", user + ".key"}, {"DROVER_BROKER_KEY", dir + "/keys/broker.pub"}};
+
+  env["DROVER_BROKER"] = Endpoint(node1);
+  env["DROVER_KEY"] = worker + ".key";
+  env["DROVER_BROKER_KEY"] = dir + "/keys/broker.pub";
+  const std::string id = slurm->Sbatch({"-N", "2", "--mem", "500", "--output", dir + "/workers.out",
+                                        Script("drover-workers.sbatch"), "--label", "slurm"},
+                                       env);
+  std::string status;
+  const std::string waited = WaitForWorkers(node1, node1, 2, seconds(20), user_env);
+  REQUIRE_MESSAGE(waited.empty(), waited << "\nbatch output:\n"
+                                         << ReadFile(dir + "/workers.out") << "\nbroker log:\n"
+                                         << broker.err());
+  Run r = node1.Exec({BinDir() + "/submit", "status", "--broker", Endpoint(node1)}, seconds(10),
+                     user_env);
+  // Named after the node, slots and memory from the allocation (2 CPUs
+  // with --exclusive, --mem 500), the label given to the script.
+  CHECK(r.out.find("node1 (node1): 0/2 slots busy, mem 0/500M, labels slurm") != std::string::npos);
+  CHECK(r.out.find("node2 (node2): 0/2 slots busy, mem 0/500M, labels slurm") != std::string::npos);
+
+  nlohmann::json spread = {{"name", "spread"}, {"steps", nlohmann::json::array()}};
+  for (int i = 0; i < 6; ++i) {
+    spread["steps"].push_back({{"id", "s" + std::to_string(i)},
+                               {"cmd", "sleep 0.3; echo $DROVER_WORKER"},
+                               {"requires", {"slurm"}}});
+  }
+  int code = -1;
+  auto events =
+      SubmitJson(slurm->lab(), node1, node1, "spread.json", spread.dump(), &code, user_env);
+  CHECK(code == 0);
+  std::set<std::string> ran_on;
+  for (const auto& [step, e] : FinalStates(events)) {
+    CHECK(e.at("state") == "succeeded");
+    ran_on.insert(e.at("worker").get<std::string>());
+  }
+  CHECK(ran_on == std::set<std::string>{"node1", "node2"});
+
+  // scancel --signal=TERM, as docs/clusters.md says: each worker says
+  // goodbye (gone at once, not out of touch) and removes its state
+  // directory, and the job ends.
+  slurm->Scancel(id, "TERM");
+  CHECK_MESSAGE(WaitForStatusLine(node1, node1, "0 worker(s)", user_env, &status) == "0 worker(s)",
+                status);
+  job = slurm->WaitForEnd(id);
+  CHECK(job.state() == "COMPLETED");
+  CHECK(WaitUntil(seconds(5), [&] { return NodeTmpEmpty(*slurm); }));
+  CHECK(broker.running());
+  INFO("broker log:\n" << broker.err());
+  CHECK(broker.err().find("worker node1") != std::string::npos);
 }
 
 }  // namespace
