@@ -25,6 +25,13 @@ std::string Script(const std::string& name) {
   return std::string(DROVER_SOURCE_DIR) + "/deploy/slurm/" + name;
 }
 
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
 // What every job of these tests gets in its environment (sbatch passes the
 // submitter's on): Drover's programs, and a TMPDIR of the cluster's own, the
 // "local disk" of its nodes, which the scripts must leave empty.
@@ -36,6 +43,21 @@ std::map<std::string, std::string> JobEnv(SlurmCluster& slurm) {
 
 bool NodeTmpEmpty(SlurmCluster& slurm) {
   return std::filesystem::is_empty(slurm.dir().path() + "/node-tmp");
+}
+
+// Drover's programs still running on any node.
+std::vector<std::string> DroverLeftovers(SlurmCluster& slurm) {
+  std::vector<std::string> left;
+  for (size_t i = 0; i < slurm.size(); ++i) {
+    for (pid_t pid : slurm.node(i).Pids()) {
+      std::string comm;
+      std::getline(std::ifstream("/proc/" + std::to_string(pid) + "/comm"), comm);
+      if (comm == "broker" || comm == "worker" || comm == "submit") {
+        left.push_back(comm + " on " + slurm.node(i).name());
+      }
+    }
+  }
+  return left;
 }
 
 // The first line of `submit status`, once it is `want` (empty if it never is).
@@ -72,6 +94,58 @@ TEST_CASE("slurm: the test cluster runs a job on every node, and leaves nothing 
   }
   for (const std::string& ns : NetLab::Namespaces()) CHECK(ns.rfind(prefix, 0) != 0);
   CHECK(!std::filesystem::exists(dir));
+}
+
+TEST_CASE("slurm: drover-run.sbatch runs a graph on the allocation and exits as submit does") {
+  std::unique_ptr<SlurmCluster> slurm = StartSlurmOrSkip();
+  if (!slurm) return;
+  const std::string dir = slurm->dir().path();
+  const std::string marks = dir + "/marks";
+  auto step = [&](const std::string& id, nlohmann::json after) {
+    return nlohmann::json{
+        {"id", id}, {"after", after}, {"cmd", "echo " + id + " $(uname -n) >> " + marks}};
+  };
+  const nlohmann::json diamond = {{"name", "diamond"},
+                                  {"steps",
+                                   {step("gen", nlohmann::json::array()), step("left", {"gen"}),
+                                    step("right", {"gen"}), step("join", {"left", "right"})}}};
+  const std::string file = slurm->dir().Write("diamond.json", diamond.dump());
+
+  const std::string id =
+      slurm->Sbatch({"-N", "2", "--output", dir + "/run-%j.out", Script("drover-run.sbatch"), file},
+                    JobEnv(*slurm));
+  SlurmJob job = slurm->WaitForEnd(id);
+  const std::string out = ReadFile(dir + "/run-" + id + ".out");
+  INFO("batch output:\n" << out);
+  CHECK(job.state() == "COMPLETED");
+  CHECK(job.exit_code() == 0);
+  CHECK(out.find("job 1 (diamond) succeeded") != std::string::npos);
+  CHECK(out.find("drover-run: 2 worker(s) in") != std::string::npos);
+  // On the way out the workers said goodbye before the broker stopped.
+  CHECK(out.find("(#1) said goodbye") < out.find("broker info: stopping"));
+  CHECK(out.find("(#2) said goodbye") < out.find("broker info: stopping"));
+  const std::vector<std::string> lines = Lines(ReadFile(marks));
+  REQUIRE(lines.size() == 4);
+  CHECK(lines.front().rfind("gen ", 0) == 0);
+  CHECK(lines.back().rfind("join ", 0) == 0);
+  CHECK(NodeTmpEmpty(*slurm));
+  CHECK(DroverLeftovers(*slurm).empty());
+
+  // A failing step: submit exits 1, and so does the batch job.
+  const std::string bad =
+      slurm->dir().Write("bad.json", R"({"name": "bad", "steps": [{"id": "ok", "cmd": "true"},
+                      {"id": "boom", "after": ["ok"], "cmd": "exit 3"}]})");
+  const std::string bad_id =
+      slurm->Sbatch({"-N", "2", "--output", dir + "/run-%j.out", Script("drover-run.sbatch"), bad},
+                    JobEnv(*slurm));
+  job = slurm->WaitForEnd(bad_id);
+  const std::string bad_out = ReadFile(dir + "/run-" + bad_id + ".out");
+  INFO("batch output:\n" << bad_out);
+  CHECK(job.state() == "FAILED");
+  CHECK(job.exit_code() == 1);
+  CHECK(bad_out.find("job 1 (bad) failed") != std::string::npos);
+  CHECK(NodeTmpEmpty(*slurm));
+  CHECK(DroverLeftovers(*slurm).empty());
 }
 
 TEST_CASE("slurm: drover-workers.sbatch gives a running broker a worker per node until scancel") {
