@@ -63,11 +63,6 @@ int SlurmJob::exit_code() const {
   return std::stoi(code.substr(0, code.find(':')));
 }
 
-int SlurmJob::signal() const {
-  const std::string& code = fields.at("ExitCode");
-  return std::stoi(code.substr(code.find(':') + 1));
-}
-
 bool SlurmCluster::Available(std::string* why) {
   static const std::string reason = [] {
     if (geteuid() != 0) return std::string("not root (slurmd and munged run as root here)");

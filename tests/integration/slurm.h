@@ -41,7 +41,6 @@ struct SlurmJob {
   const std::string& state() const { return fields.at("JobState"); }  // "COMPLETED", ...
   // The batch script's exit code: the first half of ExitCode=CODE:SIGNAL.
   int exit_code() const;
-  int signal() const;
 };
 
 class SlurmCluster {
