@@ -65,6 +65,18 @@ std::string TempDir::Write(const std::string& name, const std::string& content) 
   return path;
 }
 
+std::string FindTool(const std::string& tool) {
+  std::string dirs = "/usr/sbin:/sbin:/usr/bin:/bin";
+  if (const char* path = std::getenv("PATH")) dirs = std::string(path) + ":" + dirs;
+  std::istringstream in(dirs);
+  for (std::string dir; std::getline(in, dir, ':');) {
+    if (dir.empty()) continue;
+    const std::string candidate = dir + "/" + tool;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
 int FreePort() {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};

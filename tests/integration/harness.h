@@ -50,6 +50,10 @@ class TempDir {
   std::string path_;
 };
 
+// The full path of `tool` on $PATH or in the usual system directories (root's
+// sbin is often missing from a test runner's $PATH); empty if there is none.
+std::string FindTool(const std::string& tool);
+
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreePort();
 

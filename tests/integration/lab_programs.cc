@@ -44,11 +44,13 @@ Process& StartWorker(NetLab& lab, Host& host, const Host& broker, int slots,
   return host.Start(argv);
 }
 
-std::string WaitForWorkers(Host& from, const Host& broker, size_t n, milliseconds within) {
+std::string WaitForWorkers(Host& from, const Host& broker, size_t n, milliseconds within,
+                           const std::map<std::string, std::string>& env) {
   const auto deadline = Clock::now() + within;
   const std::string want = std::to_string(n) + " worker(s)";
   for (;;) {
-    Run r = from.Exec({BinDir() + "/submit", "status", "--broker", Endpoint(broker)}, seconds(10));
+    Run r =
+        from.Exec({BinDir() + "/submit", "status", "--broker", Endpoint(broker)}, seconds(10), env);
     if (r.exit_code == 0 && r.out.rfind(want, 0) == 0) return "";
     if (Clock::now() > deadline) {
       return "the broker never listed " + std::to_string(n) + " workers within " +
@@ -61,10 +63,11 @@ std::string WaitForWorkers(Host& from, const Host& broker, size_t n, millisecond
 
 std::vector<nlohmann::json> SubmitJson(NetLab& lab, Host& from, const Host& broker,
                                        const std::string& name, const std::string& job,
-                                       int* exit_code) {
+                                       int* exit_code,
+                                       const std::map<std::string, std::string>& env) {
   const std::string file = lab.dir().Write(name, job);
-  Run r =
-      from.Exec({BinDir() + "/submit", file, "--broker", Endpoint(broker), "--json"}, seconds(60));
+  Run r = from.Exec({BinDir() + "/submit", file, "--broker", Endpoint(broker), "--json"},
+                    seconds(60), env);
   *exit_code = r.exit_code;
   INFO("submit stderr: " << r.err);
   return JsonLines(r.out);

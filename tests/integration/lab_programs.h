@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -31,14 +32,16 @@ Process& StartBroker(NetLab& lab, Host& host, const std::vector<std::string>& ex
 Process& StartWorker(NetLab& lab, Host& host, const Host& broker, int slots = 1,
                      const std::vector<std::string>& extra = {});
 
-// Polls `submit status`, run on `from`, until the broker lists `n` workers.
-// Empty on success, else what went wrong.
+// Polls `submit status`, run on `from` with `env` added (keys), until the
+// broker lists `n` workers. Empty on success, else what went wrong.
 std::string WaitForWorkers(Host& from, const Host& broker, size_t n,
-                           std::chrono::milliseconds within = std::chrono::seconds(15));
+                           std::chrono::milliseconds within = std::chrono::seconds(15),
+                           const std::map<std::string, std::string>& env = {});
 
-// `submit FILE --json` on `from`, to completion; the events.
+// `submit FILE --json` on `from` with `env` added, to completion; the events.
 std::vector<nlohmann::json> SubmitJson(NetLab& lab, Host& from, const Host& broker,
                                        const std::string& name, const std::string& job,
-                                       int* exit_code);
+                                       int* exit_code,
+                                       const std::map<std::string, std::string>& env = {});
 
 }  // namespace drover::testing

@@ -27,20 +27,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The full path of `tool` on $PATH or in the usual system directories (root's
-// sbin is often missing from a test runner's $PATH); empty if there is none.
-std::string FindTool(const std::string& tool) {
-  std::string dirs = "/usr/sbin:/sbin:/usr/bin:/bin";
-  if (const char* path = std::getenv("PATH")) dirs = std::string(path) + ":" + dirs;
-  std::istringstream in(dirs);
-  for (std::string dir; std::getline(in, dir, ':');) {
-    if (dir.empty()) continue;
-    const std::string candidate = dir + "/" + tool;
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
-
 const std::string& IpPath() {
   static const std::string path = FindTool("ip");
   return path;
@@ -53,6 +39,11 @@ const std::string& UnsharePath() {
 
 const std::string& TcPath() {
   static const std::string path = FindTool("tc");
+  return path;
+}
+
+const std::string& NsenterPath() {
+  static const std::string path = FindTool("nsenter");
   return path;
 }
 
@@ -207,11 +198,18 @@ Host::Host(const NetLab* lab, std::string name, std::string netns, std::string i
       ip_(std::move(ip)),
       port_(std::move(port)) {}
 
-std::vector<std::string> Host::InHost(const std::vector<std::string>& argv) const {
+std::vector<std::string> Host::InHost(const std::vector<std::string>& argv, Entry entry) const {
   // Each step execs the next, so the pid stays the program's: `ip netns exec`
-  // enters the namespace, `unshare --uts` gives it a host name of its own.
+  // (or nsenter) enters the namespace, `unshare --uts` gives it a host name of
+  // its own.
   const char* set_name_and_exec = "echo \"$0\" > /proc/sys/kernel/hostname && exec \"$@\"";
-  std::vector<std::string> full = {IpPath(), "netns", "exec", netns_, UnsharePath(), "--uts"};
+  std::vector<std::string> full;
+  if (entry == Entry::kNetworkOnly) {
+    if (NsenterPath().empty()) throw std::runtime_error("`nsenter` (util-linux) not found");
+    full = {NsenterPath(), "--net=/var/run/netns/" + netns_, "--", UnsharePath(), "--uts"};
+  } else {
+    full = {IpPath(), "netns", "exec", netns_, UnsharePath(), "--uts"};
+  }
   full.insert(full.end(), {"--", "/bin/sh", "-c", set_name_and_exec, name_});
   full.insert(full.end(), argv.begin(), argv.end());
   return full;
@@ -224,9 +222,9 @@ Host::~Host() {
 }
 
 Process& Host::Start(const std::vector<std::string>& argv,
-                     const std::map<std::string, std::string>& env) {
+                     const std::map<std::string, std::string>& env, Entry entry) {
   const auto [out, err] = LogPaths(lab_->dir().path(), name_, argv.at(0));
-  processes_.push_back(std::make_unique<Process>(InHost(argv), out, err, env));
+  processes_.push_back(std::make_unique<Process>(InHost(argv, entry), out, err, env));
   return *processes_.back();
 }
 

@@ -19,9 +19,10 @@
 // in them, so a test run killed midway leaks nothing into the next one.
 //
 // Needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN), `ip` from iproute2, `unshare`
-// from util-linux, and veth and bridge support in the kernel; SetLatency also
-// needs `tc` and the sch_netem qdisc, SetRateLimit `tc` and sch_tbf.
-// Tests call Available() first and skip with its reason when it is false.
+// (and for Entry::kNetworkOnly `nsenter`) from util-linux, and veth and bridge
+// support in the kernel; SetLatency also needs `tc` and the sch_netem qdisc,
+// SetRateLimit `tc` and sch_tbf. Tests call Available() first and skip with
+// its reason when it is false.
 //
 // Not thread-safe: one thread drives a lab (Host::Exec may run from several).
 #pragma once
@@ -52,16 +53,30 @@ class Host {
   const std::string& ip() const { return ip_; }        // "10.213.X.N", on eth0
   const std::string& netns() const { return netns_; }  // for `ip netns exec`
 
+  // How a program enters the host's network namespace.
+  enum class Entry {
+    // `ip netns exec`, which also gives the program a mount namespace of its
+    // own with a /sys for the host's network (/sys/class/net lists its eth0)
+    // and none of the machine's mounts under /sys (no /sys/fs/cgroup).
+    kIpNetnsExec,
+    // `nsenter --net`: the network namespace only; the program sees the
+    // machine's mounts, /sys/fs/cgroup included, which slurmd will not start
+    // without (slurm.h).
+    kNetworkOnly,
+  };
+
   // Starts `argv` inside this host: in its network namespace, and in a UTS
   // namespace where the host name (`uname -n`, a worker's default --name) is
-  // name(). `ip netns exec`, `unshare --uts` and a shell each exec the next,
-  // so pid() is the program's. It runs in its own process group, stdout and
-  // stderr going to files in the lab's directory, with the test's environment
-  // plus `env`. The host keeps the Process until the lab ends.
+  // name(). `ip netns exec` (or `nsenter`), `unshare --uts` and a shell each
+  // exec the next, so pid() is the program's. It runs in its own process
+  // group, stdout and stderr going to files in the lab's directory, with the
+  // test's environment plus `env`. The host keeps the Process until the lab
+  // ends.
   // REQUIRES: argv[0] is a path, or a program on $PATH.
   // Throws std::runtime_error if it cannot be spawned.
   Process& Start(const std::vector<std::string>& argv,
-                 const std::map<std::string, std::string>& env = {});
+                 const std::map<std::string, std::string>& env = {},
+                 Entry entry = Entry::kIpNetnsExec);
 
   // Runs `argv` inside this host, as Start does, to completion. After `timeout` its group is
   // killed and the result has exit_code -SIGKILL and "timed out" in err.
@@ -81,7 +96,8 @@ class Host {
   // the namespace, then reaps the Processes.
   void KillAll();
   // The command line that runs `argv` in this host.
-  std::vector<std::string> InHost(const std::vector<std::string>& argv) const;
+  std::vector<std::string> InHost(const std::vector<std::string>& argv,
+                                  Entry entry = Entry::kIpNetnsExec) const;
 
   const NetLab* lab_;
   std::string name_, netns_, ip_;
