@@ -183,9 +183,10 @@ TEST_CASE("slurm: drover-workers.sbatch gives a running broker a worker per node
   env["DROVER_BROKER"] = Endpoint(node1);
   env["DROVER_KEY"] = worker + ".key";
   env["DROVER_BROKER_KEY"] = dir + "/keys/broker.pub";
-  const std::string id = slurm->Sbatch({"-N", "2", "--mem", "500", "--output", dir + "/workers.out",
-                                        Script("drover-workers.sbatch"), "--label", "slurm"},
-                                       env);
+  const std::string id =
+      slurm->Sbatch({"-N", "2", "--mem", "500", "-t", "10", "--output", dir + "/workers.out",
+                     Script("drover-workers.sbatch"), "--label", "slurm"},
+                    env);
   std::string status;
   const std::string waited = WaitForWorkers(node1, node1, 2, seconds(20), user_env);
   REQUIRE_MESSAGE(waited.empty(), waited << "\nbatch output:\n"
@@ -197,6 +198,10 @@ TEST_CASE("slurm: drover-workers.sbatch gives a running broker a worker per node
   // with --exclusive, --mem 500), the label given to the script.
   CHECK(r.out.find("node1 (node1): 0/2 slots busy, mem 0/500M, labels slurm") != std::string::npos);
   CHECK(r.out.find("node2 (node2): 0/2 slots busy, mem 0/500M, labels slurm") != std::string::npos);
+  // The job's time limit (-t 10) is the workers': they leave before Slurm
+  // ends the job (their kill grace and 5 s before), and say how long they
+  // have.
+  CHECK(r.out.find("labels slurm, 9m") != std::string::npos);
 
   nlohmann::json spread = {{"name", "spread"}, {"steps", nlohmann::json::array()}};
   for (int i = 0; i < 6; ++i) {
