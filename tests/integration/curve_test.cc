@@ -126,6 +126,9 @@ TEST_CASE("with keys, a worker key cannot submit and a submitter key cannot be a
     CHECK(ExpectError(peer.Receive()).code == ErrorCode::kWrongRole);
     peer.Send(StatusRequest{});
     CHECK(ExpectError(peer.Receive()).code == ErrorCode::kWrongRole);
+    // Gone for good: else the job below may go to this worker, and wait out
+    // its lease (30 s) once it falls silent.
+    peer.Send(Goodbye{});
   }
   {
     // And the submitter key each worker message.
