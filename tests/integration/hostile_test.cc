@@ -209,7 +209,11 @@ TEST_CASE("the broker splits a large dispatch so that each message fits the work
     json += std::string(i ? "," : "") + R"({"id": "s)" + std::to_string(i) +
             R"(", "argv": ["wc", "-c"], "stdin": ")" + std::string(7 << 20, 'a' + i) + R"("})";
   }
-  const auto events = c.SubmitJson(c.dir().Write("big.json", json + "]}"));
+  // A sanitizer on a loaded machine may take longer than submit's usual
+  // 5 s to accept 21 MiB: submit would then send it all again, and again.
+  Run run = c.Submit(c.dir().Write("big.json", json + "]}"), {"--json", "--connect-timeout", "60"});
+  REQUIRE_MESSAGE(run.exit_code == 0, run.err);
+  const auto events = JsonLines(run.out);
   const auto states = FinalStates(events);
   REQUIRE(states.size() == 3);
   for (const auto& step : states) {
