@@ -137,9 +137,16 @@ void Agent::CheckLink(Time now) {
 int Agent::Run() {
   Time now = MonotonicMs();
   const std::string resources = FormatResources(Amounts(options_.resources));
-  spdlog::info("connecting to {} as {} ({} slots{}){}", options_.broker, options_.name,
+  std::string lifetime;
+  if (leave_at_ >= 0) lifetime += ", leaving in " + ShortDuration(leave_at_ - now);
+  if (options_.idle_timeout_ms > 0) {
+    lifetime += std::string(lifetime.empty() ? ", leaving" : ", or") + " once idle for " +
+                ShortDuration(options_.idle_timeout_ms);
+  }
+  spdlog::info("connecting to {} as {} ({} slots{}){}{}", options_.broker, options_.name,
                options_.slots, resources.empty() ? "" : ", " + resources,
-               options_.keys ? ", with key " + options_.keys->public_key.substr(0, 8) + "..." : "");
+               options_.keys ? ", with key " + options_.keys->public_key.substr(0, 8) + "..." : "",
+               lifetime);
   Connect(now);
 
   std::vector<zmq::pollitem_t> items;
