@@ -11,6 +11,7 @@
 #include "shared/clock.h"
 #include "shared/codec.h"
 #include "shared/durations.h"
+#include "shared/job_draft.h"
 #include "shared/transport.h"
 
 namespace drover::broker {
@@ -293,8 +294,9 @@ void Server::HandleHello(const std::string& route, std::string_view key, Message
                  ShortDuration(w->ends_at - now));
   }
   Reply(route, Welcome{kProtocolVersion, id, options_.heartbeat_ms, options_.liveness});
-  // Asked to drain while it was out of touch: it must hear it now.
-  if (w->draining && !hello.draining) Reply(route, Drain{});
+  // Draining: it hears it (again), which also tells a worker that drains
+  // of its own accord that the broker knows (it leaves only then).
+  if (w->draining) Reply(route, Drain{});
 }
 
 void Server::HandleWorkerMessage(Peer& peer, const std::string& route, Message& msg,
@@ -330,8 +332,12 @@ void Server::HandleWorkerMessage(Peer& peer, const std::string& route, Message& 
     const Worker* w = scheduler_.FindWorker(peer.worker);
     spdlog::info("worker {} (#{}) is draining ({}): it takes no new steps and leaves when its "
                  "{} step(s) are done",
-                 peer.name, peer.worker.value, draining->reason, w ? w->running.size() : 0);
+                 peer.name, peer.worker.value, Quote(draining->reason, 80),
+                 w ? w->running.size() : 0);
     scheduler_.OnWorkerDraining(peer.worker);
+    // The answer: whatever we sent it before this has reached it by now
+    // (one connection keeps order), so it may leave once it holds nothing.
+    Reply(route, Drain{});
   } else if (std::holds_alternative<Goodbye>(msg)) {
     spdlog::info("worker {} (#{}) said goodbye", peer.name, peer.worker.value);
     ForgetWorker(peer.worker, WorkerEnd::kLost, "left (said goodbye)", now);  // `peer` dangles

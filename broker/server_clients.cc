@@ -179,6 +179,16 @@ void Server::HandleDrainWorker(const std::string& route, const DrainWorker& drai
   DrainAccepted reply;
   for (WorkerId id : named) {
     const Worker* w = scheduler_.FindWorker(id);
+    if (!w->connected) {
+      // It could not be told, and may be forgotten before it is back.
+      ReplyError(route, ErrorCode::kUnknownWorker,
+                 "worker " + Quote(drain.name) + " is out of touch; drain it once it is back (" +
+                     "submit status lists it without \"out of touch\")");
+      return;
+    }
+  }
+  for (WorkerId id : named) {
+    const Worker* w = scheduler_.FindWorker(id);
     spdlog::info("worker {} (#{}) asked to drain: {} running step(s) to finish", w->info.name,
                  id.value, w->running.size());
     reply.worker = id;

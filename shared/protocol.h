@@ -313,8 +313,10 @@ struct RetractDeclined {
 };
 
 // The worker takes no new steps from now on, and leaves once those it runs
-// are done: it was asked to (Drain), its time limit is near, or it was idle
-// for its --idle-timeout. `reason` is for people ("idle for 5m").
+// are done: it was asked to (Drain), or it was idle for its --idle-timeout.
+// `reason` is for people ("idle for 5m"). The broker answers Drain; the
+// worker leaves only after that answer, so that nothing the broker sent it
+// before it knew is lost with the Goodbye.
 struct Draining {
   static constexpr MessageType kType = MessageType::kDraining;
   std::string reason;
@@ -414,7 +416,7 @@ struct DrainAccepted {
   static constexpr MessageType kType = MessageType::kDrainAccepted;
   WorkerId worker;
   std::string name;
-  uint32_t running = 0;  // steps it still has to finish
+  uint32_t running = 0;  // steps assigned to it: running, or queued (given back)
   MSGPACK_DEFINE(worker, name, running)
 };
 

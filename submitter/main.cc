@@ -266,8 +266,8 @@ int RunWorkerDrain(const Options& o, zmq::context_t* ctx) {
   session->Send(DrainWorker{o.drain_worker});
   Result<Message> reply = session->Receive(static_cast<int64_t>(o.connect_timeout_s * 1000));
   if (const auto* ok = reply.ok() ? std::get_if<DrainAccepted>(&reply.value()) : nullptr) {
-    printf("worker %s is draining: it takes no new steps, finishes its %u running step(s), then "
-           "exits\n",
+    printf("worker %s is draining: it finishes the steps it has started, gives back the ones it "
+           "has not (%u assigned), takes no new ones, then exits\n",
            ok->name.c_str(), ok->running);
     return ToInt(ExitCode::kOk);
   }

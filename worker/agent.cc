@@ -250,6 +250,7 @@ void Agent::StartDraining(Time now, const std::string& reason) {
   spdlog::info("draining ({}): {} running step(s) to finish, {} waiting given back", reason,
                core_.running(), core_.waiting());
   drain_reason_ = reason;
+  idle_since_ = -1;  // idle no longer matters (and must not wake the loop)
   core_.Drain(now);
   // First what it gave back (another worker may run it now), then the word.
   FlushResults(now, /*force=*/false);
@@ -263,14 +264,18 @@ bool Agent::TimeToLeave(Time now) {
     return true;
   }
   const bool holds = core_.running() + core_.waiting() > 0;
-  if (holds || !options_.idle_timeout_ms) {
-    idle_since_ = holds ? -1 : idle_since_;
+  if (core_.draining() || holds || !options_.idle_timeout_ms) {
+    idle_since_ = -1;
   } else if (idle_since_ < 0) {
     idle_since_ = now;
   } else if (now - idle_since_ >= options_.idle_timeout_ms) {
     StartDraining(now, "idle for " + ShortDuration(now - idle_since_));
   }
-  if (!core_.Drained()) return false;
+  // Leave only once the broker has answered our Draining (with Drain): a
+  // dispatch it sent before it knew then has arrived, and went back
+  // unstarted, instead of being lost with our Goodbye. Never in touch, it
+  // can have sent us nothing.
+  if (!core_.Drained() || (welcomed_ && !drain_confirmed_)) return false;
   spdlog::info("drained ({}): leaving", drain_reason_);
   return true;
 }
@@ -296,6 +301,7 @@ bool Agent::HandleMessage(Message& msg, Time now) {
     core_.Acknowledged(ack->through);
   } else if (std::holds_alternative<Drain>(msg)) {
     StartDraining(now, "asked to by the broker");
+    drain_confirmed_ = true;
   } else if (auto* welcome = std::get_if<Welcome>(&msg)) {
     const bool again = id_.value != 0;
     welcomed_ = true;
@@ -340,13 +346,11 @@ bool Agent::HandleMessage(Message& msg, Time now) {
 
 void Agent::ShutDown() {
   Time now = MonotonicMs();
+  const bool say_goodbye = welcomed_;
   if (welcomed_) {
     // Every result goes before Goodbye, or the broker would run those steps
     // again; output still waiting is dropped with the connection.
     FlushResults(now, /*force=*/true);
-    // Goodbye: the broker re-queues our steps elsewhere at once, and ignores
-    // anything about them from here on.
-    Send(Goodbye{});
   } else if (core_.results().kept() > 0 || core_.running() > 0) {
     spdlog::warn("stopping while out of touch with the broker: {} running step(s) and {} "
                  "unreported result(s) will run again elsewhere once their lease runs out",
@@ -375,7 +379,12 @@ void Agent::ShutDown() {
     processes_->OnTick(now);
   }
   processes_.reset();  // SIGKILLs and reaps whatever is left
-  if (socket_) socket_->socket().set(zmq::sockopt::linger, 500);  // let Goodbye leave
+  // Goodbye only now that none of our steps runs: the broker re-queues
+  // them elsewhere at once, and ignores anything about them from here on.
+  if (say_goodbye && socket_) {
+    Send(Goodbye{});
+    socket_->socket().set(zmq::sockopt::linger, 500);  // let it leave
+  }
 }
 
 }  // namespace drover::worker

@@ -133,7 +133,7 @@ class Agent : private ProcessObserver, private ProcessRunner {
   void SendOutput(std::shared_ptr<const std::string> message, uint64_t data_bytes);
   // Sends the results the core hands out (all that are unsent if `force`).
   void FlushResults(Time now, bool force);
-  // Sends Goodbye, stops every child, waits for them (bounded), returns.
+  // Stops every child, waits for them (bounded), then sends Goodbye.
   void ShutDown();
   // Takes no new steps from now on and leaves once it holds nothing.
   void StartDraining(Time now, const std::string& reason);
@@ -146,6 +146,7 @@ class Agent : private ProcessObserver, private ProcessRunner {
   Time leave_at_ = -1;     // its time limit, less the time to stop (-1: none)
   Time idle_since_ = -1;   // nothing held since then (-1: something is)
   std::string drain_reason_;
+  bool drain_confirmed_ = false;  // the broker sent Drain: it knows
   std::unique_ptr<ClientSocket> socket_;  // null while waiting to reconnect
   std::unique_ptr<ProcessSet> processes_;
   LocalScheduler core_;

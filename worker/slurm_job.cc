@@ -21,8 +21,9 @@ std::optional<int64_t> SlurmTimeLeftMs(const std::string& job_id, std::string* w
       return std::nullopt;
     }
   }
-  // A stuck slurmctld must not hold the worker's start for long.
-  const std::string command = "timeout 20 squeue -h -o %L -j " + job_id + " 2>&1";
+  // A stuck slurmctld must not hold the worker's start for long. KILL: the
+  // worker blocks TERM (signal_fd.h), and its children inherit that.
+  const std::string command = "timeout -s KILL 20 squeue -h -o %L -j " + job_id + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) {
     *why = "cannot run squeue";
@@ -37,8 +38,14 @@ std::optional<int64_t> SlurmTimeLeftMs(const std::string& job_id, std::string* w
     *why = "squeue -j " + job_id + " failed" + (out.empty() ? "" : ": " + out);
     return std::nullopt;
   }
-  std::optional<int64_t> left = ParseDurationMs(out);
-  if (!left) *why = "the job has no time limit (squeue says " + out + ")";
+  // One line per job; a job array's first task may list its siblings too.
+  const std::string first = out.substr(0, out.find('\n'));
+  std::optional<int64_t> left = ParseDurationMs(first);
+  if (!left && (first == "UNLIMITED" || first == "NOT_SET")) {
+    *why = "the job has no time limit (squeue says " + first + ")";
+  } else if (!left) {
+    *why = "cannot read the job's time left from squeue: " + out.substr(0, 200);
+  }
   return left;
 }
 

@@ -140,7 +140,7 @@ class Scheduler {
   // The worker left, or was replaced by a restart: its attempts are lost now.
   void OnWorkerLost(WorkerId worker, std::string_view reason, Time now);
   // The worker takes no new steps from now on (it drains: it was asked to,
-  // or its time is up, or it was idle long enough); it leaves when done.
+  // or it was idle long enough); it leaves when done.
   void OnWorkerDraining(WorkerId worker);
   // The broker stopped listening to the worker (its key was taken off the
   // allow-list): it is out of touch from now on and gets no new work; its

@@ -31,6 +31,14 @@ ResourceNeeds WorkerPool::InternNeeds(const ResourceList& list) {
 
 namespace {
 
+// When a worker with `info` that said hello at `now` must stop; 0: never.
+// What it says is bounded (30 days) so the sum cannot overflow.
+Time EndsAt(const WorkerInfo& info, Time now) {
+  constexpr uint64_t kMaxLeftMs = 30ull * 24 * 3600 * 1000;
+  if (info.time_left_ms == 0) return 0;
+  return now + static_cast<Time>(std::min(info.time_left_ms, kMaxLeftMs));
+}
+
 ResourceHeld* FindHeld(std::vector<ResourceHeld>& held, ResourceId id) {
   for (ResourceHeld& h : held) {
     if (h.id == id) return &h;
@@ -81,7 +89,7 @@ WorkerId WorkerPool::Add(WorkerInfo info, Time now) {
   w.labels = InternAll(info.labels);
   w.info = std::move(info);
   w.draining = w.info.draining;
-  w.ends_at = w.info.time_left_ms > 0 ? now + static_cast<Time>(w.info.time_left_ms) : 0;
+  w.ends_at = EndsAt(w.info, now);
   SetResources(&w);
   w.free = w.capacity();
   w.last_heard = now;
@@ -246,8 +254,7 @@ void WorkerPool::UpdateInfo(Worker* worker, WorkerInfo info, Time now) {
   worker->labels = InternAll(info.labels);
   worker->info = std::move(info);
   worker->draining = worker->draining || worker->info.draining;
-  worker->ends_at =
-      worker->info.time_left_ms > 0 ? now + static_cast<Time>(worker->info.time_left_ms) : 0;
+  worker->ends_at = EndsAt(worker->info, now);
   SetResources(worker);
   UpdateFree(worker, old_idle);
 }
@@ -273,7 +280,11 @@ Worker* WorkerPool::Pick(uint32_t slots, const LabelSet& labels, const ResourceN
   }
   for (const auto& [free, id] : by_free_) {
     if (free < slots) break;
-    if (Worker& w = workers_.at(id); fits(w)) return &w;
+    Worker& w = workers_.at(id);
+    // Queued, a step starts when the steps before it end, which may be
+    // after the worker's time is up: a step that must fit is only started.
+    if (until != 0 && w.ends_at != 0) continue;
+    if (fits(w)) return &w;
   }
   return nullptr;
 }

@@ -124,6 +124,63 @@ TEST_CASE("a draining worker gets nothing new, keeps what it runs, and is not a 
   CHECK(f.Ended(more));
 }
 
+TEST_CASE("a step that must fit a worker's time is only started there, never queued") {
+  Fixture f;
+  // One slot, prefetch open (its steps proved short), an hour left.
+  WorkerId w = f.sched.OnWorkerJoined(WorkerInfo{.name = "w",
+                                                 .host = "host-w",
+                                                 .slots = 1,
+                                                 .prefetch = 2,
+                                                 .instance = "instance-w",
+                                                 .time_left_ms = 60 * kMinute},
+                                      f.now);
+  JobId warm = f.Submit(Independent(1).Build());
+  auto sent = f.Schedule();
+  REQUIRE(sent.size() == 1);
+  f.Exit(sent[0], 0, /*ran_ms=*/5);
+  REQUIRE(f.Ended(warm));
+  // Busy with a step that may run 50 minutes: a 30-minute request would
+  // start only after it, maybe too late. One without a request is queued.
+  JobId busy = f.Submit(Independent(1).Build());
+  auto running = f.Schedule();
+  REQUIRE(running.size() == 1);
+  JobId timed = f.Submit(Requesting(1, 30 * kMinute));
+  JobId plain = f.Submit(Independent(1).Build());
+  auto queued = f.Schedule();
+  REQUIRE(queued.size() == 1);
+  CHECK(queued[0].key.job == plain);
+  CHECK(queued[0].worker == w);
+  f.Exit(running[0], 0, 5);
+  f.Exit(queued[0], 0, 5);
+  // Idle again: now it starts there.
+  auto started = f.Schedule();
+  REQUIRE(started.size() == 1);
+  CHECK(started[0].key.job == timed);
+  f.Exit(started[0], 0, 5);
+  CHECK(f.Ended(busy));
+  CHECK(f.Ended(timed));
+  CHECK(f.Ended(plain));
+}
+
+TEST_CASE("a draining worker left idle asks nothing back from the others' queues") {
+  Fixture f;
+  WorkerId a = f.AddWorker("a", 1, {}, /*prefetch=*/2);
+  WorkerId b = f.AddWorker("b", 1, {}, /*prefetch=*/2);
+  JobId warm = f.Submit(Independent(2).Build());
+  for (const auto& d : f.Schedule()) f.Exit(d, 0, /*ran_ms=*/5);
+  REQUIRE(f.Ended(warm));
+  f.sched.OnWorkerDraining(a);
+  // b runs one step and queues two; a is idle, but leaving.
+  JobId job = f.Submit(Independent(3).Build());
+  auto sent = f.Schedule();
+  REQUIRE(sent.size() == 3);
+  for (const auto& d : sent) CHECK(d.worker == b);
+  CHECK(f.Schedule().empty());
+  CHECK(f.out.retracts.empty());  // an undrained a would have asked for one
+  for (const auto& d : sent) f.Exit(d, 0, 5);
+  CHECK(f.Ended(job));
+}
+
 TEST_CASE("when every worker drains, a waiting step says so") {
   Fixture f;
   WorkerId a = f.AddWorker("a", 1);

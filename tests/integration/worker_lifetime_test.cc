@@ -47,8 +47,8 @@ TEST_CASE("submit worker drain: the running step finishes there, the rest moves,
   Run drain = RunCommand({BinDir() + "/submit", "worker", "drain", "a", "--broker", c.endpoint()},
                          c.dir(), seconds(30), c.user_env());
   CHECK(drain.exit_code == 0);
-  CHECK(drain.out == "worker a is draining: it takes no new steps, finishes its 1 running step(s), "
-                     "then exits\n");
+  CHECK(drain.out == "worker a is draining: it finishes the steps it has started, gives back the "
+                     "ones it has not (1 assigned), takes no new ones, then exits\n");
   // a says so in `submit status` while it finishes.
   Run status = RunCommand({BinDir() + "/submit", "status", "--broker", c.endpoint()}, c.dir(),
                           seconds(30), c.user_env());
@@ -88,7 +88,7 @@ TEST_CASE("a worker with --idle-timeout leaves once it has had nothing to do for
   REQUIRE(w.Wait(seconds(15)).has_value());
   CHECK(w.ExitCode() == 0);
   CHECK(w.err().find("draining (idle for 1s") != std::string::npos);
-  CHECK(c.broker().err().find("worker idler (#1) is draining (idle for") != std::string::npos);
+  CHECK(c.broker().err().find("worker idler (#1) is draining (\"idle for") != std::string::npos);
   CHECK(c.broker().err().find("worker idler (#1) said goodbye") != std::string::npos);
 }
 
