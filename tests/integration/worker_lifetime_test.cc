@@ -94,9 +94,9 @@ TEST_CASE("a worker with --idle-timeout leaves once it has had nothing to do for
 
 TEST_CASE("--time-limit: a step whose time_request does not fit waits for a worker it fits") {
   Cluster c;
-  // 12 s, less its 1 s of kill grace (the harness's) and 5 s of margin:
-  // it leaves after ~6 s.
-  Process& limited = c.AddWorker("limited", 2, {}, {"--time-limit", "12"});
+  // 16 s, less its 1 s of kill grace (the harness's) and 5 s of margin:
+  // it leaves after ~10 s, time enough for `quick` under a sanitizer too.
+  Process& limited = c.AddWorker("limited", 2, {}, {"--time-limit", "16"});
   CHECK(c.broker().err().find("worker limited (#1) has ") != std::string::npos);
   const std::string job = c.dir().Write("job.json", R"({"steps": [
       {"id": "quick", "cmd": "echo quick", "time_request": 2},
