@@ -202,6 +202,15 @@ struct Fixture {
   }
 };
 
+// The StepWaiting events published for `job`, in order.
+inline std::vector<StepWaiting> Waiting(const Fixture& f, JobId job) {
+  std::vector<StepWaiting> out;
+  for (const auto& [j, e] : f.out.events) {
+    if (j == job && std::holds_alternative<StepWaiting>(e)) out.push_back(std::get<StepWaiting>(e));
+  }
+  return out;
+}
+
 // n steps s0..s(n-1), none after another.
 inline GraphBuilder Independent(int n) {
   GraphBuilder g;

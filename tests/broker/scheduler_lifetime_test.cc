@@ -12,10 +12,12 @@ namespace {
 
 constexpr int64_t kMinute = 60'000;
 
-WorkerId AddTimedWorker(Fixture& f, const std::string& name, uint32_t slots, int64_t left_ms) {
+WorkerId AddTimedWorker(Fixture& f, const std::string& name, uint32_t slots, int64_t left_ms,
+                        uint32_t prefetch = 0) {
   WorkerId id = f.sched.OnWorkerJoined(WorkerInfo{.name = name,
                                                   .host = "host-" + name,
                                                   .slots = slots,
+                                                  .prefetch = prefetch,
                                                   .instance = "instance-" + name,
                                                   .time_left_ms = static_cast<uint64_t>(left_ms)},
                                        f.now);
@@ -27,14 +29,6 @@ JobSpec Requesting(int n, int64_t request_ms) {
   JobSpec spec = Independent(n).Build();
   for (StepSpec& s : spec.steps) s.time_request_ms = static_cast<uint32_t>(request_ms);
   return spec;
-}
-
-std::vector<StepWaiting> Waiting(const Fixture& f, JobId job) {
-  std::vector<StepWaiting> out;
-  for (const auto& [j, e] : f.out.events) {
-    if (j == job && std::holds_alternative<StepWaiting>(e)) out.push_back(std::get<StepWaiting>(e));
-  }
-  return out;
 }
 
 TEST_CASE("a step with a time_request goes only to a worker with that much time left") {
@@ -127,13 +121,7 @@ TEST_CASE("a draining worker gets nothing new, keeps what it runs, and is not a 
 TEST_CASE("a step that must fit a worker's time is only started there, never queued") {
   Fixture f;
   // One slot, prefetch open (its steps proved short), an hour left.
-  WorkerId w = f.sched.OnWorkerJoined(WorkerInfo{.name = "w",
-                                                 .host = "host-w",
-                                                 .slots = 1,
-                                                 .prefetch = 2,
-                                                 .instance = "instance-w",
-                                                 .time_left_ms = 60 * kMinute},
-                                      f.now);
+  WorkerId w = AddTimedWorker(f, "w", 1, 60 * kMinute, /*prefetch=*/2);
   JobId warm = f.Submit(Independent(1).Build());
   auto sent = f.Schedule();
   REQUIRE(sent.size() == 1);

@@ -25,15 +25,6 @@ JobSpec Asking(int n, ResourceList wants, std::vector<std::string> labels = {},
   return spec;
 }
 
-// The StepWaiting events published for `job`, in order.
-std::vector<StepWaiting> Waiting(const Fixture& f, JobId job) {
-  std::vector<StepWaiting> out;
-  for (const auto& [j, e] : f.out.events) {
-    if (j == job && std::holds_alternative<StepWaiting>(e)) out.push_back(std::get<StepWaiting>(e));
-  }
-  return out;
-}
-
 TEST_CASE("3G steps go only to the worker with 4G, one at a time") {
   Fixture f;
   WorkerId big = f.AddWorkerWith("big", 4, {{"mem", 4 * kG}});
