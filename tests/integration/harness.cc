@@ -46,7 +46,10 @@ std::vector<std::string> MergedEnv(const std::map<std::string, std::string>& ext
 
 }  // namespace
 
-std::string BinDir() { return DROVER_BIN_DIR; }
+std::string BinDir() {
+  const char* dir = std::getenv("DROVER_TEST_BIN_DIR");
+  return dir != nullptr && *dir != '\0' ? dir : DROVER_BIN_DIR;
+}
 
 TempDir::TempDir() {
   std::string tmpl = std::filesystem::temp_directory_path().string() + "/drover-test-XXXXXX";

@@ -18,7 +18,10 @@
 
 namespace drover::testing {
 
-// The directory the programs under test were built into.
+// The directory of the programs under test: this build's, or
+// $DROVER_TEST_BIN_DIR (scripts/test-sanitizers runs these tests against
+// the broker, worker and submit of a sanitizer build without building the
+// tests there too).
 std::string BinDir();
 
 // Built with a sanitizer (scripts/test-sanitizers), a program's resident set
