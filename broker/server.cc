@@ -262,7 +262,8 @@ void Server::HandleHello(const std::string& route, std::string_view key, Message
                  .instance = hello.instance,
                  .resources = std::move(hello.resources),
                  .time_left_ms = hello.time_left_ms,
-                 .draining = hello.draining},
+                 .draining = hello.draining,
+                 .slurm_job_id = hello.slurm_job_id},
       hello.held, now);
   // Its name may have changed: journal it anew.
   if (id.value < journal_workers_.size()) journal_workers_[id.value] = 0;

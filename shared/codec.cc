@@ -178,6 +178,8 @@ const char* MessageTypeName(MessageType type) {
     case MessageType::kDraining: return "Draining";
     case MessageType::kDrainWorker: return "DrainWorker";
     case MessageType::kDrainAccepted: return "DrainAccepted";
+    case MessageType::kAllocRequest: return "AllocRequest";
+    case MessageType::kAllocReply: return "AllocReply";
   }
   return "unknown";
 }

@@ -28,6 +28,7 @@
 #include <variant>
 #include <vector>
 
+#include "shared/alloc_params.h"
 #include "shared/ids.h"
 #include "shared/msgpack_adaptors.h"
 #include "shared/resources.h"
@@ -39,7 +40,9 @@ namespace drover {
 // WorkerHello, Task and WorkerStatus; the StepWaiting event.
 // 3: draining (Drain, Draining, DrainWorker, DrainAccepted; `draining` and
 // `time_left_ms` in WorkerHello and WorkerStatus).
-inline constexpr uint32_t kProtocolVersion = 3;
+// 4: allocation queues (AllocRequest, AllocReply, ErrorCode::kUnknownQueue;
+// `slurm_job_id` in WorkerHello and WorkerStatus).
+inline constexpr uint32_t kProtocolVersion = 4;
 
 // Liveness defaults: a peer silent for kHeartbeatMs * kHeartbeatLiveness is gone.
 inline constexpr uint32_t kHeartbeatMs = 1000;
@@ -79,6 +82,7 @@ enum class MessageType : uint8_t {
   kStatusRequest = 44,
   kResumeJob = 45,
   kDrainWorker = 46,
+  kAllocRequest = 47,
   // Broker -> client.
   kJobAccepted = 50,
   kJobRejected = 51,
@@ -86,6 +90,7 @@ enum class MessageType : uint8_t {
   kStatusReply = 53,
   kCancelAccepted = 54,
   kDrainAccepted = 55,
+  kAllocReply = 56,
 };
 
 enum class ErrorCode : uint8_t {
@@ -98,8 +103,9 @@ enum class ErrorCode : uint8_t {
   kForbidden,        // the sender's key is not (or no longer) allowed: keys
                      // were taken off the broker's allow-lists
   kUnknownWorker,    // no connected worker of that name
+  kUnknownQueue,     // no allocation queue with that id
 };
-inline constexpr ErrorCode kErrorCodeMax = ErrorCode::kUnknownWorker;
+inline constexpr ErrorCode kErrorCodeMax = ErrorCode::kUnknownQueue;
 
 // How one attempt ran. Times are the worker's wall clock in milliseconds
 // since the Unix epoch; CPU times in microseconds; max_rss_kb as getrusage().
@@ -206,8 +212,11 @@ struct WorkerHello {
   uint64_t time_left_ms = 0;
   // It takes no new steps: it leaves once the ones it runs are done.
   bool draining = false;
+  // The Slurm job it runs in ($SLURM_JOB_ID), 0 outside one: how the broker
+  // ties it to one of its allocations (AllocRequest).
+  uint64_t slurm_job_id = 0;
   MSGPACK_DEFINE(version, name, host, slots, labels, pid, prefetch, instance, previous_instance,
-                 held, reads_dispatch_acks, resources, time_left_ms, draining)
+                 held, reads_dispatch_acks, resources, time_left_ms, draining, slurm_job_id)
 };
 
 struct ClientHello {
@@ -379,6 +388,33 @@ struct DrainWorker {
   MSGPACK_DEFINE(name)
 };
 
+// The broker's allocation queues (docs/clusters.md, "Automatic allocation").
+enum class AllocOp : uint8_t {
+  kAdd = 0,     // a new queue with `params`
+  kList = 1,    // a line per queue
+  kInfo = 2,    // `queue`, its parameters and its allocations
+  kRemove = 3,  // `queue` stops asking; with `now` its allocations are cancelled
+  kResume = 4,  // `queue`, paused after failures, asks again
+};
+inline constexpr AllocOp kAllocOpMax = AllocOp::kResume;
+
+}  // namespace drover
+
+DROVER_WIRE_ENUM(drover::AllocOp, drover::kAllocOpMax);
+
+namespace drover {
+
+// Answered by AllocReply, ErrorReply{kUnknownQueue} (no such queue) or
+// ErrorReply{kMalformed} (params that CheckAllocQueueParams refuses).
+struct AllocRequest {
+  static constexpr MessageType kType = MessageType::kAllocRequest;
+  AllocOp op = AllocOp::kList;
+  uint32_t queue = 0;           // kInfo, kRemove, kResume
+  AllocQueueParams params = {};  // kAdd
+  bool now = false;             // kRemove
+  MSGPACK_DEFINE(op, queue, params, now)
+};
+
 // ---- Broker -> client ----
 
 // Answers SubmitJob and WatchJob. Events name steps by index into step_ids.
@@ -420,6 +456,15 @@ struct DrainAccepted {
   MSGPACK_DEFINE(worker, name, running)
 };
 
+// Answers AllocRequest: the queue it was about (the new one's id for kAdd)
+// and what to show the user, lines of at most 80 columns.
+struct AllocReply {
+  static constexpr MessageType kType = MessageType::kAllocReply;
+  uint32_t queue = 0;
+  std::string text;
+  MSGPACK_DEFINE(queue, text)
+};
+
 struct WorkerStatus {
   WorkerId id;
   std::string name;
@@ -434,8 +479,9 @@ struct WorkerStatus {
   ResourceList resources_used = {};  // of which held by its steps
   uint64_t time_left_ms = 0;  // until its time limit; 0: none
   bool draining = false;      // takes no new steps; leaves when done
+  uint64_t slurm_job_id = 0;  // the Slurm job it runs in; 0: none
   MSGPACK_DEFINE(id, name, host, slots, used, labels, silent_ms, resources, resources_used,
-                 time_left_ms, draining)
+                 time_left_ms, draining, slurm_job_id)
 };
 
 struct JobStatus {
@@ -461,7 +507,7 @@ using Message =
                  OutputCredit, ResultsAck, TaskOutput, TaskResults, Goodbye, SubmitJob, WatchJob,
                  CancelJob, EventsAck, StatusRequest, ResumeJob, JobAccepted, JobRejected,
                  JobEvents, CancelAccepted, StatusReply, Retract, RetractDeclined, Drain,
-                 Draining, DrainWorker, DrainAccepted>;
+                 Draining, DrainWorker, DrainAccepted, AllocRequest, AllocReply>;
 
 // ---- Job events: the records of a job's event log and of JobEvents ----
 

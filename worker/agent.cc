@@ -102,6 +102,7 @@ void Agent::SayHello(Time now) {
   hello.resources = Amounts(options_.resources);
   if (leave_at_ >= 0) hello.time_left_ms = static_cast<uint64_t>(std::max<Time>(1, leave_at_ - now));
   hello.draining = core_.draining();
+  hello.slurm_job_id = options_.slurm_job_id;
   Send(hello);
   last_sent_ = now;
 }

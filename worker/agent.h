@@ -80,6 +80,7 @@ struct AgentOptions {
   std::optional<ClientKeys> keys;         // CURVE (docs/security.md); none: plain
   int64_t time_limit_ms = 0;    // from the start until it must be gone; 0: none
   int64_t idle_timeout_ms = 0;  // idle this long, it drains and leaves; 0: never
+  uint64_t slurm_job_id = 0;    // the Slurm job it runs in, told to the broker; 0: none
 };
 
 class Agent : private ProcessObserver, private ProcessRunner {

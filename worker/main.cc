@@ -189,7 +189,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.resources = std::move(resources).value();
-  if (const std::string job = drover::worker::SlurmJobId(); !job.empty() && time_limit.empty()) {
+  const std::string slurm_job = drover::worker::SlurmJobId();
+  // An array task's or a heterogeneous job's id has more than digits; only
+  // the broker's own allocations matter here, and those are plain ids.
+  options.slurm_job_id = std::strtoull(slurm_job.c_str(), nullptr, 10);
+  if (const std::string& job = slurm_job; !job.empty() && time_limit.empty()) {
     std::string why;
     if (auto left = drover::worker::SlurmTimeLeftMs(job, &why)) {
       options.time_limit_ms = *left;

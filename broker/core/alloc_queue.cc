@@ -55,21 +55,6 @@ int64_t FailureBackoffMs(uint32_t failures_in_row) {
   return std::min(delay, kFailureBackoffMaxMs);
 }
 
-std::string CheckAllocQueueParams(const AllocQueueParams& p) {
-  if (p.manager != "slurm") return "unknown manager \"" + p.manager + "\" (only slurm)";
-  if (p.time_limit_ms <= 0) return "a time limit is needed (--time-limit)";
-  if (p.workers_per_alloc == 0) return "--workers-per-alloc must be at least 1";
-  if (p.backlog == 0) return "--backlog must be at least 1";
-  if (p.max_workers != 0 && p.max_workers < p.workers_per_alloc) {
-    return "--max-workers " + std::to_string(p.max_workers) + " is below --workers-per-alloc " +
-           std::to_string(p.workers_per_alloc) + ": no allocation could ever be submitted";
-  }
-  if (p.slots == 0) return "--slots must be at least 1";
-  if (p.idle_timeout_ms <= 0) return "--idle-timeout must be above 0";
-  if (std::string why = CheckResourceList(p.resources); !why.empty()) return why;
-  return "";
-}
-
 const char* AllocStateName(AllocState state) {
   switch (state) {
     case AllocState::kSubmitting: return "submitting";
@@ -148,6 +133,12 @@ void EncodeAllocRecord(const AllocRecord& record, std::string* out) {
 
 Result<AllocRecord> DecodeAllocRecord(std::string_view bytes) {
   return DecodeTyped<AllocRecord>(bytes, DecodeLimits{});
+}
+
+bool IsAllocRecord(std::string_view bytes) {
+  // [type, [fields]]: a fixarray header, then the type as a positive fixint.
+  return bytes.size() >= 2 && static_cast<uint8_t>(bytes[1]) >= 32 &&
+         static_cast<uint8_t>(bytes[1]) < 0x80;
 }
 
 // ---- Entry points ----
@@ -350,6 +341,28 @@ void AllocQueues::End(const AllocQueue& q, const Allocation& a, AllocState state
 
 void AllocQueues::Apply(const AllocRecord& record) {
   std::visit([this](const auto& r) { ApplyOne(r); }, record);
+}
+
+AllocSnapshotRecord AllocQueues::Snapshot() const {
+  AllocSnapshotRecord snapshot{.next_queue = next_queue_};
+  for (const auto& [id, q] : queues_) snapshot.queues.push_back(q);
+  return snapshot;
+}
+
+void AllocQueues::ApplyOne(const AllocSnapshotRecord& r) {
+  queues_.clear();
+  by_job_.clear();
+  next_queue_ = std::max<AllocQueueId>(r.next_queue, 1);
+  for (const AllocQueue& q : r.queues) {
+    if (q.id == 0 || q.id >= next_queue_ || queues_.count(q.id) != 0) continue;
+    AllocQueue& mine = queues_[q.id] = q;
+    for (Allocation& a : mine.allocations) {
+      a.workers.clear();
+      a.seen.clear();
+      a.cancel_sent = false;
+      if (!AllocEnded(a.state) && a.slurm_job_id != 0) by_job_[a.slurm_job_id] = {q.id, a.seq};
+    }
+  }
 }
 
 void AllocQueues::ApplyOne(const QueueAddedRecord& r) {

@@ -70,6 +70,7 @@
 #include <vector>
 
 #include "broker/core/worker_pool.h"
+#include "shared/alloc_params.h"
 #include "shared/msgpack_adaptors.h"
 #include "shared/resources.h"
 #include "shared/status.h"
@@ -80,9 +81,6 @@ class Job;
 using AllocQueueId = uint32_t;  // 1 and up, never reused
 using SlurmJobId = uint64_t;    // 0: none (yet)
 
-// Workers' default --idle-timeout: long enough to bridge the gap between two
-// waves of a pipeline, short enough that idle nodes go back to the cluster.
-inline constexpr int64_t kDefaultAllocIdleTimeoutMs = 5 * 60'000;
 // Backoff after failures in a row: 10 s, doubling, at most 10 min. Slurm
 // refusing a script refuses it again at once; waiting gives an admin (or a
 // drained partition) time, without flooding the controller.
@@ -100,30 +98,6 @@ inline constexpr int64_t kConnectTimeoutMs = 5 * 60'000;
 
 // How long the queue waits after the k-th failure in a row (k >= 1).
 int64_t FailureBackoffMs(uint32_t failures_in_row);
-
-// What `submit alloc add` gives.
-struct AllocQueueParams {
-  std::string name = {};           // for people; "" is shown as the id
-  std::string manager = "slurm";   // the only one so far
-  int64_t time_limit_ms = 0;       // each allocation's --time; > 0
-  uint32_t max_workers = 0;        // nodes of all its unended allocations; 0: no limit
-  uint32_t workers_per_alloc = 1;  // nodes per allocation, a worker on each
-  uint32_t backlog = 1;            // allocations waiting in Slurm's queue, at most
-  int64_t idle_timeout_ms = kDefaultAllocIdleTimeoutMs;  // its workers' --idle-timeout
-  // The shape its workers will have (given to them as --slots, --label and
-  // --resource): what the demand is matched against.
-  uint32_t slots = 1;
-  std::vector<std::string> labels = {};
-  ResourceList resources = {};
-  std::vector<std::string> worker_args = {};  // more worker options, verbatim
-  std::vector<std::string> sbatch_args = {};  // sbatch options, verbatim
-  bool operator==(const AllocQueueParams&) const = default;
-  MSGPACK_DEFINE(name, manager, time_limit_ms, max_workers, workers_per_alloc, backlog,
-                 idle_timeout_ms, slots, labels, resources, worker_args, sbatch_args)
-};
-
-// What is wrong with `params`, or "" if nothing.
-std::string CheckAllocQueueParams(const AllocQueueParams& params);
 
 enum class AllocQueueState : uint8_t {
   kActive = 0,    // submits while work waits
@@ -144,6 +118,7 @@ bool AllocEnded(AllocState state);
 }  // namespace drover::broker
 
 DROVER_WIRE_ENUM(drover::broker::AllocState, drover::broker::AllocState::kFailed);
+DROVER_WIRE_ENUM(drover::broker::AllocQueueState, drover::broker::AllocQueueState::kRemoving);
 
 namespace drover::broker {
 
@@ -169,6 +144,9 @@ struct Allocation {
   std::set<std::string> workers = {};  // connected now, by name
   std::set<std::string> seen = {};     // connected since the broker started
   bool cancel_sent = false;
+  // The durable fields, for snapshots (AllocSnapshotRecord).
+  MSGPACK_DEFINE(seq, slurm_job_id, state, asked_at, submitted_at, started_at, ended_at,
+                 worker_joined, counted, reason)
 
   // Workers it may still bring (for the demand): all of them while it waits
   // in Slurm, those not seen yet while it is young; none after.
@@ -186,6 +164,8 @@ struct AllocQueue {
   Time last_failure_at = 0;
   std::string last_failure = {};
   std::vector<Allocation> allocations = {};  // by seq; ended ones kept for `info`
+  MSGPACK_DEFINE(id, params, state, paused_reason, cancel_running, next_seq, failures_in_row,
+                 last_failure_at, last_failure, allocations)
 
   const Allocation* Find(uint32_t seq) const;
   Allocation* Find(uint32_t seq);
@@ -211,6 +191,7 @@ enum class AllocRecordType : uint8_t {
   kAllocSubmitted = 36,
   kAllocRunning = 37,
   kAllocEnded = 38,
+  kAllocSnapshot = 39,
 };
 
 struct QueueAddedRecord {
@@ -268,9 +249,21 @@ struct AllocEndedRecord {
   MSGPACK_DEFINE(queue, seq, state, counted, reason, at)
 };
 
+// The whole durable state, for the broker's snapshots: it replaces what
+// was there. The next queue id is kept because removed queues are dropped.
+struct AllocSnapshotRecord {
+  static constexpr AllocRecordType kType = AllocRecordType::kAllocSnapshot;
+  AllocQueueId next_queue = 1;
+  std::vector<AllocQueue> queues = {};
+  MSGPACK_DEFINE(next_queue, queues)
+};
+
 using AllocRecord = std::variant<QueueAddedRecord, QueueRemovedRecord, QueueResumedRecord,
                                  AllocAskedRecord, AllocSubmittedRecord, AllocRunningRecord,
-                                 AllocEndedRecord>;
+                                 AllocEndedRecord, AllocSnapshotRecord>;
+// Whether journal record `bytes` (as broker/recovery.h frames them) is one
+// of these rather than one of the scheduler's: by its type number.
+bool IsAllocRecord(std::string_view bytes);
 void EncodeAllocRecord(const AllocRecord& record, std::string* out);
 Result<AllocRecord> DecodeAllocRecord(std::string_view bytes);
 
@@ -324,6 +317,8 @@ class AllocQueues {
   void AfterReplay(Time now);
   // The records of durable changes since the last call, in order.
   std::vector<AllocRecord> TakeRecords() { return std::exchange(records_, {}); }
+  // The durable state in one record, for a snapshot (nothing is taken).
+  AllocSnapshotRecord Snapshot() const;
 
   // Slurm job ids to ask squeue/sacct about.
   std::vector<SlurmJobId> Following() const;
@@ -354,6 +349,7 @@ class AllocQueues {
   void ApplyOne(const AllocSubmittedRecord& r);
   void ApplyOne(const AllocRunningRecord& r);
   void ApplyOne(const AllocEndedRecord& r);
+  void ApplyOne(const AllocSnapshotRecord& r);
   // Drops a removing queue none of whose allocations is left.
   void MaybeDrop(AllocQueueId queue);
 

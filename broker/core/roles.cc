@@ -23,6 +23,7 @@ Senders SendersOf(MessageType type) {
     case MessageType::kStatusRequest:
     case MessageType::kResumeJob:
     case MessageType::kDrainWorker:
+    case MessageType::kAllocRequest:
       return kClientSender;
     // What only the broker sends.
     case MessageType::kErrorReply:
@@ -39,6 +40,7 @@ Senders SendersOf(MessageType type) {
     case MessageType::kCancelAccepted:
     case MessageType::kDrain:
     case MessageType::kDrainAccepted:
+    case MessageType::kAllocReply:
       return kNoSender;
   }
   return kNoSender;

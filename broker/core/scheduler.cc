@@ -647,6 +647,7 @@ StatusReply Scheduler::Status(Time now) const {
         WorkerStatus{id, w.info.name, w.info.host, w.info.slots, w.busy(), w.info.labels,
                      w.connected ? 0 : std::max<Time>(1, now - w.last_heard)});
     status.draining = w.draining;
+    status.slurm_job_id = w.info.slurm_job_id;
     if (w.ends_at > 0) status.time_left_ms = static_cast<uint64_t>(std::max<Time>(1, w.ends_at - now));
     for (const ResourceHeld& h : w.resources) {
       if (h.total > 0) status.resources.push_back({pool_.ResourceName(h.id), h.total});

@@ -102,6 +102,7 @@ struct WorkerInfo {
   ResourceList resources = {};  // what it has besides slots
   uint64_t time_left_ms = 0;    // until its time limit, as of the hello; 0: none
   bool draining = false;        // takes nothing new (it said so in its hello)
+  uint64_t slurm_job_id = 0;    // the Slurm job it runs in; 0: none
 };
 
 inline constexpr int64_t kPrefetchBelowMs = 250;

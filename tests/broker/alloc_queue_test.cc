@@ -92,6 +92,17 @@ struct Bench {
     }
     CHECK(replayed.DurablyEqual(q));
     CHECK(replayed.TakeRecords().empty());
+    // A snapshot, through its encoding, gives it back too, over any state.
+    std::string bytes;
+    EncodeAllocRecord(q.Snapshot(), &bytes);
+    CHECK(IsAllocRecord(bytes));
+    Result<AllocRecord> decoded = DecodeAllocRecord(bytes);
+    REQUIRE(decoded.ok());
+    AllocQueues restored;
+    REQUIRE(restored.Add(AllocQueueParams{.time_limit_ms = 1000}).ok());
+    restored.Apply(*decoded);
+    restored.CheckInvariants();
+    CHECK(restored.DurablyEqual(q));
   }
 };
 

@@ -1,0 +1,20 @@
+#include "shared/alloc_params.h"
+
+namespace drover {
+
+std::string CheckAllocQueueParams(const AllocQueueParams& p) {
+  if (p.manager != "slurm") return "unknown manager \"" + p.manager + "\" (only slurm)";
+  if (p.time_limit_ms <= 0) return "a time limit is needed (--time-limit)";
+  if (p.workers_per_alloc == 0) return "--workers-per-alloc must be at least 1";
+  if (p.backlog == 0) return "--backlog must be at least 1";
+  if (p.max_workers != 0 && p.max_workers < p.workers_per_alloc) {
+    return "--max-workers " + std::to_string(p.max_workers) + " is below --workers-per-alloc " +
+           std::to_string(p.workers_per_alloc) + ": no allocation could ever be submitted";
+  }
+  if (p.slots == 0) return "--slots must be at least 1";
+  if (p.idle_timeout_ms <= 0) return "--idle-timeout must be above 0";
+  if (std::string why = CheckResourceList(p.resources); !why.empty()) return why;
+  return "";
+}
+
+}  // namespace drover
