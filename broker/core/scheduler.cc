@@ -509,63 +509,6 @@ void Scheduler::Schedule(Time now) {
   WatchWaiting(now);
 }
 
-void Scheduler::WatchWaiting(Time now) {
-  // It costs what changed: the classes that became non-empty, those whose
-  // report falls due, and all of them only when the workers themselves
-  // changed (one joined, left, or lost touch), which is rare.
-  const uint64_t capacity = pool_.capacity_generation();
-  const bool workers_changed = capacity != watched_capacity_;
-  const bool due = waiting_due_ >= 0 && now >= waiting_due_;
-  watched_capacity_ = capacity;
-  std::vector<std::pair<JobId, uint32_t>> visit;
-  for (JobId id : jobs_with_ready_) {
-    Job* job = jobs_.at(id).get();
-    if (workers_changed) {
-      job->TakeFreshClasses();
-      for (uint32_t i = 0; i < job->classes().size(); ++i) {
-        if (!job->classes()[i].empty()) visit.emplace_back(id, i);
-      }
-    } else {
-      for (uint32_t i : job->TakeFreshClasses()) visit.emplace_back(id, i);
-    }
-  }
-  if (due || workers_changed) {
-    visit.insert(visit.end(), waiting_pending_.begin(), waiting_pending_.end());
-    waiting_pending_.clear();
-    waiting_due_ = -1;
-  }
-  std::sort(visit.begin(), visit.end());
-  visit.erase(std::unique(visit.begin(), visit.end()), visit.end());
-  for (const auto& [id, index] : visit) {
-    Job* job = MutableJob(id);
-    if (job == nullptr || job->finished() || index >= job->classes().size()) continue;
-    ReadyClass& c = job->classes()[index];
-    if (c.empty()) continue;
-    if (c.checked_capacity != capacity) {
-      c.checked_capacity = capacity;
-      std::string why = pool_.WhyNoneFits(c.slots, c.labels, c.needs, c.time_request_ms, now);
-      if (why.empty()) {
-        c.unplaceable_since = -1;
-        c.unplaceable_why.clear();
-        c.reported_why.clear();
-        continue;
-      }
-      if (c.unplaceable_since < 0) c.unplaceable_since = now;
-      c.unplaceable_why = std::move(why);
-    }
-    if (c.unplaceable_since < 0 || c.reported_why == c.unplaceable_why) continue;
-    const Time report_at = c.unplaceable_since + kReportWaitingMs;
-    if (now < report_at) {
-      waiting_pending_.emplace_back(id, index);
-      waiting_due_ = waiting_due_ < 0 ? report_at : std::min(waiting_due_, report_at);
-      continue;
-    }
-    outbox_->Publish(id, StepWaiting{c.top().step, static_cast<uint32_t>(c.size()),
-                                     c.unplaceable_why});
-    c.reported_why = c.unplaceable_why;
-  }
-}
-
 void Scheduler::Place(Time now) {
   if (pool_.free_total() == 0 || jobs_with_ready_.empty()) return;
   ++pass_;
@@ -638,37 +581,6 @@ Time Scheduler::NextWakeup() const {
   const Time retry = delayed_.empty() ? -1 : delayed_.top().due;
   if (retry < 0) return waiting_due_;
   return waiting_due_ < 0 ? retry : std::min(retry, waiting_due_);
-}
-
-StatusReply Scheduler::Status(Time now) const {
-  StatusReply reply;
-  for (const auto& [id, w] : pool_.all()) {
-    WorkerStatus& status = reply.workers.emplace_back(
-        WorkerStatus{id, w.info.name, w.info.host, w.info.slots, w.busy(), w.info.labels,
-                     w.connected ? 0 : std::max<Time>(1, now - w.last_heard)});
-    status.draining = w.draining;
-    status.slurm_job_id = w.info.slurm_job_id;
-    if (w.ends_at > 0) status.time_left_ms = static_cast<uint64_t>(std::max<Time>(1, w.ends_at - now));
-    for (const ResourceHeld& h : w.resources) {
-      if (h.total > 0) status.resources.push_back({pool_.ResourceName(h.id), h.total});
-      if (h.used > 0) status.resources_used.push_back({pool_.ResourceName(h.id), h.used});
-    }
-    std::sort(status.resources.begin(), status.resources.end());
-    std::sort(status.resources_used.begin(), status.resources_used.end());
-  }
-  std::sort(reply.workers.begin(), reply.workers.end(),
-            [](const WorkerStatus& a, const WorkerStatus& b) { return a.id < b.id; });
-  for (const auto& [id, job] : jobs_) {
-    const auto& c = job->counts();
-    JobStatus& status = reply.jobs.emplace_back(JobStatus{
-        id, job->spec().name, job->Outcome(), std::vector<uint32_t>(c.begin(), c.end())});
-    for (const ReadyClass& rc : job->classes()) {
-      if (rc.empty() || rc.reported_why.empty()) continue;
-      status.waiting.push_back(job->step(rc.top().step).id + ": " + rc.reported_why +
-                               (rc.size() > 1 ? " (" + std::to_string(rc.size()) + " steps)" : ""));
-    }
-  }
-  return reply;
 }
 
 void Scheduler::CheckInvariants() const {
