@@ -1,5 +1,7 @@
 #include "shared/alloc_params.h"
 
+#include "shared/labels.h"
+
 namespace drover {
 
 std::string CheckAllocQueueParams(const AllocQueueParams& p) {
@@ -13,7 +15,11 @@ std::string CheckAllocQueueParams(const AllocQueueParams& p) {
   }
   if (p.slots == 0) return "--slots must be at least 1";
   if (p.idle_timeout_ms <= 0) return "--idle-timeout must be above 0";
-  if (std::string why = CheckResourceList(p.resources); !why.empty()) return why;
+  // A label a worker refuses would fail every allocation, at the far end.
+  for (const std::string& label : p.labels) {
+    if (!IsLabel(label)) return "--label \"" + label + "\": use only " + kLabelRule;
+  }
+  if (std::string why = CheckResourceList(p.resources); !why.empty()) return "--resource: " + why;
   return "";
 }
 

@@ -5,6 +5,7 @@
 #include <span>
 #include <unordered_set>
 
+#include "shared/labels.h"
 #include "shared/spellcheck.h"
 
 namespace drover {
@@ -18,8 +19,6 @@ bool IsIdChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
          c == '.' || c == '-';
 }
-
-bool IsLabelChar(char c) { return IsIdChar(c) || c == ':' || c == '=' || c == '+'; }
 
 std::string_view StrView(const msgpack::object& o) { return {o.via.str.ptr, o.via.str.size}; }
 
@@ -380,7 +379,7 @@ bool ValueReader::ReadRequires(const msgpack::object& o, uint64_t order, const P
     } else if (label.size() > kMaxLabelLength) {
       Report(label_order, &label_path, OverLength(label.size(), kMaxLabelLength));
       ok = false;
-    } else if (label.empty() || !std::all_of(label.begin(), label.end(), IsLabelChar)) {
+    } else if (!IsLabel(label)) {
       Report(label_order, &label_path,
              "invalid label " + Quote(label) + " (use only letters, digits and \"_.:=+-\")");
       ok = false;

@@ -1,10 +1,19 @@
 #include "shared/resources.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 
 namespace drover {
+namespace {
+
+bool IsDeviceChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == ':' || c == '-';
+}
+
+}  // namespace
 
 bool IsResourceName(std::string_view name) {
   if (name.empty() || name.size() > kMaxResourceName || !(name[0] >= 'a' && name[0] <= 'z')) {
@@ -74,6 +83,51 @@ Result<uint64_t> ParseAmount(std::string_view text) {
   }
   if (value > kMaxResourceAmount) return Status::Error(quoted + " is too large");
   return value;
+}
+
+Result<WorkerResource> ParseResourceFlag(std::string_view text) {
+  const std::string quoted = "\"" + std::string(text) + "\"";
+  const size_t eq = text.find('=');
+  if (eq == std::string_view::npos) {
+    return Status::Error(quoted + ": expected NAME=AMOUNT (e.g. mem=64G, gpus=0,1, licence=2)");
+  }
+  WorkerResource r;
+  r.name = std::string(text.substr(0, eq));
+  if (!IsResourceName(r.name)) {
+    return Status::Error(quoted + ": \"" + r.name + "\" is not a resource name (" +
+                         kResourceNameRule + ")");
+  }
+  std::string_view value = text.substr(eq + 1);
+  const bool bracketed = value.starts_with('[') && value.ends_with(']') && value.size() >= 2;
+  if (bracketed) value = value.substr(1, value.size() - 2);
+  if (bracketed || value.find(',') != std::string_view::npos) {
+    // A list of device ids.
+    for (size_t start = 0; start <= value.size();) {
+      size_t end = value.find(',', start);
+      if (end == std::string_view::npos) end = value.size();
+      const std::string_view id = value.substr(start, end - start);
+      if (id.empty() || !std::all_of(id.begin(), id.end(), IsDeviceChar)) {
+        return Status::Error(quoted + ": \"" + std::string(id) +
+                             "\" is not a device id (letters, digits and _ . : -)");
+      }
+      if (std::find(r.devices.begin(), r.devices.end(), id) != r.devices.end()) {
+        return Status::Error(quoted + ": device \"" + std::string(id) + "\" is listed twice");
+      }
+      r.devices.emplace_back(id);
+      start = end + 1;
+    }
+    if (r.devices.size() > 1024) return Status::Error(quoted + ": more than 1024 devices");
+    r.amount = r.devices.size();
+    return r;
+  }
+  Result<uint64_t> amount = ParseAmount(value);
+  if (!amount.ok()) return Status::Error(quoted + ": " + amount.status().message());
+  r.amount = amount.value();
+  if (r.name == kGpusResource) {
+    if (r.amount > 1024) return Status::Error(quoted + ": more than 1024 gpus");
+    for (uint64_t i = 0; i < r.amount; ++i) r.devices.push_back(std::to_string(i));
+  }
+  return r;
 }
 
 std::string FormatAmount(std::string_view name, uint64_t amount) {

@@ -5,7 +5,8 @@
 // "resources"); the broker only counts, it enforces nothing on the process.
 //
 // One home for their grammar, for reading amounts (job files, `worker
-// --resource`, `submit --resource`) and for how they read to people.
+// --resource`, `submit alloc add --resource`) and for how they read to
+// people.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +48,21 @@ inline const char* kResourceNameRule =
 // followed by "B" or "iB" ("4G", "1.5G", "512MiB", "64GB" are all powers of
 // 1024). The error says what was expected.
 Result<uint64_t> ParseAmount(std::string_view text);
+
+// A resource as a worker declares it (`worker --resource`): an amount, or a
+// list of device ids whose count is the amount.
+struct WorkerResource {
+  std::string name;
+  uint64_t amount = 0;
+  std::vector<std::string> devices;  // a device list: its ids (amount == their count)
+  bool operator==(const WorkerResource&) const = default;
+};
+
+// One `--resource` value, as `worker --resource` and `submit alloc add
+// --resource` take it: "NAME=AMOUNT" ("mem=64G", "licence=2"), or
+// "NAME=ID,ID,..." / "NAME=[ID,...]" for devices ("gpus=0,1", "gpus=[3]").
+// `gpus=N` means devices 0 to N-1. The error names what is wrong.
+Result<WorkerResource> ParseResourceFlag(std::string_view text);
 
 // How an amount reads: memory as a size ("4G", "1.5G", "512M", "100B"),
 // anything else as a number.

@@ -20,6 +20,7 @@
 #include "shared/job_limit_flags.h"
 #include "shared/job_load.h"
 #include "shared/signal_fd.h"
+#include "submitter/alloc_cli.h"
 #include "submitter/embedded.h"
 #include "submitter/exit_codes.h"
 #include "submitter/follow.h"
@@ -233,8 +234,9 @@ int RunConvert(const Options& o) {
   return ToInt(ExitCode::kOk);
 }
 
-// For the one-question commands (status, worker drain): a session with the
-// broker, or nullptr after saying why (and `*code` is the exit status).
+// For the one-question commands (status, worker drain, alloc): a session
+// with the broker, or nullptr after saying why (and `*code` is the exit
+// status).
 std::unique_ptr<Session> OpenSession(const Options& o, zmq::context_t* ctx, const char* command,
                                      int* code) {
   if (o.broker.empty()) {
@@ -276,6 +278,36 @@ int RunWorkerDrain(const Options& o, zmq::context_t* ctx) {
   return ToInt(error != nullptr && error->code == ErrorCode::kUnknownWorker
                    ? ExitCode::kUsage
                    : ExitCode::kBrokerUnreachable);
+}
+
+// `submit alloc ...`: one request, and the broker's text as it wrote it.
+// Sent once, not through Ask(): an add sent again would make a second queue.
+int RunAlloc(const Options& o, const AllocCli& alloc, zmq::context_t* ctx) {
+  Result<AllocRequest> request = alloc.Request();
+  if (!request.ok()) {
+    Error(request.status().message());
+    return ToInt(ExitCode::kUsage);
+  }
+  int code = 0;
+  std::unique_ptr<Session> session = OpenSession(o, ctx, alloc.command_name().c_str(), &code);
+  if (!session) return code;
+  session->Send(request.value());
+  Result<Message> reply = session->Receive(static_cast<int64_t>(o.connect_timeout_s * 1000));
+  if (const auto* ok = reply.ok() ? std::get_if<AllocReply>(&reply.value()) : nullptr) {
+    fputs(ok->text.c_str(), stdout);
+    if (!ok->text.empty() && !ok->text.ends_with('\n')) fputc('\n', stdout);
+    return ToInt(ExitCode::kOk);
+  }
+  const auto* error = reply.ok() ? std::get_if<ErrorReply>(&reply.value()) : nullptr;
+  Error(error      ? error->message
+        : reply.ok() ? "unexpected reply from the broker"
+                     : reply.status().message());
+  // No such queue, parameters the broker refuses, or a key it no longer
+  // takes: the user's to mend. Anything else is the broker's side.
+  const bool usage = error != nullptr && (error->code == ErrorCode::kUnknownQueue ||
+                                          error->code == ErrorCode::kMalformed ||
+                                          error->code == ErrorCode::kForbidden);
+  return ToInt(usage ? ExitCode::kUsage : ExitCode::kBrokerUnreachable);
 }
 
 int RunStatus(const Options& o, zmq::context_t* ctx) {
@@ -513,7 +545,11 @@ int main(int argc, char** argv) {
       "drain", "Let a worker finish its running steps, take no new ones, then exit");
   drain->add_option("name", o.drain_worker, "The worker's name (as `submit status` lists it)")
       ->required();
-  for (CLI::App* sub : {drain}) {
+  AllocCli alloc_cli;
+  alloc_cli.AddTo(&app);
+  std::vector<CLI::App*> broker_commands = alloc_cli.commands();
+  broker_commands.push_back(drain);
+  for (CLI::App* sub : broker_commands) {
     sub->add_option("--broker", o.broker, "Broker endpoint ($DROVER_BROKER)");
     sub->add_option("--key", o.key_file, key_help);
     sub->add_option("--broker-key", o.broker_key_file, broker_key_help);
@@ -552,5 +588,6 @@ int main(int argc, char** argv) {
   zmq::context_t ctx(1);
   if (status->parsed()) return RunStatus(o, &ctx);
   if (drain->parsed()) return RunWorkerDrain(o, &ctx);
+  if (alloc_cli.parsed()) return RunAlloc(o, alloc_cli, &ctx);
   return RunJob(o, &ctx, signals.value());
 }

@@ -11,11 +11,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
-#include <regex>
 #include <thread>
 #include <tuple>
 
 #include "shared/durations.h"
+#include "shared/labels.h"
 #include "shared/logging.h"
 #include "shared/os_limits.h"
 #include "shared/signal_fd.h"
@@ -87,10 +87,9 @@ int main(int argc, char** argv) {
   app.add_option("--label", options.labels,
                  "A label that steps can `require`; repeat for more")
       ->check([](const std::string& label) -> std::string {
-        static const std::regex kLabel("[A-Za-z0-9_.:=+-]+");
-        return std::regex_match(label, kLabel)
+        return drover::IsLabel(label)
                    ? ""
-                   : "label \"" + label + "\" may use only letters, digits and _ . : = + -";
+                   : "label \"" + label + "\" may use only " + drover::kLabelRule;
       });
   std::vector<std::string> resource_flags;
   app.add_option("--resource", resource_flags,

@@ -2,7 +2,8 @@
 // the memory it finds on its own. A resource given as a list of device ids
 // (`gpus=0,1`) hands each step the ids it was given; `gpus` given as a count
 // stands for devices 0 to count - 1. shared/resources.h has the grammar of
-// names and amounts; docs/jobs.md, "resources", what steps see.
+// names, amounts and `--resource` values (ParseResourceFlag); docs/jobs.md,
+// "resources", what steps see.
 #pragma once
 
 #include <cstdint>
@@ -15,11 +16,6 @@
 #include "worker/core/resource_book.h"
 
 namespace drover::worker {
-
-// One `--resource` value: "NAME=AMOUNT" ("mem=64G", "licence=2"), or
-// "NAME=ID,ID,..." / "NAME=[ID,...]" for devices ("gpus=0,1", "gpus=[3]").
-// `gpus=N` means devices 0 to N-1. The error names what is wrong.
-Result<WorkerResource> ParseResourceFlag(std::string_view text);
 
 // The memory this machine gives its processes: MemTotal from /proc/meminfo,
 // or the cgroup's memory.max when that is lower (containers, Slurm jobs).

@@ -1,6 +1,6 @@
-// The worker's resources: what `worker --resource` accepts (worker/
-// resources.h), its own account of them (worker/core/resource_book.h), and
-// what a step is told it was given.
+// The worker's resources: what it declares from `worker --resource`
+// (worker/resources.h), its own account of them (worker/core/
+// resource_book.h), and what a step is told it was given.
 
 #include "worker/resources.h"
 
@@ -11,36 +11,6 @@
 
 namespace drover::worker {
 namespace {
-
-WorkerResource Flag(std::string_view text) {
-  Result<WorkerResource> r = ParseResourceFlag(text);
-  REQUIRE_MESSAGE(r.ok(), text);
-  return r.value();
-}
-
-std::string FlagProblem(std::string_view text) {
-  Result<WorkerResource> r = ParseResourceFlag(text);
-  REQUIRE_MESSAGE(!r.ok(), text);
-  return r.status().message();
-}
-
-TEST_CASE("--resource takes amounts, device lists, and gpus as a count of devices") {
-  CHECK(Flag("mem=64G") == WorkerResource{"mem", 64ull << 30, {}});
-  CHECK(Flag("licence=2") == WorkerResource{"licence", 2, {}});
-  CHECK(Flag("gpus=2") == WorkerResource{"gpus", 2, {"0", "1"}});
-  CHECK(Flag("gpus=1,3") == WorkerResource{"gpus", 2, {"1", "3"}});
-  CHECK(Flag("gpus=[3]") == WorkerResource{"gpus", 1, {"3"}});
-  CHECK(Flag("gpus=[GPU-8f3a,GPU-11b2]") == WorkerResource{"gpus", 2, {"GPU-8f3a", "GPU-11b2"}});
-  CHECK(Flag("fpga=[a,b]") == WorkerResource{"fpga", 2, {"a", "b"}});
-  CHECK(FlagProblem("mem") == "\"mem\": expected NAME=AMOUNT (e.g. mem=64G, gpus=0,1, licence=2)");
-  CHECK(FlagProblem("Mem=4G") == "\"Mem=4G\": \"Mem\" is not a resource name (a lowercase "
-                                 "letter, then lowercase letters, digits or _ (at most 32))");
-  CHECK(FlagProblem("mem=lots") == "\"mem=lots\": expected a whole number, or a size such as "
-                                   "\"4G\" or \"512M\", got \"lots\"");
-  CHECK(FlagProblem("gpus=0,,1") == "\"gpus=0,,1\": \"\" is not a device id (letters, digits "
-                                    "and _ . : -)");
-  CHECK(FlagProblem("gpus=0,0") == "\"gpus=0,0\": device \"0\" is listed twice");
-}
 
 TEST_CASE("declared resources: memory found unless given, each name once, sorted") {
   Result<std::vector<WorkerResource>> found = DeclaredResources({"licence=2"});

@@ -25,13 +25,6 @@
 
 namespace drover::worker {
 
-struct WorkerResource {
-  std::string name;
-  uint64_t amount = 0;
-  std::vector<std::string> devices;  // a device list: its ids (amount == their count)
-  bool operator==(const WorkerResource&) const = default;
-};
-
 class ResourceBook {
  public:
   explicit ResourceBook(std::vector<WorkerResource> resources);
