@@ -42,6 +42,29 @@ drover::Status MakeDirs(const std::string& path) {
   }
 }
 
+// `name` in the directory of this program: where Debian's package, a
+// `make install` and a build tree all put the worker beside the broker.
+std::string SiblingProgram(const std::string& name) {
+  char path[4096];
+  const ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (n <= 0) return name;
+  std::string self(path, static_cast<size_t>(n));
+  const size_t slash = self.rfind('/');
+  return slash == std::string::npos ? name : self.substr(0, slash + 1) + name;
+}
+
+// What workers elsewhere connect to when the broker listens on `bind`: the
+// same, with this host's name in place of a wildcard address.
+std::string Advertised(const std::string& bind) {
+  for (const char* wildcard : {"tcp://*:", "tcp://0.0.0.0:", "tcp://[::]:"}) {
+    if (bind.rfind(wildcard, 0) != 0) continue;
+    char host[256] = {};
+    if (gethostname(host, sizeof(host) - 1) != 0) return bind;
+    return "tcp://" + std::string(host) + ":" + bind.substr(std::string(wildcard).size());
+  }
+  return bind;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -103,6 +126,15 @@ int main(int argc, char** argv) {
   app.add_flag("--insecure", insecure,
                "Listen on an address other machines can reach without keys: anyone who can "
                "reach it can run any command on every worker");
+  app.add_option("--advertise", options.advertise,
+                 "The address workers started by allocation queues connect to (default: --bind, "
+                 "with this host's name for a wildcard such as tcp://*:7700)");
+  options.alloc_worker = SiblingProgram("worker");
+  app.add_option("--alloc-worker", options.alloc_worker,
+                 "The worker program that allocation queues start on the nodes")
+      ->capture_default_str();
+  app.add_option("--alloc-tick-ms", options.alloc_tick_ms)->group("");  // tests
+  app.add_option("--alloc-poll-ms", options.alloc_poll_ms)->group("");  // tests
   app.add_flag("--die-with-parent", die_with_parent, "Stop when the parent process exits")
       ->group("");  // used by `submit` for its embedded broker
   try {
@@ -129,6 +161,8 @@ int main(int argc, char** argv) {
   }
   options.lease_ms = static_cast<int64_t>(lease_s * 1000);
   options.snapshot_bytes = snapshot_mb << 20;
+  if (options.advertise.empty()) options.advertise = Advertised(options.bind);
+  options.alloc_dir = state_dir + "/alloc";
 
   if (drover::Status s = drover::SetUpLogging("broker", log_level); !s.ok()) {
     fprintf(stderr, "broker: %s\n", s.message().c_str());

@@ -38,7 +38,14 @@ Server::Server(ServerOptions options, std::unique_ptr<Spool> spool)
     : options_(std::move(options)),
       spool_(std::move(spool)),
       scheduler_(this, SchedulerOptions{int64_t{options_.heartbeat_ms} * options_.liveness,
-                                        options_.lease_ms, 3}) {}
+                                        options_.lease_ms, 3}),
+      alloc_(AllocDriver::Options{
+          .script_dir = options_.alloc_dir,
+          .script = {.worker_path = options_.alloc_worker,
+                     .broker_address = options_.advertise.empty() ? options_.bind
+                                                                   : options_.advertise},
+          .tick_ms = options_.alloc_tick_ms,
+          .poll_ms = options_.alloc_poll_ms}) {}
 
 Server::~Server() = default;
 
@@ -69,7 +76,7 @@ Status Server::Bind(zmq::context_t* ctx) {
 
 int64_t Server::NextDeadline() const {
   int64_t wake = next_tick_;
-  for (int64_t t : {next_pump_, sync_due_, scheduler_.NextWakeup()}) {
+  for (int64_t t : {next_pump_, sync_due_, scheduler_.NextWakeup(), alloc_.NextDue()}) {
     if (t >= 0) wake = std::min(wake, t);
   }
   return wake;
@@ -83,6 +90,7 @@ Status Server::Run(SignalFd* signals) {
       {nullptr, journal_->sync_done_fd(), ZMQ_POLLIN, 0},
   };
   if (zap_) items.push_back({zap_->handle(), 0, ZMQ_POLLIN, 0});
+  size_t alloc_item = 0;  // Slurm commands finished; 0 until the first runs
   next_tick_ = MonotonicMs() + options_.heartbeat_ms;
   std::string route;
   for (;;) {
@@ -107,6 +115,7 @@ Status Server::Run(SignalFd* signals) {
     if (zap_ && (items[3].revents & ZMQ_POLLIN)) zap_->Serve(access_);
     if (items[2].revents & ZMQ_POLLIN) journal_->ClearSyncDone();
     int64_t now = MonotonicMs();
+    if (alloc_item > 0 && (items[alloc_item].revents & ZMQ_POLLIN)) alloc_.TakeResults(now);
     ++counters_.turns;
     for (int i = 0; i < kMaxMessagesPerTurn; ++i) {
       zmq::message_t frame;
@@ -129,6 +138,7 @@ Status Server::Run(SignalFd* signals) {
       next_tick_ = now + options_.heartbeat_ms;
     }
     ScheduleAndDispatch(now);
+    AllocTurn(now);
     // The jobs' event logs first: replay does not publish events again, so
     // a kill between the two writes must leave the logs ahead of the
     // journal (a state change told twice) rather than behind it (an ending
@@ -136,6 +146,11 @@ Status Server::Run(SignalFd* signals) {
     if (Status s = spool_->FlushAll(); !s.ok()) spdlog::error("spool: {}", s.message());
     // Nothing leaves before the records it depends on are written.
     if (!WriteJournal(now)) return Status::Error("stopping: the journal cannot be written");
+    alloc_.StartCommands();
+    if (alloc_item == 0 && alloc_.fd() >= 0) {
+      alloc_item = items.size();
+      items.push_back({nullptr, alloc_.fd(), ZMQ_POLLIN, 0});
+    }
     FlushOutgoing();  // before any job's events: a client hears JobAccepted first
     next_pump_ = PumpFollowers(now);
     SendCredits();
@@ -276,8 +291,10 @@ void Server::HandleHello(const std::string& route, std::string_view key, Message
   peer.complained = complained;
   peer.key = std::string(key);
   peer.reads_dispatch_acks = hello.reads_dispatch_acks;
+  peer.slurm_job_id = hello.slurm_job_id;
   peers_.emplace(route, std::move(peer));
   worker_routes_[id] = route;
+  if (hello.slurm_job_id != 0) alloc_.queues().OnWorkerJoined(hello.slurm_job_id, name, now);
   const Worker* w = scheduler_.FindWorker(id);
   std::string labels;
   for (const std::string& l : w->info.labels) labels += (labels.empty() ? "" : ",") + l;
@@ -286,9 +303,10 @@ void Server::HandleHello(const std::string& route, std::string_view key, Message
                  hello.held.size());
   } else {
     const std::string resources = FormatResources(w->info.resources);
-    spdlog::info("worker {} joined as #{}: host {}, {} slots{}{}", name, id.value, hello.host,
+    spdlog::info("worker {} joined as #{}: host {}, {} slots{}{}{}", name, id.value, hello.host,
                  hello.slots, resources.empty() ? "" : ", " + resources,
-                 labels.empty() ? "" : ", labels " + labels);
+                 labels.empty() ? "" : ", labels " + labels,
+                 hello.slurm_job_id ? ", Slurm job " + std::to_string(hello.slurm_job_id) : "");
   }
   if (w->ends_at > 0) {
     spdlog::info("worker {} (#{}) has {} left before its time limit", name, id.value,
@@ -552,6 +570,9 @@ void Server::ForgetWorker(WorkerId id, WorkerEnd end, std::string_view reason, i
   }
   auto route = worker_routes_.find(id);
   if (route == worker_routes_.end()) return;
+  if (auto peer = peers_.find(route->second); peer != peers_.end() && peer->second.slurm_job_id) {
+    alloc_.queues().OnWorkerLeft(peer->second.slurm_job_id, peer->second.name, now);
+  }
   peers_.erase(route->second);
   worker_routes_.erase(route);
 }

@@ -54,6 +54,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "broker/alloc_driver.h"
 #include "broker/core/access.h"
 #include "broker/journal.h"
 #include "broker/key_dir.h"
@@ -94,6 +95,14 @@ struct ServerOptions {
   // (ZMQ_HANDSHAKE_IVL): a peer that connects and says nothing, or trickles
   // bytes, holds a file descriptor only this long.
   int handshake_ms = 10'000;
+  // Automatic allocation (broker/alloc_driver.h): batch scripts and their
+  // output go in alloc_dir; the workers they start run alloc_worker and
+  // connect to advertise.
+  std::string alloc_dir = "alloc";
+  std::string alloc_worker = "worker";
+  std::string advertise;  // "": bind
+  int64_t alloc_tick_ms = AllocDriver::kTickMs;
+  int64_t alloc_poll_ms = AllocDriver::kPollMs;
 };
 
 class Server : private Outbox {
@@ -136,6 +145,7 @@ class Server : private Outbox {
     int64_t last_heard = 0;
     bool complained = false;  // logged a bad message from it already
     std::string key = {};     // its CURVE public key (Z85); empty without keys
+    uint64_t slurm_job_id = 0;  // a worker's Slurm job, as its hello said; 0: none
   };
   struct Follower {
     std::string route;
@@ -197,6 +207,14 @@ class Server : private Outbox {
   // Drains every worker of that name (protocol.h: DrainWorker).
   void HandleDrainWorker(const std::string& route, const DrainWorker& drain);
   void HandleResume(const std::string& route, ResumeJob& resume, int64_t now);
+
+  // server_alloc.cc: allocation queues.
+  void HandleAllocRequest(const std::string& route, const AllocRequest& request, int64_t now);
+  // The turn's part of automatic allocation, after the scheduling pass
+  // (the demand is what that pass could not place).
+  void AllocTurn(int64_t now);
+  // Appends what the alloc queues changed to the journal.
+  void JournalAlloc();
   // A submission (or resumption) sent again with the same key after its
   // reply was lost: answers with the job it made. False if the key is new.
   bool AnswerRepeat(const std::string& route, const std::string& key, bool follow);
@@ -257,6 +275,7 @@ class Server : private Outbox {
   ServerOptions options_;
   std::unique_ptr<Spool> spool_;
   Scheduler scheduler_;
+  AllocDriver alloc_;
   std::unique_ptr<broker::Journal> journal_;
   std::unique_ptr<zmq::socket_t> router_;
   std::optional<KeyDir> keys_;                       // set: CURVE on

@@ -47,6 +47,8 @@ void Server::HandleClientMessage(Peer& /*peer*/, const std::string& route, Messa
     Reply(route, BuildStatus(now));
   } else if (auto* drain = std::get_if<DrainWorker>(&msg)) {
     HandleDrainWorker(route, *drain);
+  } else if (auto* alloc = std::get_if<AllocRequest>(&msg)) {
+    HandleAllocRequest(route, *alloc, now);
   }
   // Heartbeat: being heard is all it says. Nothing else gets here (roles.h).
 }

@@ -56,6 +56,14 @@ Status Server::Recover(const std::string& dir) {
   scheduler_.SetReplaying(true);
   Result<std::unique_ptr<broker::Journal>> journal =
       broker::Journal::Open(dir, [&](std::string_view bytes) -> Status {
+        if (IsAllocRecord(bytes)) {
+          Result<AllocRecord> record = DecodeAllocRecord(bytes);
+          if (!record.ok()) {
+            return Status::Error("undecodable allocation record: " + record.status().message());
+          }
+          alloc_.queues().Apply(record.value());
+          return Status::Ok();
+        }
         Result<Record> record = DecodeRecord(bytes);
         if (!record.ok()) return Status::Error("undecodable record: " + record.status().message());
         return ApplyRecord(record.value(), now);
@@ -66,6 +74,11 @@ Status Server::Recover(const std::string& dir) {
   if (!journal.ok()) return journal.status();
   journal_ = std::move(journal).value();
   RetireEndedJobs();  // jobs that ended before the restart
+  // Allocations whose sbatch never answered failed; Slurm is asked at once
+  // about the rest (their records go out with the first turn's).
+  alloc_.queues().AfterReplay(now);
+  alloc_.PollSoon(now);
+  alloc_.LogChanges();
   const broker::Journal::Recovered& r = journal_->recovered();
   if (r.snapshot_records + r.journal_records > 0) {
     spdlog::info("recovered from {}: {} snapshot and {} journal records{}; {} job(s) running, "
@@ -223,6 +236,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
 }
 
 bool Server::WriteJournal(int64_t now) {
+  JournalAlloc();
   JournalDispatches();
   if (Status s = journal_->Write(); !s.ok()) {
     spdlog::critical("journal: {}", s.message());
@@ -289,6 +303,7 @@ bool Server::SnapshotDue() const {
 }
 
 Status Server::TakeSnapshot() {
+  JournalAlloc();  // the snapshot holds their effect: none may follow it
   JournalDispatches();
   if (Status s = journal_->Write(); !s.ok()) return s;
   // Every running job's file is read before anything is written, so that a
@@ -308,6 +323,11 @@ Status Server::TakeSnapshot() {
       emit(bytes);
     };
     put(NextJobRecord{next_job_});
+    if (!alloc_.queues().queues().empty()) {
+      bytes.clear();
+      EncodeAllocRecord(alloc_.queues().Snapshot(), &bytes);
+      emit(bytes);
+    }
     for (const auto& [id, f] : finished_) {
       put(FinishedRecord{id, f.key, f.name, f.state, f.counts, Blob{f.succeeded}});
     }

@@ -24,14 +24,15 @@ std::string Endpoint(const Host& broker) {
   return "tcp://" + broker.ip() + ":" + std::to_string(kLabPort);
 }
 
-Process& StartBroker(NetLab& lab, Host& host, const std::vector<std::string>& extra) {
+Process& StartBroker(NetLab& lab, Host& host, const std::vector<std::string>& extra,
+                     const std::map<std::string, std::string>& env) {
   std::vector<std::string> argv = {BinDir() + "/broker", "--bind", Endpoint(host), "--state-dir",
                                    lab.dir().path() + "/state-" + host.name(), "--heartbeat-ms",
                                    "200", "--die-with-parent",
                                    // The lab's addresses exist only in its network namespaces.
                                    "--insecure"};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  return host.Start(argv);
+  return host.Start(argv, env);
 }
 
 Process& StartWorker(NetLab& lab, Host& host, const Host& broker, int slots,

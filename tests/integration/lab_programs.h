@@ -24,8 +24,10 @@ bool SkipWithoutNetns();
 std::string Endpoint(const Host& broker);
 
 // A broker on `host`, heartbeats every 200 ms (so out of touch after 1 s),
-// its state in the lab's directory (kept across restarts on the same host).
-Process& StartBroker(NetLab& lab, Host& host, const std::vector<std::string>& extra = {});
+// its state in the lab's directory (kept across restarts on the same host),
+// with `env` added to its environment.
+Process& StartBroker(NetLab& lab, Host& host, const std::vector<std::string>& extra = {},
+                     const std::map<std::string, std::string>& env = {});
 
 // A worker named after its host, with a 1 s kill grace and its state
 // directory in the lab's (kept across restarts on the same host).

@@ -7,10 +7,13 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "tests/integration/harness.h"
 #include "tests/integration/lab_programs.h"
@@ -232,6 +235,146 @@ TEST_CASE("slurm: drover-workers.sbatch gives a running broker a worker per node
   CHECK(broker.running());
   INFO("broker log:\n" << broker.err());
   CHECK(broker.err().find("worker node1") != std::string::npos);
+}
+
+// ---- Automatic allocation: the broker asks Slurm for workers ----
+
+// A broker on node1 that runs Slurm's commands itself (the cluster's
+// slurm.conf and the nodes' TMPDIR in its environment, which sbatch passes
+// on to the jobs), weighing demand every 300 ms and asking squeue every
+// second, so that the tests do not wait out the real rates.
+Process& StartAllocBroker(SlurmCluster& slurm) {
+  std::map<std::string, std::string> env = JobEnv(slurm);
+  for (const auto& [k, v] : slurm.env()) env[k] = v;
+  return StartBroker(slurm.lab(), slurm.node(0),
+                     {"--alloc-tick-ms", "300", "--alloc-poll-ms", "1000"}, env);
+}
+
+// `submit ARGS... --broker <node1's>` on node1 (before any `--`).
+Run Submit(SlurmCluster& slurm, std::vector<std::string> args) {
+  auto end = std::find(args.begin(), args.end(), "--");
+  end = args.insert(end, {"--broker", Endpoint(slurm.node(0))});
+  args.insert(args.begin(), BinDir() + "/submit");
+  return slurm.node(0).Exec(args, seconds(30));
+}
+
+// `submit alloc info 1` until it contains `want`; its last output.
+std::string WaitForAllocInfo(SlurmCluster& slurm, const std::string& want,
+                             seconds within = seconds(60)) {
+  std::string text;
+  WaitUntil(within, [&] {
+    text = Submit(slurm, {"alloc", "info", "1"}).out;
+    return text.find(want) != std::string::npos;
+  });
+  return text;
+}
+
+nlohmann::json SleepGraph(const std::string& name, int steps, const std::string& seconds) {
+  nlohmann::json graph = {{"name", name}, {"steps", nlohmann::json::array()}};
+  for (int i = 0; i < steps; ++i) {
+    graph["steps"].push_back({{"id", "s" + std::to_string(i)},
+                              {"cmd", "sleep " + seconds + "; echo $DROVER_WORKER"},
+                              {"requires", {"slurm"}}});
+  }
+  return graph;
+}
+
+TEST_CASE("slurm: an allocation queue brings workers while steps wait, then gives the nodes back") {
+  std::unique_ptr<SlurmCluster> slurm = StartSlurmOrSkip();
+  if (!slurm) return;
+  Process& broker = StartAllocBroker(*slurm);
+  Run added = Submit(*slurm, {"alloc", "add", "slurm", "--time-limit", "10m", "--idle-timeout",
+                              "3s", "--slots", "2", "--workers-per-alloc", "2", "--label",
+                              "slurm", "--name", "test"});
+  REQUIRE_MESSAGE(added.exit_code == 0, added.out << added.err);
+  CHECK(added.out.find("added allocation queue 1") != std::string::npos);
+  // Nothing waits: nothing is asked for.
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  CHECK(Submit(*slurm, {"alloc", "info", "1"}).out.find("no allocations yet") != std::string::npos);
+
+  // Four one-slot steps for workers labelled `slurm`, on a broker with no
+  // workers: one allocation of two 2-slot workers covers them.
+  int code = -1;
+  auto events = SubmitJson(slurm->lab(), slurm->node(0), slurm->node(0), "spread.json",
+                           SleepGraph("spread", 4, "0.5").dump(), &code);
+  INFO("broker log:\n" << broker.err());
+  CHECK(code == 0);
+  for (const auto& [step, e] : FinalStates(events)) {
+    CHECK(e.at("state") == "succeeded");
+    const std::string worker = e.at("worker");
+    CHECK((worker == "node1" || worker == "node2"));
+  }
+  const std::string running = WaitForAllocInfo(*slurm, "running");
+  CHECK(running.find("#1  job ") != std::string::npos);
+  CHECK(running.find("#2") == std::string::npos);
+
+  // Idle for 3 s, the workers leave; the job ends and the broker sees it.
+  const std::string ended = WaitForAllocInfo(*slurm, "finished");
+  CHECK_MESSAGE(ended.find("finished") != std::string::npos, ended);
+  CHECK(slurm->Exec({"squeue", "-h"}).out.empty());
+  CHECK(WaitUntil(seconds(5), [&] { return NodeTmpEmpty(*slurm); }));
+  CHECK(broker.err().find("allocation 1 (Slurm job") != std::string::npos);
+
+  Run removed = Submit(*slurm, {"alloc", "remove", "1"});
+  CHECK(removed.exit_code == 0);
+  CHECK(Submit(*slurm, {"alloc", "list"}).out == "no allocation queues\n");
+}
+
+TEST_CASE("slurm: an allocation queue sbatch refuses says so in Slurm's words and backs off") {
+  std::unique_ptr<SlurmCluster> slurm = StartSlurmOrSkip();
+  if (!slurm) return;
+  Process& broker = StartAllocBroker(*slurm);
+  Run added = Submit(*slurm, {"alloc", "add", "slurm", "--time-limit", "5m", "--label", "slurm",
+                              "--", "--partition", "nope"});
+  REQUIRE_MESSAGE(added.exit_code == 0, added.out << added.err);
+  Run detached = Submit(*slurm, {"--detach", slurm->dir().Write("one.json",
+                                                                 SleepGraph("one", 1, "0").dump())});
+  REQUIRE_MESSAGE(detached.exit_code == 0, detached.err);
+  const std::string info = WaitForAllocInfo(*slurm, "failed", seconds(20));
+  INFO("broker log:\n" << broker.err());
+  CHECK_MESSAGE(info.find("invalid partition") != std::string::npos, info);
+  // One failure, then a pause of 10 s before the next: not a flood.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const std::string list = Submit(*slurm, {"alloc", "list"}).out;
+  CHECK_MESSAGE(list.find("1 failed in a row, next try in") != std::string::npos, list);
+  CHECK(broker.err().find("sbatch failed") != std::string::npos);
+  // Unknown queues are named.
+  Run unknown = Submit(*slurm, {"alloc", "info", "7"});
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.err.find("no allocation queue 7") != std::string::npos);
+}
+
+TEST_CASE("slurm: a broker killed and restarted keeps its queue and follows its allocation") {
+  std::unique_ptr<SlurmCluster> slurm = StartSlurmOrSkip();
+  if (!slurm) return;
+  Process* broker = &StartAllocBroker(*slurm);
+  Run added = Submit(*slurm, {"alloc", "add", "slurm", "--time-limit", "10m", "--idle-timeout",
+                              "3s", "--slots", "2", "--label", "slurm"});
+  REQUIRE_MESSAGE(added.exit_code == 0, added.out << added.err);
+  Run detached = Submit(*slurm, {"--detach", slurm->dir().Write("two.json",
+                                                                 SleepGraph("two", 2, "4").dump())});
+  REQUIRE_MESSAGE(detached.exit_code == 0, detached.err);
+  const std::string job = detached.out.substr(0, detached.out.find_first_of(" \n"));
+  const std::string before = WaitForAllocInfo(*slurm, "workers node1");
+  INFO("broker log:\n" << broker->err());
+  REQUIRE(before.find("running") != std::string::npos);
+  const size_t at = before.find("#1  job ");
+  REQUIRE(at != std::string::npos);
+  const std::string slurm_job = before.substr(at + 8, before.find(' ', at + 8) - at - 8);
+
+  broker->Signal(SIGKILL);
+  broker->Wait(seconds(5));
+  broker = &StartAllocBroker(*slurm);
+  // The queue and its allocation are back at once, the same Slurm job.
+  const std::string after = Submit(*slurm, {"alloc", "info", "1"}).out;
+  CHECK_MESSAGE(after.find("#1  job " + slurm_job) != std::string::npos, after);
+  CHECK(after.find("#2") == std::string::npos);
+  // The graph ends well on the same allocation, and then the allocation ends.
+  Run watched = Submit(*slurm, {"--watch", job});
+  CHECK_MESSAGE(watched.exit_code == 0, watched.out << watched.err);
+  const std::string ended = WaitForAllocInfo(*slurm, "finished");
+  CHECK_MESSAGE(ended.find("#2") == std::string::npos, ended);
+  CHECK(slurm->Exec({"squeue", "-h"}).out.empty());
 }
 
 }  // namespace
