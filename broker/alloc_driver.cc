@@ -157,7 +157,10 @@ void AllocDriver::TakeResults(Time now) {
         }
         break;
       case Kind::kSqueue:
-        OnSqueue(p, ok ? 0 : 1, r.out, SlurmWords(r.err, r.failure, r.exit_code), now);
+        // A cut-short answer leaves jobs out that are there: no answer.
+        OnSqueue(p, ok && !r.truncated ? 0 : 1, r.out,
+                 r.truncated ? "its output was cut short" : SlurmWords(r.err, r.failure, r.exit_code),
+                 now);
         break;
       case Kind::kEnded:
         OnEnded(p, ok ? 0 : 1, r.out, now);
@@ -234,9 +237,9 @@ void AllocDriver::OnEnded(const Pending& p, int exit_code, const std::string& ou
   }
   // squeue no longer lists them and Slurm cannot say more: they are over.
   for (SlurmJobId id : p.ids) {
-    if (told.count(id) == 0) {
-      queues_.OnSlurmState(id, SlurmJobState::kEnded, "no longer known to Slurm", now);
-    }
+    if (told.count(id) != 0) continue;
+    const SlurmJobReport end = UnknownEnd(id);
+    queues_.OnSlurmState(id, end.state, end.reason, now);
   }
 }
 

@@ -1,8 +1,31 @@
 #include "shared/alloc_params.h"
 
+#include <string_view>
+
 #include "shared/labels.h"
 
 namespace drover {
+namespace {
+
+// What the broker's batch script gives every worker itself
+// (broker/slurm_commands.h, AllocScript): a second copy among worker_args
+// stops the worker ("At Most 1 required but received 2") on every node.
+constexpr const char* kScriptFlags[] = {"--broker", "--name", "--state-dir", "--slots",
+                                        "--label", "--resource", "--idle-timeout"};
+
+std::string ScriptFlagIn(const std::vector<std::string>& args) {
+  for (const std::string& arg : args) {
+    for (std::string_view flag : kScriptFlags) {
+      if (arg == flag || (arg.starts_with(flag) && arg.size() > flag.size() &&
+                          arg[flag.size()] == '=')) {
+        return std::string(flag);
+      }
+    }
+  }
+  return "";
+}
+
+}  // namespace
 
 std::string CheckAllocQueueParams(const AllocQueueParams& p) {
   if (p.manager != "slurm") return "unknown manager \"" + p.manager + "\" (only slurm)";
@@ -20,6 +43,10 @@ std::string CheckAllocQueueParams(const AllocQueueParams& p) {
     if (!IsLabel(label)) return "--label \"" + label + "\": use only " + kLabelRule;
   }
   if (std::string why = CheckResourceList(p.resources); !why.empty()) return "--resource: " + why;
+  if (std::string flag = ScriptFlagIn(p.worker_args); !flag.empty()) {
+    return "--worker-arg " + flag + ": the broker gives each worker its own " + flag +
+           " (from the queue's options, or its own address and the node's name)";
+  }
   return "";
 }
 

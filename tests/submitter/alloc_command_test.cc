@@ -173,6 +173,13 @@ TEST_CASE("alloc add: worker arguments verbatim, but not what has a flag of its 
     CHECK(Problem(f).starts_with("--worker-arg \"" + std::string(own) + "\": give it as `submit "
                                  "alloc add --"));
   }
+  // What the broker's script sets for each worker: refused by the shared
+  // check, which the broker makes too.
+  for (const char* set : {"--name", "--broker=tcp://x:1", "--state-dir"}) {
+    CAPTURE(set);
+    f.worker_args = {set, "x"};
+    CHECK(Problem(f).starts_with("--worker-arg --"));
+  }
 }
 
 TEST_CASE("alloc add: sbatch arguments verbatim, starting with an option") {
