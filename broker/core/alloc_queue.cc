@@ -498,30 +498,36 @@ std::string AllocQueues::Describe(AllocQueueId queue, Time now) const {
     out += "  failures in a row: " + std::to_string(q->failures_in_row) + ", the last " +
            Ago(q->last_failure_at, now) + ": " + q->last_failure + "\n";
   }
-  out += "  time limit " + ShortDuration(p.time_limit_ms) + ", " +
-         std::to_string(p.workers_per_alloc) + " worker(s) per allocation, backlog " +
-         std::to_string(p.backlog) + ", max workers " +
-         (p.max_workers == 0 ? std::string("unlimited") : std::to_string(p.max_workers)) +
-         ", idle timeout " + ShortDuration(p.idle_timeout_ms) + "\n";
+  out += "  each allocation: " + std::to_string(p.workers_per_alloc) + " node(s) for " +
+         ShortDuration(p.time_limit_ms) + "; at most " + std::to_string(p.backlog) +
+         " waiting in Slurm, " +
+         (p.max_workers == 0 ? std::string("no limit of nodes")
+                             : std::to_string(p.max_workers) + " nodes in all") +
+         "\n";
   out += "  workers: " + std::to_string(p.slots) + " slot(s)";
   if (!p.labels.empty()) out += ", labels " + Join(p.labels, ",");
   if (!p.resources.empty()) out += ", " + FormatResources(p.resources);
-  if (!p.worker_args.empty()) out += ", options " + Join(p.worker_args, " ");
-  out += "\n";
-  if (!p.sbatch_args.empty()) out += "  sbatch " + Join(p.sbatch_args, " ") + "\n";
+  out += ", leave when idle " + ShortDuration(p.idle_timeout_ms) + "\n";
+  if (!p.worker_args.empty()) out += "  worker options: " + Join(p.worker_args, " ") + "\n";
+  if (!p.sbatch_args.empty()) out += "  sbatch options: " + Join(p.sbatch_args, " ") + "\n";
   if (q->allocations.empty()) out += "  no allocations yet\n";
+  // Two lines each (three with workers), so that a line fits 80 columns
+  // whatever the times say; the reason, in Slurm's words, may run longer.
   for (const Allocation& a : q->allocations) {
     out += "  #" + std::to_string(a.seq) + "  " +
-           (a.slurm_job_id == 0 ? std::string("-") : "job " + std::to_string(a.slurm_job_id)) +
-           "  " + AllocStateName(a.state) + "  asked " + Ago(a.asked_at, now);
+           (a.slurm_job_id == 0 ? std::string("no Slurm job")
+                                : "Slurm job " + std::to_string(a.slurm_job_id)) +
+           "  " + AllocStateName(a.state);
+    if (!a.reason.empty()) out += ": " + a.reason;
+    out += "\n     asked " + Ago(a.asked_at, now);
     if (a.submitted_at > 0) out += ", submitted " + Ago(a.submitted_at, now);
     if (a.started_at > 0) out += ", started " + Ago(a.started_at, now);
     if (a.ended_at > 0) out += ", ended " + Ago(a.ended_at, now);
-    if (!a.workers.empty()) {
-      out += "; workers " + Join(std::vector<std::string>(a.workers.begin(), a.workers.end()), ", ");
-    }
-    if (!a.reason.empty()) out += "; " + a.reason;
     out += "\n";
+    if (!a.workers.empty()) {
+      out += "     workers " +
+             Join(std::vector<std::string>(a.workers.begin(), a.workers.end()), ", ") + "\n";
+    }
   }
   return out;
 }

@@ -305,7 +305,7 @@ TEST_CASE("slurm: an allocation queue brings workers while steps wait, then give
     CHECK((worker == "node1" || worker == "node2"));
   }
   const std::string running = WaitForAllocInfo(*slurm, "running");
-  CHECK(running.find("#1  job ") != std::string::npos);
+  CHECK(running.find("#1  Slurm job ") != std::string::npos);
   CHECK(running.find("#2") == std::string::npos);
 
   // Idle for 3 s, the workers leave; the job ends and the broker sees it.
@@ -358,16 +358,18 @@ TEST_CASE("slurm: a broker killed and restarted keeps its queue and follows its 
   const std::string before = WaitForAllocInfo(*slurm, "workers node1");
   INFO("broker log:\n" << broker->err());
   REQUIRE(before.find("running") != std::string::npos);
-  const size_t at = before.find("#1  job ");
+  const std::string prefix = "#1  Slurm job ";
+  const size_t at = before.find(prefix);
   REQUIRE(at != std::string::npos);
-  const std::string slurm_job = before.substr(at + 8, before.find(' ', at + 8) - at - 8);
+  const size_t from = at + prefix.size();
+  const std::string slurm_job = before.substr(from, before.find(' ', from) - from);
 
   broker->Signal(SIGKILL);
   broker->Wait(seconds(5));
   broker = &StartAllocBroker(*slurm);
   // The queue and its allocation are back at once, the same Slurm job.
   const std::string after = Submit(*slurm, {"alloc", "info", "1"}).out;
-  CHECK_MESSAGE(after.find("#1  job " + slurm_job) != std::string::npos, after);
+  CHECK_MESSAGE(after.find("#1  Slurm job " + slurm_job + " ") != std::string::npos, after);
   CHECK(after.find("#2") == std::string::npos);
   // The graph ends well on the same allocation, and then the allocation ends.
   Run watched = Submit(*slurm, {"--watch", job});
