@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <set>
+#include <string_view>
 #include <utility>
 
 #include "broker/command_runner.h"
@@ -18,8 +19,7 @@ namespace drover::broker {
 namespace {
 
 // What Slurm said, on one line and of a size a log and `submit alloc info`
-// can show: its first lines, without sbatch's "sbatch: error: " noise
-// doubled up.
+// can show: its first lines, without their "sbatch: error: " prefixes.
 std::string SlurmWords(const std::string& err, const std::string& failure, int exit_code) {
   if (!failure.empty()) return failure;
   std::string text;
@@ -28,6 +28,12 @@ std::string SlurmWords(const std::string& err, const std::string& failure, int e
     if (end == std::string::npos) end = err.size();
     std::string line = err.substr(at, end - at);
     at = end + 1;
+    // "sbatch: error: invalid partition ...": the command's name is said
+    // once by whoever shows this (the core writes "sbatch: ..."), and every
+    // line here is an error.
+    for (std::string_view noise : {"sbatch: ", "squeue: ", "sacct: ", "scancel: ", "error: "}) {
+      if (line.starts_with(noise)) line.erase(0, noise.size());
+    }
     if (line.empty()) continue;
     if (!text.empty()) text += "; ";
     text += line;

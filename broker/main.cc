@@ -1,6 +1,9 @@
 // broker: accepts job graphs from `submit`, hands their steps to workers and
 // advances each graph as results come back. See README.md and docs/.
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -63,6 +66,34 @@ std::string Advertised(const std::string& bind) {
     return "tcp://" + std::string(host) + ":" + bind.substr(std::string(wildcard).size());
   }
   return bind;
+}
+
+// Whether the host of "tcp://HOST:PORT" is a name this machine resolves to
+// a loopback address, as Debian's /etc/hosts does for the host's own name
+// (127.0.1.1): workers elsewhere would resolve it to something else. Looked
+// up once, at start, before the loop could wait on it.
+bool ResolvesToLoopback(const std::string& endpoint) {
+  if (endpoint.rfind("tcp://", 0) != 0) return false;
+  const std::string rest = endpoint.substr(6);
+  const size_t colon = rest.rfind(':');
+  std::string host = rest.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  addrinfo hints = {};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) return false;
+  bool loopback = false;
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    if (a->ai_family == AF_INET) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(a->ai_addr);
+      loopback |= (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    } else if (a->ai_family == AF_INET6) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(a->ai_addr);
+      loopback |= IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+    }
+  }
+  freeaddrinfo(found);
+  return loopback;
 }
 
 }  // namespace
@@ -162,6 +193,7 @@ int main(int argc, char** argv) {
   options.lease_ms = static_cast<int64_t>(lease_s * 1000);
   options.snapshot_bytes = snapshot_mb << 20;
   if (options.advertise.empty()) options.advertise = Advertised(options.bind);
+  options.advertise_is_loopback = ResolvesToLoopback(options.advertise);
   options.alloc_dir = state_dir + "/alloc";
 
   if (drover::Status s = drover::SetUpLogging("broker", log_level); !s.ok()) {

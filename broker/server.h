@@ -101,6 +101,7 @@ struct ServerOptions {
   std::string alloc_dir = "alloc";
   std::string alloc_worker = "worker";
   std::string advertise;  // "": bind
+  bool advertise_is_loopback = false;  // its host name is this machine's loopback
   int64_t alloc_tick_ms = AllocDriver::kTickMs;
   int64_t alloc_poll_ms = AllocDriver::kPollMs;
 };
@@ -206,10 +207,15 @@ class Server : private Outbox {
   void HandleCancel(const std::string& route, const CancelJob& cancel, int64_t now);
   // Drains every worker of that name (protocol.h: DrainWorker).
   void HandleDrainWorker(const std::string& route, const DrainWorker& drain);
+  // Tells worker `id` to drain (`why` for the log), unless it does already.
+  void StartDraining(WorkerId id, std::string_view why);
   void HandleResume(const std::string& route, ResumeJob& resume, int64_t now);
 
   // server_alloc.cc: allocation queues.
   void HandleAllocRequest(const std::string& route, const AllocRequest& request, int64_t now);
+  // Drains the connected workers of the queue's allocations that have not
+  // ended: removed without --now, they finish their steps and leave.
+  void DrainAllocated(AllocQueueId queue);
   // The turn's part of automatic allocation, after the scheduling pass
   // (the demand is what that pass could not place).
   void AllocTurn(int64_t now);

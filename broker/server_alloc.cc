@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <set>
 #include <string>
 
 #include "broker/server.h"
@@ -49,14 +50,13 @@ void Server::HandleAllocRequest(const std::string& route, const AllocRequest& re
       std::string text = "added allocation queue " + std::to_string(added.value()) +
                          ": it asks Slurm for workers while steps they could run wait\n"
                          "its workers will connect to " + address + "\n";
-      if (IsLocalOnlyEndpoint(address)) {
-        text += "warning: that is a loopback address, which only this machine reaches; start "
-                "the broker with --advertise (or --bind) on an address the nodes reach\n";
+      if (IsLocalOnlyEndpoint(address) || options_.advertise_is_loopback) {
+        text += "warning: that is a loopback address, which only this machine reaches:\n"
+                "  start the broker with --advertise (or --bind) on an address the nodes reach\n";
       }
       if (keys_ && !Mentions(p.worker_args, "--key")) {
-        text += "warning: this broker uses keys, and its workers were given none: add "
-                "--worker-arg=--key=FILE --worker-arg=--broker-key=FILE (files the nodes "
-                "read)\n";
+        text += "warning: this broker uses keys, and its workers were given none: add\n"
+                "  --worker-arg=--key=FILE --worker-arg=--broker-key=FILE (files the nodes read)\n";
       }
       alloc_.TickSoon(now);
       Reply(route, AllocReply{added.value(), text});
@@ -76,6 +76,7 @@ void Server::HandleAllocRequest(const std::string& route, const AllocRequest& re
       }
       spdlog::info("allocations: queue {} removed{}", request.queue,
                    request.now ? ", its allocations cancelled" : "");
+      if (!request.now) DrainAllocated(request.queue);
       const bool gone = queues.Find(request.queue) == nullptr;
       std::string text = "allocation queue " + id_text + " removed: it asks for nothing more";
       if (gone) {
@@ -83,8 +84,8 @@ void Server::HandleAllocRequest(const std::string& route, const AllocRequest& re
       } else if (request.now) {
         text += "; its allocations are being cancelled\n";
       } else {
-        text += "; allocations not yet started are cancelled, running ones end when their "
-                "workers have been idle for the queue's idle timeout\n";
+        text += ";\nallocations not yet started are cancelled; the workers of running ones\n"
+                "finish their steps, take no new ones, and leave\n";
       }
       alloc_.TickSoon(now);
       Reply(route, AllocReply{request.queue, text});
@@ -101,6 +102,20 @@ void Server::HandleAllocRequest(const std::string& route, const AllocRequest& re
       Reply(route, AllocReply{request.queue, "allocation queue " + id_text +
                                                  " resumed: its failures are forgotten\n"});
       return;
+  }
+}
+
+void Server::DrainAllocated(AllocQueueId queue) {
+  const AllocQueue* q = alloc_.queues().Find(queue);
+  if (q == nullptr) return;
+  std::set<uint64_t> jobs;
+  for (const Allocation& a : q->allocations) {
+    if (!AllocEnded(a.state) && a.slurm_job_id != 0) jobs.insert(a.slurm_job_id);
+  }
+  for (const auto& [id, w] : scheduler_.pool().all()) {
+    if (jobs.count(w.info.slurm_job_id) != 0) {
+      StartDraining(id, "drains: its allocation queue was removed");
+    }
   }
 }
 

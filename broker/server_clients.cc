@@ -191,16 +191,22 @@ void Server::HandleDrainWorker(const std::string& route, const DrainWorker& drai
   }
   for (WorkerId id : named) {
     const Worker* w = scheduler_.FindWorker(id);
-    spdlog::info("worker {} (#{}) asked to drain: {} running step(s) to finish", w->info.name,
-                 id.value, w->running.size());
     reply.worker = id;
     reply.name = w->info.name;
     reply.running += static_cast<uint32_t>(w->running.size());
-    scheduler_.OnWorkerDraining(id);
-    // Out of touch: it hears it when it comes back (HandleWorkerHello).
-    if (auto r = worker_routes_.find(id); r != worker_routes_.end()) Reply(r->second, Drain{});
+    StartDraining(id, "asked to drain");
   }
   Reply(route, reply);
+}
+
+void Server::StartDraining(WorkerId id, std::string_view why) {
+  const Worker* w = scheduler_.FindWorker(id);
+  if (w == nullptr || w->draining) return;
+  spdlog::info("worker {} (#{}) {}: {} running step(s) to finish", w->info.name, id.value, why,
+               w->running.size());
+  scheduler_.OnWorkerDraining(id);
+  // Out of touch: it hears it when it comes back (HandleHello).
+  if (auto r = worker_routes_.find(id); r != worker_routes_.end()) Reply(r->second, Drain{});
 }
 
 void Server::HandleCancel(const std::string& route, const CancelJob& cancel, int64_t now) {

@@ -323,11 +323,10 @@ Status Server::TakeSnapshot() {
       emit(bytes);
     };
     put(NextJobRecord{next_job_});
-    if (!alloc_.queues().queues().empty()) {
-      bytes.clear();
-      EncodeAllocRecord(alloc_.queues().Snapshot(), &bytes);
-      emit(bytes);
-    }
+    // Always, even with no queue left: queue ids are never reused.
+    bytes.clear();
+    EncodeAllocRecord(alloc_.queues().Snapshot(), &bytes);
+    emit(bytes);
     for (const auto& [id, f] : finished_) {
       put(FinishedRecord{id, f.key, f.name, f.state, f.counts, Blob{f.succeeded}});
     }

@@ -31,6 +31,7 @@ rm -rf "$dir"
 exit "$status"
 '
 exec srun --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 \
+  ${SLURM_CPUS_PER_TASK:+--cpus-per-task="$SLURM_CPUS_PER_TASK"} \
   sh -c "$node_script" drover-worker \
   )sh";
 
@@ -174,7 +175,19 @@ std::vector<std::string> SbatchArgv(const AllocQueueParams& params, AllocQueueId
                                    "--job-name=" + AllocJobName(queue, seq),
                                    "--nodes=" + std::to_string(params.workers_per_alloc),
                                    "--time=" + SlurmDuration(params.time_limit_ms),
-                                   "--output=" + output_path};
+                                   "--output=" + output_path,
+                                   // What each worker is declared to have,
+                                   // asked of Slurm: else a node's share is
+                                   // one CPU and its default memory.
+                                   "--ntasks-per-node=1",
+                                   "--cpus-per-task=" + std::to_string(params.slots)};
+  for (const ResourceAmount& r : params.resources) {
+    if (r.name == kMemResource) {
+      argv.push_back("--mem=" + std::to_string((r.amount + (1 << 20) - 1) >> 20) + "M");
+    }
+  }
+  // After ours: sbatch takes the last of an option given twice, so the
+  // user's (--exclusive, --mem=0, -c 64) win.
   argv.insert(argv.end(), params.sbatch_args.begin(), params.sbatch_args.end());
   argv.push_back(script_path);
   return argv;

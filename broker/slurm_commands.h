@@ -65,7 +65,9 @@ std::string AllocScript(const AllocQueueParams& params, AllocQueueId queue, uint
 std::string SlurmDuration(int64_t ms);
 
 // sbatch --parsable --job-name=AllocJobName --nodes=K --time=D-HH:MM:SS
-// --output=OUTPUT_PATH <params.sbatch_args verbatim> SCRIPT_PATH
+// --output=OUTPUT_PATH --ntasks-per-node=1 --cpus-per-task=SLOTS
+// [--mem=MEM's MiB, if the queue declares mem] <params.sbatch_args
+// verbatim, which win over ours> SCRIPT_PATH
 std::vector<std::string> SbatchArgv(const AllocQueueParams& params, AllocQueueId queue,
                                     uint32_t seq, const std::string& script_path,
                                     const std::string& output_path);

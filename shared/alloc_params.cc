@@ -43,6 +43,14 @@ std::string CheckAllocQueueParams(const AllocQueueParams& p) {
     if (!IsLabel(label)) return "--label \"" + label + "\": use only " + kLabelRule;
   }
   if (std::string why = CheckResourceList(p.resources); !why.empty()) return "--resource: " + why;
+  // squeue and sacct are asked about this cluster's jobs only.
+  for (const std::string& arg : p.sbatch_args) {
+    if (arg == "-M" || arg.starts_with("-M") || arg == "--clusters" ||
+        arg.starts_with("--clusters=") || arg == "--cluster" || arg.starts_with("--cluster=")) {
+      return "sbatch option " + arg +
+             ": allocations on another cluster cannot be followed; run a broker there";
+    }
+  }
   if (std::string flag = ScriptFlagIn(p.worker_args); !flag.empty()) {
     return "--worker-arg " + flag + ": the broker gives each worker its own " + flag +
            " (from the queue's options, or its own address and the node's name)";

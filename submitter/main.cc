@@ -340,6 +340,7 @@ int RunStatus(const Options& o, zmq::context_t* ctx) {
     if (w.silent_ms > 0) printf(", out of touch for %.1f s", static_cast<double>(w.silent_ms) / 1000);
     if (w.time_left_ms > 0) printf(", %s left", ShortDuration(static_cast<int64_t>(w.time_left_ms)).c_str());
     if (w.draining) printf(", draining");
+    if (w.slurm_job_id != 0) printf(", Slurm job %llu", static_cast<unsigned long long>(w.slurm_job_id));
     printf("\n");
   }
   printf("%zu job(s)\n", status->jobs.size());

@@ -220,8 +220,14 @@ void AllocQueues::OnSubmitted(AllocQueueId queue, uint32_t seq, SlurmJobId slurm
                               Time now) {
   const AllocQueue* q = Find(queue);
   const Allocation* a = q == nullptr ? nullptr : q->Find(seq);
-  if (a == nullptr || a->state != AllocState::kSubmitting || slurm_job_id == 0 ||
-      by_job_.count(slurm_job_id) != 0) {
+  if (a == nullptr || a->state != AllocState::kSubmitting) return;
+  if (slurm_job_id == 0 || by_job_.count(slurm_job_id) != 0) {
+    // Not an answer it can follow: left in kSubmitting, it would hold a
+    // place in the backlog until a restart.
+    End(*q, *a, AllocState::kFailed, false,
+        "sbatch answered job id " + std::to_string(slurm_job_id) +
+            ", which is no new job (already followed, or 0)",
+        now);
     return;
   }
   Record(AllocSubmittedRecord{.queue = queue, .seq = seq, .slurm_job_id = slurm_job_id, .at = now});

@@ -124,6 +124,22 @@ TEST_CASE("alloc queue: parameters are checked") {
   CHECK(q.Add(Params()).ok());
 }
 
+TEST_CASE("alloc queue: an sbatch answer it cannot follow ends the allocation, uncounted") {
+  Bench b;
+  AllocQueueParams p = Params();
+  p.backlog = 2;
+  const AllocQueueId id = b.Add(p);
+  const uint32_t first = b.ExpectSubmit(id, 100);
+  b.Submitted(id, first, 42);
+  const uint32_t second = b.ExpectSubmit(id, 100);
+  b.Submitted(id, second, 42);  // the same job id again: a confused sbatch
+  CHECK(b.Alloc(id, second).state == AllocState::kFailed);
+  CHECK_FALSE(b.Alloc(id, second).counted);
+  CHECK(b.Alloc(id, second).reason.find("42") != std::string::npos);
+  CHECK(b.Alloc(id, first).state == AllocState::kQueued);
+  b.CheckReplay();
+}
+
 TEST_CASE("alloc queue: no submit without demand, one per tick with it") {
   Bench b;
   const AllocQueueId id = b.Add(Params());

@@ -44,8 +44,14 @@ TEST_CASE("slurm commands: the job name and sbatch's command line") {
   p.sbatch_args = {"--partition=gpu", "--account", "my project"};
   CHECK(SbatchArgv(p, 3, 7, "/state/alloc/q3-7.sh", "/state/alloc/q3-7.out") ==
         Argv{"sbatch", "--parsable", "--job-name=drover-q3-7", "--nodes=2", "--time=0-01:30:00",
-             "--output=/state/alloc/q3-7.out", "--partition=gpu", "--account", "my project",
+             "--output=/state/alloc/q3-7.out", "--ntasks-per-node=1", "--cpus-per-task=4",
+             "--mem=4096M", "--partition=gpu", "--account", "my project",
              "/state/alloc/q3-7.sh"});
+  // Memory rounds up to whole MiB; without a declared mem, Slurm's default.
+  p.resources = {{"mem", (uint64_t{1} << 20) + 1}};
+  CHECK(SbatchArgv(p, 3, 7, "s", "o")[8] == "--mem=2M");
+  p.resources = {};
+  CHECK(SbatchArgv(p, 3, 7, "s", "o")[8] == "--partition=gpu");
 }
 
 TEST_CASE("slurm commands: time limits as D-HH:MM:SS, rounded up to the second") {
@@ -173,6 +179,8 @@ TEST_CASE("slurm commands: the batch script's worker options") {
   INFO(script);
   CHECK(script.rfind("#!/bin/sh\n# drover-q3-7: ", 0) == 0);
   CHECK(script.find("exec srun --ntasks=\"$SLURM_JOB_NUM_NODES\" --ntasks-per-node=1 \\\n"
+                    // srun does not take sbatch's -c since Slurm 22.05.
+                    "  ${SLURM_CPUS_PER_TASK:+--cpus-per-task=\"$SLURM_CPUS_PER_TASK\"} \\\n"
                     "  sh -c \"$node_script\" drover-worker \\\n"
                     "  '/opt/drover/bin/worker' \\\n"
                     "  --broker 'tcp://head.example.org:7700' \\\n"

@@ -466,7 +466,7 @@ TEST_CASE("fault: a step flooding stdout beside short steps") {
                               << " MiB");
   CHECK(broker_kb > 0);
   CHECK(worker_kb > 0);
-  if (!kSanitizerBuild) {
+  if (!SanitizedPrograms()) {
     CHECK(broker_kb < 64 * 1024);
     CHECK(worker_kb < 64 * 1024);
   }

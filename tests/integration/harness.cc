@@ -51,6 +51,11 @@ std::string BinDir() {
   return dir != nullptr && *dir != '\0' ? dir : DROVER_BIN_DIR;
 }
 
+bool SanitizedPrograms() {
+  const char* set = std::getenv("DROVER_TEST_SANITIZED");
+  return kSanitizerBuild || (set != nullptr && *set != '\0');
+}
+
 TempDir::TempDir() {
   std::string tmpl = std::filesystem::temp_directory_path().string() + "/drover-test-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");

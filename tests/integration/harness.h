@@ -39,7 +39,10 @@ inline constexpr bool kSanitizerBuild = true;
 #else
 inline constexpr bool kSanitizerBuild = false;
 #endif
-
+// Whether the programs under test are a sanitizer build: this one, or the
+// one $DROVER_TEST_BIN_DIR points at (scripts/test-sanitizers then sets
+// DROVER_TEST_SANITIZED). Their memory and speed are not a release's.
+bool SanitizedPrograms();
 // A fresh directory, removed with everything in it on destruction.
 class TempDir {
  public:

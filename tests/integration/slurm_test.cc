@@ -379,5 +379,33 @@ TEST_CASE("slurm: a broker killed and restarted keeps its queue and follows its 
   CHECK(slurm->Exec({"squeue", "-h"}).out.empty());
 }
 
+TEST_CASE("slurm: removing a queue lets its running allocation finish its steps, then end") {
+  std::unique_ptr<SlurmCluster> slurm = StartSlurmOrSkip();
+  if (!slurm) return;
+  Process& broker = StartAllocBroker(*slurm);
+  // Workers that would stay 10 minutes if the queue were not removed.
+  Run added = Submit(*slurm, {"alloc", "add", "slurm", "--time-limit", "20m", "--idle-timeout",
+                              "10m", "--label", "slurm"});
+  REQUIRE_MESSAGE(added.exit_code == 0, added.out << added.err);
+  Run detached = Submit(*slurm, {"--detach", slurm->dir().Write("long.json",
+                                                                 SleepGraph("long", 1, "3").dump())});
+  REQUIRE_MESSAGE(detached.exit_code == 0, detached.err);
+  const std::string job = detached.out.substr(0, detached.out.find('\n'));
+  INFO("broker log:\n" << broker.err());
+  REQUIRE(WaitForAllocInfo(*slurm, "workers node").find("running") != std::string::npos);
+  Run removed = Submit(*slurm, {"alloc", "remove", "1"});
+  CHECK(removed.exit_code == 0);
+  CHECK(removed.out.find("finish their steps") != std::string::npos);
+  // The step ends well where it ran; the worker leaves, the job ends, and
+  // with its last allocation over the queue is gone.
+  Run watched = Submit(*slurm, {"--watch", job});
+  CHECK_MESSAGE(watched.exit_code == 0, watched.out << watched.err);
+  CHECK(WaitUntil(seconds(30), [&] {
+    return Submit(*slurm, {"alloc", "list"}).out == "no allocation queues\n";
+  }));
+  CHECK(slurm->Exec({"squeue", "-h"}).out.empty());
+  CHECK(broker.err().find("drains: its allocation queue was removed") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace drover::testing

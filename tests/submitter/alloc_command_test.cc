@@ -182,6 +182,17 @@ TEST_CASE("alloc add: worker arguments verbatim, but not what has a flag of its 
   }
 }
 
+TEST_CASE("alloc add: another cluster's allocations are refused: they could not be followed") {
+  AllocAddFlags f = Flags();
+  for (const char* other : {"-M", "-Mbig", "--clusters=big", "--cluster"}) {
+    CAPTURE(other);
+    f.sbatch_args = {other, "big"};
+    CHECK(Problem(f).starts_with(std::string("sbatch option ") + other + ": allocations on "));
+  }
+  f.sbatch_args = {"--mem=4G", "--mail-type=END"};
+  CHECK(Params(f).sbatch_args == f.sbatch_args);
+}
+
 TEST_CASE("alloc add: sbatch arguments verbatim, starting with an option") {
   AllocAddFlags f = Flags();
   f.sbatch_args = {"--partition", "debug", "-N", "2", "--constraint=a&b", "--comment", "x y"};
