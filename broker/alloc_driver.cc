@@ -58,7 +58,9 @@ std::string AllocName(AllocQueueId queue, uint32_t seq) {
 
 }  // namespace
 
-AllocDriver::AllocDriver(Options options) : options_(std::move(options)) {}
+AllocDriver::AllocDriver(Options options) : options_(std::move(options)) {
+  queues_.set_backoff_first_ms(options_.backoff_ms);
+}
 
 AllocDriver::~AllocDriver() = default;
 

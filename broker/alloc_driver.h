@@ -60,6 +60,7 @@ class AllocDriver {
     AllocScriptContext script;    // the worker program and the broker's address
     int64_t tick_ms = kTickMs;    // tests shorten these
     int64_t poll_ms = kPollMs;
+    int64_t backoff_ms = kFailureBackoffFirstMs;
   };
 
   explicit AllocDriver(Options options);

@@ -166,6 +166,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--alloc-tick-ms", options.alloc_tick_ms)->group("");  // tests
   app.add_option("--alloc-poll-ms", options.alloc_poll_ms)->group("");  // tests
+  app.add_option("--alloc-backoff-ms", options.alloc_backoff_ms)->group("");  // tests
   app.add_flag("--die-with-parent", die_with_parent, "Stop when the parent process exits")
       ->group("");  // used by `submit` for its embedded broker
   try {

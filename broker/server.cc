@@ -45,7 +45,8 @@ Server::Server(ServerOptions options, std::unique_ptr<Spool> spool)
                      .broker_address = options_.advertise.empty() ? options_.bind
                                                                    : options_.advertise},
           .tick_ms = options_.alloc_tick_ms,
-          .poll_ms = options_.alloc_poll_ms}) {}
+          .poll_ms = options_.alloc_poll_ms,
+          .backoff_ms = options_.alloc_backoff_ms}) {}
 
 Server::~Server() = default;
 

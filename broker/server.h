@@ -104,6 +104,7 @@ struct ServerOptions {
   bool advertise_is_loopback = false;  // its host name is this machine's loopback
   int64_t alloc_tick_ms = AllocDriver::kTickMs;
   int64_t alloc_poll_ms = AllocDriver::kPollMs;
+  int64_t alloc_backoff_ms = kFailureBackoffFirstMs;
 };
 
 class Server : private Outbox {

@@ -48,11 +48,12 @@ std::string QueueName(const AllocQueue& q) {
 
 }  // namespace
 
-int64_t FailureBackoffMs(uint32_t failures_in_row) {
+int64_t FailureBackoffMs(uint32_t failures_in_row, int64_t first) {
   if (failures_in_row == 0) return 0;
-  int64_t delay = kFailureBackoffFirstMs;
-  for (uint32_t i = 1; i < failures_in_row && delay < kFailureBackoffMaxMs; ++i) delay *= 2;
-  return std::min(delay, kFailureBackoffMaxMs);
+  const int64_t most = first * (kFailureBackoffMaxMs / kFailureBackoffFirstMs);
+  int64_t delay = first;
+  for (uint32_t i = 1; i < failures_in_row && delay < most; ++i) delay *= 2;
+  return std::min(delay, most);
 }
 
 const char* AllocStateName(AllocState state) {
@@ -120,9 +121,9 @@ uint32_t AllocQueue::Nodes() const {
   return n;
 }
 
-Time AllocQueue::BackoffUntil() const {
+Time AllocQueue::BackoffUntil(int64_t first_backoff) const {
   if (failures_in_row == 0) return 0;
-  return last_failure_at + FailureBackoffMs(failures_in_row);
+  return last_failure_at + FailureBackoffMs(failures_in_row, first_backoff);
 }
 
 // ---- Records ----
@@ -200,7 +201,7 @@ std::vector<AllocAction> AllocQueues::Tick(Time now, const AllocDemand& demand) 
       if (q == nullptr) break;
     }
     if (q == nullptr || q->state != AllocQueueState::kActive) continue;
-    if (now < q->BackoffUntil()) continue;
+    if (now < q->BackoffUntil(backoff_first_ms_)) continue;
     const auto it = demand.find(id);
     const uint64_t wanted = it == demand.end() ? 0 : it->second;
     if (wanted <= q->ComingSlots(now)) continue;
@@ -485,7 +486,8 @@ std::string AllocQueues::DescribeAll(Time now) const {
       out += "  (" + q.paused_reason + "; `submit alloc resume " + std::to_string(id) + "`)";
     } else if (q.failures_in_row > 0) {
       out += "  (" + std::to_string(q.failures_in_row) + " failed in a row";
-      if (now < q.BackoffUntil()) out += ", next try in " + ShortDuration(q.BackoffUntil() - now);
+      const Time until = q.BackoffUntil(backoff_first_ms_);
+      if (now < until) out += ", next try in " + ShortDuration(until - now);
       out += ")";
     }
     out += "\n";

@@ -96,8 +96,9 @@ inline constexpr uint32_t kPauseAfterFailures = 5;
 // slowly can take a minute or two.
 inline constexpr int64_t kConnectTimeoutMs = 5 * 60'000;
 
-// How long the queue waits after the k-th failure in a row (k >= 1).
-int64_t FailureBackoffMs(uint32_t failures_in_row);
+// How long the queue waits after the k-th failure in a row (k >= 1): `first`
+// doubling, at most 60 times `first` (10 min for the default).
+int64_t FailureBackoffMs(uint32_t failures_in_row, int64_t first = kFailureBackoffFirstMs);
 
 enum class AllocQueueState : uint8_t {
   kActive = 0,    // submits while work waits
@@ -176,7 +177,7 @@ struct AllocQueue {
   // Nodes of its allocations that have not ended.
   uint32_t Nodes() const;
   // When it may submit next after its failures (0: now).
-  Time BackoffUntil() const;
+  Time BackoffUntil(int64_t first_backoff = kFailureBackoffFirstMs) const;
 };
 
 // ---- Records: every durable change, for the journal (not wired yet) ----
@@ -292,6 +293,9 @@ class AllocQueues {
   bool Remove(AllocQueueId queue, bool now);
   // Unpauses a paused queue, forgetting its failures. False if it is not paused.
   bool Resume(AllocQueueId queue);
+  // The first backoff after a failure (FailureBackoffMs): tests shorten it
+  // to see a queue pause in seconds rather than minutes.
+  void set_backoff_first_ms(int64_t ms) { backoff_first_ms_ = ms; }
 
   std::vector<AllocAction> Tick(Time now, const AllocDemand& demand);
 
@@ -355,6 +359,7 @@ class AllocQueues {
 
   std::map<AllocQueueId, AllocQueue> queues_;
   AllocQueueId next_queue_ = 1;
+  int64_t backoff_first_ms_ = kFailureBackoffFirstMs;
   struct Ref {
     AllocQueueId queue = 0;
     uint32_t seq = 0;

@@ -234,6 +234,8 @@ TEST_CASE("alloc queue: failures back off, doubling, and pause the queue after 5
   CHECK(FailureBackoffMs(6) == 320'000);
   CHECK(FailureBackoffMs(7) == 600'000);  // 640 s, capped at 10 min
   CHECK(FailureBackoffMs(30) == kFailureBackoffMaxMs);
+  CHECK(FailureBackoffMs(2, 100) == 200);  // shortened, for tests of the programs
+  CHECK(FailureBackoffMs(30, 100) == 6'000);
 
   const int64_t waits[] = {10'000, 20'000, 40'000, 80'000};
   for (int i = 0; i < 4; ++i) {

@@ -243,11 +243,12 @@ TEST_CASE("slurm: drover-workers.sbatch gives a running broker a worker per node
 // slurm.conf and the nodes' TMPDIR in its environment, which sbatch passes
 // on to the jobs), weighing demand every 300 ms and asking squeue every
 // second, so that the tests do not wait out the real rates.
-Process& StartAllocBroker(SlurmCluster& slurm) {
+Process& StartAllocBroker(SlurmCluster& slurm, const std::vector<std::string>& extra = {}) {
   std::map<std::string, std::string> env = JobEnv(slurm);
   for (const auto& [k, v] : slurm.env()) env[k] = v;
-  return StartBroker(slurm.lab(), slurm.node(0),
-                     {"--alloc-tick-ms", "300", "--alloc-poll-ms", "1000"}, env);
+  std::vector<std::string> args = {"--alloc-tick-ms", "300", "--alloc-poll-ms", "1000"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return StartBroker(slurm.lab(), slurm.node(0), args, env);
 }
 
 // `submit ARGS... --broker <node1's>` on node1 (before any `--`).
@@ -320,10 +321,11 @@ TEST_CASE("slurm: an allocation queue brings workers while steps wait, then give
   CHECK(Submit(*slurm, {"alloc", "list"}).out == "no allocation queues\n");
 }
 
-TEST_CASE("slurm: an allocation queue sbatch refuses says so in Slurm's words and backs off") {
+TEST_CASE("slurm: an allocation queue sbatch refuses backs off, then pauses, in Slurm's words") {
   std::unique_ptr<SlurmCluster> slurm = StartSlurmOrSkip();
   if (!slurm) return;
-  Process& broker = StartAllocBroker(*slurm);
+  // Backoffs of 0.3 s, 0.6 s, 1.2 s... instead of 10 s, 20 s, 40 s...
+  Process& broker = StartAllocBroker(*slurm, {"--alloc-backoff-ms", "300"});
   Run added = Submit(*slurm, {"alloc", "add", "slurm", "--time-limit", "5m", "--label", "slurm",
                               "--", "--partition", "nope"});
   REQUIRE_MESSAGE(added.exit_code == 0, added.out << added.err);
@@ -332,12 +334,19 @@ TEST_CASE("slurm: an allocation queue sbatch refuses says so in Slurm's words an
   REQUIRE_MESSAGE(detached.exit_code == 0, detached.err);
   const std::string info = WaitForAllocInfo(*slurm, "failed", seconds(20));
   INFO("broker log:\n" << broker.err());
-  CHECK_MESSAGE(info.find("invalid partition") != std::string::npos, info);
-  // One failure, then a pause of 10 s before the next: not a flood.
+  CHECK_MESSAGE(info.find("sbatch: invalid partition specified: nope") != std::string::npos, info);
+  // After five in a row the queue pauses, says why, and asks no more.
+  const std::string paused = WaitForAllocInfo(*slurm, "paused:", seconds(30));
+  CHECK_MESSAGE(paused.find("5 allocations in a row failed") != std::string::npos, paused);
+  CHECK(paused.find("#5") != std::string::npos);
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  const std::string list = Submit(*slurm, {"alloc", "list"}).out;
-  CHECK_MESSAGE(list.find("1 failed in a row, next try in") != std::string::npos, list);
-  CHECK(broker.err().find("sbatch failed") != std::string::npos);
+  CHECK(Submit(*slurm, {"alloc", "info", "1"}).out.find("#6") == std::string::npos);
+  CHECK(Submit(*slurm, {"alloc", "list"}).out.find("paused") != std::string::npos);
+  CHECK(broker.err().find("queue 1 is paused") != std::string::npos);
+  // Resumed, it tries again (and fails again: the partition is still wrong).
+  Run resumed = Submit(*slurm, {"alloc", "resume", "1"});
+  CHECK(resumed.exit_code == 0);
+  CHECK(WaitForAllocInfo(*slurm, "#6", seconds(20)).find("#6") != std::string::npos);
   // Unknown queues are named.
   Run unknown = Submit(*slurm, {"alloc", "info", "7"});
   CHECK(unknown.exit_code == 2);
