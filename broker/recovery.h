@@ -154,7 +154,9 @@ struct FinishedRecord {
   JobState state = JobState::kSucceeded;
   std::vector<uint32_t> counts;  // steps in each StepState
   Blob succeeded;                // one bit per step (bit i of byte i/8): 1 if it succeeded
-  MSGPACK_DEFINE(job, key, name, state, counts, succeeded)
+  // Why it failed when that is no step's doing: it could not be replayed.
+  std::string reason = {};
+  MSGPACK_DEFINE(job, key, name, state, counts, succeeded, reason)
 };
 
 // A running job and its steps, the steps as parallel arrays (a million

@@ -163,6 +163,7 @@ class Server : private Outbox {
     JobState state = JobState::kSucceeded;
     std::vector<uint32_t> counts;
     std::string succeeded;  // one bit per step, for --resume
+    std::string reason = {};  // why it failed, when no step did (replay)
   };
 
   // Outbox
@@ -271,6 +272,10 @@ class Server : private Outbox {
   // journaling a WorkerRecord first if it has none yet.
   uint32_t JournalWorker(const Worker& w);
   Status ApplyRecord(const Record& record, int64_t now);
+  // A job whose records cannot be applied (its file no longer loads, its
+  // state is damaged): marked failed with `why`, loudly, so that one bad
+  // record costs one job, not the broker. Returns Ok, for replay to go on.
+  Status Unreplayable(JobId job, const std::string& key, const std::string& why);
   // Writes the turn's records, syncing them if due; false if the journal
   // failed (the broker must stop: it could not keep its promise).
   bool WriteJournal(int64_t now);

@@ -139,10 +139,14 @@ Result<JobAccepted> Server::AcceptedFor(JobId id) const {
     for (const StepSpec& s : job->spec().steps) reply.step_ids.push_back(s.id);
     return reply;
   }
-  if (!finished_.count(id)) return Status::Error("no job " + std::to_string(id.value));
+  const auto finished = finished_.find(id);
+  if (finished == finished_.end()) return Status::Error("no job " + std::to_string(id.value));
+  if (!finished->second.reason.empty()) {
+    return Status::Error("job " + std::to_string(id.value) + " failed: " + finished->second.reason);
+  }
   Result<std::string> file = spool_->ReadJobFile(id);
   if (!file.ok()) return file.status();
-  LoadedJob loaded = LoadJob(file.value(), JobLimits{SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX});
+  LoadedJob loaded = LoadJob(file.value(), JobLimits::Unlimited());
   if (!loaded.spec) return Status::Error("job " + std::to_string(id.value) + ": its file is damaged");
   JobAccepted reply{id, loaded.spec->name, {}};
   for (const StepSpec& s : loaded.spec->steps) reply.step_ids.push_back(s.id);
@@ -265,7 +269,7 @@ void Server::HandleResume(const std::string& route, ResumeJob& resume, int64_t n
 StatusReply Server::BuildStatus(int64_t now) const {
   StatusReply reply = scheduler_.Status(now);
   for (const auto& [id, job] : finished_) {
-    reply.jobs.push_back(JobStatus{id, job.name, job.state, job.counts});
+    reply.jobs.push_back(JobStatus{id, job.name, job.state, job.counts, {}, job.reason});
   }
   std::sort(reply.jobs.begin(), reply.jobs.end(),
             [](const JobStatus& a, const JobStatus& b) { return a.id < b.id; });

@@ -14,7 +14,7 @@ namespace {
 
 // Replay accepts any job file the broker once accepted, whatever limits it
 // runs with now: refusing one would lose an accepted job.
-const JobLimits kAnyJob{SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX};
+const JobLimits kAnyJob = JobLimits::Unlimited();
 
 template <class... Fs>
 struct Overloaded : Fs... {
@@ -56,16 +56,25 @@ Status Server::Recover(const std::string& dir) {
   scheduler_.SetReplaying(true);
   Result<std::unique_ptr<broker::Journal>> journal =
       broker::Journal::Open(dir, [&](std::string_view bytes) -> Status {
+        // A record that does not decode inside a frame whose checksum is
+        // right (a bug, or damage no checksum sees) is skipped, loudly: what
+        // it held is lost (at worst a step runs again), the rest comes back.
         if (IsAllocRecord(bytes)) {
           Result<AllocRecord> record = DecodeAllocRecord(bytes);
           if (!record.ok()) {
-            return Status::Error("undecodable allocation record: " + record.status().message());
+            spdlog::critical("skipping an allocation record that does not decode: {}",
+                             record.status().message());
+            return Status::Ok();
           }
           alloc_.queues().Apply(record.value());
           return Status::Ok();
         }
         Result<Record> record = DecodeRecord(bytes);
-        if (!record.ok()) return Status::Error("undecodable record: " + record.status().message());
+        if (!record.ok()) {
+          spdlog::critical("skipping a journal record that does not decode: {}",
+                           record.status().message());
+          return Status::Ok();
+        }
         return ApplyRecord(record.value(), now);
       });
   scheduler_.FinishReplay(now);
@@ -90,6 +99,21 @@ Status Server::Recover(const std::string& dir) {
   return Status::Ok();
 }
 
+Status Server::Unreplayable(JobId job, const std::string& key, const std::string& why) {
+  spdlog::critical("job {} cannot be brought back from the journal ({}): it is marked failed, and "
+                   "the broker goes on without it",
+                   job.value, why);
+  // Only a job's first record (JobRecord, or a snapshot's RunningRecord)
+  // makes it: the later ones of a job that is not there are ignored.
+  FinishedJob& f = finished_[job];
+  f.state = JobState::kFailed;
+  f.key = key;
+  f.reason = "the broker could not bring it back after a restart: " + why;
+  next_job_ = std::max(next_job_, job.value + 1);
+  if (!key.empty()) submission_keys_[key] = job;
+  return Status::Ok();
+}
+
 Status Server::ApplyRecord(const Record& record, int64_t now) {
   auto load = [](const Blob& file, JobId id) -> Result<JobSpec> {
     LoadedJob loaded = LoadJob(file.bytes, kAnyJob);
@@ -109,7 +133,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
       Overloaded{
           [&](const JobRecord& r) -> Status {
             Result<JobSpec> spec = load(r.job_file, r.job);
-            if (!spec.ok()) return spec.status();
+            if (!spec.ok()) return Unreplayable(r.job, r.key, spec.status().message());
             if (Status s = spool_->RestoreJobFile(r.job, r.job_file.bytes); !s.ok()) return s;
             if (Status s = spool_->ReopenJob(r.job, spec.value()); !s.ok()) return s;
             remember(r.job, r.key);
@@ -191,17 +215,18 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
             f.counts = r.counts;
             f.succeeded = r.succeeded.bytes;
             f.key = r.key;
+            f.reason = r.reason;
             next_job_ = std::max(next_job_, r.job.value + 1);
             if (!r.key.empty()) submission_keys_[r.key] = r.job;
             return Status::Ok();
           },
           [&](const RunningRecord& r) -> Status {
             Result<JobSpec> spec = load(r.job_file, r.job);
-            if (!spec.ok()) return spec.status();
+            if (!spec.ok()) return Unreplayable(r.job, r.key, spec.status().message());
             const size_t n = spec->steps.size();
             if (r.states.bytes.size() != n || r.attempts.size() != n || r.failures.size() != n ||
                 r.losses.size() != n || r.workers.size() != n || r.names.size() != r.instances.size()) {
-              return Status::Error("job " + std::to_string(r.job.value) + ": step states damaged");
+              return Unreplayable(r.job, r.key, "its step states are damaged");
             }
             if (Status s = spool_->RestoreJobFile(r.job, r.job_file.bytes); !s.ok()) return s;
             if (Status s = spool_->ReopenJob(r.job, spec.value()); !s.ok()) return s;
@@ -211,7 +236,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
             for (size_t i = 0; i < n; ++i) {
               const auto state = static_cast<uint8_t>(r.states.bytes[i]);
               if (state > static_cast<uint8_t>(kStepStateMax)) {
-                return Status::Error("job " + std::to_string(r.job.value) + ": bad step state");
+                return Unreplayable(r.job, r.key, "a step state is damaged");
               }
               steps[i] = {static_cast<StepState>(state), r.attempts[i], r.failures[i], r.losses[i],
                           r.workers[i], false};
@@ -328,7 +353,7 @@ Status Server::TakeSnapshot() {
     EncodeAllocRecord(alloc_.queues().Snapshot(), &bytes);
     emit(bytes);
     for (const auto& [id, f] : finished_) {
-      put(FinishedRecord{id, f.key, f.name, f.state, f.counts, Blob{f.succeeded}});
+      put(FinishedRecord{id, f.key, f.name, f.state, f.counts, Blob{f.succeeded}, f.reason});
     }
     for (auto& [id, file] : files) {
       const Job* job = scheduler_.FindJob(id);

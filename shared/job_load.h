@@ -36,6 +36,18 @@ struct JobLimits {
   size_t max_env_vars = 4096;        // variables in one step's env
   size_t max_after = 100'000;        // entries in one step's `after`
   size_t max_stdin_bytes = 64 << 20; // one step's inline stdin
+
+  // No limit at all: for job files a broker accepted once (replay, --watch
+  // of an ended job), whatever limits it runs with now.
+  static JobLimits Unlimited() {
+    return JobLimits{.max_job_bytes = SIZE_MAX,
+                     .max_steps = SIZE_MAX,
+                     .max_argv_bytes = SIZE_MAX,
+                     .max_env_bytes = SIZE_MAX,
+                     .max_env_vars = SIZE_MAX,
+                     .max_after = SIZE_MAX,
+                     .max_stdin_bytes = SIZE_MAX};
+  }
 };
 
 struct LoadedJob {

@@ -492,7 +492,8 @@ struct JobStatus {
   // Ready steps no connected worker could run, as StepWaiting said:
   // "big: no worker has mem 8G; largest is 4G".
   std::vector<std::string> waiting = {};
-  MSGPACK_DEFINE(id, name, state, counts, waiting)
+  std::string reason = {};  // why it failed, when no step did
+  MSGPACK_DEFINE(id, name, state, counts, waiting, reason)
 };
 
 struct StatusReply {

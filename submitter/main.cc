@@ -356,6 +356,7 @@ int RunStatus(const Options& o, zmq::context_t* ctx) {
            JobStateName(j.state), count(StepState::kSucceeded), total, count(StepState::kRunning),
            count(StepState::kFailed));
     for (const std::string& w : j.waiting) printf("    waiting: %s\n", w.c_str());
+    if (!j.reason.empty()) printf("    %s\n", j.reason.c_str());
   }
   return ToInt(ExitCode::kOk);
 }

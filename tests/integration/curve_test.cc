@@ -189,7 +189,7 @@ TEST_CASE("with keys, a key taken off its list stops working at once, and comes 
   CHECK(e.message.find("taken off") != std::string::npos);
   // Nothing it sends is heeded any more.
   peer.Send(StatusRequest{});
-  CHECK(ExpectError(peer.Receive()).code == ErrorCode::kForbidden);
+  CHECK(ExpectError(peer.Receive(seconds(20))).code == ErrorCode::kForbidden);
   // The follower stops at once, saying why (its job goes on).
   REQUIRE(follower.Wait(seconds(20)).has_value());
   CHECK(follower.ExitCode() == 2);
