@@ -508,11 +508,15 @@ int main(int argc, char** argv) {
   app.add_option("--slots", o.slots,
                  "Without a broker: slots of the embedded worker (default: the cores)")
       ->check(CLI::Range(1u, 1u << 20));
-  app.add_option("--label", o.labels, "Without a broker: a label of the embedded worker; repeat");
+  // One value per repeat (allow_extra_args): a list option of CLI11's
+  // otherwise takes the job file after it as a second value.
+  app.add_option("--label", o.labels, "Without a broker: a label of the embedded worker; repeat")
+      ->allow_extra_args(false);
   app.add_option("--resource", o.resources,
                  "Without a broker: a resource of the embedded worker, NAME=AMOUNT as for "
                  "`worker --resource` (mem=8G, gpus=0,1, licence=2); repeat")
-      ->type_name("NAME=AMOUNT");
+      ->type_name("NAME=AMOUNT")
+      ->allow_extra_args(false);
   app.add_flag("--no-progress", o.no_progress, "No live progress line on a terminal");
   app.add_option("--connect-timeout", o.connect_timeout_s, "Seconds to wait for the broker")
       ->capture_default_str()

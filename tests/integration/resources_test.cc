@@ -99,7 +99,8 @@ TEST_CASE("the embedded worker takes --resource; a step it can never run ends su
   CHECK(refused.err.find("[train] waiting: no worker has gpus 1; none has any") !=
         std::string::npos);
   CHECK(refused.err.find("no other worker will join the embedded one") != std::string::npos);
-  Run ran = RunCommand({BinDir() + "/submit", job, "--resource", "gpus=1"}, dir,
+  // Before the job file too: each option takes one value.
+  Run ran = RunCommand({BinDir() + "/submit", "--resource", "gpus=1", "--label", "x", job}, dir,
                        std::chrono::seconds(60));
   CHECK(ran.exit_code == 0);
   CHECK(ran.out.find("[train] on 0\n") != std::string::npos);

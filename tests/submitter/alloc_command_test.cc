@@ -71,7 +71,10 @@ TEST_CASE("alloc add: durations as people and Slurm write them") {
       {"2d", 172'800'000},      {"1.5", 1'500},             {"30:00", 1'800'000},
       {"1:30:00", 5'400'000},   {"1-00:00:00", 86'400'000}, {"2-12", 216'000'000},
   };
-  for (const auto& [text, ms] : cases) {
+  for (const auto& c : cases) {
+    // Not a structured binding: clang 14 cannot capture one (CAPTURE does).
+    const char* text = c.first;
+    const int64_t ms = c.second;
     CAPTURE(text);
     AllocAddFlags f = Flags();
     f.time_limit = text;
