@@ -43,7 +43,7 @@ TEST_CASE("ParseAllowList: a bad line is an error naming file:line") {
   CHECK_FALSE(ParseAllowList("secret " + kA + "\n", "x").ok());
 }
 
-TEST_CASE("Roles: each list gives its role; both give both") {
+TEST_CASE("Roles: each list gives its role, both give both") {
   AccessLists lists;
   lists.workers = {{kA, "w"}, {kHash, ""}};
   lists.submitters = {{kB, "s"}, {kHash, ""}};

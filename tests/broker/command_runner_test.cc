@@ -182,7 +182,7 @@ TEST_CASE("command runner: output beyond the caps is read and dropped") {
   CHECK(!r.truncated);
 }
 
-TEST_CASE("command runner: one at a time, results in order; fd readable while they wait") {
+TEST_CASE("command runner: one at a time, results in order, fd readable while they wait") {
   CommandRunner runner;
   CHECK(runner.pending() == 0);
   CHECK(!Readable(runner.fd()));

@@ -48,7 +48,7 @@ TEST_CASE("a silent worker keeps its attempts for the lease, then they run elsew
   CHECK(f.Ended(job)->state == JobState::kSucceeded);
 }
 
-TEST_CASE("a worker shut out (its key removed) gets no new work; its attempts wait out the lease") {
+TEST_CASE("a worker shut out (its key removed) gets no new work, its attempts wait out the lease") {
   Fixture f;
   WorkerId w1 = f.AddWorker("w1", 2);
   JobId job = f.Submit(GraphBuilder().Step("a").Step("b").Step("c").Build());

@@ -42,7 +42,7 @@ TEST_CASE("3G steps go only to the worker with 4G, one at a time") {
   CHECK(f.sched.FindWorker(big)->resources[0].used == 0);
 }
 
-TEST_CASE("two 1-gpu steps share a 2-gpu worker; a third waits for a gpu to free") {
+TEST_CASE("two 1-gpu steps share a 2-gpu worker, a third waits for a gpu to free") {
   Fixture f;
   WorkerId w = f.AddWorkerWith("gpu", 8, {{"gpus", 2}, {"mem", 64 * kG}});
   JobId job = f.Submit(Asking(3, {{"gpus", 1}}));

@@ -174,7 +174,7 @@ TEST_CASE("a step is asked back only for a worker that could run it") {
   CHECK(f.Ended(job));
 }
 
-TEST_CASE("a follower is never asked back; giving back a step reverts what follows it") {
+TEST_CASE("a follower is never asked back, giving back a step reverts what follows it") {
   TwoWarmWorkers f;
   // On a: s0 runs, s1 follows it, s2 follows s1 (a chain sent ahead).
   JobId busy_b = f.Submit(Independent(1).Build());

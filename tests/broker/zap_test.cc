@@ -50,7 +50,7 @@ bool Reaches(zmq::context_t& ctx, zmq::socket_t& router, const std::string& endp
 
 }  // namespace
 
-TEST_CASE("without its ZAP handler the CURVE server lets nobody in; with it, the listed keys") {
+TEST_CASE("without its ZAP handler the CURVE server lets nobody in, with it, the listed keys") {
   zmq::context_t ctx(1);
   Result<KeyPair> server = GenerateKeyPair(), listed = GenerateKeyPair(), other = GenerateKeyPair();
   REQUIRE(server.ok());

@@ -256,7 +256,7 @@ TEST_CASE("with keys, a worker whose key is removed loses its steps by the lease
   CHECK(alpha.err().find("stopping") != std::string::npos);  // it stopped its child in time
 }
 
-TEST_CASE("allow-list errors name file:line; a bad reload keeps the lists in force") {
+TEST_CASE("allow-list errors name file:line, a bad reload keeps the lists in force") {
   Cluster c({.keys = true});
   c.AddWorker("alpha", 1);
   c.dir().Write("keys/submitters.allow", ReadFile(c.dir().path() + "/user.pub") + "not-a-key\n");

@@ -90,7 +90,7 @@ TEST_CASE("a step no worker can hold waits, says why, and runs once a worker has
   CHECK(final["big"]["worker"] == "huge");
 }
 
-TEST_CASE("the embedded worker takes --resource; a step it can never run ends submit with 2") {
+TEST_CASE("the embedded worker takes --resource, a step it can never run ends submit with 2") {
   TempDir dir;
   const std::string job = dir.Write("gpu.json", R"({"steps": [
       {"id": "train", "cmd": "echo on $CUDA_VISIBLE_DEVICES", "resources": {"gpus": 1}}]})");

@@ -112,7 +112,7 @@ std::string Describe(const std::vector<SlurmJobReport>& reports) {
   return out;
 }
 
-TEST_CASE("slurm: an allocation's script runs a worker per node; squeue follows it to its end") {
+TEST_CASE("slurm: an allocation's script runs a worker per node, squeue follows it to its end") {
   std::unique_ptr<SlurmCluster> slurm = StartSlurmOrSkip();
   if (!slurm) return;
   const std::string dir = slurm->dir().path();

@@ -30,7 +30,7 @@ TEST_CASE("queued tasks start in order while their slots fit") {
   for (uint32_t i = 0; i < 4; ++i) CHECK(f.OutcomeOf(i) == Outcome::kExited);
 }
 
-TEST_CASE("a wide task at the head waits for its slots; one wider than the worker runs alone") {
+TEST_CASE("a wide task at the head waits for its slots, one wider than the worker runs alone") {
   CoreFixture f(/*slots=*/2);
   f.Dispatch({CoreFixture::MakeTask(0), CoreFixture::MakeTask(1, /*slots=*/2),
               CoreFixture::MakeTask(2), CoreFixture::MakeTask(3, /*slots=*/5)});
@@ -44,7 +44,7 @@ TEST_CASE("a wide task at the head waits for its slots; one wider than the worke
   CHECK(f.StartedSteps() == V{0, 1, 2, 3});  // alone, on an idle worker
 }
 
-TEST_CASE("nothing starts out of touch; the queue resumes on the next welcome") {
+TEST_CASE("nothing starts out of touch, the queue resumes on the next welcome") {
   CoreFixture f(/*slots=*/1);
   f.Dispatch({CoreFixture::MakeTask(0), CoreFixture::MakeTask(1)});
   f.core.OnDisconnected();
@@ -197,7 +197,7 @@ TEST_CASE("out of touch, tasks are stopped or given up before their lease could 
   CHECK(f.StartedSteps() == V{0});
 }
 
-TEST_CASE("a short lease shortens the grace; heartbeats set the margin") {
+TEST_CASE("a short lease shortens the grace, heartbeats set the margin") {
   CoreFixture f(/*slots=*/1);
   // A tenth of a 4 s lease is less than two heartbeats (2 s); a quarter of
   // it (1 s) is less than the kill grace (5 s).

@@ -60,7 +60,7 @@ TEST_CASE("the resource book hands out the lowest free devices and takes them ba
   CHECK(book.NeverFits(two).empty());
 }
 
-TEST_CASE("a step is told what it was given; on a gpu worker, one that asked for none sees none") {
+TEST_CASE("a step is told what it was given, on a gpu worker, one that asked for none sees none") {
   const std::vector<WorkerResource> declared = {{"gpus", 2, {"0", "1"}}, {"mem", 8, {}}};
   Grant grant;
   grant.devices.emplace_back("gpus", std::vector<std::string>{"1"});

@@ -50,7 +50,7 @@ TEST_CASE("an urgent result goes at once, and takes those held with it") {
   log.CheckInvariants();
 }
 
-TEST_CASE("a full batch goes at once; a very long backlog goes in several messages") {
+TEST_CASE("a full batch goes at once, a very long backlog goes in several messages") {
   ResultLog log;
   for (uint32_t i = 0; i < ResultLog::kMaxBatch; ++i) log.Add(ResultOf(i), 1000);
   CHECK(Steps(log.Take(1000, false, false)).size() == ResultLog::kMaxBatch);
