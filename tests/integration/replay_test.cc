@@ -24,8 +24,8 @@ using std::chrono::seconds;
 Run Status(Cluster& c) {
   // A broker replaying a 100,001-step job under a sanitizer takes seconds
   // before it listens.
-  return RunCommand({BinDir() + "/submit", "status", "--broker", c.endpoint(), "--connect-timeout",
-                     "60"},
+  return RunCommand({BinDir() + "/submit", "--connect-timeout", "60", "status", "--broker",
+                     c.endpoint()},
                     c.dir(), seconds(90));
 }
 
