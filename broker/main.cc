@@ -18,6 +18,7 @@
 #include "broker/core/access.h"
 #include "broker/key_dir.h"
 #include "broker/server.h"
+#include "shared/durations.h"
 #include "shared/job_limit_flags.h"
 #include "shared/logging.h"
 #include "shared/os_limits.h"
@@ -141,6 +142,12 @@ int main(int argc, char** argv) {
                  "(or four times the state it would hold, if that is more)")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1u << 20));
+  std::string forget_after = "7d";
+  app.add_option("--forget-after", forget_after,
+                 "Forget a job this long after it ended (succeeded, failed or cancelled): its "
+                 "summary, records and output go, its id is not reused; e.g. 12h, 30d; 0 keeps "
+                 "jobs forever")
+      ->capture_default_str();
   limit_flags.Add(&app);
   app.add_option("--max-message-mb", max_message_mb,
                  "Largest message (MiB) taken from a peer; a peer sending more is disconnected "
@@ -190,6 +197,15 @@ int main(int argc, char** argv) {
     return 2;
   } else {
     options.max_message_bytes = static_cast<int64_t>(max_message_mb << 20);
+  }
+  if (std::optional<int64_t> ms = drover::ParseDurationMs(forget_after)) {
+    options.forget_after_ms = *ms;
+  } else {
+    fprintf(stderr,
+            "broker: --forget-after: expected a duration such as 7d, 12h or 90m (0 keeps jobs "
+            "forever), got \"%s\"\n",
+            forget_after.c_str());
+    return 2;
   }
   options.lease_ms = static_cast<int64_t>(lease_s * 1000);
   options.snapshot_bytes = snapshot_mb << 20;

@@ -23,6 +23,7 @@ template void EncodeRecordOf(const NextJobRecord&, std::string*);
 template void EncodeRecordOf(const WorkerRecord&, std::string*);
 template void EncodeRecordOf(const DispatchesRecord&, std::string*);
 template void EncodeRecordOf(const ResultsRecord&, std::string*);
+template void EncodeRecordOf(const ForgetRecord&, std::string*);
 
 void EncodeResultsRecord(uint32_t worker_number, std::string_view message, std::string* out) {
   out->reserve(out->size() + message.size() + 16);

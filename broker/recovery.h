@@ -29,6 +29,8 @@
 //                   need of it once its state is dropped.
 //   RunningRecord   a running job with every step's state (snapshots only).
 //   NextJobRecord   the next job id (snapshots only: ids are never reused).
+//   ForgetRecord    a job that had ended was forgotten (broker --forget-after,
+//                   submit forget): its summary and spool are gone.
 //
 // Order of truth: a record is appended before the decision's effects leave
 // the broker (dispatches, result acknowledgements), and a submission is
@@ -58,6 +60,7 @@ enum class RecordType : uint8_t {
   kWorker = 9,
   kDispatches = 10,
   kResults = 11,
+  kForget = 12,
 };
 
 struct JobRecord {
@@ -67,7 +70,8 @@ struct JobRecord {
   Blob job_file;    // MessagePack, as submitted
   JobId resumed_from;
   std::vector<uint32_t> succeeded;  // steps that start succeeded (resumed jobs)
-  MSGPACK_DEFINE(job, key, job_file, resumed_from, succeeded)
+  int64_t submitted_ms = 0;         // Unix ms (0 in records of older brokers)
+  MSGPACK_DEFINE(job, key, job_file, resumed_from, succeeded, submitted_ms)
 };
 
 // Worker numbers are never reused while a journal file may still be read:
@@ -156,7 +160,10 @@ struct FinishedRecord {
   Blob succeeded;                // one bit per step (bit i of byte i/8): 1 if it succeeded
   // Why it failed when that is no step's doing: it could not be replayed.
   std::string reason = {};
-  MSGPACK_DEFINE(job, key, name, state, counts, succeeded, reason)
+  int64_t submitted_ms = 0;  // Unix ms; 0: not known (older brokers' records)
+  int64_t ended_ms = 0;      // Unix ms; 0: not known (kept from replay on)
+  std::vector<uint32_t> captured = {};  // steps whose stdout the spool holds
+  MSGPACK_DEFINE(job, key, name, state, counts, succeeded, reason, submitted_ms, ended_ms, captured)
 };
 
 // A running job and its steps, the steps as parallel arrays (a million
@@ -177,8 +184,9 @@ struct RunningRecord {
   bool cancelled = false;
   bool aborted = false;
   std::string cancel_reason;
+  int64_t submitted_ms = 0;
   MSGPACK_DEFINE(job, key, job_file, states, attempts, failures, losses, workers, instances, names,
-                 conditional, cancelled, aborted, cancel_reason)
+                 conditional, cancelled, aborted, cancel_reason, submitted_ms)
 };
 
 // The next job id to hand out (snapshots: ids are never reused).
@@ -188,9 +196,16 @@ struct NextJobRecord {
   MSGPACK_DEFINE(next_job)
 };
 
+// The job had ended and is forgotten. Its id is not handed out again.
+struct ForgetRecord {
+  static constexpr RecordType kType = RecordType::kForget;
+  JobId job;
+  MSGPACK_DEFINE(job)
+};
+
 using Record = std::variant<JobRecord, DispatchRecord, ResultRecord, LostRecord, CancelRecord,
                             FinishedRecord, RunningRecord, NextJobRecord, WorkerRecord,
-                            DispatchesRecord, ResultsRecord>;
+                            DispatchesRecord, ResultsRecord, ForgetRecord>;
 
 void EncodeRecord(const Record& record, std::string* out);
 // The same for one alternative of Record, without making a Record of it

@@ -147,6 +147,9 @@ Status Server::Run(SignalFd* signals) {
     if (Status s = spool_->FlushAll(); !s.ok()) spdlog::error("spool: {}", s.message());
     // Nothing leaves before the records it depends on are written.
     if (!WriteJournal(now)) return Status::Error("stopping: the journal cannot be written");
+    for (const auto& [job, captured] : std::exchange(spool_forget_due_, {})) {
+      spool_->ForgetJob(job, captured);
+    }
     alloc_.StartCommands();
     if (alloc_item == 0 && alloc_.fd() >= 0) {
       alloc_item = items.size();
@@ -539,6 +542,7 @@ void Server::SendCredits() {
 void Server::Tick(int64_t now) {
   if (keys_ && keys_->ListsChanged()) ReloadAccess("as its files changed", now);
   scheduler_.OnTick(now);
+  ForgetExpired();
   std::vector<WorkerId> gone;
   for (const auto& [id, route] : worker_routes_) {
     if (scheduler_.FindWorker(id) == nullptr) gone.push_back(id);

@@ -56,6 +56,7 @@
 
 #include "broker/alloc_driver.h"
 #include "broker/core/access.h"
+#include "broker/core/finished_jobs.h"
 #include "broker/journal.h"
 #include "broker/key_dir.h"
 #include "broker/recovery.h"
@@ -85,7 +86,7 @@ struct ServerOptions {
   int64_t lease_ms = 30'000;               // jobs may set their own
   // Journal size that triggers a snapshot (or four times the state it
   // would hold, if that is more: Server::SnapshotDue).
-  uint64_t snapshot_bytes = 64 << 20;
+  uint64_t snapshot_bytes = 16 << 20;
   JobLimits job_limits;
   // Largest message taken from a peer (ZMQ_MAXMSGSIZE): a peer that sends
   // more is disconnected by ZeroMQ before the message is buffered. Must
@@ -105,6 +106,9 @@ struct ServerOptions {
   int64_t alloc_tick_ms = AllocDriver::kTickMs;
   int64_t alloc_poll_ms = AllocDriver::kPollMs;
   int64_t alloc_backoff_ms = kFailureBackoffFirstMs;
+  // A job that ended is forgotten this long after (its summary, journal
+  // records and spool go); 0 keeps jobs forever.
+  int64_t forget_after_ms = 7 * 24 * 3600 * 1000LL;
 };
 
 class Server : private Outbox {
@@ -131,6 +135,7 @@ class Server : private Outbox {
   // plus kSnapshotBytesPerStep for each of their steps).
   static constexpr uint64_t kSnapshotGrowth = 4;
   static constexpr uint64_t kSnapshotBytesPerStep = 12;
+  static constexpr uint64_t kSnapshotBytesPerFinishedJob = 64;
   static constexpr int64_t kEventsDelayMs = 5;
   static constexpr uint64_t kEventsPromptBytes = 64 << 10;
 
@@ -156,14 +161,11 @@ class Server : private Outbox {
     uint64_t acked = 0;  // log offset the client has consumed
     int64_t sent_at = 0;  // when events were last sent
   };
-  // What the broker keeps of a job that has ended (the core forgets it).
-  struct FinishedJob {
-    std::string name;
-    std::string key;
-    JobState state = JobState::kSucceeded;
-    std::vector<uint32_t> counts;
-    std::string succeeded;  // one bit per step, for --resume
-    std::string reason = {};  // why it failed, when no step did (replay)
+  // What the shell keeps of a running job besides the core's state.
+  struct RunningJob {
+    std::string key;          // the client's submission key ("" if none)
+    uint64_t file_bytes = 0;  // its job file's size (SnapshotDue)
+    int64_t submitted_ms = 0;  // Unix ms
   };
 
   // Outbox
@@ -230,6 +232,9 @@ class Server : private Outbox {
   // Accepts a validated job under a new id (or the id its key already has).
   void Accept(const std::string& route, JobSpec spec, std::string job_file, std::string key,
               bool follow, JobId resumed_from, const std::vector<bool>* succeeded, int64_t now);
+  // A resumed job's steps read the stdout of producers that succeeded in
+  // job `from` (and do not run again) from there: the spool carries it over.
+  void CarryCaptures(JobId from, JobId to, const JobSpec& spec, const std::vector<bool>& succeeded);
   // The JobAccepted for a job, running or over (reads its file if over).
   Result<JobAccepted> AcceptedFor(JobId job) const;
   // Returns when a follower next has events to send (-1: none waiting).
@@ -240,6 +245,14 @@ class Server : private Outbox {
   void WriteJobFiles();
   // Closes the spool files of an ended job nobody follows any more.
   void CloseIfUnwatched(JobId job);
+  // Forgets ended job `id` (held in finished_): journaled, its followers
+  // told, its spool files deleted once the record is written.
+  void ForgetJob(JobId id);
+  // Forgets the jobs that ended more than --forget-after ago.
+  void ForgetExpired();
+  void HandleForget(const std::string& route, const ForgetJobs& forget);
+  // Why there is no job `id` to speak of: forgotten, or never was.
+  std::string NoSuchJob(JobId id) const;
 
   // server_access.cc: keys.
   // Whether the sender (`key`, from the message's metadata) may send
@@ -300,10 +313,9 @@ class Server : private Outbox {
   std::unordered_set<std::string> complained_unknown_;  // peers without a hello we logged
   std::unordered_map<WorkerId, std::string> worker_routes_;
   std::vector<Follower> followers_;
-  std::map<JobId, FinishedJob> finished_;
+  FinishedJobs finished_;
   std::unordered_map<std::string, JobId> submission_keys_;
-  std::unordered_map<JobId, std::string> job_keys_;  // running jobs' keys
-  std::unordered_map<JobId, uint64_t> job_file_bytes_;  // running jobs' file sizes
+  std::unordered_map<JobId, RunningJob> running_;
   uint64_t next_job_ = 1;
   int64_t next_tick_ = 0;
   int64_t next_pump_ = -1;  // when followers next have events due
@@ -353,6 +365,9 @@ class Server : private Outbox {
   std::vector<std::string> credit_due_;    // workers owed an OutputCredit
   std::vector<std::string> acks_due_;      // workers with results not yet acknowledged
   std::vector<JobId> ended_jobs_;          // ended this turn
+  // Forgotten this turn: their spool files go once the journal says so
+  // (a crash before that replays them, and they are forgotten again).
+  std::vector<std::pair<JobId, std::vector<uint32_t>>> spool_forget_due_;
   std::string read_scratch_;               // event log bytes read from disk
 };
 

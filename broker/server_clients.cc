@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "broker/server.h"
+#include "shared/clock.h"
 #include "shared/codec.h"
 #include "shared/job_draft.h"
 #include "shared/spellcheck.h"
@@ -49,6 +50,8 @@ void Server::HandleClientMessage(Peer& /*peer*/, const std::string& route, Messa
     HandleDrainWorker(route, *drain);
   } else if (auto* alloc = std::get_if<AllocRequest>(&msg)) {
     HandleAllocRequest(route, *alloc, now);
+  } else if (auto* forget = std::get_if<ForgetJobs>(&msg)) {
+    HandleForget(route, *forget);
   }
   // Heartbeat: being heard is all it says. Nothing else gets here (roles.h).
 }
@@ -106,14 +109,15 @@ void Server::Accept(const std::string& route, JobSpec spec, std::string job_file
                     const std::vector<bool>* succeeded, int64_t now) {
   const JobId id(next_job_++);
   spool_->OpenJob(id, spec);
-  JobRecord record{id, key, Blob{std::move(job_file)}, resumed_from, {}};
+  if (succeeded != nullptr) CarryCaptures(resumed_from, id, spec, *succeeded);
+  JobRecord record{id, key, Blob{std::move(job_file)}, resumed_from, {}, WallMs()};
   if (succeeded != nullptr) {
     for (uint32_t i = 0; i < succeeded->size(); ++i) {
       if ((*succeeded)[i]) record.succeeded.push_back(i);
     }
   }
   Journal(record);
-  job_file_bytes_[id] = record.job_file.bytes.size();
+  running_[id] = RunningJob{key, record.job_file.bytes.size(), record.submitted_ms};
   const bool big = record.job_file.bytes.size() > (1 << 20);
   job_files_due_.emplace_back(id, std::move(record.job_file.bytes));
   JobAccepted reply{id, spec.name, {}};
@@ -125,12 +129,22 @@ void Server::Accept(const std::string& route, JobSpec spec, std::string job_file
   // that was told "accepted" finds its job after any crash.
   pending_acks_.push_back(
       PendingAck{journal_->last_appended(), route, std::move(reply), follow, big});
-  if (!key.empty()) {
-    submission_keys_[key] = id;
-    job_keys_[id] = std::move(key);
-  }
+  if (!key.empty()) submission_keys_[key] = id;
   scheduler_.OnSubmit(id, std::move(spec), now, succeeded, resumed_from);
   if (big) trim_due_ = true;
+}
+
+void Server::CarryCaptures(JobId from, JobId to, const JobSpec& spec,
+                           const std::vector<bool>& succeeded) {
+  for (const StepSpec& step : spec.steps) {
+    if (!step.stdin_from || step.stdin_from->value >= succeeded.size() ||
+        !succeeded[step.stdin_from->value]) {
+      continue;
+    }
+    if (Status s = spool_->CarryCapture(from, to, *step.stdin_from); !s.ok()) {
+      spdlog::error("job {}: {}", to.value, s.message());
+    }
+  }
 }
 
 Result<JobAccepted> Server::AcceptedFor(JobId id) const {
@@ -139,10 +153,10 @@ Result<JobAccepted> Server::AcceptedFor(JobId id) const {
     for (const StepSpec& s : job->spec().steps) reply.step_ids.push_back(s.id);
     return reply;
   }
-  const auto finished = finished_.find(id);
-  if (finished == finished_.end()) return Status::Error("no job " + std::to_string(id.value));
-  if (!finished->second.reason.empty()) {
-    return Status::Error("job " + std::to_string(id.value) + " failed: " + finished->second.reason);
+  const FinishedJob* finished = finished_.Find(id);
+  if (finished == nullptr) return Status::Error(NoSuchJob(id));
+  if (!finished->reason.empty()) {
+    return Status::Error("job " + std::to_string(id.value) + " failed: " + finished->reason);
   }
   Result<std::string> file = spool_->ReadJobFile(id);
   if (!file.ok()) return file.status();
@@ -214,19 +228,19 @@ void Server::StartDraining(WorkerId id, std::string_view why) {
 }
 
 void Server::HandleCancel(const std::string& route, const CancelJob& cancel, int64_t now) {
-  if (auto it = finished_.find(cancel.job); it != finished_.end()) {
-    if (it->second.state == JobState::kCancelled) {
+  if (const FinishedJob* finished = finished_.Find(cancel.job)) {
+    if (finished->state == JobState::kCancelled) {
       Reply(route, CancelAccepted{cancel.job});
     } else {
       ReplyError(route, ErrorCode::kUnknownJob,
-                 JobName(cancel.job, it->second.name) + " has already " +
-                     JobStateName(it->second.state));
+                 JobName(cancel.job, finished->name) + " has already " +
+                     JobStateName(finished->state));
     }
     return;
   }
   const Job* job = scheduler_.FindJob(cancel.job);
   if (job == nullptr) {
-    ReplyError(route, ErrorCode::kUnknownJob, "no job " + std::to_string(cancel.job.value));
+    ReplyError(route, ErrorCode::kUnknownJob, NoSuchJob(cancel.job));
     return;
   }
   if (!job->cancelled()) {
@@ -239,12 +253,12 @@ void Server::HandleCancel(const std::string& route, const CancelJob& cancel, int
 
 void Server::HandleResume(const std::string& route, ResumeJob& resume, int64_t now) {
   if (AnswerRepeat(route, resume.key, resume.follow)) return;
-  auto it = finished_.find(resume.job);
-  if (it == finished_.end()) {
+  const FinishedJob* finished = finished_.Find(resume.job);
+  if (finished == nullptr) {
     ReplyError(route, ErrorCode::kUnknownJob,
                scheduler_.FindJob(resume.job) != nullptr
                    ? "job " + std::to_string(resume.job.value) + " is still running"
-                   : "no job " + std::to_string(resume.job.value));
+                   : NoSuchJob(resume.job));
     return;
   }
   Result<std::string> file = spool_->ReadJobFile(resume.job);
@@ -258,7 +272,7 @@ void Server::HandleResume(const std::string& route, ResumeJob& resume, int64_t n
   }
   std::vector<bool> succeeded(loaded.spec->steps.size());
   size_t kept = 0;
-  for (size_t i = 0; i < succeeded.size(); ++i) kept += succeeded[i] = Bit(it->second.succeeded, i);
+  for (size_t i = 0; i < succeeded.size(); ++i) kept += succeeded[i] = Bit(finished->succeeded, i);
   spdlog::info("job {} resumes job {}: {} of {} steps already succeeded", next_job_,
                resume.job.value, kept, succeeded.size());
   Accept(route, std::move(*loaded.spec), std::move(file).value(), std::move(resume.key),
@@ -268,7 +282,7 @@ void Server::HandleResume(const std::string& route, ResumeJob& resume, int64_t n
 
 StatusReply Server::BuildStatus(int64_t now) const {
   StatusReply reply = scheduler_.Status(now);
-  for (const auto& [id, job] : finished_) {
+  for (const auto& [id, job] : finished_.all()) {
     reply.jobs.push_back(JobStatus{id, job.name, job.state, job.counts, {}, job.reason});
   }
   std::sort(reply.jobs.begin(), reply.jobs.end(),
@@ -314,12 +328,24 @@ void Server::RetireEndedJobs() {
         summary.succeeded[i / 8] = static_cast<char>(summary.succeeded[i / 8] | (1 << (i % 8)));
       }
     }
-    if (auto k = job_keys_.find(id); k != job_keys_.end()) {
-      summary.key = std::move(k->second);
-      job_keys_.erase(k);
+    for (const StepSpec& step : job->spec().steps) {
+      if (step.stdin_from) summary.captured.push_back(step.stdin_from->value);
     }
-    finished_[id] = std::move(summary);
-    job_file_bytes_.erase(id);
+    std::sort(summary.captured.begin(), summary.captured.end());
+    summary.captured.erase(std::unique(summary.captured.begin(), summary.captured.end()),
+                           summary.captured.end());
+    if (auto r = running_.find(id); r != running_.end()) {
+      summary.key = std::move(r->second.key);
+      summary.submitted_ms = r->second.submitted_ms;
+      running_.erase(r);
+    }
+    summary.ended_ms = WallMs();
+    // Its end time, for --forget-after across restarts (replay would end it
+    // again at the restart's time), and a summary replay takes as it is.
+    Journal(FinishedRecord{id, summary.key, summary.name, summary.state, summary.counts,
+                           Blob{summary.succeeded}, summary.reason, summary.submitted_ms,
+                           summary.ended_ms, summary.captured});
+    finished_.Add(id, std::move(summary));
     scheduler_.ReleaseJob(id);
     if (EventLog* log = spool_->Log(id)) log->set_ended(true);
     CloseIfUnwatched(id);

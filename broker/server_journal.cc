@@ -105,10 +105,12 @@ Status Server::Unreplayable(JobId job, const std::string& key, const std::string
                    job.value, why);
   // Only a job's first record (JobRecord, or a snapshot's RunningRecord)
   // makes it: the later ones of a job that is not there are ignored.
-  FinishedJob& f = finished_[job];
+  FinishedJob f;
   f.state = JobState::kFailed;
   f.key = key;
   f.reason = "the broker could not bring it back after a restart: " + why;
+  f.ended_ms = WallMs();
+  finished_.Add(job, std::move(f));
   next_job_ = std::max(next_job_, job.value + 1);
   if (!key.empty()) submission_keys_[key] = job;
   return Status::Ok();
@@ -123,11 +125,11 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
     }
     return std::move(*loaded.spec);
   };
-  auto remember = [this](JobId id, const std::string& key) {
+  auto remember = [this](JobId id, const std::string& key, size_t file_bytes,
+                         int64_t submitted_ms) {
     next_job_ = std::max(next_job_, id.value + 1);
-    if (key.empty()) return;
-    submission_keys_[key] = id;
-    job_keys_[id] = key;
+    running_[id] = RunningJob{key, file_bytes, submitted_ms};
+    if (!key.empty()) submission_keys_[key] = id;
   };
   return std::visit(
       Overloaded{
@@ -136,14 +138,14 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
             if (!spec.ok()) return Unreplayable(r.job, r.key, spec.status().message());
             if (Status s = spool_->RestoreJobFile(r.job, r.job_file.bytes); !s.ok()) return s;
             if (Status s = spool_->ReopenJob(r.job, spec.value()); !s.ok()) return s;
-            remember(r.job, r.key);
-            job_file_bytes_[r.job] = r.job_file.bytes.size();
+            remember(r.job, r.key, r.job_file.bytes.size(), r.submitted_ms);
             std::vector<bool> succeeded;
             if (!r.succeeded.empty()) {
               succeeded.assign(spec->steps.size(), false);
               for (uint32_t i : r.succeeded) {
                 if (i < succeeded.size()) succeeded[i] = true;
               }
+              CarryCaptures(r.resumed_from, r.job, spec.value(), succeeded);
             }
             scheduler_.OnSubmit(r.job, std::move(spec).value(), now,
                                 succeeded.empty() ? nullptr : &succeeded, r.resumed_from);
@@ -209,15 +211,36 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
             return Status::Ok();
           },
           [&](const FinishedRecord& r) -> Status {
-            FinishedJob& f = finished_[r.job];
+            FinishedJob f;
             f.name = r.name;
             f.state = r.state;
             f.counts = r.counts;
             f.succeeded = r.succeeded.bytes;
             f.key = r.key;
             f.reason = r.reason;
+            f.submitted_ms = r.submitted_ms;
+            // An older broker's record: kept for --forget-after from now.
+            f.ended_ms = r.ended_ms != 0 ? r.ended_ms : WallMs();
+            f.captured = r.captured;
+            finished_.Add(r.job, std::move(f));
+            running_.erase(r.job);
+            // Journaled as it ended (RetireEndedJobs): the job's records
+            // before it have ended it in the core again.
+            if (scheduler_.FindJob(r.job) != nullptr) {
+              scheduler_.ReleaseJob(r.job);
+              spool_->CloseJob(r.job);
+            }
             next_job_ = std::max(next_job_, r.job.value + 1);
             if (!r.key.empty()) submission_keys_[r.key] = r.job;
+            return Status::Ok();
+          },
+          [&](const ForgetRecord& r) -> Status {
+            const FinishedJob* f = finished_.Find(r.job);
+            if (f == nullptr) return Status::Ok();
+            if (!f->key.empty()) submission_keys_.erase(f->key);
+            // The broker may have stopped before deleting them.
+            spool_->ForgetJob(r.job, f->captured);
+            finished_.Forget(r.job);
             return Status::Ok();
           },
           [&](const RunningRecord& r) -> Status {
@@ -230,8 +253,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
             }
             if (Status s = spool_->RestoreJobFile(r.job, r.job_file.bytes); !s.ok()) return s;
             if (Status s = spool_->ReopenJob(r.job, spec.value()); !s.ok()) return s;
-            remember(r.job, r.key);
-            job_file_bytes_[r.job] = r.job_file.bytes.size();
+            remember(r.job, r.key, r.job_file.bytes.size(), r.submitted_ms);
             std::vector<Scheduler::StepSnapshot> steps(n);
             for (size_t i = 0; i < n; ++i) {
               const auto state = static_cast<uint8_t>(r.states.bytes[i]);
@@ -321,9 +343,10 @@ bool Server::SnapshotDue() const {
   // reads at most about five times the state.
   uint64_t state = 0;
   for (const auto& [id, job] : scheduler_.jobs()) {
-    auto f = job_file_bytes_.find(id);
-    state += (f == job_file_bytes_.end() ? 0 : f->second) + kSnapshotBytesPerStep * job->size();
+    auto r = running_.find(id);
+    state += (r == running_.end() ? 0 : r->second.file_bytes) + kSnapshotBytesPerStep * job->size();
   }
+  state += kSnapshotBytesPerFinishedJob * finished_.size();
   return journal >= kSnapshotGrowth * std::max(state, journal_->snapshot_bytes());
 }
 
@@ -352,14 +375,18 @@ Status Server::TakeSnapshot() {
     bytes.clear();
     EncodeAllocRecord(alloc_.queues().Snapshot(), &bytes);
     emit(bytes);
-    for (const auto& [id, f] : finished_) {
-      put(FinishedRecord{id, f.key, f.name, f.state, f.counts, Blob{f.succeeded}, f.reason});
+    for (const auto& [id, f] : finished_.all()) {
+      put(FinishedRecord{id, f.key, f.name, f.state, f.counts, Blob{f.succeeded}, f.reason,
+                         f.submitted_ms, f.ended_ms, f.captured});
     }
     for (auto& [id, file] : files) {
       const Job* job = scheduler_.FindJob(id);
       RunningRecord r;
       r.job = id;
-      if (auto k = job_keys_.find(id); k != job_keys_.end()) r.key = k->second;
+      if (auto k = running_.find(id); k != running_.end()) {
+        r.key = k->second.key;
+        r.submitted_ms = k->second.submitted_ms;
+      }
       r.job_file.bytes = std::move(file);
       r.instances = {""};
       r.names = {""};

@@ -4,7 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <cerrno>
+#include <cstdint>
+#include <cstring>
 
 #include "shared/codec.h"
 #include "shared/file_io.h"
@@ -188,7 +192,10 @@ Status Spool::Record(JobId job, const Event& event) {
   // Captured stdout: a new attempt starts from empty; its output is appended.
   if (const auto* started = std::get_if<StepStarted>(&event)) {
     if (files.captured[started->step.value]) {
+      // A new file, not the old one truncated: the old one may be linked
+      // from a resumed job (CarryCapture).
       const std::string path = CapturePath(job, started->step);
+      unlink(path.c_str());
       const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
       if (fd < 0) return ErrnoStatus("create " + path, errno);
       close(fd);
@@ -229,6 +236,34 @@ void Spool::CloseJob(JobId job) {
   if (it == jobs_.end()) return;
   (void)it->second.log->Flush();
   jobs_.erase(it);
+}
+
+Status Spool::CarryCapture(JobId from, JobId to, StepIndex step) {
+  const std::string source = CapturePath(from, step);
+  const std::string target = CapturePath(to, step);
+  // Carried before the restart that replays it (`from` may be gone since).
+  if (access(target.c_str(), F_OK) == 0) return Status::Ok();
+  if (link(source.c_str(), target.c_str()) == 0 || errno == ENOENT) return Status::Ok();
+  // Another file system, or no links there: a copy.
+  Result<std::string> bytes = ReadCapturedStdout(from, step, SIZE_MAX);
+  if (!bytes.ok()) return bytes.status();
+  const int fd = open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return ErrnoStatus("create " + target, errno);
+  Status s = WriteAll(fd, bytes.value(), target);
+  close(fd);
+  return s;
+}
+
+void Spool::ForgetJob(JobId job, const std::vector<uint32_t>& captured) {
+  jobs_.erase(job);
+  auto remove = [](const std::string& path) {
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+      spdlog::warn("spool: cannot delete {}: {}", path, strerror(errno));
+    }
+  };
+  remove(LogPath(job));
+  remove(JobFilePath(job));
+  for (uint32_t step : captured) remove(CapturePath(job, StepIndex(step)));
 }
 
 Result<std::string> Spool::ReadCapturedStdout(JobId job, StepIndex step, size_t max_bytes) {

@@ -101,7 +101,16 @@ class Spool {
   EventLog* Log(JobId job);
   // Closes the job's files (they stay on disk).
   void CloseJob(JobId job);
+  // Closes and deletes the job's files: its log, its job file and the
+  // captured stdout of steps `captured`. Files already gone are no error;
+  // others are logged, not returned (the job is forgotten either way).
+  void ForgetJob(JobId job, const std::vector<uint32_t>& captured);
 
+  // Gives job `to` the captured stdout of step `step` of job `from` (a
+  // resumed job whose producer succeeded before and will not run again): a
+  // hard link, else a copy. Missing in `from` is no error: the consumer
+  // then fails saying the file is missing.
+  Status CarryCapture(JobId from, JobId to, StepIndex step);
   // The captured stdout of `step` (REQUIRES: some step reads it with
   // stdin_from). Fails past `max_bytes`, naming the size.
   Result<std::string> ReadCapturedStdout(JobId job, StepIndex step, size_t max_bytes);

@@ -180,6 +180,8 @@ const char* MessageTypeName(MessageType type) {
     case MessageType::kDrainAccepted: return "DrainAccepted";
     case MessageType::kAllocRequest: return "AllocRequest";
     case MessageType::kAllocReply: return "AllocReply";
+    case MessageType::kForgetJobs: return "ForgetJobs";
+    case MessageType::kForgetReply: return "ForgetReply";
   }
   return "unknown";
 }

@@ -42,7 +42,8 @@ namespace drover {
 // `time_left_ms` in WorkerHello and WorkerStatus).
 // 4: allocation queues (AllocRequest, AllocReply, ErrorCode::kUnknownQueue;
 // `slurm_job_id` in WorkerHello and WorkerStatus).
-inline constexpr uint32_t kProtocolVersion = 4;
+// 5: forgetting jobs (ForgetJobs, ForgetReply).
+inline constexpr uint32_t kProtocolVersion = 5;
 
 // Liveness defaults: a peer silent for kHeartbeatMs * kHeartbeatLiveness is gone.
 inline constexpr uint32_t kHeartbeatMs = 1000;
@@ -83,6 +84,7 @@ enum class MessageType : uint8_t {
   kResumeJob = 45,
   kDrainWorker = 46,
   kAllocRequest = 47,
+  kForgetJobs = 48,
   // Broker -> client.
   kJobAccepted = 50,
   kJobRejected = 51,
@@ -91,6 +93,7 @@ enum class MessageType : uint8_t {
   kCancelAccepted = 54,
   kDrainAccepted = 55,
   kAllocReply = 56,
+  kForgetReply = 57,
 };
 
 enum class ErrorCode : uint8_t {
@@ -415,6 +418,14 @@ struct AllocRequest {
   MSGPACK_DEFINE(op, queue, params, now)
 };
 
+// Forget jobs that have ended, now rather than --forget-after after their
+// end: their summaries and output go. Answered by ForgetReply.
+struct ForgetJobs {
+  static constexpr MessageType kType = MessageType::kForgetJobs;
+  std::vector<JobId> jobs;
+  MSGPACK_DEFINE(jobs)
+};
+
 // ---- Broker -> client ----
 
 // Answers SubmitJob and WatchJob. Events name steps by index into step_ids.
@@ -465,6 +476,15 @@ struct AllocReply {
   MSGPACK_DEFINE(queue, text)
 };
 
+// Answers ForgetJobs: the jobs forgotten now (or before), and a line for
+// each of the others saying why not ("job 3 is still running ...").
+struct ForgetReply {
+  static constexpr MessageType kType = MessageType::kForgetReply;
+  std::vector<JobId> forgotten;
+  std::vector<std::string> problems;
+  MSGPACK_DEFINE(forgotten, problems)
+};
+
 struct WorkerStatus {
   WorkerId id;
   std::string name;
@@ -508,7 +528,8 @@ using Message =
                  OutputCredit, ResultsAck, TaskOutput, TaskResults, Goodbye, SubmitJob, WatchJob,
                  CancelJob, EventsAck, StatusRequest, ResumeJob, JobAccepted, JobRejected,
                  JobEvents, CancelAccepted, StatusReply, Retract, RetractDeclined, Drain,
-                 Draining, DrainWorker, DrainAccepted, AllocRequest, AllocReply>;
+                 Draining, DrainWorker, DrainAccepted, AllocRequest, AllocReply, ForgetJobs,
+                 ForgetReply>;
 
 // ---- Job events: the records of a job's event log and of JobEvents ----
 

@@ -50,6 +50,7 @@ struct Options {
   std::string key_file, broker_key_file;
   std::string keygen_path, keygen_comment;
   std::string drain_worker;
+  std::vector<uint64_t> forget_jobs;
   // The embedded worker's, when no broker is given.
   std::optional<uint32_t> slots;
   std::vector<std::string> labels;
@@ -310,6 +311,28 @@ int RunAlloc(const Options& o, const AllocCli& alloc, zmq::context_t* ctx) {
   return ToInt(usage ? ExitCode::kUsage : ExitCode::kBrokerUnreachable);
 }
 
+// `submit forget JOB...`: ended jobs go now, not --forget-after later.
+int RunForget(const Options& o, zmq::context_t* ctx) {
+  int code = 0;
+  std::unique_ptr<Session> session = OpenSession(o, ctx, "forget", &code);
+  if (!session) return code;
+  ForgetJobs request;
+  for (uint64_t id : o.forget_jobs) request.jobs.push_back(JobId(id));
+  session->Send(request);
+  Result<Message> reply = session->Receive(static_cast<int64_t>(o.connect_timeout_s * 1000));
+  const auto* forgot = reply.ok() ? std::get_if<ForgetReply>(&reply.value()) : nullptr;
+  if (forgot == nullptr) {
+    const auto* error = reply.ok() ? std::get_if<ErrorReply>(&reply.value()) : nullptr;
+    Error(error ? error->message : reply.ok() ? "unexpected reply from the broker" : reply.status().message());
+    return ToInt(error != nullptr && error->code == ErrorCode::kForbidden
+                     ? ExitCode::kUsage
+                     : ExitCode::kBrokerUnreachable);
+  }
+  for (JobId id : forgot->forgotten) printf("forgot job %lu\n", static_cast<unsigned long>(id.value));
+  for (const std::string& p : forgot->problems) Error(p);
+  return ToInt(forgot->problems.empty() ? ExitCode::kOk : ExitCode::kUsage);
+}
+
 int RunStatus(const Options& o, zmq::context_t* ctx) {
   int code = 0;
   std::unique_ptr<Session> session = OpenSession(o, ctx, "status", &code);
@@ -551,10 +574,15 @@ int main(int argc, char** argv) {
       "drain", "Let a worker finish its running steps, take no new ones, then exit");
   drain->add_option("name", o.drain_worker, "The worker's name (as `submit status` lists it)")
       ->required();
+  CLI::App* forget = app.add_subcommand(
+      "forget", "Forget jobs that have ended: their summary and output go at once (the broker "
+                "forgets them by itself after --forget-after, 7 days by default)");
+  forget->add_option("jobs", o.forget_jobs, "Job ids")->required();
   AllocCli alloc_cli;
   alloc_cli.AddTo(&app);
   std::vector<CLI::App*> broker_commands = alloc_cli.commands();
   broker_commands.push_back(drain);
+  broker_commands.push_back(forget);
   for (CLI::App* sub : broker_commands) {
     sub->add_option("--broker", o.broker, "Broker endpoint ($DROVER_BROKER)");
     sub->add_option("--key", o.key_file, key_help);
@@ -594,6 +622,7 @@ int main(int argc, char** argv) {
   zmq::context_t ctx(1);
   if (status->parsed()) return RunStatus(o, &ctx);
   if (drain->parsed()) return RunWorkerDrain(o, &ctx);
+  if (forget->parsed()) return RunForget(o, &ctx);
   if (alloc_cli.parsed()) return RunAlloc(o, alloc_cli, &ctx);
   return RunJob(o, &ctx, signals.value());
 }

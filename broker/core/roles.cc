@@ -24,6 +24,7 @@ Senders SendersOf(MessageType type) {
     case MessageType::kResumeJob:
     case MessageType::kDrainWorker:
     case MessageType::kAllocRequest:
+    case MessageType::kForgetJobs:
       return kClientSender;
     // What only the broker sends.
     case MessageType::kErrorReply:
@@ -41,6 +42,7 @@ Senders SendersOf(MessageType type) {
     case MessageType::kDrain:
     case MessageType::kDrainAccepted:
     case MessageType::kAllocReply:
+    case MessageType::kForgetReply:
       return kNoSender;
   }
   return kNoSender;

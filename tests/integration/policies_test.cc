@@ -528,5 +528,54 @@ TEST_CASE("policies: --resume runs again only the steps that did not succeed") {
   CHECK(Contains(unknown.err, "no job 99"));
 }
 
+TEST_CASE("policies: --resume gives a step the stdout of a producer that succeeded before") {
+  Cluster c;
+  Process& w1 = c.AddWorker("w1", 1);
+  // `take` reads `make`'s stdout and fails until $D/flag exists; resumed,
+  // `make` does not run again, and `take` must still get its output, also
+  // from a broker restarted in between.
+  const json job = {
+      {"name", "pipe"},
+      {"steps",
+       {{{"id", "make"}, {"argv", {"echo", "made once"}}},
+        {{"id", "take"},
+         {"after", {"make"}},
+         {"stdin_from", "make"},
+         {"cmd", "cat; [ -e \"" + c.dir().path() + "/flag\" ]"}}}}};
+  int code = -1;
+  c.SubmitJson(c.dir().Write("job.json", job.dump()), &code);
+  REQUIRE(code == 1);
+  c.dir().Write("flag", "");
+  Run detached = RunCommand(
+      {BinDir() + "/submit", "--resume", "1", "--detach", "--broker", c.endpoint()}, c.dir());
+  REQUIRE(detached.exit_code == 0);
+  CHECK(detached.out == "2\n");
+  Run resumed =
+      RunCommand({BinDir() + "/submit", "--watch", "2", "--json", "--broker", c.endpoint()}, c.dir());
+  CHECK_MESSAGE(resumed.exit_code == 0, resumed.err);
+  std::string taken;
+  for (const json& e : EventsOf(JsonLines(resumed.out), "output")) {
+    if (e["step"] == "take") taken += e["data"].get<std::string>();
+  }
+  CHECK(taken == "made once\n");
+  // Once more, the job waiting for a worker across a broker restart:
+  // replay keeps job 3's copy.
+  w1.Signal(SIGKILL);
+  w1.Wait(seconds(10));
+  RunCommand({BinDir() + "/submit", "--resume", "1", "--detach", "--broker", c.endpoint()},
+             c.dir());
+  c.KillBroker();
+  c.RestartBroker();
+  c.StartWorker("w2", 1);  // w1 is listed out of touch until its lease ends
+  Run third =
+      RunCommand({BinDir() + "/submit", "--watch", "3", "--json", "--broker", c.endpoint()}, c.dir());
+  taken.clear();
+  for (const json& e : EventsOf(JsonLines(third.out), "output")) {
+    if (e["step"] == "take") taken += e["data"].get<std::string>();
+  }
+  CHECK(taken == "made once\n");
+  CHECK_MESSAGE(third.exit_code == 0, third.err);
+}
+
 }  // namespace
 }  // namespace drover::testing
