@@ -19,6 +19,7 @@
 #include "broker/key_dir.h"
 #include "broker/server.h"
 #include "shared/durations.h"
+#include "shared/endpoint.h"
 #include "shared/job_limit_flags.h"
 #include "shared/logging.h"
 #include "shared/os_limits.h"
@@ -181,6 +182,19 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
+  }
+  // Before the keys are looked at: an address without its tcp:// would
+  // otherwise count as one the network can reach, and be refused for that.
+  // (No --advertise: it is made from --bind, below.)
+  drover::Status address =
+      drover::CheckEndpoint("--bind", options.bind, drover::EndpointUse::kBind);
+  if (address.ok() && !options.advertise.empty()) {
+    address =
+        drover::CheckEndpoint("--advertise", options.advertise, drover::EndpointUse::kConnect);
+  }
+  if (!address.ok()) {
+    fprintf(stderr, "broker: %s\n", address.message().c_str());
+    return 2;
   }
   options.job_limits = limit_flags.Apply();
   const int64_t least_message = static_cast<int64_t>(options.job_limits.max_job_bytes) +

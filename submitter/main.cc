@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -17,6 +18,7 @@
 
 #include "shared/clock.h"
 #include "shared/durations.h"
+#include "shared/endpoint.h"
 #include "shared/job_limit_flags.h"
 #include "shared/job_load.h"
 #include "shared/signal_fd.h"
@@ -518,7 +520,11 @@ int main(int argc, char** argv) {
                "With no broker (--broker or $DROVER_BROKER), runs it on an embedded broker and\n"
                "worker on this machine."};
   app.add_option("file", o.file, "Job file (.json or .msgpack; see docs/jobs.md)");
-  app.add_option("--broker", o.broker, "Broker endpoint, e.g. tcp://host:7700 ($DROVER_BROKER)");
+  // Each --broker (this one and each broker command's): a bad address is
+  // blamed on the flag if one was given, else on $DROVER_BROKER.
+  std::vector<CLI::Option*> broker_flags;
+  broker_flags.push_back(app.add_option("--broker", o.broker,
+                                        "Broker endpoint, e.g. tcp://host:7700 ($DROVER_BROKER)"));
   app.add_flag("--json", o.json, "Print one JSON object per event instead of text");
   app.add_flag("--detach", o.detach, "Print the job id and return at once");
   app.add_option("--watch", o.watch, "Follow an already submitted job")->type_name("JOB");
@@ -565,7 +571,8 @@ int main(int argc, char** argv) {
   convert->add_option("input", o.convert_in, "Job file to read")->required();
   convert->add_option("output", o.convert_out, "File to write, or - for stdout")->required();
   CLI::App* status = app.add_subcommand("status", "Show a broker's workers and jobs");
-  status->add_option("--broker", o.broker, "Broker endpoint ($DROVER_BROKER)");
+  broker_flags.push_back(
+      status->add_option("--broker", o.broker, "Broker endpoint ($DROVER_BROKER)"));
   status->add_option("--key", o.key_file, key_help);
   status->add_option("--broker-key", o.broker_key_file, broker_key_help);
   CLI::App* worker = app.add_subcommand("worker", "Manage a broker's workers");
@@ -584,7 +591,8 @@ int main(int argc, char** argv) {
   broker_commands.push_back(drain);
   broker_commands.push_back(forget);
   for (CLI::App* sub : broker_commands) {
-    sub->add_option("--broker", o.broker, "Broker endpoint ($DROVER_BROKER)");
+    broker_flags.push_back(
+        sub->add_option("--broker", o.broker, "Broker endpoint ($DROVER_BROKER)"));
     sub->add_option("--key", o.key_file, key_help);
     sub->add_option("--broker-key", o.broker_key_file, broker_key_help);
   }
@@ -619,6 +627,17 @@ int main(int argc, char** argv) {
   if (validate->parsed()) return RunValidate(o);
   if (convert->parsed()) return RunConvert(o);
   if (keygen->parsed()) return RunKeygen(o);
+  // Every command from here on talks to the broker, if one is given.
+  if (!o.broker.empty()) {
+    const bool flag = std::any_of(broker_flags.begin(), broker_flags.end(),
+                                  [](const CLI::Option* f) { return f->count() > 0; });
+    if (drover::Status s = drover::CheckEndpoint(flag ? "--broker" : "DROVER_BROKER", o.broker,
+                                                 drover::EndpointUse::kConnect);
+        !s.ok()) {
+      Error(s.message());
+      return ToInt(ExitCode::kUsage);
+    }
+  }
   zmq::context_t ctx(1);
   if (status->parsed()) return RunStatus(o, &ctx);
   if (drain->parsed()) return RunWorkerDrain(o, &ctx);

@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "shared/durations.h"
+#include "shared/endpoint.h"
 #include "shared/labels.h"
 #include "shared/logging.h"
 #include "shared/os_limits.h"
@@ -78,9 +79,10 @@ int main(int argc, char** argv) {
   uint64_t spill_max_mb = options.spill_max_bytes >> 20;
 
   CLI::App app{"Drover worker: runs the steps a broker hands it."};
-  app.add_option("--broker", options.broker,
-                 "Broker endpoint (default: $DROVER_BROKER, else tcp://127.0.0.1:7700)")
-      ->capture_default_str();
+  CLI::Option* broker_flag =
+      app.add_option("--broker", options.broker,
+                     "Broker endpoint (default: $DROVER_BROKER, else tcp://127.0.0.1:7700)")
+          ->capture_default_str();
   app.add_option("--slots", options.slots, "Steps (slots) to run at once; default: the cores")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1u << 20));
@@ -157,6 +159,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
+  }
+  if (drover::Status s =
+          drover::CheckEndpoint(broker_flag->count() > 0 ? "--broker" : "DROVER_BROKER",
+                                options.broker, drover::EndpointUse::kConnect);
+      !s.ok()) {
+    fprintf(stderr, "worker: %s\n", s.message().c_str());
+    return 2;
   }
   if (options.name.empty()) options.name = options.host;
   options.prefetch =
