@@ -46,17 +46,37 @@ std::string HandshakeFailure(uint16_t event, uint32_t value, bool with_keys) {
   }
 }
 
+std::string ConnectAttemptFailure(ConnectAttempt attempt) {
+  switch (attempt) {
+    case ConnectAttempt::kRefused:
+      return "connection refused (is the broker running?)";
+    case ConnectAttempt::kUnresolved:
+      return "the host name does not resolve";
+    case ConnectAttempt::kNone:
+    case ConnectAttempt::kConnected:
+      break;
+  }
+  return "";
+}
+
 HandshakeWatch::HandshakeWatch(zmq::context_t& ctx, zmq::socket_t& socket, bool with_keys)
     : with_keys_(with_keys) {
   static std::atomic<uint64_t> next{0};
   const std::string endpoint = "inproc://drover-handshake-" + std::to_string(next++);
   const int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+                     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                     ZMQ_EVENT_CONNECT_DELAYED | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CLOSED |
+                     ZMQ_EVENT_CONNECT_RETRIED;
   if (zmq_socket_monitor(socket.handle(), endpoint.c_str(), events) != 0) return;
   watched_ = socket.handle();
   try {
     pair_ = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::pair);
     pair_->set(zmq::sockopt::linger, 0);
+    // No limit on events waiting: libzmq's send of one is blocking, and a
+    // full queue would stall its I/O thread as a missing reader does
+    // (client_socket.h). A socket retrying a broker that is down reports
+    // some thirty events a second until the client gives up on it.
+    pair_->set(zmq::sockopt::rcvhwm, 0);
     pair_->connect(endpoint);
   } catch (const zmq::error_t&) {
     // Blind, then; and no reader may ever be missing (see the destructor).
@@ -89,6 +109,28 @@ std::string HandshakeWatch::Poll() {
     uint32_t value = 0;
     memcpy(&event, head.data(), 2);
     memcpy(&value, static_cast<const char*>(head.data()) + 2, 4);
+    // An attempt to connect: under way (DELAYED), made, or failed (CLOSED:
+    // the connecter closes its socket); then a retry is planned. ZeroMQ
+    // plans one without any attempt when the name has no address.
+    switch (event) {
+      case ZMQ_EVENT_CONNECT_DELAYED:
+        attempted_ = true;
+        continue;
+      case ZMQ_EVENT_CONNECTED:
+        attempted_ = true;
+        last_attempt_ = ConnectAttempt::kConnected;
+        continue;
+      case ZMQ_EVENT_CLOSED:
+        attempted_ = true;
+        last_attempt_ = ConnectAttempt::kRefused;
+        continue;
+      case ZMQ_EVENT_CONNECT_RETRIED:
+        if (!attempted_) last_attempt_ = ConnectAttempt::kUnresolved;
+        attempted_ = false;
+        continue;
+      default:
+        break;
+    }
     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
       broken_ = 0;
       failure.clear();

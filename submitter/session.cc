@@ -3,10 +3,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 
 #include "shared/clock.h"
 #include "shared/codec.h"
+#include "shared/durations.h"
+#include "shared/endpoint.h"
 #include "shared/transport.h"
 
 namespace drover::submit {
@@ -17,6 +20,14 @@ std::string UserAtHost() {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   return std::string(user && *user ? user : "?") + "@" + host;
+}
+
+// "5s", "2m", "0.5s": --connect-timeout may be a fraction of a second.
+std::string Seconds(int64_t ms) {
+  if (ms % 1000 == 0) return ShortDuration(ms);
+  char text[32];
+  snprintf(text, sizeof text, "%gs", static_cast<double>(ms) / 1000);
+  return text;
 }
 
 }  // namespace
@@ -56,10 +67,19 @@ Result<Message> Session::Receive(int64_t timeout_ms) {
 Status Session::Reconnect(int64_t timeout_ms, bool* refused) {
   socket_.reset();  // the old one first: one connection at a time
   socket_ = std::make_unique<ClientSocket>(*ctx_, endpoint_, 200, keys_ ? &*keys_ : nullptr);
-  return Connect(timeout_ms, refused);
+  return Hello(timeout_ms, refused);
 }
 
 Status Session::Connect(int64_t timeout_ms, bool* refused) {
+  // At once, rather than as silence at the end of the wait.
+  if (std::string why = HostLookupProblem(endpoint_); !why.empty()) {
+    *refused = refused_ = false;
+    return Status::Error("cannot reach the broker at " + endpoint_ + ": " + why);
+  }
+  return Hello(timeout_ms, refused);
+}
+
+Status Session::Hello(int64_t timeout_ms, bool* refused) {
   *refused = refused_ = false;
   Send(ClientHello{kProtocolVersion, UserAtHost()});
   Result<Message> reply = Receive(timeout_ms);
@@ -68,8 +88,9 @@ Status Session::Connect(int64_t timeout_ms, bool* refused) {
     return reply.status();
   }
   if (!reply.ok()) {
-    return Status::Error("cannot reach the broker at " + endpoint_ + ": no answer within " +
-                         std::to_string(timeout_ms / 1000) + " s");
+    std::string why = ConnectAttemptFailure(socket_->watch().last_attempt());
+    if (why.empty()) why = "no answer after " + Seconds(timeout_ms);
+    return Status::Error("cannot reach the broker at " + endpoint_ + ": " + why);
   }
   if (const auto* welcome = std::get_if<Welcome>(&reply.value())) {
     heartbeat_ms_ = std::max<uint32_t>(welcome->heartbeat_ms, 10);

@@ -24,10 +24,14 @@ class Session {
   Session(zmq::context_t* ctx, std::string endpoint, std::optional<ClientKeys> keys = {});
 
   // Says hello and waits up to `timeout_ms` for Welcome. The error says
-  // whether the broker did not answer or refused (e.g. protocol mismatch).
-  // `refused` is set when it answered with a refusal.
+  // whether the broker refused (e.g. protocol mismatch, or this client's
+  // key), or why it could not be reached: the host name does not resolve
+  // (said at once: the name is looked up first, which blocks for as long as
+  // the resolver takes), the connection was refused, or no answer came.
+  // `refused` is set when the broker answered with a refusal.
   Status Connect(int64_t timeout_ms, bool* refused);
-  // Drops the connection (and whatever it still held) and connects afresh.
+  // Drops the connection (and whatever it still held) and connects afresh;
+  // errors as Connect's, but without looking the name up first.
   Status Reconnect(int64_t timeout_ms, bool* refused);
 
   bool Send(const Message& msg);
@@ -44,6 +48,9 @@ class Session {
   uint32_t liveness() const { return liveness_; }
 
  private:
+  // Says hello on the socket there is, and waits for Welcome (Connect).
+  Status Hello(int64_t timeout_ms, bool* refused);
+
   zmq::context_t* ctx_;
   std::string endpoint_;
   std::optional<ClientKeys> keys_;

@@ -109,9 +109,13 @@ void Agent::SayHello(Time now) {
 
 void Agent::Disconnect(Time now, const char* why) {
   const int64_t delay = Jittered(backoff_ms_);
-  spdlog::warn("lost touch with the broker at {} ({}); {} step(s) keep running; trying again in "
-               "{:.1f} s",
-               options_.broker, why, core_.running(), delay / 1000.0);
+  // Why it never got in was said once (SayWhyUnreachable): not at every try.
+  const bool told = !welcomed_ && socket_ && told_unreachable_ != ConnectAttempt::kNone &&
+                    socket_->watch().last_attempt() == told_unreachable_;
+  spdlog::log(told ? spdlog::level::debug : spdlog::level::warn,
+              "lost touch with the broker at {} ({}); {} step(s) keep running; trying again in "
+              "{:.1f} s",
+              options_.broker, why, core_.running(), delay / 1000.0);
   socket_.reset();  // what it still queued is dropped: it is all kept here
   welcomed_ = false;
   core_.OnDisconnected();
@@ -122,6 +126,17 @@ void Agent::Disconnect(Time now, const char* why) {
                  std::make_move_iterator(in_flight_.end()));
   in_flight_.clear();
   output_sent_ = output_credited_ = 0;
+}
+
+void Agent::SayWhyUnreachable() {
+  if (welcomed_) return;
+  const ConnectAttempt attempt = socket_->watch().last_attempt();
+  const std::string why = ConnectAttemptFailure(attempt);
+  // Once, not at every try: it tries for good, and the reason seldom changes.
+  if (why.empty() || attempt == told_unreachable_) return;
+  told_unreachable_ = attempt;
+  spdlog::warn("cannot reach the broker at {}: {}; trying again until it answers",
+               options_.broker, why);
 }
 
 void Agent::CheckLink(Time now) {
@@ -209,6 +224,8 @@ int Agent::Run() {
       if (const std::string refused = socket_->watch().Poll(); !refused.empty()) {
         spdlog::error("cannot connect to the broker at {}: {}", options_.broker, refused);
         Disconnect(now, "handshake refused");
+      } else {
+        SayWhyUnreachable();
       }
     }
     if (socket_ && (items[0].revents & ZMQ_POLLIN)) {
@@ -306,6 +323,7 @@ bool Agent::HandleMessage(Message& msg, Time now) {
   } else if (auto* welcome = std::get_if<Welcome>(&msg)) {
     const bool again = id_.value != 0;
     welcomed_ = true;
+    told_unreachable_ = ConnectAttempt::kNone;
     backoff_ms_ = kFirstBackoffMs;
     id_ = welcome->worker;
     heartbeat_ms_ = std::max<uint32_t>(welcome->heartbeat_ms, 10);

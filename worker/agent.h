@@ -115,6 +115,10 @@ class Agent : private ProcessObserver, private ProcessRunner {
   void Disconnect(Time now, const char* why);
   void SayHello(Time now);
   void CheckLink(Time now);
+  // Logs why the broker cannot be reached (connection refused, the host name
+  // does not resolve), as the socket's watch last saw it: once per reason
+  // until the broker answers.
+  void SayWhyUnreachable();
   // Returns false when the worker must stop.
   bool HandleMessage(Message& msg, Time now);
   void Send(const Message& msg);
@@ -169,6 +173,7 @@ class Agent : private ProcessObserver, private ProcessRunner {
 
   // Link state.
   bool welcomed_ = false;      // the broker answered our hello on this socket
+  ConnectAttempt told_unreachable_ = ConnectAttempt::kNone;  // SayWhyUnreachable's last
   WorkerId id_;
   uint32_t heartbeat_ms_ = kHeartbeatMs;
   uint32_t liveness_ = kHeartbeatLiveness;
