@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "shared/job_draft.h"
+#include "shared/job_format.h"
 #include "shared/job_load.h"
 
 namespace drover {
@@ -196,18 +197,17 @@ Status ToJson(const msgpack::object& o, std::string* path, Json* out) {
 
 }  // namespace
 
-bool LooksLikeJson(std::string_view bytes) {
-  if (bytes.substr(0, 3) == "\xEF\xBB\xBF") bytes.remove_prefix(3);  // a UTF-8 byte order mark
-  const size_t first = bytes.find_first_not_of(" \t\r\n");
-  return first != std::string_view::npos && bytes[first] == '{';
-}
-
 Result<std::string> JsonToMsgpack(std::string_view json_text) {
   Json document;
   JobJsonSax sax(&document);
   try {
     if (!Json::sax_parse(json_text, &sax)) return Status::Error(sax.error());
   } catch (const Json::parse_error& e) {
+    // nlohmann stops at a comment with "invalid literal", which does not
+    // say that the comment is the trouble.
+    if (const size_t line = JsonCommentLine(json_text, e.byte); line != 0) {
+      return Status::Error("JSON does not allow comments (line " + std::to_string(line) + ")");
+    }
     return Status::Error(ReadableParseError(e.what()));
   } catch (const std::exception& e) {
     return Status::Error(std::string("cannot read JSON: ") + e.what());
@@ -236,7 +236,9 @@ Result<std::string> ReadJobFile(const std::string& path) {
   size_t got;
   while ((got = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) bytes.append(buffer, got);
   if (std::ferror(file.get())) return ErrnoStatus(path, errno);
-  if (!LooksLikeJson(bytes)) return bytes;
+  const Result<JobFormat> format = GuessJobFormat(bytes);
+  if (!format.ok()) return Status::Error(path + ": " + format.status().message());
+  if (format.value() == JobFormat::kMsgpack) return bytes;
   Result<std::string> converted = JsonToMsgpack(bytes);
   if (!converted.ok()) return Status::Error(path + ": " + converted.status().message());
   return converted;

@@ -58,12 +58,8 @@ struct LoadedJob {
 // Parses and validates a job file given as MessagePack bytes.
 LoadedJob LoadJob(std::string_view msgpack_bytes, const JobLimits& limits = {});
 
-// True when `bytes` look like JSON text (first non-blank byte is '{')
-// rather than MessagePack.
-bool LooksLikeJson(std::string_view bytes);
-
 // JSON job text to the equivalent MessagePack bytes. A syntax error names the
-// line and column.
+// line and column; a comment, which JSON does not allow, its line.
 Result<std::string> JsonToMsgpack(std::string_view json_text);
 
 // MessagePack job bytes to JSON text (pretty-printed, two-space indent). Fails
@@ -71,8 +67,10 @@ Result<std::string> JsonToMsgpack(std::string_view json_text);
 // the path.
 Result<std::string> MsgpackToJson(std::string_view msgpack_bytes);
 
-// Reads a job file from disk, in either format, and returns its MessagePack
-// bytes (what SubmitJob carries). Errors name the file.
+// Reads a job file from disk, in either format (shared/job_format.h guesses
+// which), and returns its MessagePack bytes (what SubmitJob carries). Errors
+// name the file; a file in neither format gets one that says what it looks
+// like ("jobs.yaml: looks like YAML; ...").
 Result<std::string> ReadJobFile(const std::string& path);
 
 }  // namespace drover

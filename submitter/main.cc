@@ -19,6 +19,7 @@
 #include "shared/clock.h"
 #include "shared/durations.h"
 #include "shared/endpoint.h"
+#include "shared/job_format.h"
 #include "shared/job_limit_flags.h"
 #include "shared/job_load.h"
 #include "shared/signal_fd.h"
@@ -214,8 +215,11 @@ int RunConvert(const Options& o) {
     return ToInt(ExitCode::kUsage);
   }
   const std::string input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const Result<JobFormat> format = GuessJobFormat(input);
   Result<std::string> output = Status::Error("");
-  if (LooksLikeJson(input)) {
+  if (!format.ok()) {
+    output = format.status();
+  } else if (format.value() == JobFormat::kJson) {
     output = JsonToMsgpack(input);
   } else {
     output = MsgpackToJson(input);

@@ -826,12 +826,6 @@ TEST_CASE("no input makes LoadJob throw or crash") {
 }
 
 TEST_CASE("JSON conversion") {
-  CHECK(LooksLikeJson("  \n{\"steps\": []}"));
-  CHECK(LooksLikeJson("\xEF\xBB\xBF{}"));
-  CHECK_FALSE(LooksLikeJson("\x81\xa5steps\x90"));
-  CHECK_FALSE(LooksLikeJson("[]"));
-  CHECK_FALSE(LooksLikeJson(""));
-
   const Result<std::string> bad = JsonToMsgpack("{\n  \"steps\": [\n    {\"id\": }\n  ]\n}");
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.status().message().rfind("line 3, column 12: syntax error", 0) == 0);
