@@ -120,6 +120,7 @@ struct StepDraft {
   uint64_t order = 0;   // of the step's map
   bool has_id = false;  // `id` is a string (valid or not: it is still indexed,
                         // so a bad id does not also break every reference to it)
+  bool id_valid = false;  // and keeps the id rules: problems name the step by it
   uint64_t id_order = 0;
   uint64_t env_order = 0;
   uint32_t set = 0;               // StepFieldBit values of the fields given a valid value

@@ -45,6 +45,29 @@ size_t Utf8SequenceLength(std::string_view text, size_t i) {
   return length;
 }
 
+// "steps[3].retries" becomes "steps[3] (id "train").retries" when the step
+// at that position has a valid id: people know their steps by id, and a file
+// with hundreds of them is not read by counting. A problem with the id
+// itself (a duplicate) keeps its path, since its message shows the id.
+// ("steps[" can only start the steps' paths: a key that is not a plain word,
+// such as "steps[0]", is written in brackets.)
+void NameStepsInPaths(const JobDraft& draft, std::vector<Problem>* problems) {
+  constexpr std::string_view kSteps = "steps[";
+  for (Problem& p : *problems) {
+    if (!p.path.starts_with(kSteps)) continue;
+    const size_t close = p.path.find(']', kSteps.size());
+    if (close == std::string::npos) continue;
+    size_t index = 0;
+    const char* digits = p.path.data() + kSteps.size();
+    if (std::from_chars(digits, p.path.data() + close, index).ptr != p.path.data() + close ||
+        index >= draft.steps.size() || !draft.steps[index].id_valid ||
+        std::string_view(p.path).substr(close + 1) == ".id") {
+      continue;
+    }
+    p.path.insert(close + 1, " (id " + Quote(draft.job.steps[index].id, kMaxIdLength) + ")");
+  }
+}
+
 }  // namespace
 
 const char* WhenName(When when) {
@@ -261,8 +284,12 @@ LoadedJob LoadJob(std::string_view msgpack_bytes, const JobLimits& limits) {
     // Only running out of memory gets here; the job is as good as too big.
     problems.Add(0, "", std::string("cannot load the job file: ") + e.what());
   }
-  if (problems.empty()) loaded.spec = std::move(draft.job);
+  if (problems.empty()) {
+    loaded.spec = std::move(draft.job);
+    return loaded;
+  }
   loaded.problems = problems.TakeInFileOrder();
+  NameStepsInPaths(draft, &loaded.problems);
   return loaded;
 }
 

@@ -2,8 +2,9 @@
 //
 // A job file is one MessagePack map, or the same shape as JSON (docs/jobs.md).
 // LoadJob() checks everything before anything runs and reports all problems
-// at once, each with the path of the offending value and, where one helps, a
-// hint: `steps[3].after[0]: unknown step "biuld" (did you mean "build"?)`.
+// at once, each with the path of the offending value (naming a step by its id
+// too, when it has a valid one) and, where one helps, a hint:
+// `steps[3] (id "test").after[0]: unknown step "biuld" (did you mean "build"?)`.
 // The same function validates in `submit` (so users see errors without a
 // broker) and again in the broker (which never trusts a client).
 #pragma once
@@ -20,7 +21,7 @@ namespace drover {
 
 // One thing wrong with a job file.
 struct Problem {
-  std::string path;     // "steps[3].after[0]"; "" for the file as a whole
+  std::string path;     // "steps[3] (id \"test\").after[0]"; "" for the file as a whole
   std::string message;  // "unknown step \"biuld\" (did you mean \"build\"?)"
 };
 std::string FormatProblem(const Problem& p);  // "path: message"

@@ -270,7 +270,7 @@ void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order, c
   int64_t n;
   switch (field) {
     case Field::kId:
-      if (r.ReadId(o, order, path, &text)) {
+      if (r.ReadId(o, order, path, &text, &step->id_valid)) {
         spec->id = text;
         step->has_id = true;
         step->id_order = order;

@@ -105,7 +105,8 @@ bool ValueReader::ReadCString(const msgpack::object& o, uint64_t order, const Pa
 }
 
 bool ValueReader::ReadId(const msgpack::object& o, uint64_t order, const PathNode* path,
-                         std::string_view* id) {
+                         std::string_view* id, bool* valid) {
+  *valid = false;
   if (!ReadString(o, order, path, id)) return false;
   if (id->empty()) {
     Report(order, path, "must not be empty");
@@ -116,6 +117,8 @@ bool ValueReader::ReadId(const msgpack::object& o, uint64_t order, const PathNod
   } else if (!std::all_of(id->begin(), id->end(), IsIdChar)) {
     Report(order, path,
            "invalid id " + Quote(*id) + " (use only letters, digits, \"_\", \".\" and \"-\")");
+  } else {
+    *valid = true;
   }
   return true;
 }

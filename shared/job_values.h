@@ -36,7 +36,9 @@ class ValueReader {
                    std::string_view* out, const char* what = "a command line");
   // True whenever `o` is a string, even one that breaks the id rules (that
   // is reported): such a step is still found by the steps that name it.
-  bool ReadId(const msgpack::object& o, uint64_t order, const PathNode* path, std::string_view* id);
+  // `*valid` says whether it keeps the rules.
+  bool ReadId(const msgpack::object& o, uint64_t order, const PathNode* path, std::string_view* id,
+              bool* valid);
   bool ReadCommand(const msgpack::object& o, uint64_t order, const PathNode* path,
                    std::string* cmd);
   bool ReadArgv(const msgpack::object& o, uint64_t order, const PathNode* path,

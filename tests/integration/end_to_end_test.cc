@@ -268,7 +268,8 @@ TEST_CASE("exit status: rejected graph 2, bad command line 2, unreachable broker
   ]})");
   Run rejected = RunCommand({BinDir() + "/submit", bad}, dir);
   CHECK(rejected.exit_code == 2);
-  CHECK(rejected.err.find("steps[1].after[0]: unknown step \"biuld\" (did you mean \"build\"?)") !=
+  CHECK(rejected.err.find(
+            "steps[1] (id \"test\").after[0]: unknown step \"biuld\" (did you mean \"build\"?)") !=
         std::string::npos);
   Run usage = RunCommand({BinDir() + "/submit", "--no-such-flag"}, dir);
   CHECK(usage.exit_code == 2);

@@ -130,7 +130,8 @@ TEST_CASE("submit and submit validate check the broker's limits with the same fl
       RunCommand({BinDir() + "/submit", "validate", "--max-env-vars", "4", file}, d, seconds(30));
   CHECK(over.exit_code == 2);
   CHECK_MESSAGE(
-      over.err.find("steps[0].env: has 5 variables, more than the limit of 4") != std::string::npos,
+      over.err.find("steps[0] (id \"a\").env: has 5 variables, more than the limit of 4") !=
+          std::string::npos,
       over.err);
   // `submit FILE` checks before it sends: no broker is even needed.
   Run sent = RunCommand({BinDir() + "/submit", file, "--broker", "tcp://127.0.0.1:1",

@@ -242,19 +242,19 @@ TEST_CASE("unknown steps get a hint when one is close") {
     {"id": "fetch", "cmd": "true"}, {"id": "build", "cmd": "true"},
     {"id": "lint", "cmd": "true"},
     {"id": "test", "cmd": "true", "after": ["biuld"]}]})") ==
-        "steps[3].after[0]: unknown step \"biuld\" (did you mean \"build\"?)");
+        "steps[3] (id \"test\").after[0]: unknown step \"biuld\" (did you mean \"build\"?)");
   CHECK(OnlyProblem(R"({"steps": [
     {"id": "generate", "cmd": "true"},
     {"id": "sum", "cmd": "true", "stdin_from": "genrate"}]})") ==
-        "steps[1].stdin_from: unknown step \"genrate\" (did you mean \"generate\"?)");
+        "steps[1] (id \"sum\").stdin_from: unknown step \"genrate\" (did you mean \"generate\"?)");
   CHECK(OnlyProblem(R"({"steps": [
     {"id": "build", "cmd": "true"},
     {"id": "test", "cmd": "true", "after": ["deploy"]}]})") ==
-        "steps[1].after[0]: unknown step \"deploy\"");
+        "steps[1] (id \"test\").after[0]: unknown step \"deploy\"");
   // One letter off a one-letter id is no evidence of a typo.
   CHECK(OnlyProblem(R"({"steps": [
     {"id": "a", "cmd": "true"}, {"id": "c", "cmd": "true", "after": ["b"]}]})") ==
-        "steps[1].after[0]: unknown step \"b\"");
+        "steps[1] (id \"c\").after[0]: unknown step \"b\"");
 }
 
 TEST_CASE("ids are unique") {
@@ -291,7 +291,8 @@ TEST_CASE("cycles are reported once, in dependency order from the first step in 
     {"id": "a", "cmd": "true", "after": ["c"]},
     {"id": "b", "cmd": "true", "after": ["a"]},
     {"id": "c", "cmd": "true", "after": ["b"]}]})") ==
-        "steps[0].after[0]: dependency cycle: a -> c -> b -> a (\"->\" reads \"comes after\")");
+        "steps[0] (id \"a\").after[0]: dependency cycle: a -> c -> b -> a (\"->\" reads \"comes "
+        "after\")");
 
   // Two separate cycles: two problems, each pointing at its own first step.
   const LoadedJob two = LoadJson(R"({"steps": [
@@ -300,27 +301,29 @@ TEST_CASE("cycles are reported once, in dependency order from the first step in 
     {"id": "y", "cmd": "true", "after": ["x"]},
     {"id": "p", "cmd": "true", "after": ["q"]},
     {"id": "q", "cmd": "true", "stdin_from": "p"}]})");
-  CHECK(Problems(two) ==
-        std::vector<std::string>{
-            "steps[1].after[1]: dependency cycle: x -> y -> x (\"->\" reads \"comes after\")",
-            "steps[3].after[0]: dependency cycle: p -> q -> p (\"->\" reads \"comes after\")",
-        });
+  CHECK(Problems(two) == std::vector<std::string>{
+                             "steps[1] (id \"x\").after[1]: dependency cycle: x -> y -> x (\"->\" "
+                             "reads \"comes after\")",
+                             "steps[3] (id \"p\").after[0]: dependency cycle: p -> q -> p (\"->\" "
+                             "reads \"comes after\")",
+                         });
 
   // Cycles sharing steps form one knot, reported once with its shortest cycle.
-  CHECK(OnlyProblem(R"({"steps": [
+  CHECK(
+      OnlyProblem(R"({"steps": [
     {"id": "a", "cmd": "true", "after": ["b", "c"]},
     {"id": "b", "cmd": "true", "after": ["c"]},
     {"id": "c", "cmd": "true", "after": ["a"]}]})") ==
-        "steps[0].after[1]: dependency cycle: a -> c -> a (\"->\" reads \"comes after\")");
+      "steps[0] (id \"a\").after[1]: dependency cycle: a -> c -> a (\"->\" reads \"comes after\")");
 }
 
 TEST_CASE("a step cannot depend on itself") {
   CHECK(OnlyProblem(R"({"steps": [
     {"id": "a", "cmd": "true"}, {"id": "b", "cmd": "true"},
     {"id": "c", "cmd": "true", "after": ["c"]}]})") ==
-        "steps[2].after[0]: a step cannot come after itself");
+        "steps[2] (id \"c\").after[0]: a step cannot come after itself");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "true", "stdin_from": "a"}]})") ==
-        "steps[0].stdin_from: a step cannot read its own output");
+        "steps[0] (id \"a\").stdin_from: a step cannot read its own output");
 }
 
 TEST_CASE("cycle detection runs on the references that resolved") {
@@ -328,69 +331,73 @@ TEST_CASE("cycle detection runs on the references that resolved") {
     {"id": "a", "cmd": "true", "after": ["b", "nope"]},
     {"id": "b", "cmd": "true", "after": ["a"]}]})")) ==
         std::vector<std::string>{
-            "steps[0].after[0]: dependency cycle: a -> b -> a (\"->\" reads \"comes after\")",
-            "steps[0].after[1]: unknown step \"nope\"",
+            "steps[0] (id \"a\").after[0]: dependency cycle: a -> b -> a (\"->\" reads \"comes "
+            "after\")",
+            "steps[0] (id \"a\").after[1]: unknown step \"nope\"",
         });
 }
 
 TEST_CASE("a step runs exactly one of argv or cmd") {
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "true"}, {"id": "b", "cmd": "true"},
     {"id": "c", "cmd": "true", "argv": ["true"]}]})") ==
-        "steps[2]: needs exactly one of \"argv\" or \"cmd\", found both");
+        "steps[2] (id \"c\"): needs exactly one of \"argv\" or \"cmd\", found both");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "true"}, {"id": "b", "cmd": "true"},
-    {"id": "c"}]})") == "steps[2]: needs exactly one of \"argv\" or \"cmd\", found neither");
+    {"id": "c"}]})") ==
+        "steps[2] (id \"c\"): needs exactly one of \"argv\" or \"cmd\", found neither");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "argv": []}]})") ==
-        "steps[0].argv: must not be empty (it starts with the program to run)");
+        "steps[0] (id \"a\").argv: must not be empty (it starts with the program to run)");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "argv": ["", "x"]}]})") ==
-        "steps[0].argv[0]: the program to run must not be empty");
+        "steps[0] (id \"a\").argv[0]: the program to run must not be empty");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "argv": ["echo", 3]}]})") ==
-        "steps[0].argv[1]: expected a string, got integer 3");
-  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": ""}]})") == "steps[0].cmd: must not be empty");
+        "steps[0] (id \"a\").argv[1]: expected a string, got integer 3");
+  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": ""}]})") ==
+        "steps[0] (id \"a\").cmd: must not be empty");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": ["echo"]}]})") ==
-        "steps[0].cmd: expected a string, got an array");
+        "steps[0] (id \"a\").cmd: expected a string, got an array");
 }
 
 TEST_CASE("strings that exec receives carry no NUL byte") {
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "argv": ["echo", "a\u0000b"]}]})") ==
-        "steps[0].argv[1]: contains a NUL byte, which a command line cannot carry");
+        "steps[0] (id \"a\").argv[1]: contains a NUL byte, which a command line cannot carry");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "echo \u0000"}]})") ==
-        "steps[0].cmd: contains a NUL byte, which a command line cannot carry");
+        "steps[0] (id \"a\").cmd: contains a NUL byte, which a command line cannot carry");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "pwd", "cwd": "/tmp\u0000"}]})") ==
-        "steps[0].cwd: contains a NUL byte, which a directory name cannot carry");
+        "steps[0] (id \"a\").cwd: contains a NUL byte, which a directory name cannot carry");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "pwd", "cwd": ""}]})") ==
-        "steps[0].cwd: must not be empty");
+        "steps[0] (id \"a\").cwd: must not be empty");
 }
 
 TEST_CASE("wrong types say what was expected and what was found") {
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x"}, {"id": "b", "cmd": "x"},
     {"id": "c", "cmd": "x"}, {"id": "d", "cmd": "x", "retries": "3"}]})") ==
-        "steps[3].retries: expected an integer, got string \"3\"");
+        "steps[3] (id \"d\").retries: expected an integer, got string \"3\"");
   CHECK(OnlyProblem(R"({"steps": {"a": {"cmd": "x"}}})") ==
         "steps: expected an array of steps, got a map");
   CHECK(OnlyProblem(R"({"steps": [["a"]]})") ==
         "steps[0]: expected a map of step fields, got an array");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retries": 1.5}]})") ==
-        "steps[0].retries: expected an integer, got number 1.5");
+        "steps[0] (id \"a\").retries: expected an integer, got number 1.5");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "slots": null}]})") ==
-        "steps[0].slots: expected an integer, got null");
+        "steps[0] (id \"a\").slots: expected an integer, got null");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "priority": true}]})") ==
-        "steps[0].priority: expected an integer, got boolean true");
+        "steps[0] (id \"a\").priority: expected an integer, got boolean true");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "after": "b"}]})") ==
-        "steps[0].after: expected an array of step ids, got string \"b\"");
+        "steps[0] (id \"a\").after: expected an array of step ids, got string \"b\"");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "after": [1]}]})") ==
-        "steps[0].after[0]: expected a step id (a string), got integer 1");
+        "steps[0] (id \"a\").after[0]: expected a step id (a string), got integer 1");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "env": ["A=1"]}]})") ==
-        "steps[0].env: expected a map of variable names to values, got an array");
+        "steps[0] (id \"a\").env: expected a map of variable names to values, got an array");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "stdin": 5}]})") ==
-        "steps[0].stdin: expected a string or binary data, got integer 5");
+        "steps[0] (id \"a\").stdin: expected a string or binary data, got integer 5");
   CHECK(OnlyProblem(R"({"name": ["x"], "steps": [{"id": "a", "cmd": "x"}]})") ==
         "name: expected a string, got an array");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "requires": "gpu"}]})") ==
-        "steps[0].requires: expected an array of labels, got string \"gpu\"");
+        "steps[0] (id \"a\").requires: expected an array of labels, got string \"gpu\"");
   // Long values are shortened.
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retries": ")" + std::string(100, 'z') +
                     R"("}]})") ==
-        "steps[0].retries: expected an integer, got string \"" + std::string(40, 'z') + "...\"");
+        "steps[0] (id \"a\").retries: expected an integer, got string \"" + std::string(40, 'z') +
+            "...\"");
 }
 
 TEST_CASE("the file itself must be a map with steps") {
@@ -406,7 +413,7 @@ TEST_CASE("the file itself must be a map with steps") {
 TEST_CASE("unknown fields get a hint") {
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x"}, {"id": "b", "cmd": "x"},
     {"id": "c", "cmdd": "x", "argv": ["x"]}]})") ==
-        "steps[2].cmdd: unknown field (did you mean \"cmd\"?)");
+        "steps[2] (id \"c\").cmdd: unknown field (did you mean \"cmd\"?)");
   CHECK(Problems(LoadJson(R"({"stpes": []})")) ==
         std::vector<std::string>{
             "missing \"steps\" (the list of steps to run)",
@@ -416,43 +423,48 @@ TEST_CASE("unknown fields get a hint") {
         "retries: unknown field (\"retries\" is a step field: set it in each step, or in "
         "\"defaults\")");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "colour": "red"}]})") ==
-        "steps[0].colour: unknown field");
+        "steps[0] (id \"a\").colour: unknown field");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "my field": 1}]})") ==
-        "steps[0][\"my field\"]: unknown field");
+        "steps[0] (id \"a\")[\"my field\"]: unknown field");
 }
 
 TEST_CASE("numbers out of range name the range") {
   CHECK(
       OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x"}, {"id": "b", "cmd": "x", "slots": 0}]})") ==
-      "steps[1].slots: must be between 1 and 65536, got 0");
+      "steps[1] (id \"b\").slots: must be between 1 and 65536, got 0");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "slots": 65537}]})") ==
-        "steps[0].slots: must be between 1 and 65536, got 65537");
+        "steps[0] (id \"a\").slots: must be between 1 and 65536, got 65537");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retries": -1}]})") ==
-        "steps[0].retries: must be between 0 and 100, got -1");
+        "steps[0] (id \"a\").retries: must be between 0 and 100, got -1");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retries": 101}]})") ==
-        "steps[0].retries: must be between 0 and 100, got 101");
+        "steps[0] (id \"a\").retries: must be between 0 and 100, got 101");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "priority": 2147483648}]})") ==
-        "steps[0].priority: must be between -2147483648 and 2147483647, got 2147483648");
+        "steps[0] (id \"a\").priority: must be between -2147483648 and 2147483647, got 2147483648");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retries": 18446744073709551615}]})") ==
-        "steps[0].retries: must be between 0 and 100, got 18446744073709551615");
+        "steps[0] (id \"a\").retries: must be between 0 and 100, got 18446744073709551615");
   CHECK(OnlyProblem(R"({"max_parallel": 0, "steps": [{"id": "a", "cmd": "x"}]})") ==
         "max_parallel: must be between 1 and 1000000, got 0");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "timeout": 0}]})") ==
-        "steps[0].timeout: must be more than 0 and at most 2592000 seconds (30 days), got 0");
+        "steps[0] (id \"a\").timeout: must be more than 0 and at most 2592000 seconds (30 days), "
+        "got 0");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "timeout": -2.5}]})") ==
-        "steps[0].timeout: must be more than 0 and at most 2592000 seconds (30 days), got -2.5");
+        "steps[0] (id \"a\").timeout: must be more than 0 and at most 2592000 seconds (30 days), "
+        "got -2.5");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "timeout": 2592001}]})") ==
-        "steps[0].timeout: must be more than 0 and at most 2592000 seconds (30 days), got 2592001");
+        "steps[0] (id \"a\").timeout: must be more than 0 and at most 2592000 seconds (30 days), "
+        "got 2592001");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "duration": 0}]})") ==
-        "steps[0].duration: must be more than 0 and at most 2592000 seconds (30 days), got 0");
+        "steps[0] (id \"a\").duration: must be more than 0 and at most 2592000 seconds (30 days), "
+        "got 0");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "duration": "1h"}]})") ==
-        "steps[0].duration: expected a number of seconds, got string \"1h\"");
+        "steps[0] (id \"a\").duration: expected a number of seconds, got string \"1h\"");
   CHECK(Spec(LoadJson(R"({"defaults": {"duration": 90}, "steps": [
             {"id": "a", "cmd": "x", "duration": 0.25}, {"id": "b", "cmd": "x"}]})"))
             .steps[1]
             .duration_ms == 90'000u);
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "time_request": -1}]})") ==
-        "steps[0].time_request: must be more than 0 and at most 2592000 seconds (30 days), got -1");
+        "steps[0] (id \"a\").time_request: must be more than 0 and at most 2592000 seconds (30 "
+        "days), got -1");
   const JobSpec timed = Spec(LoadJson(R"({"defaults": {"time_request": 3600}, "steps": [
             {"id": "a", "cmd": "x", "time_request": 1.5}, {"id": "b", "cmd": "x"}]})"));
   CHECK(timed.steps[0].time_request_ms == 1'500u);
@@ -467,10 +479,11 @@ TEST_CASE("numbers out of range name the range") {
 
 TEST_CASE("when is one of three words") {
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "when": "sucess"}]})") ==
-        "steps[0].when: must be \"success\", \"always\" or \"failure\", got string \"sucess\" "
+        "steps[0] (id \"a\").when: must be \"success\", \"always\" or \"failure\", got string "
+        "\"sucess\" "
         "(did you mean \"success\"?)");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "when": 1}]})") ==
-        "steps[0].when: must be \"success\", \"always\" or \"failure\", got integer 1");
+        "steps[0] (id \"a\").when: must be \"success\", \"always\" or \"failure\", got integer 1");
 }
 
 TEST_CASE("retry policies, leases and aborts") {
@@ -490,11 +503,13 @@ TEST_CASE("retry policies, leases and aborts") {
   CHECK(job.steps[1].retry_unless_exit == std::vector<uint8_t>{1, 3});
   CHECK(job.steps[2].retry_delay_ms == 0);  // turns off the default's delay
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retry_unless_exit": [2, 0]}]})") ==
-        "steps[0].retry_unless_exit[1]: must be between 1 and 255, got 0");
+        "steps[0] (id \"a\").retry_unless_exit[1]: must be between 1 and 255, got 0");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retry_unless_exit": "2"}]})") ==
-        "steps[0].retry_unless_exit: expected an exit code or an array of them, got string \"2\"");
+        "steps[0] (id \"a\").retry_unless_exit: expected an exit code or an array of them, got "
+        "string \"2\"");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retry_delay": -0.5}]})") ==
-        "steps[0].retry_delay: must be at least 0 and at most 86400 seconds (1 day), got -0.5");
+        "steps[0] (id \"a\").retry_delay: must be at least 0 and at most 86400 seconds (1 day), "
+        "got -0.5");
   CHECK(OnlyProblem(R"({"lease": -1, "steps": [{"id": "a", "cmd": "x"}]})") ==
         "lease: must be more than 0 and at most 86400 seconds (1 day), got -1");
   CHECK(OnlyProblem(R"({"abort_on_exit": 256, "steps": [{"id": "a", "cmd": "x"}]})") ==
@@ -503,7 +518,8 @@ TEST_CASE("retry policies, leases and aborts") {
 
 TEST_CASE("a failure step needs something to follow") {
   CHECK(OnlyProblem(R"({"steps": [{"id": "alert", "cmd": "x", "when": "failure"}]})") ==
-        "steps[0].when: a \"failure\" step needs an \"after\" list: with nothing to follow, "
+        "steps[0] (id \"alert\").when: a \"failure\" step needs an \"after\" list: with nothing to "
+        "follow, "
         "it could never run");
   CHECK(Problems(LoadJson(R"({"steps": [{"id": "a", "cmd": "x"},
     {"id": "alert", "cmd": "x", "when": "failure", "after": ["a"]},
@@ -513,27 +529,29 @@ TEST_CASE("a failure step needs something to follow") {
 TEST_CASE("stdin and stdin_from exclude each other") {
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x"},
     {"id": "b", "cmd": "x", "stdin": "hi", "stdin_from": "a"}]})") ==
-        "steps[1]: needs at most one of \"stdin\" or \"stdin_from\", found both");
+        "steps[1] (id \"b\"): needs at most one of \"stdin\" or \"stdin_from\", found both");
 }
 
 TEST_CASE("env names and values") {
   CHECK(Problems(LoadJson(R"({"steps": [{"id": "a", "cmd": "x",
     "env": {"": "1", "A=B": "2", "OK": "3", "V": "x\u0000y", "N": 4, "a.b": "\u0000"}}]})")) ==
         std::vector<std::string>{
-            "steps[0].env[\"\"]: variable names must not be empty",
-            "steps[0].env[\"A=B\"]: variable names cannot contain \"=\"",
-            "steps[0].env.V: contains a NUL byte, which an environment cannot carry",
-            "steps[0].env.N: expected a string, got integer 4",
-            "steps[0].env[\"a.b\"]: contains a NUL byte, which an environment cannot carry",
+            "steps[0] (id \"a\").env[\"\"]: variable names must not be empty",
+            "steps[0] (id \"a\").env[\"A=B\"]: variable names cannot contain \"=\"",
+            "steps[0] (id \"a\").env.V: contains a NUL byte, which an environment cannot carry",
+            "steps[0] (id \"a\").env.N: expected a string, got integer 4",
+            "steps[0] (id \"a\").env[\"a.b\"]: contains a NUL byte, which an environment cannot "
+            "carry",
         });
 }
 
 TEST_CASE("requires holds labels") {
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "requires": ["gpu", "big disk"]}]})") ==
-        "steps[0].requires[1]: invalid label \"big disk\" (use only letters, digits and "
+        "steps[0] (id \"a\").requires[1]: invalid label \"big disk\" (use only letters, digits and "
         "\"_.:=+-\")");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "requires": [""]}]})") ==
-        "steps[0].requires[0]: invalid label \"\" (use only letters, digits and \"_.:=+-\")");
+        "steps[0] (id \"a\").requires[0]: invalid label \"\" (use only letters, digits and "
+        "\"_.:=+-\")");
 }
 
 TEST_CASE("resources: amounts by name, shared lists, defaults a step can override") {
@@ -560,20 +578,27 @@ TEST_CASE("resources: bad names and amounts are named, all of them") {
                                             "licence": 1.5, "disk": [1]}},
       {"id": "b", "cmd": "x", "resources": ["mem"]},
       {"id": "c", "cmd": "x", "resources": {"gpus": "1.5"}}]})");
-  CHECK(Problems(loaded) == std::vector<std::string>{
-      "steps[0].resources.Mem: \"Mem\" is not a resource name (a lowercase letter, then "
-      "lowercase letters, digits or _ (at most 32))",
-      "steps[0].resources.gpus: expected an amount: a whole number, or a size such as \"4G\", "
-      "got integer -1",
-      "steps[0].resources.mem: expected a whole number, or a size such as \"4G\" or \"512M\", "
-      "got \"4 gigs\"",
-      "steps[0].resources.licence: expected an amount: a whole number, or a size such as "
-      "\"4G\", got number 1.5",
-      "steps[0].resources.disk: expected an amount: a whole number, or a size such as \"4G\", "
-      "got an array",
-      "steps[1].resources: expected a map of resource names to amounts (e.g. {\"mem\": \"4G\", "
-      "\"gpus\": 1}), got an array",
-      "steps[2].resources.gpus: a count must be a whole number, got \"1.5\""});
+  CHECK(Problems(loaded) ==
+        std::vector<std::string>{
+            "steps[0] (id \"a\").resources.Mem: \"Mem\" is not a resource name (a lowercase "
+            "letter, then "
+            "lowercase letters, digits or _ (at most 32))",
+            "steps[0] (id \"a\").resources.gpus: expected an amount: a whole number, or a size "
+            "such as \"4G\", "
+            "got integer -1",
+            "steps[0] (id \"a\").resources.mem: expected a whole number, or a size such as \"4G\" "
+            "or \"512M\", "
+            "got \"4 gigs\"",
+            "steps[0] (id \"a\").resources.licence: expected an amount: a whole number, or a size "
+            "such as "
+            "\"4G\", got number 1.5",
+            "steps[0] (id \"a\").resources.disk: expected an amount: a whole number, or a size "
+            "such as \"4G\", "
+            "got an array",
+            "steps[1] (id \"b\").resources: expected a map of resource names to amounts (e.g. "
+            "{\"mem\": \"4G\", "
+            "\"gpus\": 1}), got an array",
+            "steps[2] (id \"c\").resources.gpus: a count must be a whole number, got \"1.5\""});
 }
 
 TEST_CASE("resources: at most 1024 kinds of step and 64 resource names in a job") {
@@ -583,7 +608,8 @@ TEST_CASE("resources: at most 1024 kinds of step and 64 resource names in a job"
                      {"resources", {{"mem", std::to_string(i + 1) + "M"}}}});
   }
   CHECK(OnlyProblem(nlohmann::json{{"steps", steps}}.dump()) ==
-        "steps[1024]: more than 1024 different combinations of slots, requires and resources "
+        "steps[1024] (id \"s1024\"): more than 1024 different combinations of slots, requires and "
+        "resources "
         "in one job (give steps that need about the same the same amounts: mem rounded to "
         "whole G, say)");
   steps = nlohmann::json::array();
@@ -592,7 +618,7 @@ TEST_CASE("resources: at most 1024 kinds of step and 64 resource names in a job"
                      {"resources", {{"r" + std::to_string(i), 1}}}});
   }
   CHECK(OnlyProblem(nlohmann::json{{"steps", steps}}.dump()) ==
-        "steps[64].resources: more than 64 different resource names in one job");
+        "steps[64] (id \"s64\").resources: more than 64 different resource names in one job");
   // The same few kinds, however many steps: fine.
   steps = nlohmann::json::array();
   for (int i = 0; i < 5000; ++i) {
@@ -612,17 +638,19 @@ TEST_CASE("limits name the limit and the value") {
     {"id": "c", "cmd": "x"}]})",
                     limits) == "steps: has 3 steps, more than the limit of 2");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "echo hello!"}]})", limits) ==
-        "steps[0].cmd: is 11 bytes, more than the limit of 10 bytes for a command line");
+        "steps[0] (id \"a\").cmd: is 11 bytes, more than the limit of 10 bytes for a command line");
   // Each argument counts with its terminating NUL: 5 + 6.
-  CHECK(OnlyProblem(R"({"steps": [{"id": "a", "argv": ["echo", "hello"]}]})", limits) ==
-        "steps[0].argv: is 11 bytes, more than the limit of 10 bytes for a command line");
+  CHECK(
+      OnlyProblem(R"({"steps": [{"id": "a", "argv": ["echo", "hello"]}]})", limits) ==
+      "steps[0] (id \"a\").argv: is 11 bytes, more than the limit of 10 bytes for a command line");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "stdin": "12345"}]})", limits) ==
-        "steps[0].stdin: is 5 bytes, more than the limit of 4 bytes for inline stdin");
+        "steps[0] (id \"a\").stdin: is 5 bytes, more than the limit of 4 bytes for inline stdin");
   // "ABCD=1234\0" is 10 bytes: at the limit. One more is over.
   CHECK(Spec(LoadJson(R"({"steps": [{"id": "a", "cmd": "x", "env": {"ABCD": "1234"}}]})", limits))
             .steps.size() == 1);
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "env": {"ABCD": "12345"}}]})", limits) ==
-        "steps[0].env: is 11 bytes, more than the limit of 10 bytes for a step's environment");
+        "steps[0] (id \"a\").env: is 11 bytes, more than the limit of 10 bytes for a step's "
+        "environment");
   // The merged environment counts: "A=1\0" and "BB=22\0" fit, "BB=222\0" does not.
   CHECK(Spec(LoadJson(R"({"defaults": {"env": {"A": "1"}},
     "steps": [{"id": "a", "cmd": "x", "env": {"BB": "22"}}]})",
@@ -631,7 +659,8 @@ TEST_CASE("limits name the limit and the value") {
   CHECK(OnlyProblem(R"({"defaults": {"env": {"A": "1"}},
     "steps": [{"id": "a", "cmd": "x", "env": {"BB": "222"}}]})",
                     limits) ==
-        "steps[0].env: is 11 bytes, more than the limit of 10 bytes for a step's environment "
+        "steps[0] (id \"a\").env: is 11 bytes, more than the limit of 10 bytes for a step's "
+        "environment "
         "(with the variables from defaults.env)");
   CHECK(OnlyProblem(R"({"defaults": {"stdin": "too long"},
     "steps": [{"id": "a", "cmd": "x"}, {"id": "b", "cmd": "x"}]})",
@@ -645,28 +674,31 @@ TEST_CASE("limits on what a hostile file could make big") {
   limits.max_after = 2;
   CHECK(
       OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "env": {"A": "1", "B": "2", "C": "3"}}]})",
-                  limits) == "steps[0].env: has 3 variables, more than the limit of 2");
+                  limits) == "steps[0] (id \"a\").env: has 3 variables, more than the limit of 2");
   // Merged with defaults.env: 2 + 1 variables.
   CHECK(OnlyProblem(R"({"defaults": {"env": {"A": "1", "B": "2"}},
     "steps": [{"id": "a", "cmd": "x", "env": {"C": "3"}}]})",
                     limits) ==
-        "steps[0].env: has 3 variables (with those from defaults.env), more than the limit of 2");
+        "steps[0] (id \"a\").env: has 3 variables (with those from defaults.env), more than the "
+        "limit of 2");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x"}, {"id": "b", "cmd": "x"},
     {"id": "c", "cmd": "x"}, {"id": "d", "cmd": "x", "after": ["a", "b", "c"]}]})",
-                    limits) == "steps[3].after: has 3 entries, more than the limit of 2");
+                    limits) ==
+        "steps[3] (id \"d\").after: has 3 entries, more than the limit of 2");
   // Fixed limits: the job's name, cwd, labels, exit code lists, ids.
   CHECK(OnlyProblem(R"({"name": ")" + std::string(257, 'n') +
                     R"(", "steps": [{"id": "a", "cmd": "x"}]})") ==
         "name: is 257 bytes long, more than the limit of 256");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "cwd": "/)" + std::string(4096, 'd') +
-                    R"("}]})") == "steps[0].cwd: is 4097 bytes long, more than the limit of 4096");
+                    R"("}]})") ==
+        "steps[0] (id \"a\").cwd: is 4097 bytes long, more than the limit of 4096");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "requires": [")" + std::string(129, 'l') +
                     R"("]}]})") ==
-        "steps[0].requires[0]: is 129 bytes long, more than the limit of 128");
+        "steps[0] (id \"a\").requires[0]: is 129 bytes long, more than the limit of 128");
   std::string labels;
   for (int i = 0; i < 65; ++i) labels += (i ? ", \"l" : "\"l") + std::to_string(i) + "\"";
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "requires": [)" + labels + "]}]}") ==
-        "steps[0].requires: has 65 labels, more than the limit of 64");
+        "steps[0] (id \"a\").requires: has 65 labels, more than the limit of 64");
   std::string codes;
   for (int i = 0; i < 256; ++i) codes += (i ? ", " : "") + std::to_string(i % 255 + 1);
   CHECK(
@@ -674,7 +706,7 @@ TEST_CASE("limits on what a hostile file could make big") {
       "abort_on_exit: has 256 exit codes, more than the limit of 255");
   CHECK(OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "retry_unless_exit": [)" + codes +
                     "]}]}") ==
-        "steps[0].retry_unless_exit: has 256 exit codes, more than the limit of 255");
+        "steps[0] (id \"a\").retry_unless_exit: has 256 exit codes, more than the limit of 255");
   // A 10 MB step id is reported by its length, without copying it into the message.
   const std::string huge_id(10'000'000, 'i');
   const std::string problem =
@@ -683,7 +715,7 @@ TEST_CASE("limits on what a hostile file could make big") {
   // ... and so is a huge reference to a step, shortened in the message.
   const std::string ref =
       OnlyProblem(R"({"steps": [{"id": "a", "cmd": "x", "after": [")" + huge_id + R"("]}]})");
-  CHECK(ref.find("steps[0].after[0]: unknown step") == 0);
+  CHECK(ref.find("steps[0] (id \"a\").after[0]: unknown step") == 0);
   CHECK(ref.size() < 200);
 }
 
@@ -711,14 +743,15 @@ TEST_CASE("every problem is reported at once, in file order") {
     "max_parallel": -1
   })");
   CHECK_FALSE(loaded.spec.has_value());
-  CHECK(Problems(loaded) == std::vector<std::string>{
-                                "steps[0].retries: expected an integer, got string \"3\"",
-                                "steps[1].after[0]: unknown step \"c1\" (did you mean \"c\"?)",
-                                "steps[2]: needs exactly one of \"argv\" or \"cmd\", found neither",
-                                "steps[3].id: duplicate id \"b\" (also steps[1].id)",
-                                "steps[3].slots: must be between 1 and 65536, got 0",
-                                "max_parallel: must be between 1 and 1000000, got -1",
-                            });
+  CHECK(Problems(loaded) ==
+        std::vector<std::string>{
+            "steps[0] (id \"a\").retries: expected an integer, got string \"3\"",
+            "steps[1] (id \"b\").after[0]: unknown step \"c1\" (did you mean \"c\"?)",
+            "steps[2] (id \"c\"): needs exactly one of \"argv\" or \"cmd\", found neither",
+            "steps[3].id: duplicate id \"b\" (also steps[1].id)",
+            "steps[3] (id \"b\").slots: must be between 1 and 65536, got 0",
+            "max_parallel: must be between 1 and 1000000, got -1",
+        });
 }
 
 TEST_CASE("MessagePack specifics: bin stdin, non-string keys, repeated keys") {
@@ -758,10 +791,11 @@ TEST_CASE("MessagePack specifics: bin stdin, non-string keys, repeated keys") {
     p.pack(true);
     p.pack(1);
   });
-  CHECK(Problems(LoadJob(int_keys)) == std::vector<std::string>{
-                                           "steps[1]: field names must be strings, got an integer",
-                                           "field names must be strings, got a boolean",
-                                       });
+  CHECK(Problems(LoadJob(int_keys)) ==
+        std::vector<std::string>{
+            "steps[1] (id \"b\"): field names must be strings, got an integer",
+            "field names must be strings, got a boolean",
+        });
 
   const std::string twice = Pack([](auto& p) {
     p.pack_map(1);
@@ -775,7 +809,7 @@ TEST_CASE("MessagePack specifics: bin stdin, non-string keys, repeated keys") {
     p.pack(std::string("cmd"));
     p.pack(std::string("y"));
   });
-  CHECK(OnlyProblemInBytes(twice) == "steps[0].cmd: field given twice");
+  CHECK(OnlyProblemInBytes(twice) == "steps[0] (id \"a\").cmd: field given twice");
 }
 
 TEST_CASE("bytes that are not a MessagePack job file") {
@@ -946,7 +980,8 @@ TEST_CASE("large graphs: a 100,000-step chain and fan-out") {
       kSteps, [](uint32_t i) { return std::vector<uint32_t>{i == 0 ? kSteps - 1 : i - 1}; }));
   CHECK(Problems(closed) ==
         std::vector<std::string>{
-            "steps[0].after[0]: dependency cycle: s0 -> s99999 -> s99998 -> s99997 -> s99996 -> "
+            "steps[0] (id \"s0\").after[0]: dependency cycle: s0 -> s99999 -> s99998 -> s99997 -> "
+            "s99996 -> "
             "s99995 -> ... 99991 more ... -> s3 -> s2 -> s1 -> s0 (\"->\" reads \"comes after\")",
         });
 }
