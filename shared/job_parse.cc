@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "shared/job_draft.h"
+#include "shared/job_synonyms.h"
 #include "shared/job_values.h"
 
 namespace drover {
@@ -83,20 +84,35 @@ uint32_t Bit(Field field) { return 1u << static_cast<int>(field); }
 
 std::string_view StrView(const msgpack::object& o) { return {o.via.str.ptr, o.via.str.size}; }
 
+// The hint for an unknown field: a synonym first (shared/job_synonyms.h),
+// then the closest spelling.
 std::string UnknownStepField(std::string_view name, bool in_defaults) {
   std::vector<std::string_view> words;
   for (const FieldInfo& info : kStepFields) {
     if (!in_defaults || info.not_in_defaults == nullptr) words.push_back(info.name);
   }
+  if (const auto meant = FieldSynonym(name, words)) return "unknown field" + DidYouMeanWord(*meant);
   return "unknown field" + DidYouMean(name, words);
 }
 
 std::string UnknownJobField(std::string_view name) {
+  const auto where = [](const FieldInfo& info) {
+    return info.not_in_defaults ? "set it in each step" : "set it in each step, or in \"defaults\"";
+  };
   if (const FieldInfo* info = FindStepField(name)) {
-    std::string where = info->not_in_defaults ? "in each step" : "in each step, or in \"defaults\"";
-    return "unknown field (" + Quote(name) + " is a step field: set it " + where + ")";
+    return "unknown field (" + Quote(name) + " is a step field: " + where(*info) + ")";
   }
-  return "unknown field" + DidYouMean(name, {std::begin(kJobFields), std::end(kJobFields)});
+  const std::vector<std::string_view> job_words(std::begin(kJobFields), std::end(kJobFields));
+  if (const auto meant = FieldSynonym(name, job_words)) {
+    return "unknown field" + DidYouMeanWord(*meant);
+  }
+  std::vector<std::string_view> step_words;
+  for (const FieldInfo& info : kStepFields) step_words.push_back(info.name);
+  if (const auto meant = FieldSynonym(name, step_words)) {
+    return "unknown field (did you mean " + Quote(*meant) +
+           "? It is a step field: " + where(*FindStepField(*meant)) + ")";
+  }
+  return "unknown field" + DidYouMean(name, job_words);
 }
 
 class Parser {

@@ -34,8 +34,10 @@ std::string NumberText(const msgpack::object& o) {
 
 std::string DidYouMean(std::string_view text, const std::vector<std::string_view>& words) {
   std::optional<std::string_view> match = SpellcheckString(text, words);
-  return match ? " (did you mean " + Quote(*match) + "?)" : "";
+  return match ? DidYouMeanWord(*match) : "";
 }
+
+std::string DidYouMeanWord(std::string_view word) { return " (did you mean " + Quote(word) + "?)"; }
 
 std::string OverCount(size_t count, size_t limit, const char* what) {
   return "has " + std::to_string(count) + " " + what + ", more than the limit of " +

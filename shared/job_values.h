@@ -77,6 +77,8 @@ class ValueReader {
 
 // " (did you mean "cmd"?)", or "" when no word is close to `text`.
 std::string DidYouMean(std::string_view text, const std::vector<std::string_view>& words);
+// " (did you mean "cmd"?)" for a word known to be meant.
+std::string DidYouMeanWord(std::string_view word);
 
 // "has 5000 variables, more than the limit of 4096"
 std::string OverCount(size_t count, size_t limit, const char* what);
