@@ -86,9 +86,8 @@ void Server::HandleSubmit(const std::string& route, SubmitJob& submit, int64_t n
     JobRejected reply;
     for (const Problem& p : loaded.problems) {
       if (reply.problems.size() == kMaxProblemsReplied) {
-        reply.problems.push_back("... and " +
-                                 std::to_string(loaded.problems.size() - kMaxProblemsReplied) +
-                                 " more problems (`submit validate` lists them all)");
+        reply.problems.push_back(MoreProblemsLine(loaded.problems.size() - kMaxProblemsReplied) +
+                                 " (`submit validate --all` lists them all)");
         break;
       }
       reply.problems.push_back(FormatProblem(p));

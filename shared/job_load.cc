@@ -13,6 +13,10 @@
 namespace drover {
 namespace {
 
+// MoreProblemsLine's words around its count.
+constexpr std::string_view kMoreBefore = "... and ";
+constexpr std::string_view kMoreAfter = " more problem";
+
 bool IsPlainKeyChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
          c == '-';
@@ -85,6 +89,22 @@ const char* WhenName(When when) {
 std::string FormatProblem(const Problem& p) {
   if (p.path.empty()) return p.message;
   return p.path + ": " + p.message;
+}
+
+std::string MoreProblemsLine(size_t more) {
+  return std::string(kMoreBefore) + std::to_string(more) + std::string(kMoreAfter) +
+         (more == 1 ? "" : "s");
+}
+
+std::optional<size_t> ParseMoreProblemsLine(std::string_view line) {
+  if (!line.starts_with(kMoreBefore)) return std::nullopt;
+  line.remove_prefix(kMoreBefore.size());
+  size_t more = 0;
+  const auto [end, error] = std::from_chars(line.data(), line.data() + line.size(), more);
+  if (error != std::errc() || !line.substr(end - line.data()).starts_with(kMoreAfter)) {
+    return std::nullopt;
+  }
+  return more;
 }
 
 void AppendPathKey(std::string_view key, std::string* path) {

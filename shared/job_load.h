@@ -26,6 +26,14 @@ struct Problem {
 };
 std::string FormatProblem(const Problem& p);  // "path: message"
 
+// The line that ends a list of problems cut short, counting the rest:
+// "... and 12 more problems" ("... and 1 more problem"). The broker ends a
+// long JobRejected with one, and `submit` a long list it prints.
+std::string MoreProblemsLine(size_t more);
+// The count in a line that starts as MoreProblemsLine's do (whatever
+// follows it), or nullopt for any other line.
+std::optional<size_t> ParseMoreProblemsLine(std::string_view line);
+
 // Limits on what one job file may ask for; a file past them is rejected.
 // The broker and `submit` take the same flags for them (job_limit_flags.h).
 // Fixed limits (ids, names, labels, cwd, exit codes) are in job_draft.h.

@@ -29,6 +29,7 @@
 #include "submitter/follow.h"
 #include "submitter/renderer.h"
 #include "submitter/session.h"
+#include "submitter/shown_problems.h"
 
 namespace drover::submit {
 namespace {
@@ -47,6 +48,7 @@ struct Options {
   double reconnect_timeout_s = 120;
   // validate / convert
   std::vector<std::string> validate_files;
+  bool all_problems = false;  // validate: print every problem, not kProblemsShown
   std::string convert_in, convert_out;
   JobLimits limits;  // checked locally, as the broker will (job_limit_flags.h)
   // keys
@@ -62,8 +64,23 @@ struct Options {
 
 void Error(const std::string& text) { fprintf(stderr, "submit: %s\n", text.c_str()); }
 
-// Reads and validates a job file, printing every problem. nullopt if unusable.
+// What ends a list of problems cut short, where the rest can be seen.
+constexpr std::string_view kAllProblemsHint = " (`submit validate --all` lists them all)";
+
+// Prints a list of problems under `heading`, at most `max_shown` of them
+// (shown_problems.h), each indented.
+void PrintProblems(const std::string& heading, const std::vector<std::string>& lines,
+                   size_t max_shown, std::string_view more_hint) {
+  Error(heading);
+  for (const std::string& line : ShownProblems(lines, max_shown, more_hint)) {
+    fprintf(stderr, "  %s\n", line.c_str());
+  }
+}
+
+// Reads and validates a job file, printing its problems (at most
+// `max_shown`). nullopt if unusable.
 std::optional<std::string> LoadAndCheck(const std::string& path, const JobLimits& limits,
+                                        size_t max_shown, std::string_view more_hint,
                                         size_t* steps = nullptr) {
   Result<std::string> bytes = ReadJobFile(path);
   if (!bytes.ok()) {
@@ -72,9 +89,12 @@ std::optional<std::string> LoadAndCheck(const std::string& path, const JobLimits
   }
   LoadedJob job = LoadJob(bytes.value(), limits);
   if (!job.spec) {
-    Error(path + " has " + std::to_string(job.problems.size()) +
-          (job.problems.size() == 1 ? " problem:" : " problems:"));
-    for (const Problem& p : job.problems) fprintf(stderr, "  %s\n", FormatProblem(p).c_str());
+    std::vector<std::string> lines;
+    lines.reserve(job.problems.size());
+    for (const Problem& p : job.problems) lines.push_back(FormatProblem(p));
+    PrintProblems(path + " has " + std::to_string(lines.size()) +
+                      (lines.size() == 1 ? " problem:" : " problems:"),
+                  lines, max_shown, more_hint);
     return std::nullopt;
   }
   if (steps) *steps = job.spec->steps.size();
@@ -199,7 +219,8 @@ int RunValidate(const Options& o) {
   bool all_ok = true;
   for (const std::string& path : o.validate_files) {
     size_t steps = 0;
-    if (LoadAndCheck(path, o.limits, &steps)) {
+    const size_t max_shown = o.all_problems ? SIZE_MAX : kProblemsShown;
+    if (LoadAndCheck(path, o.limits, max_shown, " (--all lists them all)", &steps)) {
       printf("%s: ok (%zu steps)\n", path.c_str(), steps);
     } else {
       all_ok = false;
@@ -393,7 +414,7 @@ int RunStatus(const Options& o, zmq::context_t* ctx) {
 int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
   std::optional<std::string> job_bytes;
   if (!o.file.empty()) {
-    job_bytes = LoadAndCheck(o.file, o.limits);
+    job_bytes = LoadAndCheck(o.file, o.limits, kProblemsShown, kAllProblemsHint);
     if (!job_bytes) return ToInt(ExitCode::kUsage);
   }
   std::unique_ptr<EmbeddedCluster> cluster;
@@ -476,8 +497,8 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
     return ToInt(ExitCode::kBrokerUnreachable);
   }
   if (const auto* rejected = std::get_if<JobRejected>(&reply.value())) {
-    Error("the broker rejected " + o.file + ":");
-    for (const std::string& p : rejected->problems) fprintf(stderr, "  %s\n", p.c_str());
+    PrintProblems("the broker rejected " + o.file + ":", rejected->problems, kProblemsShown,
+                  kAllProblemsHint);
     return ToInt(ExitCode::kUsage);
   }
   if (const auto* error = std::get_if<ErrorReply>(&reply.value())) {
@@ -570,6 +591,9 @@ int main(int argc, char** argv) {
 
   CLI::App* validate = app.add_subcommand("validate", "Check job files without running them");
   validate->add_option("files", o.validate_files, "Job files")->required();
+  validate->add_flag(
+      "--all", o.all_problems,
+      "List every problem of a file, not just the first " + std::to_string(kProblemsShown));
   CLI::App* convert = app.add_subcommand(
       "convert", "Convert a job file between JSON and MessagePack (direction from the input)");
   convert->add_option("input", o.convert_in, "Job file to read")->required();
