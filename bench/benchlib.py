@@ -312,8 +312,9 @@ class Cluster:
     in it. Start it with `start()`; `submit()` times one job; `stop()` shuts
     it down (SIGTERM, as a service manager would) and reports trouble."""
 
-    def __init__(self, ctx, directory, worker_slots, name="cluster", keys=None):
+    def __init__(self, ctx, directory, worker_slots, name="cluster", keys=None, broker_args=()):
         self.ctx = ctx
+        self.broker_args = list(broker_args)  # more flags for the broker
         self.dir = directory
         self.worker_slots = list(worker_slots)  # --slots of each worker
         self.name = name
@@ -362,7 +363,8 @@ class Cluster:
             broker_args, worker_args, self.client_args = self._make_keys()
         self.broker = self.ctx.procs.start(
             [self.ctx.bin("broker"), "--bind", self.endpoint,
-             "--state-dir", os.path.join(self.dir, "state"), "--log-level", "warn"] + broker_args,
+             "--state-dir", os.path.join(self.dir, "state"), "--log-level", "warn"] + broker_args
+            + self.broker_args,
             cwd=self.dir, stdout=self._log("broker"), stderr=self._log("broker"))
         for i, slots in enumerate(self.worker_slots):
             self.workers.append(self.ctx.procs.start(
