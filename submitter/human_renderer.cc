@@ -1,13 +1,18 @@
 // The human renderer (renderer.h): prefixed output lines, failures as they
 // happen, a progress line on a terminal, a summary table at the end.
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <map>
 #include <utility>
 #include <vector>
 
 #include "shared/run_text.h"
+#include "submitter/progress_line.h"
 #include "submitter/renderer.h"
 
 namespace drover::submit {
@@ -17,6 +22,22 @@ namespace {
 // so a step printing without newlines cannot grow submit's memory.
 constexpr size_t kMaxLine = 64 << 10;
 constexpr int64_t kProgressEveryMs = 200;
+// When neither the terminal nor $COLUMNS says how wide it is.
+constexpr size_t kDefaultColumns = 80;
+
+// The width of the terminal `file` writes to: its own word (TIOCGWINSZ),
+// else $COLUMNS, else kDefaultColumns. Asked at every redraw, which follows
+// a resized window without a SIGWINCH handler.
+size_t TerminalColumns(FILE* file) {
+  winsize size{};
+  if (ioctl(fileno(file), TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
+  if (const char* env = std::getenv("COLUMNS"); env != nullptr && *env != '\0') {
+    char* end = nullptr;
+    const unsigned long columns = std::strtoul(env, &end, 10);
+    if (*end == '\0' && columns > 0 && columns < 100'000) return columns;
+  }
+  return kDefaultColumns;
+}
 
 class HumanRenderer : public Renderer {
  public:
@@ -53,14 +74,17 @@ class HumanRenderer : public Renderer {
     if (start_ms_ == 0) start_ms_ = now_ms;
     if (progress_shown_ && now_ms - last_progress_ms_ < kProgressEveryMs) return;
     last_progress_ms_ = now_ms;
-    const uint32_t done = view.count(StepState::kSucceeded) + view.count(StepState::kNotNeeded);
-    const std::string line =
-        view.Title() + ": " + std::to_string(done) + "/" + std::to_string(view.size()) +
-        " done · " + std::to_string(view.count(StepState::kRunning)) + " running · " +
-        std::to_string(view.count(StepState::kWaiting) + view.count(StepState::kReady)) +
-        " queued · " + std::to_string(view.count(StepState::kFailed)) + " failed · " +
-        std::to_string(view.count(StepState::kSkipped)) + " skipped · " +
-        FormatDuration(now_ms - start_ms_);
+    const ProgressCounts counts{
+        .job = view.id().value,
+        .name = view.name(),
+        .done = view.count(StepState::kSucceeded) + view.count(StepState::kNotNeeded),
+        .total = static_cast<uint32_t>(view.size()),
+        .running = view.count(StepState::kRunning),
+        .queued = view.count(StepState::kWaiting) + view.count(StepState::kReady),
+        .failed = view.count(StepState::kFailed),
+        .skipped = view.count(StepState::kSkipped),
+        .elapsed_ms = now_ms - start_ms_};
+    const std::string line = ProgressLine(counts, TerminalColumns(err_));
     fprintf(err_, "\r\033[K%s", line.c_str());
     fflush(err_);
     progress_shown_ = true;

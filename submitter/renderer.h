@@ -1,7 +1,8 @@
 // How `submit` shows a job it follows. Two renderers share one interface:
 //   - human: step output line by line with a "[step-id] " prefix (stdout on
 //     stdout, stderr on stderr), failures and skips as they happen, a live
-//     progress line when stderr is a terminal, and a summary table at the end;
+//     progress line when stderr is a terminal (fitted to its width:
+//     progress_line.h), and a summary table at the end;
 //   - JSON (--json): one JSON object per line on stdout for every event, for
 //     scripts (docs/submit.md lists the fields).
 // The JobView already holds each event's effect when a renderer sees it.
