@@ -8,7 +8,8 @@ enum class ExitCode : int {
   kStepsFailed = 1,        // a step failed, or was skipped or cancelled because of it
   kUsage = 2,              // bad command line, unreadable or rejected job file
   kBrokerUnreachable = 3,  // no broker answered, or contact was lost
-  kInterrupted = 130,      // Ctrl-C: the job was cancelled (128 + SIGINT)
+  kInterrupted = 130,      // Ctrl-C (128 + SIGINT): the job was cancelled, or
+                           // --watch stopped watching and left it running
 };
 
 inline int ToInt(ExitCode code) { return static_cast<int>(code); }

@@ -21,12 +21,13 @@ constexpr int64_t kMaxPauseMs = 4000;
 class Follower {
  public:
   Follower(Session& session, const JobAccepted& accepted, Renderer& renderer, SignalFd& signals,
-           EmbeddedCluster* cluster, int64_t reconnect_ms)
+           EmbeddedCluster* cluster, FollowOptions options)
       : session_(session),
         renderer_(renderer),
         signals_(signals),
         cluster_(cluster),
-        reconnect_ms_(reconnect_ms) {
+        submitted_(options.submitted),
+        reconnect_ms_(options.reconnect_ms) {
     view_.Accept(accepted);
     renderer_.Accepted(view_);
   }
@@ -49,6 +50,7 @@ class Follower {
   Renderer& renderer_;
   SignalFd& signals_;
   EmbeddedCluster* cluster_;
+  const bool submitted_;
   const int64_t reconnect_ms_;
   JobView view_;
   int64_t last_heard_ = MonotonicMs();
@@ -56,7 +58,7 @@ class Follower {
   uint64_t consumed_ = 0;  // the job's event log, up to here
   uint64_t acked_ = 0;     // ... of which the broker has been told
   bool cancelling_ = false;
-  bool leave_ = false;     // interrupted twice
+  bool leave_ = false;     // interrupted twice, or once while only watching
   bool forbidden_ = false;  // our key was taken off the broker's list
   // The embedded worker cannot run some step (StepWaiting): nothing else
   // will ever connect, so the job is cancelled and submit says so.
@@ -66,6 +68,13 @@ class Follower {
 bool Follower::HandleSignals() {
   for (int sig : signals_.ReadPending()) {
     if (sig != SIGINT && sig != SIGTERM) continue;
+    if (!submitted_) {
+      const std::string id = std::to_string(view_.id().value);
+      renderer_.Notice("stopped watching " + view_.Title() + "; it goes on (submit --cancel " + id +
+                       " to cancel it)");
+      leave_ = true;
+      return false;
+    }
     if (cancelling_) {
       renderer_.Notice("interrupted again: leaving; job " + std::to_string(view_.id().value) +
                        " may still be cancelling on the broker");
@@ -245,8 +254,8 @@ ExitCode Follower::Run() {
 }  // namespace
 
 ExitCode Follow(Session& session, const JobAccepted& accepted, Renderer& renderer,
-                SignalFd& signals, EmbeddedCluster* cluster, int64_t reconnect_ms) {
-  return Follower(session, accepted, renderer, signals, cluster, reconnect_ms).Run();
+                SignalFd& signals, EmbeddedCluster* cluster, FollowOptions options) {
+  return Follower(session, accepted, renderer, signals, cluster, options).Run();
 }
 
 }  // namespace drover::submit

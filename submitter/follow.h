@@ -1,7 +1,11 @@
 // Following a job: `submit`'s loop from JobAccepted to JobEnded. It feeds
 // each JobEvents run to the JobView and the renderer, acknowledges what it
 // consumed (the broker sends no more than a window ahead), keeps the broker
-// aware of it with heartbeats, and turns Ctrl-C into a cancellation.
+// aware of it with heartbeats, and handles Ctrl-C.
+//
+// Ctrl-C (SIGINT or SIGTERM) depends on who is following. The submit that
+// sent the job (a job file, or --resume) cancels it: the job was its doing.
+// A watcher (--watch) only looks, so it leaves and the job goes on.
 //
 // When the broker goes silent (it restarted, or the link broke), it connects
 // again and asks for the job's events from where it got to (WatchJob with
@@ -19,9 +23,19 @@
 
 namespace drover::submit {
 
-// Follows the job `accepted` names until it ends. `signals` reports SIGINT
-// and SIGTERM; `cluster` is the embedded one, or nullptr.
+struct FollowOptions {
+  // Whether this submit sent the job (a job file, or --resume); false for
+  // --watch. Decides what Ctrl-C does (above).
+  bool submitted = true;
+  // How long to keep trying to get back in touch with a broker that went
+  // silent; 0: give up at once.
+  int64_t reconnect_ms = 0;
+};
+
+// Follows the job `accepted` names until it ends, or until Ctrl-C makes a
+// watcher leave (ExitCode::kInterrupted). `signals` reports SIGINT and
+// SIGTERM; `cluster` is the embedded one, or nullptr.
 ExitCode Follow(Session& session, const JobAccepted& accepted, Renderer& renderer,
-                SignalFd& signals, EmbeddedCluster* cluster, int64_t reconnect_ms);
+                SignalFd& signals, EmbeddedCluster* cluster, FollowOptions options);
 
 }  // namespace drover::submit

@@ -520,7 +520,8 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
              : MakeHumanRenderer(stdout, stderr,
                                  HumanOptions{!o.no_progress && isatty(STDERR_FILENO) == 1,
                                               o.verbose, 50});
-  return ToInt(Follow(session, *accepted, *renderer, signals, cluster.get(), patience_ms));
+  return ToInt(Follow(session, *accepted, *renderer, signals, cluster.get(),
+                      FollowOptions{.submitted = !o.watch, .reconnect_ms = patience_ms}));
 }
 
 }  // namespace

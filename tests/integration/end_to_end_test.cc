@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -326,6 +327,69 @@ TEST_CASE("Ctrl-C cancels the job: running steps are killed, the rest never star
   CHECK(status.out.find("0/1 slots busy") == std::string::npos);  // alpha has 2 slots
   CHECK(status.out.find("0/2 slots busy") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(marker));
+}
+
+// Waits until `p`'s stdout holds `text`.
+bool OutputShows(Process& p, const std::string& text) {
+  return WaitUntil(std::chrono::seconds(10),
+                   [&] { return p.out().find(text) != std::string::npos; });
+}
+
+TEST_CASE("Ctrl-C on --watch stops watching: the job goes on, its submitter sees it through") {
+  Cluster c;
+  c.AddWorker("alpha", 1);
+  const std::string gate = c.dir().path() + "/go";
+  const std::string job = c.dir().Write("gated.json", R"({"steps": [
+    {"id": "long", "cmd": "echo started; while [ ! -e )" + gate + R"( ]; do sleep 0.05; done"},
+    {"id": "later", "after": ["long"], "cmd": "echo later"}
+  ]})");
+  Process submitter({BinDir() + "/submit", job, "--broker", c.endpoint()},
+                    c.dir().path() + "/submitter.out", c.dir().path() + "/submitter.err");
+  REQUIRE(OutputShows(submitter, "[long] started"));
+  Process watcher({BinDir() + "/submit", "--watch", "1", "--broker", c.endpoint()},
+                  c.dir().path() + "/watcher.out", c.dir().path() + "/watcher.err");
+  REQUIRE(OutputShows(watcher, "[long] started"));
+  watcher.Signal(SIGINT);
+  REQUIRE(watcher.Wait(std::chrono::seconds(30)));
+  CHECK(watcher.ExitCode() == 130);
+  CHECK_MESSAGE(watcher.err().find("stopped watching job 1; it goes on (submit --cancel 1 to "
+                                   "cancel it)") != std::string::npos,
+                watcher.err());
+  CHECK(watcher.err().find("cancelling") == std::string::npos);
+
+  Run status = RunCommand({BinDir() + "/submit", "status", "--broker", c.endpoint()}, c.dir());
+  CHECK_MESSAGE(status.out.find("job 1: running") != std::string::npos, status.out);
+  CHECK(submitter.running());
+  std::ofstream(gate).put('\n');
+  REQUIRE(submitter.Wait(std::chrono::seconds(30)));
+  CHECK_MESSAGE(submitter.ExitCode() == 0, submitter.err());
+  CHECK(submitter.out() == "[long] started\n[later] later\n");
+  status = RunCommand({BinDir() + "/submit", "status", "--broker", c.endpoint()}, c.dir());
+  CHECK_MESSAGE(status.out.find("job 1: succeeded, 2/2 succeeded") != std::string::npos, status.out);
+}
+
+TEST_CASE("Ctrl-C on a detached job's --watch leaves it running until it finishes") {
+  Cluster c;
+  c.AddWorker("alpha", 1);
+  const std::string gate = c.dir().path() + "/go";
+  const std::string job = c.dir().Write("gated.json", R"({"steps": [
+    {"id": "long", "cmd": "echo started; while [ ! -e )" + gate + R"( ]; do sleep 0.05; done"}
+  ]})");
+  REQUIRE(c.Submit(job, {"--detach"}).out == "1\n");
+  Process watcher({BinDir() + "/submit", "--watch", "1", "--broker", c.endpoint(), "--json"},
+                  c.dir().path() + "/watcher.out", c.dir().path() + "/watcher.err");
+  REQUIRE(OutputShows(watcher, "started"));
+  watcher.Signal(SIGINT);
+  REQUIRE(watcher.Wait(std::chrono::seconds(30)));
+  CHECK(watcher.ExitCode() == 130);
+  // Well after the broker would have noticed the watcher gone, it still runs.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  Run status = RunCommand({BinDir() + "/submit", "status", "--broker", c.endpoint()}, c.dir());
+  CHECK_MESSAGE(status.out.find("job 1: running") != std::string::npos, status.out);
+  std::ofstream(gate).put('\n');
+  Run watched = RunCommand({BinDir() + "/submit", "--watch", "1", "--broker", c.endpoint()}, c.dir());
+  CHECK_MESSAGE(watched.exit_code == 0, watched.err);
+  CHECK(watched.out == "[long] started\n");
 }
 
 TEST_CASE("a step printing 100 MB keeps broker and worker memory bounded") {
