@@ -1,6 +1,7 @@
 #include "submitter/follow.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "shared/clock.h"
 #include "shared/codec.h"
@@ -37,6 +38,11 @@ class Follower {
  private:
   // Handles Ctrl-C; returns false when the user wants out at once.
   bool HandleSignals();
+  // How long the job has gone on (follow.h: from when), if known.
+  std::optional<int64_t> Elapsed(int64_t now) const {
+    if (submitted_) return now - accepted_ms_;
+    return view_.ElapsedFromEvents(WallMs());
+  }
   // Reads what the broker sent. Returns false when it no longer knows us.
   bool Receive(int64_t now);
   // Gets back in touch and asks for the events from where we are. Returns
@@ -53,7 +59,8 @@ class Follower {
   const bool submitted_;
   const int64_t reconnect_ms_;
   JobView view_;
-  int64_t last_heard_ = MonotonicMs();
+  const int64_t accepted_ms_ = MonotonicMs();
+  int64_t last_heard_ = accepted_ms_;
   int64_t last_sent_ = last_heard_;
   uint64_t consumed_ = 0;  // the job's event log, up to here
   uint64_t acked_ = 0;     // ... of which the broker has been told
@@ -203,7 +210,6 @@ bool Follower::Reattach(const std::string& why) {
 }
 
 ExitCode Follower::Run() {
-  const int64_t started = MonotonicMs();
   for (;;) {
     zmq::pollitem_t items[] = {{session_.socket().handle(), 0, ZMQ_POLLIN, 0},
                                {nullptr, signals_.fd(), ZMQ_POLLIN, 0}};
@@ -217,10 +223,10 @@ ExitCode Follower::Run() {
       }
     }
     now = MonotonicMs();
-    renderer_.Refresh(view_, now);
+    renderer_.Refresh(view_, now, Elapsed(now));
     if (view_.ended()) {
       session_.Send(EventsAck{view_.id(), consumed_});  // the broker can let go of the job
-      renderer_.Finished(view_, now - started);
+      renderer_.Finished(view_, Elapsed(now));
       if (unrunnable_) return ExitCode::kUsage;
       if (cancelling_) return ExitCode::kInterrupted;
       return view_.ended()->state == JobState::kSucceeded ? ExitCode::kOk

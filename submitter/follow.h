@@ -7,6 +7,13 @@
 // sent the job (a job file, or --resume) cancels it: the job was its doing.
 // A watcher (--watch) only looks, so it leaves and the job goes on.
 //
+// Times shown (the progress line's, the summary's "after 2.0s") count from
+// the job's start. The submit that sent the job takes that as the moment it
+// was accepted. A watcher did not see that moment and JobAccepted does not
+// carry it, so it counts from the earliest start of an attempt its events
+// show (JobView::ElapsedFromEvents): no time until an attempt has ended,
+// and the time the job queued before its first step is left out.
+//
 // When the broker goes silent (it restarted, or the link broke), it connects
 // again and asks for the job's events from where it got to (WatchJob with
 // the offset consumed), so nothing is shown twice or missed; it gives up
@@ -25,7 +32,7 @@ namespace drover::submit {
 
 struct FollowOptions {
   // Whether this submit sent the job (a job file, or --resume); false for
-  // --watch. Decides what Ctrl-C does (above).
+  // --watch. Decides what Ctrl-C does and where times count from (above).
   bool submitted = true;
   // How long to keep trying to get back in touch with a broker that went
   // silent; 0: give up at once.

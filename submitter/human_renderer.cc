@@ -67,11 +67,10 @@ class HumanRenderer : public Renderer {
     }
   }
 
-  void Refresh(const JobView& view, int64_t now_ms) override {
+  void Refresh(const JobView& view, int64_t now_ms, std::optional<int64_t> elapsed_ms) override {
     fflush(out_);
     fflush(err_);
     if (!options_.progress || view.ended()) return;
-    if (start_ms_ == 0) start_ms_ = now_ms;
     if (progress_shown_ && now_ms - last_progress_ms_ < kProgressEveryMs) return;
     last_progress_ms_ = now_ms;
     const ProgressCounts counts{
@@ -83,7 +82,7 @@ class HumanRenderer : public Renderer {
         .queued = view.count(StepState::kWaiting) + view.count(StepState::kReady),
         .failed = view.count(StepState::kFailed),
         .skipped = view.count(StepState::kSkipped),
-        .elapsed_ms = now_ms - start_ms_};
+        .elapsed_ms = elapsed_ms};
     const std::string line = ProgressLine(counts, TerminalColumns(err_));
     fprintf(err_, "\r\033[K%s", line.c_str());
     fflush(err_);
@@ -92,12 +91,12 @@ class HumanRenderer : public Renderer {
 
   void Notice(const std::string& text) override { Say(text); }
 
-  void Finished(const JobView& view, int64_t elapsed_ms) override {
+  void Finished(const JobView& view, std::optional<int64_t> elapsed_ms) override {
     ClearProgress();
     Summary(view);
     const JobEnded& ended = *view.ended();
-    std::string line = view.Title() + " " + JobStateName(ended.state) + " after " +
-                       FormatDuration(elapsed_ms) + ": ";
+    std::string line = view.Title() + " " + JobStateName(ended.state) +
+                       (elapsed_ms ? " after " + FormatDuration(*elapsed_ms) : "") + ": ";
     std::vector<std::string> parts;
     for (StepState s : {StepState::kSucceeded, StepState::kFailed, StepState::kSkipped,
                         StepState::kNotNeeded, StepState::kCancelled}) {
@@ -277,7 +276,6 @@ class HumanRenderer : public Renderer {
   FILE* last_file_ = nullptr;  // the stream written last
   bool progress_shown_ = false;
   int64_t last_progress_ms_ = 0;
-  int64_t start_ms_ = 0;
 };
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "submitter/job_view.h"
 
+#include <algorithm>
+
 namespace drover::submit {
 
 void JobView::Accept(const JobAccepted& accepted) {
@@ -10,6 +12,7 @@ void JobView::Accept(const JobAccepted& accepted) {
   counts_ = {};
   counts_[static_cast<int>(StepState::kWaiting)] = static_cast<uint32_t>(ids_.size());
   ended_.reset();
+  first_start_ms_ = last_end_ms_ = 0;
 }
 
 void JobView::SetState(StepIndex s, StepState to) {
@@ -45,10 +48,17 @@ bool JobView::Apply(const Event& event) {
       if (e->run->started_ms > 0 && (first_start_ms_ == 0 || e->run->started_ms < first_start_ms_)) {
         first_start_ms_ = e->run->started_ms;
       }
+      last_end_ms_ = std::max(last_end_ms_, e->run->ended_ms);
     }
     SetState(step, e->state);
   }
   return true;
+}
+
+std::optional<int64_t> JobView::ElapsedFromEvents(int64_t wall_now_ms) const {
+  if (first_start_ms_ <= 0) return std::nullopt;
+  const int64_t end = ended_ ? last_end_ms_ : wall_now_ms;
+  return end > first_start_ms_ ? end - first_start_ms_ : 0;
 }
 
 std::string JobView::Title() const {

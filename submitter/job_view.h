@@ -34,7 +34,18 @@ class JobView {
   uint32_t count(StepState s) const { return counts_[static_cast<int>(s)]; }
   const std::optional<JobEnded>& ended() const { return ended_; }
   // Earliest start among the attempts seen, for relative times; 0 if none.
+  // Known only once an attempt has ended: StepStarted carries no time.
   int64_t first_start_ms() const { return first_start_ms_; }
+  // Latest end among the attempts seen; 0 if none.
+  int64_t last_end_ms() const { return last_end_ms_; }
+  // How long the job has gone on, judged from its events alone (a watcher
+  // did not see it submitted, and JobAccepted says not when it was): from
+  // first_start_ms() to last_end_ms() once the job ended, else to
+  // `wall_now_ms`. These are workers' wall clocks (RunResult), so a clock
+  // out of step with this host's shows; never negative. nullopt until an
+  // attempt has ended. It leaves out the time the job waited for its first
+  // step to start.
+  std::optional<int64_t> ElapsedFromEvents(int64_t wall_now_ms) const;
 
   // "job 7 (diamond)" or "job 7".
   std::string Title() const;
@@ -49,6 +60,7 @@ class JobView {
   std::array<uint32_t, kStepStateCount> counts_{};
   std::optional<JobEnded> ended_;
   int64_t first_start_ms_ = 0;
+  int64_t last_end_ms_ = 0;
 };
 
 }  // namespace drover::submit

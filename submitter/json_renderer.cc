@@ -70,13 +70,13 @@ class JsonRenderer : public Renderer {
     Write(j);
   }
 
-  void Refresh(const JobView&, int64_t) override { fflush(out_); }
+  void Refresh(const JobView&, int64_t, std::optional<int64_t>) override { fflush(out_); }
 
   void Notice(const std::string& text) override {
     Write({{"event", "notice"}, {"message", text}});
   }
 
-  void Finished(const JobView&, int64_t) override { fflush(out_); }
+  void Finished(const JobView&, std::optional<int64_t>) override { fflush(out_); }
 
  private:
   void Write(const json& j) {

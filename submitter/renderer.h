@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "submitter/job_view.h"
@@ -23,11 +24,13 @@ class Renderer {
   virtual void Accepted(const JobView& view) = 0;
   virtual void OnEvent(const JobView& view, const Event& event) = 0;
   // After each batch of events and on a timer: redraw what is live.
-  virtual void Refresh(const JobView& view, int64_t now_ms) = 0;
+  // `now_ms` is the monotonic clock, to pace redraws; `elapsed_ms` how long
+  // the job has gone on, nullopt while not known (follow.h says from when).
+  virtual void Refresh(const JobView& view, int64_t now_ms, std::optional<int64_t> elapsed_ms) = 0;
   // Something submit itself has to say ("cancelling job 7 ...").
   virtual void Notice(const std::string& text) = 0;
-  // The job ended (view.ended() is set); `elapsed_ms` since submission.
-  virtual void Finished(const JobView& view, int64_t elapsed_ms) = 0;
+  // The job ended (view.ended() is set); `elapsed_ms` as for Refresh().
+  virtual void Finished(const JobView& view, std::optional<int64_t> elapsed_ms) = 0;
 };
 
 struct HumanOptions {

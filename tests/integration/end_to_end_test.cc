@@ -392,6 +392,34 @@ TEST_CASE("Ctrl-C on a detached job's --watch leaves it running until it finishe
   CHECK(watched.out == "[long] started\n");
 }
 
+// The seconds in the summary's "job 1 succeeded after 2.3s: ...".
+double AfterSeconds(const std::string& err) {
+  const size_t at = err.find(" after ");
+  return at == std::string::npos ? -1 : std::stod(err.substr(at + 7));
+}
+
+TEST_CASE("a --watch that comes late counts the job's time from its start, not from its own") {
+  Cluster c;
+  c.AddWorker("alpha", 1);
+  const std::string job = c.dir().Write("slow.json", R"({"steps": [
+    {"id": "first", "cmd": "sleep 1.5"},
+    {"id": "second", "after": ["first"], "cmd": "sleep 0.5"}
+  ]})");
+  REQUIRE(c.Submit(job, {"--detach"}).out == "1\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  Run watched = RunCommand({BinDir() + "/submit", "--watch", "1", "--broker", c.endpoint()}, c.dir());
+  CHECK_MESSAGE(watched.exit_code == 0, watched.err);
+  // From the first step's start to the second's end: 2 s and a little, not
+  // the 0.8 s this watcher was there for.
+  const double after = AfterSeconds(watched.err);
+  CHECK_MESSAGE(after >= 2.0, watched.err);
+  CHECK_MESSAGE(after < 10.0, watched.err);
+  // Watched again once over: the same time, not the time since it ended.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  Run again = RunCommand({BinDir() + "/submit", "--watch", "1", "--broker", c.endpoint()}, c.dir());
+  CHECK(AfterSeconds(again.err) == after);
+}
+
 TEST_CASE("a step printing 100 MB keeps broker and worker memory bounded") {
   Cluster c;
   Process& worker = c.AddWorker("alpha", 1);
