@@ -229,18 +229,22 @@ Result<std::string> MsgpackToJson(std::string_view msgpack_bytes) {
 }
 
 Result<std::string> ReadJobFile(const std::string& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (file == nullptr) return ErrnoStatus(path, errno);
+  const bool from_stdin = path == "-";
+  const std::string name = from_stdin ? "stdin" : path;
+  // stdin is not ours to close.
+  std::unique_ptr<FILE, int (*)(FILE*)> file(from_stdin ? stdin : std::fopen(path.c_str(), "rb"),
+                                              from_stdin ? [](FILE*) { return 0; } : &std::fclose);
+  if (file == nullptr) return ErrnoStatus(name, errno);
   std::string bytes;
   char buffer[64 << 10];
   size_t got;
   while ((got = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) bytes.append(buffer, got);
-  if (std::ferror(file.get())) return ErrnoStatus(path, errno);
+  if (std::ferror(file.get())) return ErrnoStatus(name, errno);
   const Result<JobFormat> format = GuessJobFormat(bytes);
-  if (!format.ok()) return Status::Error(path + ": " + format.status().message());
+  if (!format.ok()) return Status::Error(name + ": " + format.status().message());
   if (format.value() == JobFormat::kMsgpack) return bytes;
   Result<std::string> converted = JsonToMsgpack(bytes);
-  if (!converted.ok()) return Status::Error(path + ": " + converted.status().message());
+  if (!converted.ok()) return Status::Error(name + ": " + converted.status().message());
   return converted;
 }
 

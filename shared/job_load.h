@@ -79,7 +79,8 @@ Result<std::string> MsgpackToJson(std::string_view msgpack_bytes);
 // Reads a job file from disk, in either format (shared/job_format.h guesses
 // which), and returns its MessagePack bytes (what SubmitJob carries). Errors
 // name the file; a file in neither format gets one that says what it looks
-// like ("jobs.yaml: looks like YAML; ...").
+// like ("jobs.yaml: looks like YAML; ..."). The path "-" reads stdin to its
+// end (named "stdin" in errors).
 Result<std::string> ReadJobFile(const std::string& path);
 
 }  // namespace drover
