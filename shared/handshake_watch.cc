@@ -137,6 +137,11 @@ std::string HandshakeWatch::Poll() {
       continue;
     }
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && ++broken_ < kBrokenHandshakes) continue;
+    if (with_keys_ && (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ||
+                       (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+                        value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH))) {
+      broker_may_lack_keys_ = true;
+    }
     if (std::string why = HandshakeFailure(event, value, with_keys_); !why.empty()) failure = why;
   }
   return failure;

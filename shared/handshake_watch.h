@@ -66,12 +66,21 @@ class HandshakeWatch {
   // when blind.
   ConnectAttempt last_attempt() const { return last_attempt_; }
 
+  // Whether a handshake of this client, which has keys, failed in a way a
+  // broker that uses none causes, as of the last Poll(): ZeroMQ's mechanism
+  // mismatch, or (what a broker without keys does in practice) every
+  // connection cut during the handshake, which a wrong broker key or a
+  // refused key cause too. A client that found its keys by itself can then
+  // say how to go without.
+  bool broker_may_lack_keys() const { return broker_may_lack_keys_; }
+
  private:
   void* watched_ = nullptr;  // the socket's handle, while monitored
   std::unique_ptr<zmq::socket_t> pair_;
   bool with_keys_ = false;
   int broken_ = 0;  // handshakes cut in a row without a reason
   ConnectAttempt last_attempt_ = ConnectAttempt::kNone;
+  bool broker_may_lack_keys_ = false;
   // Whether an attempt began or ended since ZeroMQ last said it would retry:
   // a retry without one means it could not even start (no address for the name).
   bool attempted_ = false;

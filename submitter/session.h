@@ -42,6 +42,9 @@ class Session {
 
   // Whether the broker refused this client's handshake (its key).
   bool refused() const { return refused_; }
+  // Whether the handshake failed as it does when this client has keys and
+  // the broker uses none (HandshakeWatch::broker_may_lack_keys).
+  bool broker_may_lack_keys() { return socket_->watch().broker_may_lack_keys(); }
   zmq::socket_t& socket() { return socket_->socket(); }
   const std::string& endpoint() const { return endpoint_; }
   uint32_t heartbeat_ms() const { return heartbeat_ms_; }
