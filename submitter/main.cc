@@ -24,6 +24,7 @@
 #include "shared/job_load.h"
 #include "shared/signal_fd.h"
 #include "submitter/alloc_cli.h"
+#include "submitter/broker_choice.h"
 #include "submitter/embedded.h"
 #include "submitter/exit_codes.h"
 #include "submitter/follow.h"
@@ -42,7 +43,7 @@ struct Options {
   bool verbose = false;
   bool no_progress = false;
   std::optional<uint64_t> watch;
-  std::optional<uint64_t> cancel;
+  std::vector<uint64_t> cancel;  // --cancel JOB...
   std::optional<uint64_t> resume;
   double connect_timeout_s = 5;
   double reconnect_timeout_s = 120;
@@ -53,6 +54,7 @@ struct Options {
   JobLimits limits;  // checked locally, as the broker will (job_limit_flags.h)
   // keys
   std::string key_file, broker_key_file;
+  bool no_key = false;  // --no-key: none, even if the files above or the defaults name one
   std::string keygen_path, keygen_comment;
   std::string drain_worker;
   std::vector<uint64_t> forget_jobs;
@@ -77,6 +79,9 @@ void PrintProblems(const std::string& heading, const std::vector<std::string>& l
   }
 }
 
+// How messages name a job file: `submit -` reads it from stdin.
+std::string JobFileName(const std::string& path) { return path == "-" ? "stdin" : path; }
+
 // Reads and validates a job file, printing its problems (at most
 // `max_shown`). nullopt if unusable.
 std::optional<std::string> LoadAndCheck(const std::string& path, const JobLimits& limits,
@@ -92,7 +97,7 @@ std::optional<std::string> LoadAndCheck(const std::string& path, const JobLimits
     std::vector<std::string> lines;
     lines.reserve(job.problems.size());
     for (const Problem& p : job.problems) lines.push_back(FormatProblem(p));
-    PrintProblems(path + " has " + std::to_string(lines.size()) +
+    PrintProblems(JobFileName(path) + " has " + std::to_string(lines.size()) +
                       (lines.size() == 1 ? " problem:" : " problems:"),
                   lines, max_shown, more_hint);
     return std::nullopt;
@@ -103,27 +108,43 @@ std::optional<std::string> LoadAndCheck(const std::string& path, const JobLimits
 
 // Where submit looks for keys when neither --key nor $DROVER_KEY says:
 // $XDG_CONFIG_HOME/drover (~/.config/drover), if both files are there.
-void DefaultKeyFiles(Options* o) {
-  if (!o->key_file.empty() || !o->broker_key_file.empty()) return;
+// Returns whether it took them from there.
+bool DefaultKeyFiles(Options* o) {
+  if (o->no_key || !o->key_file.empty() || !o->broker_key_file.empty()) return false;
   std::string dir;
   if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && *xdg) {
     dir = std::string(xdg) + "/drover";
   } else if (const char* home = std::getenv("HOME"); home && *home) {
     dir = std::string(home) + "/.config/drover";
   } else {
-    return;
+    return false;
   }
-  if (access((dir + "/user.key").c_str(), F_OK) == 0 &&
-      access((dir + "/broker.pub").c_str(), F_OK) == 0) {
-    o->key_file = dir + "/user.key";
-    o->broker_key_file = dir + "/broker.pub";
+  if (access((dir + "/user.key").c_str(), F_OK) != 0 ||
+      access((dir + "/broker.pub").c_str(), F_OK) != 0) {
+    return false;
   }
+  o->key_file = dir + "/user.key";
+  o->broker_key_file = dir + "/broker.pub";
+  return true;
 }
 
-// The keys to talk to a broker with (none for the embedded one).
-Result<std::optional<ClientKeys>> KeysFor(Options o) {
-  DefaultKeyFiles(&o);
+// The keys to talk to a broker with (none for the embedded one, nor with
+// --no-key). `*found` (if given): the files are the defaults, found by
+// DefaultKeyFiles rather than given.
+Result<std::optional<ClientKeys>> KeysFor(Options o, bool* found = nullptr) {
+  if (o.no_key) return std::optional<ClientKeys>();
+  const bool defaults = DefaultKeyFiles(&o);
+  if (found) *found = defaults;
   return LoadClientKeys(o.key_file, o.broker_key_file);
+}
+
+// After a failed connection: if the keys were the defaults, not asked for,
+// and the handshake failed as it does with a broker that uses none, how to
+// go without them.
+void HintNoKey(bool default_keys, Session& session) {
+  if (!default_keys || !session.broker_may_lack_keys()) return;
+  Error("this key is the one found in ~/.config/drover ($XDG_CONFIG_HOME/drover), used when no "
+        "--key is given: if this broker uses no keys, give --no-key (docs/security.md)");
 }
 
 int RunKeygen(const Options& o) {
@@ -221,7 +242,7 @@ int RunValidate(const Options& o) {
     size_t steps = 0;
     const size_t max_shown = o.all_problems ? SIZE_MAX : kProblemsShown;
     if (LoadAndCheck(path, o.limits, max_shown, " (--all lists them all)", &steps)) {
-      printf("%s: ok (%zu steps)\n", path.c_str(), steps);
+      printf("%s: ok (%zu steps)\n", JobFileName(path).c_str(), steps);
     } else {
       all_ok = false;
     }
@@ -262,27 +283,24 @@ int RunConvert(const Options& o) {
   return ToInt(ExitCode::kOk);
 }
 
-// For the one-question commands (status, worker drain, alloc): a session
-// with the broker, or nullptr after saying why (and `*code` is the exit
-// status).
-std::unique_ptr<Session> OpenSession(const Options& o, zmq::context_t* ctx, const char* command,
-                                     int* code) {
-  if (o.broker.empty()) {
-    Error(std::string(command) + " needs a broker: --broker URL or DROVER_BROKER");
-    *code = ToInt(ExitCode::kUsage);
-    return nullptr;
-  }
-  auto keys = KeysFor(o);
+// For the one-question commands (status, worker drain, alloc, forget): a
+// session with the broker given, else with kDefaultBroker, or nullptr after
+// saying why (and `*code` is the exit status).
+std::unique_ptr<Session> OpenSession(const Options& o, zmq::context_t* ctx, int* code) {
+  bool default_keys = false;
+  auto keys = KeysFor(o, &default_keys);
   if (!keys.ok()) {
     Error(keys.status().message());
     *code = ToInt(ExitCode::kUsage);
     return nullptr;
   }
-  auto session = std::make_unique<Session>(ctx, o.broker, std::move(keys).value());
+  auto session = std::make_unique<Session>(ctx, ChooseBroker(o.broker, BrokerUse::kAskBroker),
+                                           std::move(keys).value());
   bool refused = false;
   if (Status s = session->Connect(static_cast<int64_t>(o.connect_timeout_s * 1000), &refused);
       !s.ok()) {
-    Error(s.message());
+    Error(s.message() + (o.broker.empty() ? DefaultBrokerNote() : ""));
+    HintNoKey(default_keys, *session);
     *code = ToInt(refused ? ExitCode::kUsage : ExitCode::kBrokerUnreachable);
     return nullptr;
   }
@@ -291,7 +309,7 @@ std::unique_ptr<Session> OpenSession(const Options& o, zmq::context_t* ctx, cons
 
 int RunWorkerDrain(const Options& o, zmq::context_t* ctx) {
   int code = 0;
-  std::unique_ptr<Session> session = OpenSession(o, ctx, "worker drain", &code);
+  std::unique_ptr<Session> session = OpenSession(o, ctx, &code);
   if (!session) return code;
   session->Send(DrainWorker{o.drain_worker});
   Result<Message> reply = session->Receive(static_cast<int64_t>(o.connect_timeout_s * 1000));
@@ -317,7 +335,7 @@ int RunAlloc(const Options& o, const AllocCli& alloc, zmq::context_t* ctx) {
     return ToInt(ExitCode::kUsage);
   }
   int code = 0;
-  std::unique_ptr<Session> session = OpenSession(o, ctx, alloc.command_name().c_str(), &code);
+  std::unique_ptr<Session> session = OpenSession(o, ctx, &code);
   if (!session) return code;
   session->Send(request.value());
   Result<Message> reply = session->Receive(static_cast<int64_t>(o.connect_timeout_s * 1000));
@@ -341,7 +359,7 @@ int RunAlloc(const Options& o, const AllocCli& alloc, zmq::context_t* ctx) {
 // `submit forget JOB...`: ended jobs go now, not --forget-after later.
 int RunForget(const Options& o, zmq::context_t* ctx) {
   int code = 0;
-  std::unique_ptr<Session> session = OpenSession(o, ctx, "forget", &code);
+  std::unique_ptr<Session> session = OpenSession(o, ctx, &code);
   if (!session) return code;
   ForgetJobs request;
   for (uint64_t id : o.forget_jobs) request.jobs.push_back(JobId(id));
@@ -362,7 +380,7 @@ int RunForget(const Options& o, zmq::context_t* ctx) {
 
 int RunStatus(const Options& o, zmq::context_t* ctx) {
   int code = 0;
-  std::unique_ptr<Session> session = OpenSession(o, ctx, "status", &code);
+  std::unique_ptr<Session> session = OpenSession(o, ctx, &code);
   if (!session) return code;
   session->Send(StatusRequest{});
   Result<Message> reply = session->Receive(static_cast<int64_t>(o.connect_timeout_s * 1000));
@@ -411,6 +429,32 @@ int RunStatus(const Options& o, zmq::context_t* ctx) {
   return ToInt(ExitCode::kOk);
 }
 
+// `submit --cancel JOB...`: one CancelJob each, in order, and a line each.
+// A job the broker will not cancel (unknown, already ended) is named and
+// the rest still go; a broker that stops answering ends it (status 3).
+int RunCancel(const std::vector<uint64_t>& jobs, Session& session, int64_t timeout_ms,
+              int64_t patience_ms) {
+  std::vector<std::string> failed;
+  for (uint64_t job : jobs) {
+    Result<Message> reply = Ask(session, CancelJob{JobId(job)}, timeout_ms, patience_ms);
+    if (reply.ok() && std::holds_alternative<CancelAccepted>(reply.value())) {
+      printf("job %lu is being cancelled\n", static_cast<unsigned long>(job));
+      continue;
+    }
+    const auto* error = reply.ok() ? std::get_if<ErrorReply>(&reply.value()) : nullptr;
+    Error(error ? error->message : reply.ok() ? "unexpected reply" : reply.status().message());
+    if (error == nullptr) return ToInt(ExitCode::kBrokerUnreachable);
+    failed.push_back(std::to_string(job));
+  }
+  if (failed.empty()) return ToInt(ExitCode::kOk);
+  if (jobs.size() > 1) {
+    std::string list;
+    for (const std::string& id : failed) list += (list.empty() ? "" : ", ") + id;
+    Error("not cancelled: job" + std::string(failed.size() == 1 ? " " : "s ") + list);
+  }
+  return ToInt(ExitCode::kUsage);
+}
+
 int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
   std::optional<std::string> job_bytes;
   if (!o.file.empty()) {
@@ -418,7 +462,9 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
     if (!job_bytes) return ToInt(ExitCode::kUsage);
   }
   std::unique_ptr<EmbeddedCluster> cluster;
-  std::string endpoint = o.broker;
+  const bool asks = o.detach || o.watch || !o.cancel.empty() || o.resume;
+  std::string endpoint =
+      ChooseBroker(o.broker, asks ? BrokerUse::kAskBroker : BrokerUse::kRunJobFile);
   int64_t timeout_ms = static_cast<int64_t>(o.connect_timeout_s * 1000);
   if (!endpoint.empty() && (o.slots || !o.labels.empty() || !o.resources.empty())) {
     Error("--slots, --label and --resource describe the embedded worker, which runs only "
@@ -426,11 +472,6 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
     return ToInt(ExitCode::kUsage);
   }
   if (endpoint.empty()) {
-    if (o.detach || o.watch || o.cancel || o.resume) {
-      Error("--detach, --watch, --cancel and --resume need a broker: --broker URL or "
-            "DROVER_BROKER");
-      return ToInt(ExitCode::kUsage);
-    }
     std::vector<std::string> worker_args;
     if (o.slots) worker_args.insert(worker_args.end(), {"--slots", std::to_string(*o.slots)});
     for (const std::string& l : o.labels) worker_args.insert(worker_args.end(), {"--label", l});
@@ -447,7 +488,8 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
   }
 
   Result<std::optional<ClientKeys>> keys = std::optional<ClientKeys>();
-  if (!cluster) keys = KeysFor(o);  // the embedded broker needs none
+  bool default_keys = false;
+  if (!cluster) keys = KeysFor(o, &default_keys);  // the embedded broker needs none
   if (!keys.ok()) {
     Error(keys.status().message());
     return ToInt(ExitCode::kUsage);
@@ -455,7 +497,8 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
   Session session(ctx, endpoint, std::move(keys).value());
   bool refused = false;
   if (Status s = session.Connect(timeout_ms, &refused); !s.ok()) {
-    Error(s.message());
+    Error(s.message() + (!cluster && o.broker.empty() ? DefaultBrokerNote() : ""));
+    HintNoKey(default_keys, session);
     if (cluster) {
       if (std::string dead = cluster->CheckAlive(); !dead.empty()) Error(dead);
     }
@@ -472,16 +515,7 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
     }
   }
   const int64_t patience_ms = cluster ? 0 : static_cast<int64_t>(o.reconnect_timeout_s * 1000);
-  if (o.cancel) {
-    Result<Message> reply = Ask(session, CancelJob{JobId(*o.cancel)}, timeout_ms, patience_ms);
-    if (reply.ok() && std::holds_alternative<CancelAccepted>(reply.value())) {
-      printf("job %lu is being cancelled\n", static_cast<unsigned long>(*o.cancel));
-      return ToInt(ExitCode::kOk);
-    }
-    const auto* error = reply.ok() ? std::get_if<ErrorReply>(&reply.value()) : nullptr;
-    Error(error ? error->message : reply.ok() ? "unexpected reply" : reply.status().message());
-    return ToInt(error ? ExitCode::kUsage : ExitCode::kBrokerUnreachable);
-  }
+  if (!o.cancel.empty()) return RunCancel(o.cancel, session, timeout_ms, patience_ms);
 
   Message request;
   if (o.watch) {
@@ -497,7 +531,7 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
     return ToInt(ExitCode::kBrokerUnreachable);
   }
   if (const auto* rejected = std::get_if<JobRejected>(&reply.value())) {
-    PrintProblems("the broker rejected " + o.file + ":", rejected->problems, kProblemsShown,
+    PrintProblems("the broker rejected " + JobFileName(o.file) + ":", rejected->problems, kProblemsShown,
                   kAllProblemsHint);
     return ToInt(ExitCode::kUsage);
   }
@@ -545,17 +579,19 @@ int main(int argc, char** argv) {
   CLI::App app{"Drover submit: run a job graph and follow it live.\n"
                "With no broker (--broker or $DROVER_BROKER), runs it on an embedded broker and\n"
                "worker on this machine."};
-  app.add_option("file", o.file, "Job file (.json or .msgpack; see docs/jobs.md)");
+  app.add_option("file", o.file, "Job file (.json or .msgpack; see docs/jobs.md), or - for stdin");
   // Each --broker (this one and each broker command's): a bad address is
   // blamed on the flag if one was given, else on $DROVER_BROKER.
   std::vector<CLI::Option*> broker_flags;
   broker_flags.push_back(app.add_option("--broker", o.broker,
-                                        "Broker endpoint, e.g. tcp://host:7700 ($DROVER_BROKER)"));
+                                        "Broker endpoint, e.g. tcp://host:7700 ($DROVER_BROKER; "
+                                        "with neither, a job file runs on an embedded broker "
+                                        "and the rest ask tcp://127.0.0.1:7700)"));
   app.add_flag("--json", o.json, "Print one JSON object per event instead of text");
   app.add_flag("--detach", o.detach, "Print the job id and return at once");
   app.add_option("--watch", o.watch, "Follow an already submitted job")->type_name("JOB");
-  app.add_option("--cancel", o.cancel, "Cancel a job: its running steps are killed")
-      ->type_name("JOB");
+  app.add_option("--cancel", o.cancel, "Cancel jobs: their running steps are killed")
+      ->type_name("JOB...");
   app.add_option("--resume", o.resume,
                  "Run a finished job again as a new job, keeping the steps that succeeded")
       ->type_name("JOB");
@@ -587,9 +623,19 @@ int main(int argc, char** argv) {
       "~/.config/drover/user.key with broker.pub beside it)";
   const std::string broker_key_help =
       "The broker's public key file, its broker.pub (default: $DROVER_BROKER_KEY)";
-  app.add_option("--key", o.key_file, key_help);
-  app.add_option("--broker-key", o.broker_key_file, broker_key_help);
+  const std::string no_key_help =
+      "Use no key, even if $DROVER_KEY or ~/.config/drover has one: for a broker without keys";
+  // --key, --broker-key and --no-key on `command` (the main one and each
+  // broker command).
+  auto add_key_flags = [&](CLI::App* command) {
+    CLI::Option* key = command->add_option("--key", o.key_file, key_help);
+    CLI::Option* broker_key =
+        command->add_option("--broker-key", o.broker_key_file, broker_key_help);
+    command->add_flag("--no-key", o.no_key, no_key_help)->excludes(key)->excludes(broker_key);
+  };
+  add_key_flags(&app);
 
+  const std::string broker_help = "Broker endpoint ($DROVER_BROKER, else tcp://127.0.0.1:7700)";
   CLI::App* validate = app.add_subcommand("validate", "Check job files without running them");
   validate->add_option("files", o.validate_files, "Job files")->required();
   validate->add_flag(
@@ -601,9 +647,8 @@ int main(int argc, char** argv) {
   convert->add_option("output", o.convert_out, "File to write, or - for stdout")->required();
   CLI::App* status = app.add_subcommand("status", "Show a broker's workers and jobs");
   broker_flags.push_back(
-      status->add_option("--broker", o.broker, "Broker endpoint ($DROVER_BROKER)"));
-  status->add_option("--key", o.key_file, key_help);
-  status->add_option("--broker-key", o.broker_key_file, broker_key_help);
+      status->add_option("--broker", o.broker, broker_help));
+  add_key_flags(status);
   CLI::App* worker = app.add_subcommand("worker", "Manage a broker's workers");
   worker->require_subcommand(1);
   CLI::App* drain = worker->add_subcommand(
@@ -621,9 +666,8 @@ int main(int argc, char** argv) {
   broker_commands.push_back(forget);
   for (CLI::App* sub : broker_commands) {
     broker_flags.push_back(
-        sub->add_option("--broker", o.broker, "Broker endpoint ($DROVER_BROKER)"));
-    sub->add_option("--key", o.key_file, key_help);
-    sub->add_option("--broker-key", o.broker_key_file, broker_key_help);
+        sub->add_option("--broker", o.broker, broker_help));
+    add_key_flags(sub);
   }
   CLI::App* keygen = app.add_subcommand(
       "keygen", "Make a key pair: PATH.key (secret, mode 0600) and PATH.pub (docs/security.md)");
@@ -641,7 +685,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
     const int actions =
-        !o.file.empty() + o.watch.has_value() + o.cancel.has_value() + o.resume.has_value();
+        !o.file.empty() + o.watch.has_value() + !o.cancel.empty() + o.resume.has_value();
     if (app.get_subcommands().empty() && actions != 1) {
       throw CLI::ValidationError(actions == 0
                                      ? "give a job file (or --watch, --cancel or --resume JOB)"
