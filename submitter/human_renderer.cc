@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "shared/resources.h"
 #include "shared/run_text.h"
 #include "submitter/progress_line.h"
 #include "submitter/renderer.h"
@@ -237,20 +238,28 @@ class HumanRenderer : public Renderer {
       if (hidden > 0) fprintf(err_, "(all %zu steps succeeded or were not needed)\n", view.size());
       return;
     }
-    std::vector<std::array<std::string, 6>> table;
-    table.push_back({"STEP", "STATE", "WORKER", "EXIT", "START", "TIME"});
+    // TRIES: the attempt the row shows (retries and lost attempts count);
+    // CPU and MEM: its CPU time (user + system) and peak resident memory,
+    // as the worker measured them (the whole process tree's).
+    std::vector<std::array<std::string, 9>> table;
+    table.push_back({"STEP", "STATE", "TRIES", "WORKER", "EXIT", "START", "TIME", "CPU", "MEM"});
     const int64_t t0 = view.first_start_ms();
     for (uint32_t i : rows) {
       const StepView& v = view.step(StepIndex(i));
-      std::string start = "-", time = "-";
+      std::string start = "-", time = "-", cpu = "-", mem = "-";
       if (v.run && v.run->started_ms > 0) {
         start = "+" + FormatDuration(v.run->started_ms - t0);
         time = FormatDuration(v.run->duration_ms());
+        cpu = FormatDuration((v.run->user_cpu_us + v.run->sys_cpu_us) / 1000);
+        if (v.run->max_rss_kb > 0) {
+          mem = FormatAmount("mem", static_cast<uint64_t>(v.run->max_rss_kb) * 1024);
+        }
       }
       table.push_back({view.id_of(StepIndex(i)), StepStateName(v.state),
-                       v.worker.empty() ? "-" : v.worker, ExitColumn(v), start, time});
+                       v.attempt > 0 ? std::to_string(v.attempt) : "-",
+                       v.worker.empty() ? "-" : v.worker, ExitColumn(v), start, time, cpu, mem});
     }
-    std::array<size_t, 6> width{};
+    std::array<size_t, 9> width{};
     for (const auto& row : table) {
       for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
     }

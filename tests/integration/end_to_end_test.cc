@@ -6,7 +6,9 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/harness.h"
@@ -68,6 +70,38 @@ TEST_CASE("the human output prefixes lines and ends with a summary") {
   CHECK(r.out.find("[bottom] bottom on alpha\n") != std::string::npos);
   CHECK(r.err.find("STEP") != std::string::npos);
   CHECK(r.err.find("job 1 (diamond) succeeded") != std::string::npos);
+}
+
+TEST_CASE("the summary shows each step's attempts, CPU time and peak memory") {
+  Cluster c;
+  c.AddWorker("alpha", 1);
+  // `twice` fails until its flag file exists, and makes it: two attempts.
+  const std::string flag = c.dir().path() + "/flag";
+  const json job = {
+      {"name", "tries"},
+      {"steps",
+       {{{"id", "twice"}, {"retries", 1},
+         {"cmd", "[ -e '" + flag + "' ] || { touch '" + flag + "'; exit 1; }"}},
+        {{"id", "busy"}, {"argv", {"sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"}}}}}};
+  Run r = c.Submit(c.dir().Write("tries.json", job.dump()));
+  CHECK(r.exit_code == 0);
+  std::map<std::string, std::vector<std::string>> rows;
+  std::istringstream lines(r.err);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::vector<std::string> cells;
+    for (std::string w; words >> w;) cells.push_back(w);
+    if (!cells.empty()) rows[cells[0]] = cells;
+  }
+  REQUIRE(rows.count("STEP") == 1);
+  CHECK(rows["STEP"] == std::vector<std::string>{"STEP", "STATE", "TRIES", "WORKER", "EXIT",
+                                                 "START", "TIME", "CPU", "MEM"});
+  REQUIRE(rows["twice"].size() == 9);
+  CHECK(rows["twice"][2] == "2");
+  REQUIRE(rows["busy"].size() == 9);
+  CHECK(rows["busy"][2] == "1");
+  CHECK(rows["busy"][7].ends_with("s"));  // e.g. 0.1s
+  CHECK(rows["busy"][8].ends_with("M"));  // a shell's peak RSS: megabytes
 }
 
 TEST_CASE("stdin_from feeds one step's whole stdout to the next") {
