@@ -82,12 +82,19 @@ Result<KeyDir> KeyDir::Open(const std::string& dir, std::vector<std::string>* cr
       !s.ok()) {
     return s;
   }
+  if (Status s = CreateList(key_dir.admins_path(),
+                            "admins (submitters who see and act on every job, not only their "
+                            "own)",
+                            created);
+      !s.ok()) {
+    return s;
+  }
   return key_dir;
 }
 
 std::string KeyDir::ListsSignature() const {
   std::string signature;
-  for (const std::string& path : {workers_path(), submitters_path()}) {
+  for (const std::string& path : {workers_path(), submitters_path(), admins_path()}) {
     struct stat st {};
     if (stat(path.c_str(), &st) != 0) {
       signature += "missing;";
@@ -111,6 +118,12 @@ Result<AccessLists> KeyDir::ReadLists() {
   Result<AllowList> submitters = ReadAllowList(submitters_path());
   if (!submitters.ok()) return submitters.status();
   lists.submitters = std::move(submitters).value();
+  // Optional (made on first start by newer brokers only): none is no admin.
+  if (access(admins_path().c_str(), F_OK) == 0) {
+    Result<AllowList> admins = ReadAllowList(admins_path());
+    if (!admins.ok()) return admins.status();
+    lists.admins = std::move(admins).value();
+  }
   return lists;
 }
 

@@ -5,6 +5,9 @@
 //   broker.pub         its public key: what workers and users need
 //   workers.allow      public keys that may connect as workers
 //   submitters.allow   public keys that may connect as submitters
+//   admins.allow       submitters that may see and act on every job, not
+//                      only their own (optional: older key directories
+//                      lack it, and then nobody is an admin)
 //
 // The lists' format is in broker/core/access.h. Missing files are made on first
 // start (the lists empty, with a comment saying what goes in them), so
@@ -32,8 +35,9 @@ class KeyDir {
   const KeyPair& broker_keys() const { return keys_; }
   std::string workers_path() const { return dir_ + "/workers.allow"; }
   std::string submitters_path() const { return dir_ + "/submitters.allow"; }
+  std::string admins_path() const { return dir_ + "/admins.allow"; }
 
-  // Reads both lists; an error names the file and line.
+  // Reads the lists; an error names the file and line.
   Result<AccessLists> ReadLists();
   // Whether either list file changed (its mtime, size or inode: editors
   // often write a new file and rename it) since ReadLists last ran.

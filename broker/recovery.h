@@ -71,7 +71,11 @@ struct JobRecord {
   JobId resumed_from;
   std::vector<uint32_t> succeeded;  // steps that start succeeded (resumed jobs)
   int64_t submitted_ms = 0;         // Unix ms (0 in records of older brokers)
-  MSGPACK_DEFINE(job, key, job_file, resumed_from, succeeded, submitted_ms)
+  // Who submitted it: with keys, the key and its name on the allow-list;
+  // without, the user name submit gave (owner_key "": a claim, unverified).
+  std::string owner = {};
+  std::string owner_key = {};
+  MSGPACK_DEFINE(job, key, job_file, resumed_from, succeeded, submitted_ms, owner, owner_key)
 };
 
 // Worker numbers are never reused while a journal file may still be read:
@@ -163,7 +167,10 @@ struct FinishedRecord {
   int64_t submitted_ms = 0;  // Unix ms; 0: not known (older brokers' records)
   int64_t ended_ms = 0;      // Unix ms; 0: not known (kept from replay on)
   std::vector<uint32_t> captured = {};  // steps whose stdout the spool holds
-  MSGPACK_DEFINE(job, key, name, state, counts, succeeded, reason, submitted_ms, ended_ms, captured)
+  std::string owner = {};               // as in JobRecord
+  std::string owner_key = {};
+  MSGPACK_DEFINE(job, key, name, state, counts, succeeded, reason, submitted_ms, ended_ms, captured,
+                 owner, owner_key)
 };
 
 // A running job and its steps, the steps as parallel arrays (a million
@@ -185,8 +192,10 @@ struct RunningRecord {
   bool aborted = false;
   std::string cancel_reason;
   int64_t submitted_ms = 0;
+  std::string owner = {};  // as in JobRecord
+  std::string owner_key = {};
   MSGPACK_DEFINE(job, key, job_file, states, attempts, failures, losses, workers, instances, names,
-                 conditional, cancelled, aborted, cancel_reason, submitted_ms)
+                 conditional, cancelled, aborted, cancel_reason, submitted_ms, owner, owner_key)
 };
 
 // The next job id to hand out (snapshots: ids are never reused).

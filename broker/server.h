@@ -166,6 +166,8 @@ class Server : private Outbox {
     std::string key;          // the client's submission key ("" if none)
     uint64_t file_bytes = 0;  // its job file's size (SnapshotDue)
     int64_t submitted_ms = 0;  // Unix ms
+    std::string owner = {};      // recovery.h, JobRecord
+    std::string owner_key = {};
   };
 
   // Outbox
@@ -228,7 +230,8 @@ class Server : private Outbox {
   // A submission (or resumption) sent again with the same key after its
   // reply was lost: answers with the job it made. False if the key is new.
   bool AnswerRepeat(const std::string& route, const std::string& key, bool follow);
-  StatusReply BuildStatus(int64_t now) const;
+  // What `submit status` shows the client at `route`.
+  StatusReply BuildStatus(const std::string& route, int64_t now) const;
   // Accepts a validated job under a new id (or the id its key already has).
   void Accept(const std::string& route, JobSpec spec, std::string job_file, std::string key,
               bool follow, JobId resumed_from, const std::vector<bool>* succeeded, int64_t now);
@@ -264,6 +267,17 @@ class Server : private Outbox {
   void ReloadAccess(const char* why, int64_t now);
   // Stops listening to a peer: tells it why, forgets it.
   void ShutOut(const std::string& route, const std::string& why, int64_t now);
+  // Who a client is, as the owner of what it submits: its key's name on
+  // the allow-lists with keys; else the user name its hello gave.
+  std::string OwnerName(const Peer& peer) const;
+  // Whether the client at `route` may see and act on a job of `owner_key`:
+  // always without keys, for a job without an owner key (submitted before
+  // owners were recorded, or on a broker without keys), and for its owner
+  // and the admins (admins.allow).
+  bool MayTouch(const std::string& route, const std::string& owner_key) const;
+  // "" if the client at `route` may `verb` ("watch", "cancel", ...) job
+  // `id` (or there is no such job); else why not, for ErrorReply{kForbidden}.
+  std::string Forbidden(const std::string& route, JobId id, const char* verb) const;
 
   // server_journal.cc: durability.
   // Appends `record` (one of Record's alternatives) to the journal.

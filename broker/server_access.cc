@@ -75,6 +75,33 @@ void Server::ShutOut(const std::string& route, const std::string& why, int64_t n
   }
 }
 
+std::string Server::OwnerName(const Peer& peer) const {
+  if (keys_) return access_.NameOf(peer.key);
+  return peer.name.substr(0, peer.name.find('@'));
+}
+
+bool Server::MayTouch(const std::string& route, const std::string& owner_key) const {
+  if (!keys_ || owner_key.empty()) return true;
+  auto peer = peers_.find(route);
+  if (peer == peers_.end()) return false;
+  return peer->second.key == owner_key || access_.IsAdmin(peer->second.key);
+}
+
+std::string Server::Forbidden(const std::string& route, JobId id, const char* verb) const {
+  const std::string* owner = nullptr;
+  const std::string* owner_key = nullptr;
+  if (auto r = running_.find(id); r != running_.end()) {
+    owner = &r->second.owner;
+    owner_key = &r->second.owner_key;
+  } else if (const FinishedJob* f = finished_.Find(id)) {
+    owner = &f->owner;
+    owner_key = &f->owner_key;
+  }
+  if (owner_key == nullptr || MayTouch(route, *owner_key)) return "";
+  return "job " + std::to_string(id.value) + " belongs to " + *owner + ": only its owner or an " +
+         "admin (admins.allow) may " + verb + " it";
+}
+
 void Server::ReloadAccess(const char* why, int64_t now) {
   Result<AccessLists> lists = keys_->ReadLists();
   if (!lists.ok()) {

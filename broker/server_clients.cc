@@ -45,7 +45,7 @@ void Server::HandleClientMessage(Peer& /*peer*/, const std::string& route, Messa
       if (f.route == route && f.job == ack->job) f.acked = std::max(f.acked, std::min(ack->offset, f.sent));
     }
   } else if (std::holds_alternative<StatusRequest>(msg)) {
-    Reply(route, BuildStatus(now));
+    Reply(route, BuildStatus(route, now));
   } else if (auto* drain = std::get_if<DrainWorker>(&msg)) {
     HandleDrainWorker(route, *drain);
   } else if (auto* alloc = std::get_if<AllocRequest>(&msg)) {
@@ -109,14 +109,17 @@ void Server::Accept(const std::string& route, JobSpec spec, std::string job_file
   const JobId id(next_job_++);
   spool_->OpenJob(id, spec);
   if (succeeded != nullptr) CarryCaptures(resumed_from, id, spec, *succeeded);
-  JobRecord record{id, key, Blob{std::move(job_file)}, resumed_from, {}, WallMs()};
+  const Peer& peer = peers_.at(route);
+  JobRecord record{id,       key, Blob{std::move(job_file)}, resumed_from, {}, WallMs(),
+                   OwnerName(peer), peer.key};
   if (succeeded != nullptr) {
     for (uint32_t i = 0; i < succeeded->size(); ++i) {
       if ((*succeeded)[i]) record.succeeded.push_back(i);
     }
   }
   Journal(record);
-  running_[id] = RunningJob{key, record.job_file.bytes.size(), record.submitted_ms};
+  running_[id] = RunningJob{key, record.job_file.bytes.size(), record.submitted_ms,
+                            std::move(record.owner), std::move(record.owner_key)};
   const bool big = record.job_file.bytes.size() > (1 << 20);
   job_files_due_.emplace_back(id, std::move(record.job_file.bytes));
   JobAccepted reply{id, spec.name, {}};
@@ -167,6 +170,10 @@ Result<JobAccepted> Server::AcceptedFor(JobId id) const {
 }
 
 void Server::HandleWatch(const std::string& route, const WatchJob& watch) {
+  if (std::string why = Forbidden(route, watch.job, "watch"); !why.empty()) {
+    ReplyError(route, ErrorCode::kForbidden, why);
+    return;
+  }
   Result<JobAccepted> accepted = AcceptedFor(watch.job);
   if (!accepted.ok()) {
     ReplyError(route, ErrorCode::kUnknownJob, accepted.status().message());
@@ -227,6 +234,10 @@ void Server::StartDraining(WorkerId id, std::string_view why) {
 }
 
 void Server::HandleCancel(const std::string& route, const CancelJob& cancel, int64_t now) {
+  if (std::string why = Forbidden(route, cancel.job, "cancel"); !why.empty()) {
+    ReplyError(route, ErrorCode::kForbidden, why);
+    return;
+  }
   if (const FinishedJob* finished = finished_.Find(cancel.job)) {
     if (finished->state == JobState::kCancelled) {
       Reply(route, CancelAccepted{cancel.job});
@@ -252,6 +263,10 @@ void Server::HandleCancel(const std::string& route, const CancelJob& cancel, int
 
 void Server::HandleResume(const std::string& route, ResumeJob& resume, int64_t now) {
   if (AnswerRepeat(route, resume.key, resume.follow)) return;
+  if (std::string why = Forbidden(route, resume.job, "resume"); !why.empty()) {
+    ReplyError(route, ErrorCode::kForbidden, why);
+    return;
+  }
   const FinishedJob* finished = finished_.Find(resume.job);
   if (finished == nullptr) {
     ReplyError(route, ErrorCode::kUnknownJob,
@@ -279,10 +294,21 @@ void Server::HandleResume(const std::string& route, ResumeJob& resume, int64_t n
          &succeeded, now);
 }
 
-StatusReply Server::BuildStatus(int64_t now) const {
+StatusReply Server::BuildStatus(const std::string& route, int64_t now) const {
   StatusReply reply = scheduler_.Status(now);
+  // Each client sees its own jobs (and those without an owner key); an
+  // admin sees all. Workers are everyone's to see.
+  std::erase_if(reply.jobs, [&](JobStatus& j) {
+    auto r = running_.find(j.id);
+    if (r == running_.end()) return false;
+    j.owner = r->second.owner;
+    j.owner_verified = !r->second.owner_key.empty();
+    return !MayTouch(route, r->second.owner_key);
+  });
   for (const auto& [id, job] : finished_.all()) {
-    reply.jobs.push_back(JobStatus{id, job.name, job.state, job.counts, {}, job.reason});
+    if (!MayTouch(route, job.owner_key)) continue;
+    reply.jobs.push_back(JobStatus{id, job.name, job.state, job.counts, {}, job.reason, job.owner,
+                                   !job.owner_key.empty()});
   }
   std::sort(reply.jobs.begin(), reply.jobs.end(),
             [](const JobStatus& a, const JobStatus& b) { return a.id < b.id; });
@@ -336,6 +362,8 @@ void Server::RetireEndedJobs() {
     if (auto r = running_.find(id); r != running_.end()) {
       summary.key = std::move(r->second.key);
       summary.submitted_ms = r->second.submitted_ms;
+      summary.owner = std::move(r->second.owner);
+      summary.owner_key = std::move(r->second.owner_key);
       running_.erase(r);
     }
     summary.ended_ms = WallMs();
@@ -343,7 +371,7 @@ void Server::RetireEndedJobs() {
     // again at the restart's time), and a summary replay takes as it is.
     Journal(FinishedRecord{id, summary.key, summary.name, summary.state, summary.counts,
                            Blob{summary.succeeded}, summary.reason, summary.submitted_ms,
-                           summary.ended_ms, summary.captured});
+                           summary.ended_ms, summary.captured, summary.owner, summary.owner_key});
     finished_.Add(id, std::move(summary));
     scheduler_.ReleaseJob(id);
     if (EventLog* log = spool_->Log(id)) log->set_ended(true);

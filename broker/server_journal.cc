@@ -126,9 +126,10 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
     return std::move(*loaded.spec);
   };
   auto remember = [this](JobId id, const std::string& key, size_t file_bytes,
-                         int64_t submitted_ms) {
+                         int64_t submitted_ms, const std::string& owner,
+                         const std::string& owner_key) {
     next_job_ = std::max(next_job_, id.value + 1);
-    running_[id] = RunningJob{key, file_bytes, submitted_ms};
+    running_[id] = RunningJob{key, file_bytes, submitted_ms, owner, owner_key};
     if (!key.empty()) submission_keys_[key] = id;
   };
   return std::visit(
@@ -138,7 +139,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
             if (!spec.ok()) return Unreplayable(r.job, r.key, spec.status().message());
             if (Status s = spool_->RestoreJobFile(r.job, r.job_file.bytes); !s.ok()) return s;
             if (Status s = spool_->ReopenJob(r.job, spec.value()); !s.ok()) return s;
-            remember(r.job, r.key, r.job_file.bytes.size(), r.submitted_ms);
+            remember(r.job, r.key, r.job_file.bytes.size(), r.submitted_ms, r.owner, r.owner_key);
             std::vector<bool> succeeded;
             if (!r.succeeded.empty()) {
               succeeded.assign(spec->steps.size(), false);
@@ -222,6 +223,8 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
             // An older broker's record: kept for --forget-after from now.
             f.ended_ms = r.ended_ms != 0 ? r.ended_ms : WallMs();
             f.captured = r.captured;
+            f.owner = r.owner;
+            f.owner_key = r.owner_key;
             finished_.Add(r.job, std::move(f));
             running_.erase(r.job);
             // Journaled as it ended (RetireEndedJobs): the job's records
@@ -253,7 +256,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
             }
             if (Status s = spool_->RestoreJobFile(r.job, r.job_file.bytes); !s.ok()) return s;
             if (Status s = spool_->ReopenJob(r.job, spec.value()); !s.ok()) return s;
-            remember(r.job, r.key, r.job_file.bytes.size(), r.submitted_ms);
+            remember(r.job, r.key, r.job_file.bytes.size(), r.submitted_ms, r.owner, r.owner_key);
             std::vector<Scheduler::StepSnapshot> steps(n);
             for (size_t i = 0; i < n; ++i) {
               const auto state = static_cast<uint8_t>(r.states.bytes[i]);
@@ -377,7 +380,7 @@ Status Server::TakeSnapshot() {
     emit(bytes);
     for (const auto& [id, f] : finished_.all()) {
       put(FinishedRecord{id, f.key, f.name, f.state, f.counts, Blob{f.succeeded}, f.reason,
-                         f.submitted_ms, f.ended_ms, f.captured});
+                         f.submitted_ms, f.ended_ms, f.captured, f.owner, f.owner_key});
     }
     for (auto& [id, file] : files) {
       const Job* job = scheduler_.FindJob(id);
@@ -386,6 +389,8 @@ Status Server::TakeSnapshot() {
       if (auto k = running_.find(id); k != running_.end()) {
         r.key = k->second.key;
         r.submitted_ms = k->second.submitted_ms;
+        r.owner = k->second.owner;
+        r.owner_key = k->second.owner_key;
       }
       r.job_file.bytes = std::move(file);
       r.instances = {""};

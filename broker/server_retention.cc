@@ -61,7 +61,9 @@ void Server::HandleForget(const std::string& route, const ForgetJobs& forget) {
   ForgetReply reply;
   size_t now_forgotten = 0;
   for (JobId id : forget.jobs) {
-    if (scheduler_.FindJob(id) != nullptr) {
+    if (std::string why = Forbidden(route, id, "forget"); !why.empty()) {
+      reply.problems.push_back(std::move(why));
+    } else if (scheduler_.FindJob(id) != nullptr) {
       reply.problems.push_back("job " + std::to_string(id.value) +
                                " is still running: cancel it first (submit --cancel " +
                                std::to_string(id.value) + ")");

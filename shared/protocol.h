@@ -513,7 +513,11 @@ struct JobStatus {
   // "big: no worker has mem 8G; largest is 4G".
   std::vector<std::string> waiting = {};
   std::string reason = {};  // why it failed, when no step did
-  MSGPACK_DEFINE(id, name, state, counts, waiting, reason)
+  // Who submitted it: a key's name on a broker with keys; else the user
+  // name its submit gave, which nothing checks (owner_verified false).
+  std::string owner = {};
+  bool owner_verified = false;
+  MSGPACK_DEFINE(id, name, state, counts, waiting, reason, owner, owner_verified)
 };
 
 struct StatusReply {

@@ -419,10 +419,13 @@ int RunStatus(const Options& o, zmq::context_t* ctx) {
     };
     uint32_t total = 0;
     for (uint32_t c : j.counts) total += c;
-    printf("  job %lu%s: %s, %u/%u succeeded, %u running, %u failed\n",
+    printf("  job %lu%s: %s, %u/%u succeeded, %u running, %u failed",
            static_cast<unsigned long>(j.id.value), j.name.empty() ? "" : (" (" + j.name + ")").c_str(),
            JobStateName(j.state), count(StepState::kSucceeded), total, count(StepState::kRunning),
            count(StepState::kFailed));
+    // Without keys the owner is the name its submit gave: nothing checks it.
+    if (!j.owner.empty()) printf(", by %s%s", j.owner.c_str(), j.owner_verified ? "" : " (unverified)");
+    printf("\n");
     for (const std::string& w : j.waiting) printf("    waiting: %s\n", w.c_str());
     if (!j.reason.empty()) printf("    %s\n", j.reason.c_str());
   }
@@ -537,8 +540,9 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
   }
   if (const auto* error = std::get_if<ErrorReply>(&reply.value())) {
     Error(error->message);
-    return ToInt(error->code == ErrorCode::kUnknownJob ? ExitCode::kUsage
-                                                       : ExitCode::kBrokerUnreachable);
+    const bool usage =
+        error->code == ErrorCode::kUnknownJob || error->code == ErrorCode::kForbidden;
+    return ToInt(usage ? ExitCode::kUsage : ExitCode::kBrokerUnreachable);
   }
   const auto* accepted = std::get_if<JobAccepted>(&reply.value());
   if (accepted == nullptr) {

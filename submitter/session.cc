@@ -1,5 +1,6 @@
 #include "submitter/session.h"
 
+#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,10 +17,17 @@ namespace drover::submit {
 namespace {
 
 std::string UserAtHost() {
-  const char* user = std::getenv("USER");
+  // The account, not $USER: a broker without keys records it as the owner
+  // of what this client submits (unverified: it is this client's word).
+  std::string user = "?";
+  if (const passwd* pw = getpwuid(geteuid()); pw != nullptr && pw->pw_name != nullptr) {
+    user = pw->pw_name;
+  } else if (const char* env = std::getenv("USER"); env != nullptr && *env != '\0') {
+    user = env;
+  }
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  return std::string(user && *user ? user : "?") + "@" + host;
+  return user + "@" + host;
 }
 
 // "5s", "2m", "0.5s": --connect-timeout may be a fraction of a second.

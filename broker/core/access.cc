@@ -50,13 +50,25 @@ Roles AccessLists::RolesOf(std::string_view key) const {
   const std::string k(key);
   Roles roles = kNoRole;
   if (workers.count(k)) roles |= kWorkerRole;
-  if (submitters.count(k)) roles |= kSubmitterRole;
+  if (submitters.count(k) || admins.count(k)) roles |= kSubmitterRole;
   return roles;
+}
+
+bool AccessLists::IsAdmin(std::string_view key) const {
+  return admins.count(std::string(key)) > 0;
+}
+
+std::string AccessLists::NameOf(std::string_view key) const {
+  const std::string k(key);
+  for (const AllowList* list : {&submitters, &admins, &workers}) {
+    if (auto it = list->find(k); it != list->end() && !it->second.empty()) return it->second;
+  }
+  return "key " + k.substr(0, 8) + "...";
 }
 
 std::string AccessLists::Describe(std::string_view key) const {
   const std::string k(key);
-  for (const AllowList* list : {&workers, &submitters}) {
+  for (const AllowList* list : {&workers, &submitters, &admins}) {
     if (auto it = list->find(k); it != list->end() && !it->second.empty()) {
       return it->second + " (" + k.substr(0, 8) + "...)";
     }
@@ -69,6 +81,7 @@ std::vector<AccessChange> Diff(const AccessLists& before, const AccessLists& aft
   for (const AccessLists* lists : {&before, &after}) {
     for (const auto& [key, comment] : lists->workers) keys.insert(key);
     for (const auto& [key, comment] : lists->submitters) keys.insert(key);
+    for (const auto& [key, comment] : lists->admins) keys.insert(key);
   }
   std::vector<AccessChange> changes;
   for (const std::string& key : keys) {

@@ -10,8 +10,11 @@
 // Anything else is an error naming file:line.
 //
 // A key on the workers' list may act only as a worker, one on the
-// submitters' list only as a client; a key on both may do both. Every
-// message is checked against the lists in force (RequiredRole below).
+// submitters' list only as a client; a key on both may do both. A key on the
+// admins' list is a submitter that may also see, follow, cancel, resume and
+// forget every job, not only its own (a job belongs to the key that
+// submitted it). Every message is checked against the lists in force
+// (RequiredRole below).
 #pragma once
 
 #include <cstdint>
@@ -47,10 +50,14 @@ Result<AllowList> ParseAllowList(std::string_view text, const std::string& name)
 struct AccessLists {
   AllowList workers;
   AllowList submitters;
+  AllowList admins;  // submitters too
 
   Roles RolesOf(std::string_view key) const;
-  // For logs: "comment" or the key's first characters.
+  bool IsAdmin(std::string_view key) const;
+  // For logs: "comment (first characters...)" or "key first characters...".
   std::string Describe(std::string_view key) const;
+  // What a job's owner is called: the key's comment, else "key XXXXXXXX...".
+  std::string NameOf(std::string_view key) const;
 };
 
 // What changed from `before` to `after`, each key with its roles before or

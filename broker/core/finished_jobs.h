@@ -35,6 +35,9 @@ struct FinishedJob {
   // Steps whose stdout the spool captured (others read it with
   // stdin_from): their files go when the job is forgotten.
   std::vector<uint32_t> captured = {};
+  // Who submitted it (recovery.h, JobRecord): owner_key "" without keys.
+  std::string owner = {};
+  std::string owner_key = {};
 };
 
 class FinishedJobs {

@@ -55,6 +55,24 @@ TEST_CASE("Roles: each list gives its role, both give both") {
   CHECK(lists.Describe(kHash) == "key #q:rM>}U...");
 }
 
+TEST_CASE("Roles: an admin is a submitter too, and owners are named by comment") {
+  AccessLists lists;
+  lists.submitters = {{kB, "bob"}};
+  lists.admins = {{kA, "boss"}};
+  CHECK(lists.RolesOf(kA) == kSubmitterRole);
+  CHECK(lists.IsAdmin(kA));
+  CHECK_FALSE(lists.IsAdmin(kB));
+  CHECK(lists.NameOf(kA) == "boss");
+  CHECK(lists.NameOf(kB) == "bob");
+  CHECK(lists.NameOf(kHash) == "key #q:rM>}U...");
+  // Taken off the admins' list: a change of roles, for the log.
+  AccessLists after = lists;
+  after.admins.clear();
+  const std::vector<AccessChange> changes = Diff(lists, after);
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].key == kA);
+}
+
 TEST_CASE("Refusal: a submitter key cannot act as a worker, nor a worker key as a client") {
   CHECK(Refusal(kWorkerRole, MessageType::kWorkerHello).empty());
   CHECK(Refusal(kWorkerRole, MessageType::kTaskOutput).empty());
