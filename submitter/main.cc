@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -419,13 +420,23 @@ int RunStatus(const Options& o, zmq::context_t* ctx) {
     };
     uint32_t total = 0;
     for (uint32_t c : j.counts) total += c;
-    printf("  job %lu%s: %s, %u/%u succeeded, %u running, %u failed",
-           static_cast<unsigned long>(j.id.value), j.name.empty() ? "" : (" (" + j.name + ")").c_str(),
-           JobStateName(j.state), count(StepState::kSucceeded), total, count(StepState::kRunning),
-           count(StepState::kFailed));
+    char line[512];
+    snprintf(line, sizeof line, "  job %lu%s: %s, %u/%u succeeded, %u running, %u failed",
+             static_cast<unsigned long>(j.id.value),
+             j.name.empty() ? "" : (" (" + j.name + ")").c_str(), JobStateName(j.state),
+             count(StepState::kSucceeded), total, count(StepState::kRunning),
+             count(StepState::kFailed));
     // Without keys the owner is the name its submit gave: nothing checks it.
-    if (!j.owner.empty()) printf(", by %s%s", j.owner.c_str(), j.owner_verified ? "" : " (unverified)");
-    printf("\n");
+    // On the job's line if that still fits 80 columns, else under it.
+    const std::string by =
+        j.owner.empty() ? "" : "by " + j.owner + (j.owner_verified ? "" : " (unverified)");
+    if (by.empty()) {
+      printf("%s\n", line);
+    } else if (strlen(line) + 2 + by.size() <= 80) {
+      printf("%s, %s\n", line, by.c_str());
+    } else {
+      printf("%s\n    %s\n", line, by.c_str());
+    }
     for (const std::string& w : j.waiting) printf("    waiting: %s\n", w.c_str());
     if (!j.reason.empty()) printf("    %s\n", j.reason.c_str());
   }

@@ -321,6 +321,13 @@ std::vector<nlohmann::json> Cluster::SubmitJson(const std::string& job_file, int
   return JsonLines(r.out);
 }
 
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
 std::vector<nlohmann::json> JsonLines(const std::string& text) {
   std::vector<nlohmann::json> events;
   std::istringstream lines(text);

@@ -180,6 +180,8 @@ class Cluster {
   std::map<std::string, std::string> worker_env_, user_env_;
 };
 
+// The lines of `text`, without their newlines.
+std::vector<std::string> Lines(const std::string& text);
 // Parses one JSON object per line (blank lines skipped): `submit --json`'s output.
 std::vector<nlohmann::json> JsonLines(const std::string& text);
 

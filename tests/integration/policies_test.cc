@@ -47,13 +47,6 @@ json JobIn(const TempDir& dir, json steps, json job_fields = json::object()) {
   return job;
 }
 
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
 // The "STEP ATTEMPT" part of each line of $D/log (the job id dropped).
 std::vector<std::string> LoggedAttempts(const TempDir& dir) {
   std::vector<std::string> out;

@@ -99,13 +99,6 @@ constexpr const char* kFakeWorker = R"sh(printf '%s\n' "$@" > "$out.args"
 echo "worker on $(uname -n)"
 )sh";
 
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
 std::string Describe(const std::vector<SlurmJobReport>& reports) {
   std::string out;
   for (const SlurmJobReport& r : reports) out += (out.empty() ? "" : ", ") + r.reason;

@@ -28,13 +28,6 @@ std::string Script(const std::string& name) {
   return std::string(DROVER_SOURCE_DIR) + "/deploy/slurm/" + name;
 }
 
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
 // What every job of these tests gets in its environment (sbatch passes the
 // submitter's on): Drover's programs, and a TMPDIR of the cluster's own, the
 // "local disk" of its nodes, which the scripts must leave empty.

@@ -27,17 +27,6 @@ std::string StepsWith(size_t count, const std::string& bad) {
   return json + "]}";
 }
 
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  for (size_t start = 0; start < text.size();) {
-    const size_t end = text.find('\n', start);
-    lines.push_back(text.substr(start, end - start));
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return lines;
-}
-
 TEST_CASE("submit validate prints the first 50 of 200,000 problems, and --all every one") {
   TempDir d;
   const std::string file = d.Write("job.json", StepsWith(200'000, R"("slots": 0)"));
