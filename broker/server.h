@@ -160,6 +160,9 @@ class Server : private Outbox {
     uint64_t sent = 0;   // log offset sent up to
     uint64_t acked = 0;  // log offset the client has consumed
     int64_t sent_at = 0;  // when events were last sent
+    // A watch without `follow` ends here (the log's size when it came),
+    // after a JobEvents that says `last`; a following one never does.
+    uint64_t stop = UINT64_MAX;
   };
   // What the shell keeps of a running job besides the core's state.
   struct RunningJob {
@@ -231,7 +234,11 @@ class Server : private Outbox {
   // reply was lost: answers with the job it made. False if the key is new.
   bool AnswerRepeat(const std::string& route, const std::string& key, bool follow);
   // What `submit status` shows the client at `route`.
+  // server_queries.cc: what clients ask about. Both answer `route` with
+  // the jobs its key may see (MayTouch); workers are everyone's to see.
   StatusReply BuildStatus(const std::string& route, int64_t now) const;
+  // Running and ended jobs, with owners and times, in no particular order.
+  std::vector<JobStatus> VisibleJobs(const std::string& route, int64_t now) const;
   // Accepts a validated job under a new id (or the id its key already has).
   void Accept(const std::string& route, JobSpec spec, std::string job_file, std::string key,
               bool follow, JobId resumed_from, const std::vector<bool>* succeeded, int64_t now);

@@ -1,5 +1,5 @@
 // Server (server.h): jobs as clients see them: submissions, watching,
-// cancelling, resuming, status, the events fed to followers, and what is
+// cancelling, resuming, the events fed to followers, and what is
 // kept of jobs that are over.
 
 #include <spdlog/spdlog.h>
@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "broker/core/job_query.h"
 #include "broker/server.h"
 #include "shared/clock.h"
 #include "shared/codec.h"
@@ -52,6 +53,8 @@ void Server::HandleClientMessage(Peer& /*peer*/, const std::string& route, Messa
     HandleAllocRequest(route, *alloc, now);
   } else if (auto* forget = std::get_if<ForgetJobs>(&msg)) {
     HandleForget(route, *forget);
+  } else if (auto* list = std::get_if<ListJobs>(&msg)) {
+    Reply(route, SelectJobs(VisibleJobs(route, now), *list));
   }
   // Heartbeat: being heard is all it says. Nothing else gets here (roles.h).
 }
@@ -170,7 +173,8 @@ Result<JobAccepted> Server::AcceptedFor(JobId id) const {
 }
 
 void Server::HandleWatch(const std::string& route, const WatchJob& watch) {
-  if (std::string why = Forbidden(route, watch.job, "watch"); !why.empty()) {
+  if (std::string why = Forbidden(route, watch.job, watch.follow ? "watch" : "read");
+      !why.empty()) {
     ReplyError(route, ErrorCode::kForbidden, why);
     return;
   }
@@ -181,7 +185,11 @@ void Server::HandleWatch(const std::string& route, const WatchJob& watch) {
   }
   Reply(route, accepted.value());
   // From where the client got to (it reconnects after a broker restart).
-  followers_.push_back(Follower{route, watch.job, watch.offset, watch.offset, 0});
+  Follower& f = followers_.emplace_back(Follower{route, watch.job, watch.offset, watch.offset, 0});
+  if (!watch.follow) {
+    EventLog* log = spool_->Log(watch.job);
+    f.stop = std::max(watch.offset, log == nullptr ? 0 : log->size());
+  }
 }
 
 void Server::HandleDrainWorker(const std::string& route, const DrainWorker& drain) {
@@ -294,27 +302,6 @@ void Server::HandleResume(const std::string& route, ResumeJob& resume, int64_t n
          &succeeded, now);
 }
 
-StatusReply Server::BuildStatus(const std::string& route, int64_t now) const {
-  StatusReply reply = scheduler_.Status(now);
-  // Each client sees its own jobs (and those without an owner key); an
-  // admin sees all. Workers are everyone's to see.
-  std::erase_if(reply.jobs, [&](JobStatus& j) {
-    auto r = running_.find(j.id);
-    if (r == running_.end()) return false;
-    j.owner = r->second.owner;
-    j.owner_verified = !r->second.owner_key.empty();
-    return !MayTouch(route, r->second.owner_key);
-  });
-  for (const auto& [id, job] : finished_.all()) {
-    if (!MayTouch(route, job.owner_key)) continue;
-    reply.jobs.push_back(JobStatus{id, job.name, job.state, job.counts, {}, job.reason, job.owner,
-                                   !job.owner_key.empty()});
-  }
-  std::sort(reply.jobs.begin(), reply.jobs.end(),
-            [](const JobStatus& a, const JobStatus& b) { return a.id < b.id; });
-  return reply;
-}
-
 void Server::Publish(JobId job, const Event& event) {
   if (const auto* ended = std::get_if<JobEnded>(&event)) {
     if (!replaying_) {
@@ -394,27 +381,41 @@ int64_t Server::PumpFollowers(int64_t now) {
     Follower& f = followers_[i];
     EventLog* log = spool_->Log(f.job);
     bool done = log == nullptr;
-    const uint64_t waiting = done || f.sent >= log->size() ? 0 : log->size() - f.sent;
+    const uint64_t end = done ? 0 : std::min(log->size(), f.stop);
+    const uint64_t waiting = f.sent >= end ? 0 : end - f.sent;
+    // A reader that stops at `stop` is not kept waiting for more to come.
     const bool due = !done && (waiting >= kEventsPromptBytes || log->ended() ||
-                               now - f.sent_at >= kEventsDelayMs);
+                               f.stop != UINT64_MAX || now - f.sent_at >= kEventsDelayMs);
     if (waiting > 0 && !due) {
       next = next < 0 ? f.sent_at + kEventsDelayMs : std::min(next, f.sent_at + kEventsDelayMs);
     }
-    while (due && f.sent < log->size() && f.sent - f.acked < kEventsWindowBytes) {
+    bool told_last = false;
+    while (due && f.sent < end && f.sent - f.acked < kEventsWindowBytes) {
       const size_t room = static_cast<size_t>(kEventsWindowBytes - (f.sent - f.acked));
       Result<std::string_view> chunk =
-          log->Read(f.sent, std::min(room, kEventsChunkBytes), &read_scratch_);
+          log->Read(f.sent, std::min<uint64_t>({room, kEventsChunkBytes, end - f.sent}),
+                    &read_scratch_);
       if (!chunk.ok()) {
         spdlog::error("job {}: {}", f.job.value, chunk.status().message());
         done = true;
         break;
       }
       std::string bytes;
-      EncodeJobEvents(f.job, f.sent, chunk.value(), &bytes);
+      const bool last = f.sent + chunk->size() >= f.stop;
+      EncodeJobEvents(f.job, f.sent, chunk.value(), last, &bytes);
       f.sent += chunk->size();
       f.sent_at = now;
       ++counters_.sent;
       if (!SendRoutedEncoded(*router_, f.route, std::move(bytes))) gone_clients_.push_back(f.route);
+      told_last = done = last;
+    }
+    // Nothing (more) was there to read: an empty log, one read to its end
+    // before, or none at all. The reader is still told that this is all.
+    if (!told_last && f.stop != UINT64_MAX && (log == nullptr || f.sent >= f.stop)) {
+      std::string bytes;
+      EncodeJobEvents(f.job, f.sent, {}, true, &bytes);
+      if (!SendRoutedEncoded(*router_, f.route, std::move(bytes))) gone_clients_.push_back(f.route);
+      done = true;
     }
     // A follower that has acknowledged the whole of an ended job is done.
     if (!done && log->ended() && f.acked >= log->size()) done = true;

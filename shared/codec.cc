@@ -43,16 +43,18 @@ void EncodeTaskOutput(const TaskKey& key, Stream stream, std::string_view data, 
   packer.pack(offset);
 }
 
-void EncodeJobEvents(JobId job, uint64_t offset, std::string_view records, std::string* out) {
+void EncodeJobEvents(JobId job, uint64_t offset, std::string_view records, bool last,
+                     std::string* out) {
   out->reserve(out->size() + records.size() + 32);
   StringSink sink(out);
   msgpack::packer<StringSink> packer(sink);
   packer.pack_array(2);
   packer.pack(static_cast<uint8_t>(JobEvents::kType));
-  packer.pack_array(3);
+  packer.pack_array(4);
   packer.pack(job);
   packer.pack(offset);
   PackBin(packer, records);
+  packer.pack(last);
 }
 
 void EncodeDispatch(const TaskRef* tasks, size_t count, uint64_t results_acked, std::string* out) {
@@ -182,6 +184,8 @@ const char* MessageTypeName(MessageType type) {
     case MessageType::kAllocReply: return "AllocReply";
     case MessageType::kForgetJobs: return "ForgetJobs";
     case MessageType::kForgetReply: return "ForgetReply";
+    case MessageType::kListJobs: return "ListJobs";
+    case MessageType::kJobList: return "JobList";
   }
   return "unknown";
 }

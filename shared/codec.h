@@ -32,7 +32,8 @@ std::string EncodeMessage(const Message& msg);
 // the same TaskOutput / JobEvents; codec_test checks it.
 void EncodeTaskOutput(const TaskKey& key, Stream stream, std::string_view data, uint64_t offset,
                       std::string* out);
-void EncodeJobEvents(JobId job, uint64_t offset, std::string_view records, std::string* out);
+void EncodeJobEvents(JobId job, uint64_t offset, std::string_view records, bool last,
+                     std::string* out);
 
 // A task as the broker dispatches it: views of the step it runs, so that a
 // dispatch copies none of the step's argv, env or cwd. `step` and the bytes

@@ -43,7 +43,9 @@ namespace drover {
 // 4: allocation queues (AllocRequest, AllocReply, ErrorCode::kUnknownQueue;
 // `slurm_job_id` in WorkerHello and WorkerStatus).
 // 5: forgetting jobs (ForgetJobs, ForgetReply).
-inline constexpr uint32_t kProtocolVersion = 5;
+// 6: queries (ListJobs, JobList; `follow` in WatchJob, `last` in JobEvents;
+// times in JobStatus and WorkerStatus).
+inline constexpr uint32_t kProtocolVersion = 6;
 
 // Liveness defaults: a peer silent for kHeartbeatMs * kHeartbeatLiveness is gone.
 inline constexpr uint32_t kHeartbeatMs = 1000;
@@ -94,6 +96,9 @@ enum class MessageType : uint8_t {
   kDrainAccepted = 55,
   kAllocReply = 56,
   kForgetReply = 57,
+  // Queries: client -> broker, then broker -> client.
+  kListJobs = 60,
+  kJobList = 61,
 };
 
 enum class ErrorCode : uint8_t {
@@ -348,11 +353,16 @@ struct SubmitJob {
 };
 
 // Follow a job from byte `offset` of its event log (0: from the start).
+// Answered by JobAccepted, then JobEvents from `offset` on. With `follow`
+// they go on until the job ends; without, they stop where the job's event
+// log ended when the watch came (its last JobEvents says `last`), which is
+// how `submit logs` and `info` read a running job as it is now.
 struct WatchJob {
   static constexpr MessageType kType = MessageType::kWatchJob;
   JobId job;
   uint64_t offset = 0;
-  MSGPACK_DEFINE(job, offset)
+  bool follow = true;
+  MSGPACK_DEFINE(job, offset, follow)
 };
 
 // Run a finished job again as a new job, keeping the steps that succeeded.
@@ -426,6 +436,19 @@ struct ForgetJobs {
   MSGPACK_DEFINE(jobs)
 };
 
+// Jobs this client may see (its own, or all for an admin) that match every
+// filter given, newest first: answered by JobList.
+struct ListJobs {
+  static constexpr MessageType kType = MessageType::kListJobs;
+  std::vector<JobId> ids;          // only these; empty: any
+  std::vector<JobState> states;    // in one of these states; empty: any
+  std::string name_glob;           // name matches this fnmatch(3) glob; empty: any
+  std::string owner;               // submitted by this owner; empty: anyone
+  int64_t since_ms = 0;            // submitted at or after this wall time; 0: ever
+  uint32_t limit = 0;              // at most this many, the newest; 0: all
+  MSGPACK_DEFINE(ids, states, name_glob, owner, since_ms, limit)
+};
+
 // ---- Broker -> client ----
 
 // Answers SubmitJob and WatchJob. Events name steps by index into step_ids.
@@ -445,12 +468,14 @@ struct JobRejected {
 
 // A run of the job's event log: `records` is the log's bytes from `offset`
 // on, whole records only (see codec.h: AppendEventRecord).
+// `last`: no more will come for this watch (WatchJob without `follow`).
 struct JobEvents {
   static constexpr MessageType kType = MessageType::kJobEvents;
   JobId job;
   uint64_t offset = 0;
   Blob records;
-  MSGPACK_DEFINE(job, offset, records)
+  bool last = false;
+  MSGPACK_DEFINE(job, offset, records, last)
 };
 
 struct CancelAccepted {
@@ -500,8 +525,12 @@ struct WorkerStatus {
   uint64_t time_left_ms = 0;  // until its time limit; 0: none
   bool draining = false;      // takes no new steps; leaves when done
   uint64_t slurm_job_id = 0;  // the Slurm job it runs in; 0: none
+  // Wall clock, ms since the Unix epoch (the broker's): when it connected
+  // (this time, after a reconnect) and when it was last heard from.
+  int64_t connected_ms = 0;
+  int64_t heard_ms = 0;
   MSGPACK_DEFINE(id, name, host, slots, used, labels, silent_ms, resources, resources_used,
-                 time_left_ms, draining, slurm_job_id)
+                 time_left_ms, draining, slurm_job_id, connected_ms, heard_ms)
 };
 
 struct JobStatus {
@@ -517,7 +546,13 @@ struct JobStatus {
   // name its submit gave, which nothing checks (owner_verified false).
   std::string owner = {};
   bool owner_verified = false;
-  MSGPACK_DEFINE(id, name, state, counts, waiting, reason, owner, owner_verified)
+  // Wall clock, ms since the Unix epoch: when the broker accepted it, and
+  // when it ended (0 while it runs). Jobs of a broker older than these
+  // times may have 0 for either.
+  int64_t submitted_ms = 0;
+  int64_t ended_ms = 0;
+  MSGPACK_DEFINE(id, name, state, counts, waiting, reason, owner, owner_verified, submitted_ms,
+                 ended_ms)
 };
 
 struct StatusReply {
@@ -527,13 +562,22 @@ struct StatusReply {
   MSGPACK_DEFINE(workers, jobs)
 };
 
+// Answers ListJobs: the jobs chosen, newest first, and how many matched
+// before the limit cut them.
+struct JobList {
+  static constexpr MessageType kType = MessageType::kJobList;
+  std::vector<JobStatus> jobs;
+  uint32_t matched = 0;
+  MSGPACK_DEFINE(jobs, matched)
+};
+
 using Message =
     std::variant<Heartbeat, ErrorReply, WorkerHello, ClientHello, Welcome, Dispatch, KillTask,
                  OutputCredit, ResultsAck, TaskOutput, TaskResults, Goodbye, SubmitJob, WatchJob,
                  CancelJob, EventsAck, StatusRequest, ResumeJob, JobAccepted, JobRejected,
                  JobEvents, CancelAccepted, StatusReply, Retract, RetractDeclined, Drain,
                  Draining, DrainWorker, DrainAccepted, AllocRequest, AllocReply, ForgetJobs,
-                 ForgetReply>;
+                 ForgetReply, ListJobs, JobList>;
 
 // ---- Job events: the records of a job's event log and of JobEvents ----
 

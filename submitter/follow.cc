@@ -28,7 +28,11 @@ class Follower {
         signals_(signals),
         cluster_(cluster),
         submitted_(options.submitted),
-        reconnect_ms_(options.reconnect_ms) {
+        reconnect_ms_(options.reconnect_ms),
+        until_last_(options.until_last),
+        consumed_out_(options.consumed),
+        consumed_(options.offset),
+        acked_(options.offset) {
     view_.Accept(accepted);
     renderer_.Accepted(view_);
   }
@@ -58,12 +62,15 @@ class Follower {
   EmbeddedCluster* cluster_;
   const bool submitted_;
   const int64_t reconnect_ms_;
+  const bool until_last_;
+  uint64_t* const consumed_out_;
   JobView view_;
   const int64_t accepted_ms_ = MonotonicMs();
   int64_t last_heard_ = accepted_ms_;
   int64_t last_sent_ = last_heard_;
-  uint64_t consumed_ = 0;  // the job's event log, up to here
-  uint64_t acked_ = 0;     // ... of which the broker has been told
+  uint64_t consumed_;  // the job's event log, up to here
+  uint64_t acked_;     // ... of which the broker has been told
+  bool last_ = false;  // the broker said no more events come (until_last_)
   bool cancelling_ = false;
   bool leave_ = false;     // interrupted twice, or once while only watching
   bool forbidden_ = false;  // our key was taken off the broker's list
@@ -117,6 +124,7 @@ bool Follower::Receive(int64_t now) {
         continue;
       }
       consumed_ += events->records.bytes.size();
+      last_ = last_ || events->last;
       // Acknowledge in quarters of the broker's window: it never stalls,
       // and a busy job costs one ack per megabyte of events, not one per
       // message.
@@ -168,7 +176,7 @@ bool Follower::Reattach(const std::string& why) {
     bool refused = false;
     Status s = session_.Reconnect(std::min(kTryMs, deadline - now), &refused);
     if (s.ok()) {
-      session_.Send(WatchJob{view_.id(), consumed_});
+      session_.Send(WatchJob{view_.id(), consumed_, !until_last_});
       Result<Message> reply = session_.Receive(kTryMs);
       if (reply.ok() && std::holds_alternative<JobAccepted>(reply.value())) {
         renderer_.Notice("back in touch with the broker at " + session_.endpoint() +
@@ -224,6 +232,7 @@ ExitCode Follower::Run() {
     }
     now = MonotonicMs();
     renderer_.Refresh(view_, now, Elapsed(now));
+    if (consumed_out_ != nullptr) *consumed_out_ = consumed_;
     if (view_.ended()) {
       session_.Send(EventsAck{view_.id(), consumed_});  // the broker can let go of the job
       renderer_.Finished(view_, Elapsed(now));
@@ -232,6 +241,7 @@ ExitCode Follower::Run() {
       return view_.ended()->state == JobState::kSucceeded ? ExitCode::kOk
                                                           : ExitCode::kStepsFailed;
     }
+    if (last_) return ExitCode::kOk;
     if (now - last_sent_ >= session_.heartbeat_ms()) {
       // An ack is as good a sign of life as a heartbeat, and more useful.
       if (consumed_ > acked_) {

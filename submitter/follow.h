@@ -37,10 +37,18 @@ struct FollowOptions {
   // How long to keep trying to get back in touch with a broker that went
   // silent; 0: give up at once.
   int64_t reconnect_ms = 0;
+  // Where in the job's event log the watch asked to start (WatchJob.offset).
+  uint64_t offset = 0;
+  // The watch was sent without `follow`: stop at the JobEvents that says
+  // `last` (ExitCode::kOk), or at the job's end if that comes first.
+  bool until_last = false;
+  // If set: where in the event log it got to, when it returns.
+  uint64_t* consumed = nullptr;
 };
 
-// Follows the job `accepted` names until it ends, or until Ctrl-C makes a
-// watcher leave (ExitCode::kInterrupted). `signals` reports SIGINT and
+// Follows the job `accepted` names until it ends (or, until_last, until the
+// broker says that was all), or until Ctrl-C makes a watcher leave
+// (ExitCode::kInterrupted). `signals` reports SIGINT and
 // SIGTERM; `cluster` is the embedded one, or nullptr.
 ExitCode Follow(Session& session, const JobAccepted& accepted, Renderer& renderer,
                 SignalFd& signals, EmbeddedCluster* cluster, FollowOptions options);

@@ -15,6 +15,7 @@
 #include "shared/run_text.h"
 #include "submitter/progress_line.h"
 #include "submitter/renderer.h"
+#include "submitter/step_table.h"
 
 namespace drover::submit {
 namespace {
@@ -206,21 +207,6 @@ class HumanRenderer : public Renderer {
     progress_shown_ = false;
   }
 
-  static std::string ExitColumn(const StepView& v) {
-    if (!v.run) return "-";
-    switch (v.run->outcome) {
-      case Outcome::kExited: return std::to_string(v.run->exit_code);
-      case Outcome::kSignaled: return SignalName(v.run->signal);
-      case Outcome::kTimedOut: return "timeout";
-      case Outcome::kSpawnFailed: return "no-start";
-      case Outcome::kKilled: return "killed";
-      case Outcome::kLost: return "lost";
-      case Outcome::kNotRun: return "not-run";
-      case Outcome::kRetracted: return "moved";
-    }
-    return "?";
-  }
-
   void Summary(const JobView& view) {
     std::vector<uint32_t> rows;
     for (uint32_t i = 0; i < view.size(); ++i) rows.push_back(i);
@@ -238,39 +224,7 @@ class HumanRenderer : public Renderer {
       if (hidden > 0) fprintf(err_, "(all %zu steps succeeded or were not needed)\n", view.size());
       return;
     }
-    // TRIES: the attempt the row shows (retries and lost attempts count);
-    // CPU and MEM: its CPU time (user + system) and peak resident memory,
-    // as the worker measured them (the whole process tree's).
-    std::vector<std::array<std::string, 9>> table;
-    table.push_back({"STEP", "STATE", "TRIES", "WORKER", "EXIT", "START", "TIME", "CPU", "MEM"});
-    const int64_t t0 = view.first_start_ms();
-    for (uint32_t i : rows) {
-      const StepView& v = view.step(StepIndex(i));
-      std::string start = "-", time = "-", cpu = "-", mem = "-";
-      if (v.run && v.run->started_ms > 0) {
-        start = "+" + FormatDuration(v.run->started_ms - t0);
-        time = FormatDuration(v.run->duration_ms());
-        cpu = FormatDuration((v.run->user_cpu_us + v.run->sys_cpu_us) / 1000);
-        if (v.run->max_rss_kb > 0) {
-          mem = FormatAmount("mem", static_cast<uint64_t>(v.run->max_rss_kb) * 1024);
-        }
-      }
-      table.push_back({view.id_of(StepIndex(i)), StepStateName(v.state),
-                       v.attempt > 0 ? std::to_string(v.attempt) : "-",
-                       v.worker.empty() ? "-" : v.worker, ExitColumn(v), start, time, cpu, mem});
-    }
-    std::array<size_t, 9> width{};
-    for (const auto& row : table) {
-      for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
-    }
-    for (const auto& row : table) {
-      std::string line;
-      for (size_t c = 0; c < row.size(); ++c) {
-        line += row[c];
-        if (c + 1 < row.size()) line += std::string(width[c] - row[c].size() + 2, ' ');
-      }
-      fprintf(err_, "%s\n", line.c_str());
-    }
+    for (const std::string& line : StepTableLines(view, rows)) fprintf(err_, "%s\n", line.c_str());
     if (hidden > 0) {
       fprintf(err_, "(%zu more steps not shown: only steps that did not succeed are listed)\n",
               hidden);

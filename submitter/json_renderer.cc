@@ -3,35 +3,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "submitter/json_fields.h"
 #include "submitter/renderer.h"
 
 namespace drover::submit {
 namespace {
 
 using nlohmann::json;
-
-json RunFields(const RunResult& run) {
-  json j;
-  j["outcome"] = OutcomeName(run.outcome);
-  j["exit_code"] = run.outcome == Outcome::kExited ? json(run.exit_code) : json(nullptr);
-  j["signal"] = run.signal != 0 ? json(run.signal) : json(nullptr);
-  if (!run.error.empty()) j["error"] = run.error;
-  j["started_ms"] = run.started_ms;
-  j["ended_ms"] = run.ended_ms;
-  j["duration_ms"] = run.duration_ms();
-  j["user_cpu_us"] = run.user_cpu_us;
-  j["sys_cpu_us"] = run.sys_cpu_us;
-  j["max_rss_kb"] = run.max_rss_kb;
-  return j;
-}
-
-json Counts(const std::vector<uint32_t>& counts) {
-  json j = json::object();
-  for (size_t i = 0; i < counts.size() && i < kStepStateCount; ++i) {
-    j[StepStateName(static_cast<StepState>(i))] = counts[i];
-  }
-  return j;
-}
 
 class JsonRenderer : public Renderer {
  public:
@@ -65,7 +43,7 @@ class JsonRenderer : public Renderer {
            {"reason", e->reason}};
     } else if (const auto* e = std::get_if<JobEnded>(&event)) {
       j = {{"event", "job_finished"}, {"job", view.id().value},
-           {"state", JobStateName(e->state)}, {"counts", Counts(e->counts)}};
+           {"state", JobStateName(e->state)}, {"counts", CountsJson(e->counts)}};
     }
     Write(j);
   }
@@ -79,12 +57,7 @@ class JsonRenderer : public Renderer {
   void Finished(const JobView&, std::optional<int64_t>) override { fflush(out_); }
 
  private:
-  void Write(const json& j) {
-    // Output that is not valid UTF-8 is written with U+FFFD replacements.
-    const std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace);
-    fwrite(line.data(), 1, line.size(), out_);
-    fputc('\n', out_);
-  }
+  void Write(const json& j) { WriteJsonLine(out_, j); }
 
   FILE* out_;
 };

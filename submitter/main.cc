@@ -29,6 +29,7 @@
 #include "submitter/embedded.h"
 #include "submitter/exit_codes.h"
 #include "submitter/follow.h"
+#include "submitter/query_cli.h"
 #include "submitter/renderer.h"
 #include "submitter/session.h"
 #include "submitter/shown_problems.h"
@@ -676,7 +677,10 @@ int main(int argc, char** argv) {
   forget->add_option("jobs", o.forget_jobs, "Job ids")->required();
   AllocCli alloc_cli;
   alloc_cli.AddTo(&app);
+  QueryCli query_cli;
+  query_cli.AddTo(&app);
   std::vector<CLI::App*> broker_commands = alloc_cli.commands();
+  for (CLI::App* sub : query_cli.commands()) broker_commands.push_back(sub);
   broker_commands.push_back(drain);
   broker_commands.push_back(forget);
   for (CLI::App* sub : broker_commands) {
@@ -731,5 +735,14 @@ int main(int argc, char** argv) {
   if (drain->parsed()) return RunWorkerDrain(o, &ctx);
   if (forget->parsed()) return RunForget(o, &ctx);
   if (alloc_cli.parsed()) return RunAlloc(o, alloc_cli, &ctx);
+  if (query_cli.parsed()) {
+    int code = 0;
+    std::unique_ptr<Session> session = OpenSession(o, &ctx, &code);
+    if (!session) return code;
+    QueryTiming timing;
+    timing.answer_ms = static_cast<int64_t>(o.connect_timeout_s * 1000);
+    timing.reconnect_ms = static_cast<int64_t>(o.reconnect_timeout_s * 1000);
+    return query_cli.Run(*session, signals.value(), timing);
+  }
   return RunJob(o, &ctx, signals.value());
 }

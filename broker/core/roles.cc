@@ -25,6 +25,7 @@ Senders SendersOf(MessageType type) {
     case MessageType::kDrainWorker:
     case MessageType::kAllocRequest:
     case MessageType::kForgetJobs:
+    case MessageType::kListJobs:
       return kClientSender;
     // What only the broker sends.
     case MessageType::kErrorReply:
@@ -43,6 +44,7 @@ Senders SendersOf(MessageType type) {
     case MessageType::kDrainAccepted:
     case MessageType::kAllocReply:
     case MessageType::kForgetReply:
+    case MessageType::kJobList:
       return kNoSender;
   }
   return kNoSender;

@@ -115,6 +115,7 @@ WorkerId Scheduler::OnWorkerHello(WorkerInfo info, const std::vector<TaskKey>& h
   // holds unstarted may be asked for again (it declines what has started).
   pool_.ForgetRetracts(w);
   w->last_heard = now;
+  w->connected_at = now;
   pool_.SetConnected(w, true);
   const std::set<TaskKey> has(held.begin(), held.end());
   std::vector<TaskKey> gone;

@@ -207,7 +207,10 @@ class Scheduler {
   // lease, else the broker's. The one place that rule is written.
   int64_t LeaseOf(const Job* job) const;
   const std::map<JobId, std::unique_ptr<Job>>& jobs() const { return jobs_; }
-  StatusReply Status(Time now) const;
+  // Workers and running jobs as `submit status` shows them. `wall_now` is
+  // the wall clock (ms since the Unix epoch) at `now`, for the times shown
+  // to people (a worker's connected_ms and heard_ms); 0 leaves those 0.
+  StatusReply Status(Time now, int64_t wall_now = 0) const;
 
  private:
   Job* MutableJob(JobId job);

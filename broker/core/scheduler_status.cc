@@ -69,13 +69,17 @@ void Scheduler::WatchWaiting(Time now) {
   }
 }
 
-StatusReply Scheduler::Status(Time now) const {
+StatusReply Scheduler::Status(Time now, int64_t wall_now) const {
   StatusReply reply;
   for (const auto& [id, w] : pool_.all()) {
     WorkerStatus& status = reply.workers.emplace_back(
         WorkerStatus{id, w.info.name, w.info.host, w.info.slots, w.busy(), w.info.labels,
                      w.connected ? 0 : std::max<Time>(1, now - w.last_heard)});
     status.draining = w.draining;
+    if (wall_now > 0) {
+      status.connected_ms = wall_now - (now - w.connected_at);
+      status.heard_ms = wall_now - (now - w.last_heard);
+    }
     status.slurm_job_id = w.info.slurm_job_id;
     if (w.ends_at > 0) status.time_left_ms = static_cast<uint64_t>(std::max<Time>(1, w.ends_at - now));
     for (const ResourceHeld& h : w.resources) {

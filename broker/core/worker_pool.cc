@@ -93,6 +93,7 @@ WorkerId WorkerPool::Add(WorkerInfo info, Time now) {
   SetResources(&w);
   w.free = w.capacity();
   w.last_heard = now;
+  w.connected_at = now;
   if (!w.info.instance.empty()) by_instance_[w.info.instance] = id;
   by_free_.emplace(w.free, id);
   by_idle_.emplace(w.idle(), id);

@@ -134,6 +134,7 @@ struct Worker {
   uint32_t used = 0;  // slots of its assigned attempts
   uint32_t free = 0;  // what it can still be assigned: capacity() - used, or 0
   Time last_heard = 0;
+  Time connected_at = 0;  // when it (last) said hello
   std::map<TaskKey, Assignment> running;
   // Slot units asked back from other workers for this one, not yet answered.
   uint32_t incoming = 0;

@@ -63,6 +63,19 @@ TEST_CASE("owners: with keys a submitter acts on its own jobs only, an admin on 
   Run forget = As(c, bob, {"forget", "1"});
   CHECK(forget.exit_code == 2);
   CHECK(Has(forget.err, "may forget it"));
+  // Nor list it, or read its steps or output.
+  CHECK(As(c, bob, {"jobs"}).out == "no jobs\n");
+  Run logs = As(c, bob, {"logs", "1"});
+  CHECK(logs.exit_code == 2);
+  CHECK_MESSAGE(Has(logs.err, "job 1 belongs to user: only its owner or an admin (admins.allow) "
+                              "may read it"),
+                logs.err);
+  CHECK(As(c, bob, {"info", "1"}).exit_code == 2);
+  Run admin_jobs = As(c, boss, {"jobs", "--json"});
+  REQUIRE(JsonLines(admin_jobs.out).size() == 1);
+  CHECK(JsonLines(admin_jobs.out)[0]["owner"] == "user");
+  CHECK(JsonLines(admin_jobs.out)[0]["owner_verified"] == true);
+  CHECK(As(c, boss, {"info", "1"}).exit_code == 0);
 
   // Its owner sees it, named; so does the admin, who may cancel it.
   CHECK(Has(As(c, "", {"status"}).out, "job 1 (slow): running, 0/1 succeeded, 0 running, "

@@ -74,8 +74,11 @@ TEST_CASE("the bulk encoders write exactly what EncodeMessage writes") {
     EncodeTaskOutput(key, Stream::kStderr, data, 1ull << 33, &direct);
     CHECK(direct == EncodeMessage(TaskOutput{key, Stream::kStderr, Blob{data}, 1ull << 33}));
     direct.clear();
-    EncodeJobEvents(JobId(9), 123456789, data, &direct);
-    CHECK(direct == EncodeMessage(JobEvents{JobId(9), 123456789, Blob{data}}));
+    for (bool last : {false, true}) {
+      direct.clear();
+      EncodeJobEvents(JobId(9), 123456789, data, last, &direct);
+      CHECK(direct == EncodeMessage(JobEvents{JobId(9), 123456789, Blob{data}, last}));
+    }
   }
 }
 

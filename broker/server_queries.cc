@@ -1,0 +1,40 @@
+// Server (server.h): what clients ask about: `submit status` and `submit
+// jobs`. Running jobs come from the core, ended ones from FinishedJobs; the
+// shell adds what only it keeps (owners, submission times).
+
+#include <algorithm>
+
+#include "broker/server.h"
+#include "shared/clock.h"
+
+namespace drover::broker {
+
+std::vector<JobStatus> Server::VisibleJobs(const std::string& route, int64_t now) const {
+  std::vector<JobStatus> jobs = scheduler_.Status(now).jobs;
+  std::erase_if(jobs, [&](JobStatus& j) {
+    auto r = running_.find(j.id);
+    if (r == running_.end()) return false;
+    j.owner = r->second.owner;
+    j.owner_verified = !r->second.owner_key.empty();
+    j.submitted_ms = r->second.submitted_ms;
+    return !MayTouch(route, r->second.owner_key);
+  });
+  for (const auto& [id, job] : finished_.all()) {
+    if (!MayTouch(route, job.owner_key)) continue;
+    JobStatus& j = jobs.emplace_back(JobStatus{id, job.name, job.state, job.counts, {}, job.reason,
+                                               job.owner, !job.owner_key.empty()});
+    j.submitted_ms = job.submitted_ms;
+    j.ended_ms = job.ended_ms;
+  }
+  return jobs;
+}
+
+StatusReply Server::BuildStatus(const std::string& route, int64_t now) const {
+  StatusReply reply = scheduler_.Status(now, WallMs());
+  reply.jobs = VisibleJobs(route, now);
+  std::sort(reply.jobs.begin(), reply.jobs.end(),
+            [](const JobStatus& a, const JobStatus& b) { return a.id < b.id; });
+  return reply;
+}
+
+}  // namespace drover::broker
