@@ -24,7 +24,8 @@
 //                   results the broker makes itself: a step that could not
 //                   be sent).
 //   LostRecord      an attempt was given up (lease run out, worker gone).
-//   CancelRecord    a job was cancelled on request.
+//   CancelRecord    a job was cancelled on request (with its cleanup steps
+//                   still to run, or not).
 //   FinishedRecord  a job that is over: what status, --watch and --resume
 //                   need of it once its state is dropped.
 //   RunningRecord   a running job with every step's state (snapshots only).
@@ -148,10 +149,14 @@ struct LostRecord {
   MSGPACK_DEFINE(key, reason)
 };
 
+// `cleanup`: its cleanup steps still run (a CancelJob without `now`). False
+// in the records of brokers from before cleanup steps ran on a
+// cancellation, which is what those brokers did.
 struct CancelRecord {
   static constexpr RecordType kType = RecordType::kCancel;
   JobId job;
-  MSGPACK_DEFINE(job)
+  bool cleanup = false;
+  MSGPACK_DEFINE(job, cleanup)
 };
 
 struct FinishedRecord {
@@ -194,8 +199,12 @@ struct RunningRecord {
   int64_t submitted_ms = 0;
   std::string owner = {};  // as in JobRecord
   std::string owner_key = {};
+  // Cancelled, with its cleanup steps still to run (false in older
+  // brokers' snapshots, which ran none).
+  bool cleanup = false;
   MSGPACK_DEFINE(job, key, job_file, states, attempts, failures, losses, workers, instances, names,
-                 conditional, cancelled, aborted, cancel_reason, submitted_ms, owner, owner_key)
+                 conditional, cancelled, aborted, cancel_reason, submitted_ms, owner, owner_key,
+                 cleanup)
 };
 
 // The next job id to hand out (snapshots: ids are never reused).

@@ -261,12 +261,17 @@ void Server::HandleCancel(const std::string& route, const CancelJob& cancel, int
     ReplyError(route, ErrorCode::kUnknownJob, NoSuchJob(cancel.job));
     return;
   }
-  if (!job->cancelled()) {
-    spdlog::info("{} cancelled on request", JobName(job->id(), job->spec().name));
-    Journal(CancelRecord{cancel.job});
+  const bool cleanup = !cancel.now;
+  if (!job->cancelled() || (!cleanup && !job->cleanup_stopped())) {
+    spdlog::info("{} {} on request", JobName(job->id(), job->spec().name),
+                 job->cancelled() ? "has its cleanup stopped"
+                                  : cleanup ? "cancelled" : "cancelled without cleanup");
+    Journal(CancelRecord{cancel.job, cleanup});
   }
-  scheduler_.OnCancel(cancel.job, now);
-  Reply(route, CancelAccepted{cancel.job});
+  scheduler_.OnCancel(cancel.job, now, cleanup);
+  // It may have ended already (nothing ran); then none is left.
+  const Job* after = scheduler_.FindJob(cancel.job);
+  Reply(route, CancelAccepted{cancel.job, after != nullptr ? after->CleanupLeft() : 0});
 }
 
 void Server::HandleResume(const std::string& route, ResumeJob& resume, int64_t now) {

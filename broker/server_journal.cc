@@ -208,7 +208,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
             return Status::Ok();
           },
           [&](const CancelRecord& r) -> Status {
-            scheduler_.OnCancel(r.job, now);
+            scheduler_.OnCancel(r.job, now, r.cleanup);
             return Status::Ok();
           },
           [&](const FinishedRecord& r) -> Status {
@@ -274,7 +274,8 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
               workers.emplace_back(r.instances[i], r.names[i]);
             }
             scheduler_.RestoreJob(r.job, std::move(spec).value(), steps, workers,
-                                  r.cancelled ? &r.cancel_reason : nullptr, r.aborted, now);
+                                  r.cancelled ? &r.cancel_reason : nullptr, r.aborted, r.cleanup,
+                                  now);
             return Status::Ok();
           },
           [&](const NextJobRecord& r) -> Status {
@@ -421,6 +422,7 @@ Status Server::TakeSnapshot() {
       r.cancelled = job->cancelled();
       r.aborted = job->aborted();
       r.cancel_reason = job->cancel_reason();
+      r.cleanup = job->cancelled() && !job->cleanup_stopped();
       put(r);
     }
   });

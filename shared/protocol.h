@@ -375,10 +375,14 @@ struct ResumeJob {
   MSGPACK_DEFINE(job, follow, key)
 };
 
+// Cancel a job: running steps are killed and the others never start, but
+// its cleanup steps (`when: always`) still run, unless `now`: then they
+// are stopped too, also when the job was cancelled before without `now`.
 struct CancelJob {
   static constexpr MessageType kType = MessageType::kCancelJob;
   JobId job;
-  MSGPACK_DEFINE(job)
+  bool now = false;
+  MSGPACK_DEFINE(job, now)
 };
 
 struct EventsAck {
@@ -481,7 +485,9 @@ struct JobEvents {
 struct CancelAccepted {
   static constexpr MessageType kType = MessageType::kCancelAccepted;
   JobId job;
-  MSGPACK_DEFINE(job)
+  // Its cleanup steps that still run, or will (0 after `now`).
+  uint32_t cleanup_left = 0;
+  MSGPACK_DEFINE(job, cleanup_left)
 };
 
 struct DrainAccepted {

@@ -613,7 +613,8 @@ AllocDemand ComputeDemand(const AllocQueues& queues,
     const AllocQueueParams& p = q.params;
     uint64_t units = 0;
     for (const auto& [job_id, job] : jobs) {
-      if (job->finished() || job->cancelled() || job->queued() == 0) continue;
+      // (A cancelled job queues only cleanup steps, which must run too.)
+      if (job->finished() || job->queued() == 0) continue;
       // max_parallel: more workers cannot start more than it allows.
       uint64_t allowed = UINT64_MAX;
       if (job->spec().max_parallel != 0) {

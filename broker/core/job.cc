@@ -282,6 +282,14 @@ uint32_t Job::unfinished() const {
   return n;
 }
 
+uint32_t Job::CleanupLeft() const {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < runs_.size(); ++i) {
+    n += Cleans(StepIndex(i)) && !IsFinal(runs_[i].state);
+  }
+  return n;
+}
+
 JobState Job::Outcome() const {
   if (!finished_) return JobState::kRunning;
   if (aborted_) return JobState::kFailed;
@@ -303,6 +311,10 @@ void Job::CheckInvariants() const {
     if (r.state == StepState::kRunning) {
       ++running;
       slots += spec_.steps[i].slots;
+    }
+    if (cancelled_ && (r.state == StepState::kWaiting || r.state == StepState::kReady) &&
+        !Cleans(StepIndex(static_cast<uint32_t>(i)))) {
+      throw std::logic_error("job: a step of a cancelled job waits that is no cleanup step");
     }
     if (r.state == StepState::kWaiting) {
       uint32_t pending = 0;
@@ -331,6 +343,9 @@ void Job::CheckInvariants() const {
   }
   if (queued != this->queued()) throw std::logic_error("job: queue sizes");
   if (finished_ != (unfinished() == 0)) throw std::logic_error("job: finished flag");
+  if (cleanup_stopped_ && !cancelled_) {
+    throw std::logic_error("job: cleanup stopped, not cancelled");
+  }
 }
 
 }  // namespace drover::broker

@@ -30,6 +30,8 @@
 //   4. running_steps/running_slots sum the kRunning steps (and their slots).
 //   5. unfinished == steps not in a final state.
 //   6. Every queued entry carries its step's priority and current rank.
+//   7. In a cancelled job every step still kWaiting or kReady is a cleanup
+//      step that still runs (Cleans); cleanup_stopped() implies cancelled().
 #pragma once
 
 #include <array>
@@ -217,11 +219,24 @@ class Job {
 
   bool cancelled() const { return cancelled_; }
   // Cancelled on request, or aborted (abort_on_exit: then the job failed).
-  void set_cancelled(std::string reason, bool aborted) {
+  // With `cleanup`, its `when: always` steps still run (Cleans); without,
+  // nothing of it runs on (`submit --cancel --now`).
+  void set_cancelled(std::string reason, bool aborted, bool cleanup) {
     cancelled_ = true;
     aborted_ = aborted;
+    cleanup_stopped_ = !cleanup;
     cancel_reason_ = std::move(reason);
   }
+  // A cancelled job's cleanup is cut short: its `always` steps stop too.
+  void StopCleanup() { cleanup_stopped_ = true; }
+  bool cleanup_stopped() const { return cleanup_stopped_; }
+  // Whether `s` is a cleanup step that still runs should the job be (or
+  // now that it is) cancelled: a `when: always` step, unless cleanup was
+  // stopped. Argo's exit handlers and DAGMan's FINAL node do the same: the
+  // work is given up, its cleanup is not.
+  bool Cleans(StepIndex s) const { return step(s).when == When::kAlways && !cleanup_stopped_; }
+  // Cleanup steps not yet final (0 once cleanup is stopped).
+  uint32_t CleanupLeft() const;
   const std::string& cancel_reason() const { return cancel_reason_; }
   bool aborted() const { return aborted_; }
   bool finished() const { return finished_; }
@@ -260,6 +275,7 @@ class Job {
   uint32_t delayed_ = 0;
   bool cancelled_ = false;
   bool aborted_ = false;
+  bool cleanup_stopped_ = false;
   std::string cancel_reason_;
   bool finished_ = false;
 };

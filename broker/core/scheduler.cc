@@ -64,39 +64,49 @@ void Scheduler::OnSubmit(JobId id, JobSpec spec, Time /*now*/, const std::vector
   MaybeFinish(job);
 }
 
-bool Scheduler::OnCancel(JobId id, Time /*now*/) {
+bool Scheduler::OnCancel(JobId id, Time /*now*/, bool cleanup) {
   Job* job = MutableJob(id);
   if (job == nullptr || job->finished()) return false;
-  CancelJob(job, "the job was cancelled");
+  if (!job->cancelled()) {
+    job->set_cancelled("the job was cancelled", /*aborted=*/false, cleanup);
+    CancelRest(job);
+  } else if (!cleanup && !job->cleanup_stopped()) {
+    job->StopCleanup();
+    CancelRest(job, /*stopping_cleanup=*/true);
+  }
   return true;
 }
 
-void Scheduler::CancelJob(Job* job, const std::string& reason) {
-  if (job->finished() || job->cancelled()) return;
-  job->set_cancelled(reason, /*aborted=*/false);
-  CancelRest(job);
-}
-
-void Scheduler::CancelRest(Job* job) {
+void Scheduler::CancelRest(Job* job, bool stopping_cleanup) {
   const JobId id = job->id();
-  job->ClearQueues();
-  jobs_with_ready_.erase(id);
+  std::vector<StepIndex> decide;
   for (uint32_t i = 0; i < job->size(); ++i) {
     const StepIndex s(i);
     StepRun& r = job->run(s);
+    if (job->Cleans(s)) continue;  // it runs, or will, as if nothing happened
     if (r.state == StepState::kWaiting || r.state == StepState::kReady) {
-      // Every step not yet started is settled here, so there is nothing to
-      // release: dependents are cancelled by this same loop.
       if (r.delayed) {
         r.delayed = false;
         job->AddDelayed(-1);
       }
-      job->SetState(s, StepState::kCancelled);
-      outbox_->Publish(id, StepEnded{s, Attempt(r.attempt), StepState::kCancelled,
-                                     job->cancel_reason(), "", std::nullopt});
-    } else if (r.state == StepState::kRunning) {
+      // Through Finish, so that cleanup steps waiting for it count it as
+      // ended: they are decided (made ready) once all theirs are.
+      Finish(job, s, StepState::kCancelled, job->cancel_reason(), "", std::nullopt,
+             Attempt(r.attempt), &decide);
+    } else if (r.state == StepState::kRunning &&
+               (!stopping_cleanup || job->step(s).when == When::kAlways)) {
+      // (When stopping the cleanup, the others were killed the first time.)
       outbox_->Kill(r.worker, TaskKey{id, s, Attempt(r.attempt)});
     }
+  }
+  DecideAll(job, &decide);
+  // Entries of the steps just settled leave the queues; cleanup steps that
+  // were ready, or have just become so, stay in them.
+  job->RebuildQueues();
+  if (job->queued() > 0) {
+    jobs_with_ready_.insert(id);
+  } else {
+    jobs_with_ready_.erase(id);
   }
   MaybeFinish(job);
 }
@@ -128,8 +138,11 @@ WorkerId Scheduler::OnWorkerHello(WorkerInfo info, const std::vector<TaskKey>& h
   for (const TaskKey& key : held) {
     const Job* job = FindJob(key.job);
     // Not its own any more (given up after its lease), or its job was
-    // cancelled while the worker could not be told.
-    if (!w->running.count(key) || (job != nullptr && job->cancelled())) outbox_->Kill(w->id, key);
+    // cancelled while the worker could not be told (cleanup steps go on).
+    if (!w->running.count(key) || (job != nullptr && job->cancelled() &&
+                                   key.step.value < job->size() && !job->Cleans(key.step))) {
+      outbox_->Kill(w->id, key);
+    }
   }
   return w->id;
 }
@@ -240,7 +253,7 @@ void Scheduler::EndAttempt(Job* job, StepIndex s, const RunResult& run,
   if (!run.succeeded()) UnfollowDependents(job, s);
   if (run.succeeded()) {
     Settle(job, s, StepState::kSucceeded, "", worker_name, run, attempt);
-  } else if (job->cancelled()) {
+  } else if (job->cancelled() && !job->Cleans(s)) {
     Settle(job, s, StepState::kCancelled, job->cancel_reason(), worker_name, run, attempt);
   } else if (run.outcome == Outcome::kRetracted) {
     // Given back unstarted, to run where there is room: not a failure.
@@ -267,13 +280,17 @@ void Scheduler::EndAttempt(Job* job, StepIndex s, const RunResult& run,
                                           static_cast<uint8_t>(run.exit_code));
     };
     std::string what = DescribeRun(run, spec.timeout_ms);
-    if (listed(job->spec().abort_on_exit)) {
+    if (listed(job->spec().abort_on_exit) && job->cancelled()) {
+      // A cleanup step of a job cancelled already: nothing left to abort,
+      // but such a code is never retried.
+      Settle(job, s, StepState::kFailed, what, worker_name, run, attempt);
+    } else if (listed(job->spec().abort_on_exit)) {
       Settle(job, s, StepState::kFailed, what + "; the job is aborted (abort_on_exit)",
              worker_name, run, attempt);
       if (!job->finished() && !job->cancelled()) {
         job->set_cancelled("the job was aborted: " + Quote(spec.id) + " exited with code " +
                                std::to_string(run.exit_code),
-                           /*aborted=*/true);
+                           /*aborted=*/true, /*cleanup=*/true);
         CancelRest(job);
       }
     } else if (r.failures < spec.retries && !listed(spec.retry_unless_exit)) {
@@ -375,7 +392,9 @@ void Scheduler::DecideAll(Job* job, std::vector<StepIndex>* decide) {
     auto not_run = [&](StepState state, std::string reason) {
       Finish(job, d, state, std::move(reason), "", std::nullopt, Attempt(0), decide);
     };
-    if (job->cancelled()) {  // a follower reverted after the cancellation
+    // Cancelled: only cleanup steps still run (and their `when` is always).
+    // (Others get here when a follower reverted after the cancellation.)
+    if (job->cancelled() && !job->Cleans(d)) {
       not_run(StepState::kCancelled, job->cancel_reason());
       continue;
     }

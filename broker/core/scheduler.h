@@ -36,8 +36,15 @@
 //     resources that none has) wait, and after kReportWaitingMs the job is
 //     told why (a StepWaiting event per class of such steps, again if the
 //     reason changes): a worker that has it may join yet.
-//   - Cancelling settles waiting/ready steps as kCancelled at once and kills
-//     running ones; the graph ends when their results (or losses) are in.
+//   - Cancelling (on request, or by abort_on_exit) settles waiting/ready
+//     steps as kCancelled at once and kills running ones, except cleanup
+//     steps (`when: always`): one running goes on, and one not started runs
+//     once its after-steps are final (those being killed: once their
+//     results are in), as it would have had the job not been cancelled; its
+//     retries, leases and losses work as ever. The graph ends when the
+//     killed steps' results (or losses) are in and the cleanup has ended.
+//     Cancelling "now" (or again so, during cleanup) stops the cleanup
+//     steps too: the running ones are killed, the others cancelled.
 //   - Following: when a step is dispatched, a dependent whose only after-step
 //     it is (when: success, no stdin_from, no wider than it) is sent along to
 //     the same worker, to start in the freed slot the moment the first exits
@@ -125,8 +132,10 @@ class Scheduler {
   // resumes (`resumed_from`): they start out succeeded.
   void OnSubmit(JobId id, JobSpec spec, Time now, const std::vector<bool>* succeeded = nullptr,
                 JobId resumed_from = JobId());
-  // Returns false if there is no such unfinished job.
-  bool OnCancel(JobId job, Time now);
+  // Cancels the job; with `cleanup` its cleanup steps still run (policy
+  // above), without it they stop too, also when the job was cancelled
+  // before with cleanup. Returns false if there is no such unfinished job.
+  bool OnCancel(JobId job, Time now, bool cleanup = true);
 
   // A worker says hello. If its instance is known (it reconnected, or the
   // broker restarted), it gets its old id back and is reconciled: attempts
@@ -186,10 +195,11 @@ class Scheduler {
   };
   // A running job from a snapshot, each step as recorded; what follows from
   // the steps' states (dependency counts, queues) is worked out again.
-  // `workers` are (instance, name) pairs. REQUIRES: replaying.
+  // `workers` are (instance, name) pairs; `cleanup`: a cancelled job's
+  // cleanup steps still run. REQUIRES: replaying.
   void RestoreJob(JobId id, JobSpec spec, const std::vector<StepSnapshot>& steps,
                   const std::vector<std::pair<std::string, std::string>>& workers,
-                  const std::string* cancel_reason, bool aborted, Time now);
+                  const std::string* cancel_reason, bool aborted, bool cleanup, Time now);
 
   // Throws std::logic_error naming the first broken invariant.
   void CheckInvariants() const;
@@ -218,11 +228,12 @@ class Scheduler {
   void Start(Job* job, StepIndex s, Worker* worker);
   // Gives up an attempt of `key` held by `worker` (released here).
   void Lose(Worker* worker, const TaskKey& key, const std::string& reason, Time now);
-  // Cancels the job; `reason` goes on the steps it settles.
-  void CancelJob(Job* job, const std::string& reason);
-  // Settles every step not started as cancelled and kills the running ones.
+  // Settles every step not started as cancelled and kills the running
+  // ones, cleanup steps apart while they still run (Job::Cleans). With
+  // `stopping_cleanup` the job was cancelled before, with cleanup: only
+  // its cleanup steps are left to stop (the others had their kill then).
   // REQUIRES: the job is marked cancelled.
-  void CancelRest(Job* job);
+  void CancelRest(Job* job, bool stopping_cleanup = false);
   // The attempt of `s` that was running has ended (result or loss).
   void EndAttempt(Job* job, StepIndex s, const RunResult& run, const std::string& worker_name,
                   Time now);

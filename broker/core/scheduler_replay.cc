@@ -46,11 +46,11 @@ Worker* Scheduler::WorkerOfInstance(const std::string& instance, const std::stri
 
 void Scheduler::RestoreJob(JobId id, JobSpec spec, const std::vector<StepSnapshot>& steps,
                            const std::vector<std::pair<std::string, std::string>>& workers,
-                           const std::string* cancel_reason, bool aborted, Time now) {
+                           const std::string* cancel_reason, bool aborted, bool cleanup, Time now) {
   auto owned = std::make_unique<Job>(id, std::move(spec), &pool_);
   Job* job = owned.get();
   jobs_.emplace(id, std::move(owned));
-  if (cancel_reason != nullptr) job->set_cancelled(*cancel_reason, aborted);
+  if (cancel_reason != nullptr) job->set_cancelled(*cancel_reason, aborted, cleanup);
   for (uint32_t i = 0; i < job->size() && i < steps.size(); ++i) {
     const StepSnapshot& ss = steps[i];
     StepRun& r = job->run(StepIndex(i));

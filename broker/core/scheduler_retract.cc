@@ -58,7 +58,7 @@ void Scheduler::RetractForIdle(Time now) {
         started += a.slots;
         continue;
       }
-      if (a.retract_asked || job->cancelled()) continue;
+      if (a.retract_asked || (job->cancelled() && !job->Cleans(key->step))) continue;
       candidates.push_back(Candidate{holder, *key, order, a.slots, &job->class_of(key->step)});
     }
   }
