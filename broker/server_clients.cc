@@ -29,6 +29,17 @@ bool Bit(const std::string& bits, size_t i) {
   return i / 8 < bits.size() && (static_cast<unsigned char>(bits[i / 8]) >> (i % 8)) & 1;
 }
 
+// The JobAccepted of `spec` as job `id`: its step ids and cleanup steps.
+JobAccepted AcceptedReply(JobId id, const JobSpec& spec) {
+  JobAccepted reply{id, spec.name, {}};
+  reply.step_ids.reserve(spec.steps.size());
+  for (uint32_t i = 0; i < spec.steps.size(); ++i) {
+    reply.step_ids.push_back(spec.steps[i].id);
+    if (spec.steps[i].when == When::kAlways) reply.cleanup_steps.push_back(i);
+  }
+  return reply;
+}
+
 }  // namespace
 
 void Server::HandleClientMessage(Peer& /*peer*/, const std::string& route, Message& msg,
@@ -125,9 +136,7 @@ void Server::Accept(const std::string& route, JobSpec spec, std::string job_file
                             std::move(record.owner), std::move(record.owner_key)};
   const bool big = record.job_file.bytes.size() > (1 << 20);
   job_files_due_.emplace_back(id, std::move(record.job_file.bytes));
-  JobAccepted reply{id, spec.name, {}};
-  reply.step_ids.reserve(spec.steps.size());
-  for (const StepSpec& s : spec.steps) reply.step_ids.push_back(s.id);
+  JobAccepted reply = AcceptedReply(id, spec);
   // Acknowledged, and followed, only once its record is durable (a sync on
   // the sync thread, started at the end of this turn); its steps may be
   // dispatched before that. The sync protects the acknowledgement: a client
@@ -153,11 +162,7 @@ void Server::CarryCaptures(JobId from, JobId to, const JobSpec& spec,
 }
 
 Result<JobAccepted> Server::AcceptedFor(JobId id) const {
-  if (const Job* job = scheduler_.FindJob(id)) {
-    JobAccepted reply{id, job->spec().name, {}};
-    for (const StepSpec& s : job->spec().steps) reply.step_ids.push_back(s.id);
-    return reply;
-  }
+  if (const Job* job = scheduler_.FindJob(id)) return AcceptedReply(id, job->spec());
   const FinishedJob* finished = finished_.Find(id);
   if (finished == nullptr) return Status::Error(NoSuchJob(id));
   if (!finished->reason.empty()) {
@@ -167,9 +172,7 @@ Result<JobAccepted> Server::AcceptedFor(JobId id) const {
   if (!file.ok()) return file.status();
   LoadedJob loaded = LoadJob(file.value(), JobLimits::Unlimited());
   if (!loaded.spec) return Status::Error("job " + std::to_string(id.value) + ": its file is damaged");
-  JobAccepted reply{id, loaded.spec->name, {}};
-  for (const StepSpec& s : loaded.spec->steps) reply.step_ids.push_back(s.id);
-  return reply;
+  return AcceptedReply(id, *loaded.spec);
 }
 
 void Server::HandleWatch(const std::string& route, const WatchJob& watch) {

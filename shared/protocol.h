@@ -455,13 +455,17 @@ struct ListJobs {
 
 // ---- Broker -> client ----
 
-// Answers SubmitJob and WatchJob. Events name steps by index into step_ids.
+// Answers SubmitJob, ResumeJob and WatchJob. Events name steps by index
+// into step_ids.
 struct JobAccepted {
   static constexpr MessageType kType = MessageType::kJobAccepted;
   JobId job;
   std::string name;
   std::vector<std::string> step_ids;
-  MSGPACK_DEFINE(job, name, step_ids)
+  // Its cleanup steps (`when: always`), which still run if it is cancelled
+  // (CancelJob), as indexes into step_ids.
+  std::vector<uint32_t> cleanup_steps = {};
+  MSGPACK_DEFINE(job, name, step_ids, cleanup_steps)
 };
 
 struct JobRejected {

@@ -72,6 +72,7 @@ class Follower {
   uint64_t acked_;     // ... of which the broker has been told
   bool last_ = false;  // the broker said no more events come (until_last_)
   bool cancelling_ = false;
+  bool stopping_cleanup_ = false;  // cancelled again: its cleanup steps stop too
   bool leave_ = false;     // interrupted twice, or once while only watching
   bool forbidden_ = false;  // our key was taken off the broker's list
   // The embedded worker cannot run some step (StepWaiting): nothing else
@@ -89,7 +90,17 @@ bool Follower::HandleSignals() {
       leave_ = true;
       return false;
     }
+    if (cancelling_ && !stopping_cleanup_ && view_.CleanupPending()) {
+      // Cleanup taking too long, or not wanted: stop it, and see the end.
+      stopping_cleanup_ = true;
+      session_.Send(CancelJob{view_.id(), /*now=*/true});
+      renderer_.Notice("stopping the cleanup steps of job " + std::to_string(view_.id().value) +
+                       " too (Ctrl-C again to leave at once)");
+      continue;
+    }
     if (cancelling_) {
+      // Nothing to clean up left as far as we know; should some be, it stops.
+      if (!stopping_cleanup_) session_.Send(CancelJob{view_.id(), /*now=*/true});
       renderer_.Notice("interrupted again: leaving; job " + std::to_string(view_.id().value) +
                        " may still be cancelling on the broker");
       leave_ = true;
@@ -97,7 +108,10 @@ bool Follower::HandleSignals() {
     }
     cancelling_ = true;
     session_.Send(CancelJob{view_.id()});
-    renderer_.Notice("cancelling " + view_.Title() + " (interrupt again to leave at once)");
+    renderer_.Notice(view_.CleanupPending()
+                         ? "cancelling job " + std::to_string(view_.id().value) +
+                               ": cleanup steps still run (Ctrl-C again to stop them too)"
+                         : "cancelling " + view_.Title() + " (interrupt again to leave at once)");
   }
   return true;
 }
@@ -136,12 +150,19 @@ bool Follower::Receive(int64_t now) {
       for (const Event& e : decoded.value()) {
         if (!view_.Apply(e)) continue;
         renderer_.OnEvent(view_, e);
-        if (std::holds_alternative<StepWaiting>(e) && cluster_ != nullptr && !unrunnable_) {
+        const auto* waiting = std::get_if<StepWaiting>(&e);
+        if (waiting != nullptr && cluster_ != nullptr && !unrunnable_) {
           unrunnable_ = true;
           renderer_.Notice("cancelling " + view_.Title() +
                            ": no other worker will join the embedded one; give it\nmore with "
                            "--slots, --label or --resource, or submit to a broker (--broker)");
           if (!cancelling_) session_.Send(CancelJob{view_.id()});
+        }
+        // A cleanup step it cannot run either would keep the job for ever.
+        if (waiting != nullptr && cluster_ != nullptr && view_.IsCleanup(waiting->step) &&
+            !stopping_cleanup_) {
+          stopping_cleanup_ = true;
+          session_.Send(CancelJob{view_.id(), /*now=*/true});
         }
       }
     } else if (auto* error = std::get_if<ErrorReply>(&msg.value())) {
@@ -181,7 +202,7 @@ bool Follower::Reattach(const std::string& why) {
       if (reply.ok() && std::holds_alternative<JobAccepted>(reply.value())) {
         renderer_.Notice("back in touch with the broker at " + session_.endpoint() +
                          "; following " + view_.Title() + " again");
-        if (cancelling_) session_.Send(CancelJob{view_.id()});
+        if (cancelling_) session_.Send(CancelJob{view_.id(), stopping_cleanup_});
         last_heard_ = last_sent_ = MonotonicMs();
         acked_ = consumed_;
         return true;

@@ -5,7 +5,11 @@
 //
 // Ctrl-C (SIGINT or SIGTERM) depends on who is following. The submit that
 // sent the job (a job file, or --resume) cancels it: the job was its doing.
-// A watcher (--watch) only looks, so it leaves and the job goes on.
+// Its cleanup steps (`when: always`) still run, and it says so; a second
+// Ctrl-C while one has not ended stops them too (CancelJob.now) and follows
+// the job to its end; a Ctrl-C after that, or a second one with no cleanup
+// step left, leaves at once. A watcher (--watch) only looks, so it leaves
+// and the job goes on.
 //
 // Times shown (the progress line's, the summary's "after 2.0s") count from
 // the job's start. The submit that sent the job takes that as the moment it

@@ -8,6 +8,10 @@ void JobView::Accept(const JobAccepted& accepted) {
   id_ = accepted.job;
   name_ = accepted.name;
   ids_ = accepted.step_ids;
+  cleanup_steps_.clear();
+  for (uint32_t i : accepted.cleanup_steps) {
+    if (i < ids_.size()) cleanup_steps_.push_back(i);
+  }
   steps_.assign(ids_.size(), StepView{});
   counts_ = {};
   counts_[static_cast<int>(StepState::kWaiting)] = static_cast<uint32_t>(ids_.size());
@@ -53,6 +57,15 @@ bool JobView::Apply(const Event& event) {
     SetState(step, e->state);
   }
   return true;
+}
+
+bool JobView::CleanupPending() const {
+  return std::any_of(cleanup_steps_.begin(), cleanup_steps_.end(),
+                     [this](uint32_t i) { return !IsFinal(steps_[i].state); });
+}
+
+bool JobView::IsCleanup(StepIndex s) const {
+  return std::find(cleanup_steps_.begin(), cleanup_steps_.end(), s.value) != cleanup_steps_.end();
 }
 
 std::optional<int64_t> JobView::ElapsedFromEvents(int64_t wall_now_ms) const {

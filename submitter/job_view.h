@@ -28,6 +28,10 @@ class JobView {
 
   JobId id() const { return id_; }
   const std::string& name() const { return name_; }
+  // Whether a cleanup step (`when: always`; it still runs when the job is
+  // cancelled) has not ended yet, as far as the events have told.
+  bool CleanupPending() const;
+  bool IsCleanup(StepIndex s) const;
   size_t size() const { return ids_.size(); }
   const std::string& id_of(StepIndex s) const { return ids_[s.value]; }
   const StepView& step(StepIndex s) const { return steps_[s.value]; }
@@ -58,6 +62,7 @@ class JobView {
   std::vector<std::string> ids_;
   std::vector<StepView> steps_;
   std::array<uint32_t, kStepStateCount> counts_{};
+  std::vector<uint32_t> cleanup_steps_;
   std::optional<JobEnded> ended_;
   int64_t first_start_ms_ = 0;
   int64_t last_end_ms_ = 0;

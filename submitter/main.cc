@@ -46,6 +46,7 @@ struct Options {
   bool no_progress = false;
   std::optional<uint64_t> watch;
   std::vector<uint64_t> cancel;  // --cancel JOB...
+  bool now = false;              // --cancel --now: the cleanup steps stop too
   std::optional<uint64_t> resume;
   double connect_timeout_s = 5;
   double reconnect_timeout_s = 120;
@@ -444,16 +445,24 @@ int RunStatus(const Options& o, zmq::context_t* ctx) {
   return ToInt(ExitCode::kOk);
 }
 
-// `submit --cancel JOB...`: one CancelJob each, in order, and a line each.
-// A job the broker will not cancel (unknown, already ended) is named and
-// the rest still go; a broker that stops answering ends it (status 3).
-int RunCancel(const std::vector<uint64_t>& jobs, Session& session, int64_t timeout_ms,
+// `submit --cancel [--now] JOB...`: one CancelJob each, in order, and a
+// line each. A job the broker will not cancel (unknown, already ended) is
+// named and the rest still go; a broker that stops answering ends it
+// (status 3).
+int RunCancel(const std::vector<uint64_t>& jobs, bool now, Session& session, int64_t timeout_ms,
               int64_t patience_ms) {
   std::vector<std::string> failed;
   for (uint64_t job : jobs) {
-    Result<Message> reply = Ask(session, CancelJob{JobId(job)}, timeout_ms, patience_ms);
-    if (reply.ok() && std::holds_alternative<CancelAccepted>(reply.value())) {
-      printf("job %lu is being cancelled\n", static_cast<unsigned long>(job));
+    Result<Message> reply = Ask(session, CancelJob{JobId(job), now}, timeout_ms, patience_ms);
+    if (const auto* ok = reply.ok() ? std::get_if<CancelAccepted>(&reply.value()) : nullptr) {
+      const uint32_t left = ok->cleanup_left;
+      if (left == 0) {
+        printf("job %lu is being cancelled\n", static_cast<unsigned long>(job));
+      } else {
+        printf("job %lu is being cancelled; %u cleanup step%s still run%s (--now stops %s)\n",
+               static_cast<unsigned long>(job), left, left == 1 ? "" : "s", left == 1 ? "s" : "",
+               left == 1 ? "it" : "them");
+      }
       continue;
     }
     const auto* error = reply.ok() ? std::get_if<ErrorReply>(&reply.value()) : nullptr;
@@ -530,7 +539,7 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
     }
   }
   const int64_t patience_ms = cluster ? 0 : static_cast<int64_t>(o.reconnect_timeout_s * 1000);
-  if (!o.cancel.empty()) return RunCancel(o.cancel, session, timeout_ms, patience_ms);
+  if (!o.cancel.empty()) return RunCancel(o.cancel, o.now, session, timeout_ms, patience_ms);
 
   Message request;
   if (o.watch) {
@@ -606,8 +615,10 @@ int main(int argc, char** argv) {
   app.add_flag("--json", o.json, "Print one JSON object per event instead of text");
   app.add_flag("--detach", o.detach, "Print the job id and return at once");
   app.add_option("--watch", o.watch, "Follow an already submitted job")->type_name("JOB");
-  app.add_option("--cancel", o.cancel, "Cancel jobs: their running steps are killed")
-      ->type_name("JOB...");
+  CLI::Option* cancel =
+      app.add_option("--cancel", o.cancel, "Cancel jobs (their cleanup steps still run)")
+          ->type_name("JOB...");
+  app.add_flag("--now", o.now, "With --cancel: stop cleanup steps too")->needs(cancel);
   app.add_option("--resume", o.resume,
                  "Run a finished job again as a new job, keeping the steps that succeeded")
       ->type_name("JOB");

@@ -1,5 +1,6 @@
 // submitter/job_view.h: how long a job has gone on, judged from its events
-// alone, as a watcher must (follow.h).
+// alone, as a watcher must (follow.h), and whether cleanup steps are left
+// (what Ctrl-C says).
 
 #include "submitter/job_view.h"
 
@@ -45,6 +46,23 @@ TEST_CASE("an ended job counts to its last end, however long after it is watched
   view.Apply(Ran(1, 16'000, 19'500));
   view.Apply(JobEnded{JobState::kSucceeded, {}});
   CHECK(view.ElapsedFromEvents(1'000'000) == 9'500);
+}
+
+TEST_CASE("cleanup steps are pending until the events say they ended") {
+  JobAccepted accepted{JobId(3), "j", {"work", "clean"}};
+  accepted.cleanup_steps = {1};
+  JobView view;
+  view.Accept(accepted);
+  CHECK(view.IsCleanup(StepIndex(1)));
+  CHECK_FALSE(view.IsCleanup(StepIndex(0)));
+  CHECK(view.CleanupPending());
+  view.Apply(StepStarted{StepIndex(1), Attempt(1), "w1"});
+  CHECK(view.CleanupPending());
+  view.Apply(StepEnded{StepIndex(1), Attempt(1), StepState::kSucceeded, "", "w1", std::nullopt});
+  CHECK_FALSE(view.CleanupPending());
+  JobView none;
+  none.Accept(JobAccepted{JobId(4), "j", {"a"}});
+  CHECK_FALSE(none.CleanupPending());
 }
 
 }  // namespace
