@@ -7,7 +7,8 @@
 // (in replay mode: no new decisions are taken) gives back the state it had.
 //
 //   JobRecord       a job was accepted: its id, the client's key, the job file
-//                   and, for a resumed job, the steps that start succeeded.
+//                   and, for a resumed job, the steps that start succeeded
+//                   (and, from an edited file, which old step each was).
 //   WorkerRecord    a worker's instance and name, and the number by which
 //                   the dispatch and result records after it in the same
 //                   journal file refer to it: written before the first
@@ -76,7 +77,11 @@ struct JobRecord {
   // without, the user name submit gave (owner_key "": a claim, unverified).
   std::string owner = {};
   std::string owner_key = {};
-  MSGPACK_DEFINE(job, key, job_file, resumed_from, succeeded, submitted_ms, owner, owner_key)
+  // Resumed with an edited file: the step of `resumed_from` each of
+  // `succeeded` carries over (parallel to it). Empty: the same indexes.
+  std::vector<uint32_t> carried_from = {};
+  MSGPACK_DEFINE(job, key, job_file, resumed_from, succeeded, submitted_ms, owner, owner_key,
+                 carried_from)
 };
 
 // Worker numbers are never reused while a journal file may still be read:
@@ -202,9 +207,10 @@ struct RunningRecord {
   // Cancelled, with its cleanup steps still to run (false in older
   // brokers' snapshots, which ran none).
   bool cleanup = false;
+  JobId resumed_from = {};  // as in JobRecord
   MSGPACK_DEFINE(job, key, job_file, states, attempts, failures, losses, workers, instances, names,
                  conditional, cancelled, aborted, cancel_reason, submitted_ms, owner, owner_key,
-                 cleanup)
+                 cleanup, resumed_from)
 };
 
 // The next job id to hand out (snapshots: ids are never reused).

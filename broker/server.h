@@ -56,6 +56,7 @@
 
 #include "broker/alloc_driver.h"
 #include "broker/core/access.h"
+#include "broker/core/carry_over.h"
 #include "broker/core/finished_jobs.h"
 #include "broker/journal.h"
 #include "broker/key_dir.h"
@@ -171,6 +172,7 @@ class Server : private Outbox {
     int64_t submitted_ms = 0;  // Unix ms
     std::string owner = {};      // recovery.h, JobRecord
     std::string owner_key = {};
+    JobId resumed_from = {};  // 0: not resumed
   };
 
   // Outbox
@@ -240,12 +242,17 @@ class Server : private Outbox {
   // Running and ended jobs, with owners and times, in no particular order.
   std::vector<JobStatus> VisibleJobs(const std::string& route, int64_t now) const;
   // Accepts a validated job under a new id (or the id its key already has).
+  // A resumed job (`resumed_from`) starts with the steps `carry` keeps.
   void Accept(const std::string& route, JobSpec spec, std::string job_file, std::string key,
-              bool follow, JobId resumed_from, const std::vector<bool>* succeeded, int64_t now);
+              bool follow, JobId resumed_from, const CarryOver* carry, int64_t now);
+  // Answers a job file with problems (JobRejected), at most
+  // kMaxProblemsReplied of them.
+  void Reject(const std::string& route, const std::vector<Problem>& problems);
   // A resumed job's steps read the stdout of producers that succeeded in
   // job `from` (and do not run again) from there: the spool carries it over.
-  void CarryCaptures(JobId from, JobId to, const JobSpec& spec, const std::vector<bool>& succeeded);
-  // The JobAccepted for a job, running or over (reads its file if over).
+  void CarryCaptures(JobId from, JobId to, const JobSpec& spec, const CarryOver& carry);
+  // The JobAccepted for a job, running or over (reads its file if over);
+  // for a resumed job still running, with what it carried over.
   Result<JobAccepted> AcceptedFor(JobId job) const;
   // Returns when a follower next has events to send (-1: none waiting).
   int64_t PumpFollowers(int64_t now);

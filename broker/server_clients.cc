@@ -97,17 +97,8 @@ void Server::HandleSubmit(const std::string& route, SubmitJob& submit, int64_t n
   LoadedJob loaded = LoadJob(submit.job.bytes, options_.job_limits);
   const std::string& who = peers_.at(route).name;
   if (!loaded.spec) {
-    JobRejected reply;
-    for (const Problem& p : loaded.problems) {
-      if (reply.problems.size() == kMaxProblemsReplied) {
-        reply.problems.push_back(MoreProblemsLine(loaded.problems.size() - kMaxProblemsReplied) +
-                                 " (`submit validate --all` lists them all)");
-        break;
-      }
-      reply.problems.push_back(FormatProblem(p));
-    }
     spdlog::info("rejected a job from {}: {} problem(s)", who, loaded.problems.size());
-    Reply(route, reply);
+    Reject(route, loaded.problems);
     return;
   }
   spdlog::info("job {}{} accepted from {}: {} steps", next_job_,
@@ -117,26 +108,52 @@ void Server::HandleSubmit(const std::string& route, SubmitJob& submit, int64_t n
          submit.follow, JobId(), nullptr, now);
 }
 
-void Server::Accept(const std::string& route, JobSpec spec, std::string job_file,
-                    std::string key, bool follow, JobId resumed_from,
-                    const std::vector<bool>* succeeded, int64_t now) {
+void Server::Reject(const std::string& route, const std::vector<Problem>& problems) {
+  JobRejected reply;
+  for (const Problem& p : problems) {
+    if (reply.problems.size() == kMaxProblemsReplied) {
+      reply.problems.push_back(MoreProblemsLine(problems.size() - kMaxProblemsReplied) +
+                               " (`submit validate --all` lists them all)");
+      break;
+    }
+    reply.problems.push_back(FormatProblem(p));
+  }
+  Reply(route, reply);
+}
+
+void Server::Accept(const std::string& route, JobSpec spec, std::string job_file, std::string key,
+                    bool follow, JobId resumed_from, const CarryOver* carry, int64_t now) {
   const JobId id(next_job_++);
   spool_->OpenJob(id, spec);
-  if (succeeded != nullptr) CarryCaptures(resumed_from, id, spec, *succeeded);
+  if (carry != nullptr) CarryCaptures(resumed_from, id, spec, *carry);
   const Peer& peer = peers_.at(route);
   JobRecord record{id,       key, Blob{std::move(job_file)}, resumed_from, {}, WallMs(),
                    OwnerName(peer), peer.key};
-  if (succeeded != nullptr) {
-    for (uint32_t i = 0; i < succeeded->size(); ++i) {
-      if ((*succeeded)[i]) record.succeeded.push_back(i);
+  JobAccepted reply = AcceptedReply(id, spec);
+  std::vector<bool> succeeded;
+  if (carry != nullptr) {
+    reply.resumed_from = resumed_from;
+    reply.dropped = carry->dropped;
+    bool moved = false;
+    for (uint32_t i = 0; i < carry->from.size(); ++i) {
+      if (!carry->from[i]) continue;
+      record.succeeded.push_back(i);
+      record.carried_from.push_back(carry->from[i]->value);
+      moved |= carry->from[i]->value != i;
     }
+    if (!moved) record.carried_from.clear();  // the same indexes: the common case
+    reply.carried = record.succeeded;
+    succeeded = carry->Succeeded();
   }
   Journal(record);
-  running_[id] = RunningJob{key, record.job_file.bytes.size(), record.submitted_ms,
-                            std::move(record.owner), std::move(record.owner_key)};
+  running_[id] = RunningJob{key,
+                            record.job_file.bytes.size(),
+                            record.submitted_ms,
+                            std::move(record.owner),
+                            std::move(record.owner_key),
+                            resumed_from};
   const bool big = record.job_file.bytes.size() > (1 << 20);
   job_files_due_.emplace_back(id, std::move(record.job_file.bytes));
-  JobAccepted reply = AcceptedReply(id, spec);
   // Acknowledged, and followed, only once its record is durable (a sync on
   // the sync thread, started at the end of this turn); its steps may be
   // dispatched before that. The sync protects the acknowledgement: a client
@@ -144,25 +161,35 @@ void Server::Accept(const std::string& route, JobSpec spec, std::string job_file
   pending_acks_.push_back(
       PendingAck{journal_->last_appended(), route, std::move(reply), follow, big});
   if (!key.empty()) submission_keys_[key] = id;
-  scheduler_.OnSubmit(id, std::move(spec), now, succeeded, resumed_from);
+  scheduler_.OnSubmit(id, std::move(spec), now, carry != nullptr ? &succeeded : nullptr,
+                      resumed_from);
   if (big) trim_due_ = true;
 }
 
-void Server::CarryCaptures(JobId from, JobId to, const JobSpec& spec,
-                           const std::vector<bool>& succeeded) {
+void Server::CarryCaptures(JobId from, JobId to, const JobSpec& spec, const CarryOver& carry) {
   for (const StepSpec& step : spec.steps) {
-    if (!step.stdin_from || step.stdin_from->value >= succeeded.size() ||
-        !succeeded[step.stdin_from->value]) {
-      continue;
-    }
-    if (Status s = spool_->CarryCapture(from, to, *step.stdin_from); !s.ok()) {
+    if (!step.stdin_from || step.stdin_from->value >= carry.from.size()) continue;
+    const std::optional<StepIndex>& producer = carry.from[step.stdin_from->value];
+    if (!producer) continue;
+    if (Status s = spool_->CarryCapture(from, *producer, to, *step.stdin_from); !s.ok()) {
       spdlog::error("job {}: {}", to.value, s.message());
     }
   }
 }
 
 Result<JobAccepted> Server::AcceptedFor(JobId id) const {
-  if (const Job* job = scheduler_.FindJob(id)) return AcceptedReply(id, job->spec());
+  if (const Job* job = scheduler_.FindJob(id)) {
+    JobAccepted reply = AcceptedReply(id, job->spec());
+    if (auto r = running_.find(id); r != running_.end() && r->second.resumed_from.value != 0) {
+      // Carried over: succeeded without an attempt (what ran has one).
+      reply.resumed_from = r->second.resumed_from;
+      for (uint32_t i = 0; i < job->size(); ++i) {
+        const StepRun& run = job->run(StepIndex(i));
+        if (run.state == StepState::kSucceeded && run.attempt == 0) reply.carried.push_back(i);
+      }
+    }
+    return reply;
+  }
   const FinishedJob* finished = finished_.Find(id);
   if (finished == nullptr) return Status::Error(NoSuchJob(id));
   if (!finished->reason.empty()) {
@@ -186,6 +213,9 @@ void Server::HandleWatch(const std::string& route, const WatchJob& watch) {
     ReplyError(route, ErrorCode::kUnknownJob, accepted.status().message());
     return;
   }
+  // What a resumption carried over is its sender's news, not a watcher's.
+  accepted->resumed_from = JobId();
+  accepted->carried.clear();
   Reply(route, accepted.value());
   // From where the client got to (it reconnects after a broker restart).
   Follower& f = followers_.emplace_back(Follower{route, watch.job, watch.offset, watch.offset, 0});
@@ -291,23 +321,42 @@ void Server::HandleResume(const std::string& route, ResumeJob& resume, int64_t n
                    : NoSuchJob(resume.job));
     return;
   }
+  const bool edited = !resume.job_file.bytes.empty();
   Result<std::string> file = spool_->ReadJobFile(resume.job);
-  LoadedJob loaded;
-  if (file.ok()) loaded = LoadJob(file.value(), options_.job_limits);
-  if (!file.ok() || !loaded.spec) {
+  LoadedJob old;
+  // Run again as it is, the old file must pass today's limits; read beside
+  // an edited one, it only has to load.
+  if (file.ok()) old = LoadJob(file.value(), edited ? JobLimits::Unlimited() : options_.job_limits);
+  if (!file.ok() || !old.spec) {
     ReplyError(route, ErrorCode::kInternal,
                "cannot resume job " + std::to_string(resume.job.value) + ": " +
                    (file.ok() ? "its file no longer loads" : file.status().message()));
     return;
   }
-  std::vector<bool> succeeded(loaded.spec->steps.size());
-  size_t kept = 0;
-  for (size_t i = 0; i < succeeded.size(); ++i) kept += succeeded[i] = Bit(finished->succeeded, i);
-  spdlog::info("job {} resumes job {}: {} of {} steps already succeeded", next_job_,
-               resume.job.value, kept, succeeded.size());
-  Accept(route, std::move(*loaded.spec), std::move(file).value(), std::move(resume.key),
-         resume.follow, resume.job,
-         &succeeded, now);
+  std::optional<JobSpec> next;
+  std::string next_file;
+  if (edited) {
+    LoadedJob loaded = LoadJob(resume.job_file.bytes, options_.job_limits);
+    if (!loaded.spec) {
+      spdlog::info("rejected an edited file resuming job {} from {}: {} problem(s)",
+                   resume.job.value, peers_.at(route).name, loaded.problems.size());
+      Reject(route, loaded.problems);
+      return;
+    }
+    next = std::move(*loaded.spec);
+    next_file = std::move(resume.job_file.bytes);
+  } else {
+    next = *old.spec;
+    next_file = std::move(file).value();
+  }
+  std::vector<bool> succeeded(old.spec->steps.size());
+  for (size_t i = 0; i < succeeded.size(); ++i) succeeded[i] = Bit(finished->succeeded, i);
+  const CarryOver carry = PlanCarryOver(*old.spec, succeeded, finished->captured, *next);
+  spdlog::info("job {} resumes job {}{}: {} of its {} steps carried over, {} dropped", next_job_,
+               resume.job.value, edited ? " with an edited file" : "", carry.carried(),
+               next->steps.size(), carry.dropped.size());
+  Accept(route, std::move(*next), std::move(next_file), std::move(resume.key), resume.follow,
+         resume.job, &carry, now);
 }
 
 void Server::Publish(JobId job, const Event& event) {

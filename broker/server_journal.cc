@@ -142,12 +142,12 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
             remember(r.job, r.key, r.job_file.bytes.size(), r.submitted_ms, r.owner, r.owner_key);
             std::vector<bool> succeeded;
             if (!r.succeeded.empty()) {
-              succeeded.assign(spec->steps.size(), false);
-              for (uint32_t i : r.succeeded) {
-                if (i < succeeded.size()) succeeded[i] = true;
-              }
-              CarryCaptures(r.resumed_from, r.job, spec.value(), succeeded);
+              const CarryOver carry =
+                  CarryOverFromRecord(spec->steps.size(), r.succeeded, r.carried_from);
+              succeeded = carry.Succeeded();
+              CarryCaptures(r.resumed_from, r.job, spec.value(), carry);
             }
+            if (r.resumed_from.value != 0) running_[r.job].resumed_from = r.resumed_from;
             scheduler_.OnSubmit(r.job, std::move(spec).value(), now,
                                 succeeded.empty() ? nullptr : &succeeded, r.resumed_from);
             return Status::Ok();
@@ -257,6 +257,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
             if (Status s = spool_->RestoreJobFile(r.job, r.job_file.bytes); !s.ok()) return s;
             if (Status s = spool_->ReopenJob(r.job, spec.value()); !s.ok()) return s;
             remember(r.job, r.key, r.job_file.bytes.size(), r.submitted_ms, r.owner, r.owner_key);
+            running_[r.job].resumed_from = r.resumed_from;
             std::vector<Scheduler::StepSnapshot> steps(n);
             for (size_t i = 0; i < n; ++i) {
               const auto state = static_cast<uint8_t>(r.states.bytes[i]);
@@ -423,6 +424,9 @@ Status Server::TakeSnapshot() {
       r.aborted = job->aborted();
       r.cancel_reason = job->cancel_reason();
       r.cleanup = job->cancelled() && !job->cleanup_stopped();
+      if (auto k = running_.find(id); k != running_.end() && k->second.resumed_from.value != 0) {
+        r.resumed_from = k->second.resumed_from;
+      }
       put(r);
     }
   });

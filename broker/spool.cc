@@ -238,14 +238,14 @@ void Spool::CloseJob(JobId job) {
   jobs_.erase(it);
 }
 
-Status Spool::CarryCapture(JobId from, JobId to, StepIndex step) {
-  const std::string source = CapturePath(from, step);
-  const std::string target = CapturePath(to, step);
+Status Spool::CarryCapture(JobId from, StepIndex from_step, JobId to, StepIndex to_step) {
+  const std::string source = CapturePath(from, from_step);
+  const std::string target = CapturePath(to, to_step);
   // Carried before the restart that replays it (`from` may be gone since).
   if (access(target.c_str(), F_OK) == 0) return Status::Ok();
   if (link(source.c_str(), target.c_str()) == 0 || errno == ENOENT) return Status::Ok();
   // Another file system, or no links there: a copy.
-  Result<std::string> bytes = ReadCapturedStdout(from, step, SIZE_MAX);
+  Result<std::string> bytes = ReadCapturedStdout(from, from_step, SIZE_MAX);
   if (!bytes.ok()) return bytes.status();
   const int fd = open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return ErrnoStatus("create " + target, errno);

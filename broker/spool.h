@@ -106,11 +106,12 @@ class Spool {
   // others are logged, not returned (the job is forgotten either way).
   void ForgetJob(JobId job, const std::vector<uint32_t>& captured);
 
-  // Gives job `to` the captured stdout of step `step` of job `from` (a
-  // resumed job whose producer succeeded before and will not run again): a
+  // Gives step `to_step` of job `to` the captured stdout of step
+  // `from_step` of job `from` (a resumed job whose producer succeeded before
+  // and will not run again; the indexes differ when the file was edited): a
   // hard link, else a copy. Missing in `from` is no error: the consumer
   // then fails saying the file is missing.
-  Status CarryCapture(JobId from, JobId to, StepIndex step);
+  Status CarryCapture(JobId from, StepIndex from_step, JobId to, StepIndex to_step);
   // The captured stdout of `step` (REQUIRES: some step reads it with
   // stdin_from). Fails past `max_bytes`, naming the size.
   Result<std::string> ReadCapturedStdout(JobId job, StepIndex step, size_t max_bytes);

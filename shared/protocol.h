@@ -365,14 +365,18 @@ struct WatchJob {
   MSGPACK_DEFINE(job, offset, follow)
 };
 
-// Run a finished job again as a new job, keeping the steps that succeeded.
-// `key` as in SubmitJob.
+// Run a finished job again as a new job, keeping the steps that succeeded
+// (and did the same work, after steps kept too: docs/submit.md, "Resuming
+// with an edited file"). `key` as in SubmitJob.
 struct ResumeJob {
   static constexpr MessageType kType = MessageType::kResumeJob;
   JobId job;
   bool follow = true;
   std::string key;
-  MSGPACK_DEFINE(job, follow, key)
+  // The job file to run, as MessagePack, when it was edited; empty: the
+  // one `job` ran. Checked like SubmitJob.job (JobRejected).
+  Blob job_file = {};
+  MSGPACK_DEFINE(job, follow, key, job_file)
 };
 
 // Cancel a job: running steps are killed and the others never start, but
@@ -465,7 +469,15 @@ struct JobAccepted {
   // Its cleanup steps (`when: always`), which still run if it is cancelled
   // (CancelJob), as indexes into step_ids.
   std::vector<uint32_t> cleanup_steps = {};
-  MSGPACK_DEFINE(job, name, step_ids, cleanup_steps)
+  // Answering ResumeJob: the job it resumes, the steps carried over from it
+  // (they start out succeeded; indexes into step_ids), and the ids of that
+  // job's steps the edited file no longer has. resumed_from 0: not resumed.
+  // (A repeated ResumeJob answered after the broker restarted may lack
+  // `dropped`.)
+  JobId resumed_from = {};
+  std::vector<uint32_t> carried = {};
+  std::vector<std::string> dropped = {};
+  MSGPACK_DEFINE(job, name, step_ids, cleanup_steps, resumed_from, carried, dropped)
 };
 
 struct JobRejected {

@@ -15,6 +15,7 @@
 #include "shared/run_text.h"
 #include "submitter/progress_line.h"
 #include "submitter/renderer.h"
+#include "submitter/resume_line.h"
 #include "submitter/step_table.h"
 
 namespace drover::submit {
@@ -50,6 +51,7 @@ class HumanRenderer : public Renderer {
     if (options_.verbose) {
       Say(view.Title() + " accepted: " + std::to_string(view.size()) + " steps");
     }
+    if (view.resumed_from().value != 0) Say(ResumeLine(view, TerminalColumns(err_)));
   }
 
   void OnEvent(const JobView& view, const Event& event) override {

@@ -12,6 +12,12 @@ void JobView::Accept(const JobAccepted& accepted) {
   for (uint32_t i : accepted.cleanup_steps) {
     if (i < ids_.size()) cleanup_steps_.push_back(i);
   }
+  resumed_from_ = accepted.resumed_from;
+  carried_.clear();
+  for (uint32_t i : accepted.carried) {
+    if (i < ids_.size()) carried_.push_back(i);
+  }
+  dropped_ = accepted.dropped;
   steps_.assign(ids_.size(), StepView{});
   counts_ = {};
   counts_[static_cast<int>(StepState::kWaiting)] = static_cast<uint32_t>(ids_.size());

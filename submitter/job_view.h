@@ -32,6 +32,11 @@ class JobView {
   // cancelled) has not ended yet, as far as the events have told.
   bool CleanupPending() const;
   bool IsCleanup(StepIndex s) const;
+  // What the broker said it carried over, answering a resumption
+  // (JobAccepted): resumed_from() 0 if it did not.
+  JobId resumed_from() const { return resumed_from_; }
+  const std::vector<uint32_t>& carried() const { return carried_; }
+  const std::vector<std::string>& dropped() const { return dropped_; }
   size_t size() const { return ids_.size(); }
   const std::string& id_of(StepIndex s) const { return ids_[s.value]; }
   const StepView& step(StepIndex s) const { return steps_[s.value]; }
@@ -63,6 +68,9 @@ class JobView {
   std::vector<StepView> steps_;
   std::array<uint32_t, kStepStateCount> counts_{};
   std::vector<uint32_t> cleanup_steps_;
+  JobId resumed_from_;
+  std::vector<uint32_t> carried_;
+  std::vector<std::string> dropped_;
   std::optional<JobEnded> ended_;
   int64_t first_start_ms_ = 0;
   int64_t last_end_ms_ = 0;

@@ -20,6 +20,13 @@ class JsonRenderer : public Renderer {
     json steps = json::array();
     for (uint32_t i = 0; i < view.size(); ++i) steps.push_back(view.id_of(StepIndex(i)));
     j["steps"] = std::move(steps);
+    if (view.resumed_from().value != 0) {
+      j["resumed_from"] = view.resumed_from().value;
+      json carried = json::array();
+      for (uint32_t i : view.carried()) carried.push_back(view.id_of(StepIndex(i)));
+      j["carried"] = std::move(carried);
+      j["dropped"] = view.dropped();
+    }
     Write(j);
   }
 

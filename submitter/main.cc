@@ -31,6 +31,7 @@
 #include "submitter/follow.h"
 #include "submitter/query_cli.h"
 #include "submitter/renderer.h"
+#include "submitter/resume_line.h"
 #include "submitter/session.h"
 #include "submitter/shown_problems.h"
 
@@ -545,7 +546,9 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
   if (o.watch) {
     request = WatchJob{JobId(*o.watch), 0};
   } else if (o.resume) {
-    request = ResumeJob{JobId(*o.resume), !o.detach, NewSubmissionKey()};
+    // With a file: resumed as edited (docs/submit.md), else as it was.
+    request = ResumeJob{JobId(*o.resume), !o.detach, NewSubmissionKey(),
+                        Blob{job_bytes ? std::move(*job_bytes) : std::string()}};
   } else {
     request = SubmitJob{Blob{std::move(*job_bytes)}, !o.detach, NewSubmissionKey()};
   }
@@ -571,6 +574,11 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
     return ToInt(ExitCode::kBrokerUnreachable);
   }
   if (o.detach) {
+    if (accepted->resumed_from.value != 0) {
+      JobView view;
+      view.Accept(*accepted);
+      fprintf(stderr, "%s\n", ResumeLine(view).c_str());
+    }
     printf("%lu\n", static_cast<unsigned long>(accepted->job.value));
     return ToInt(ExitCode::kOk);
   }
@@ -619,9 +627,8 @@ int main(int argc, char** argv) {
       app.add_option("--cancel", o.cancel, "Cancel jobs (their cleanup steps still run)")
           ->type_name("JOB...");
   app.add_flag("--now", o.now, "With --cancel: stop cleanup steps too")->needs(cancel);
-  app.add_option("--resume", o.resume,
-                 "Run a finished job again as a new job, keeping the steps that succeeded")
-      ->type_name("JOB");
+  app.add_option("--resume", o.resume, "Rerun an ended job, keeping what succeeded")
+      ->type_name("JOB [FILE]");
   app.add_flag("-v,--verbose", o.verbose, "Also show each step's start and success");
   app.add_option("--slots", o.slots,
                  "Without a broker: slots of the embedded worker (default: the cores)")
@@ -714,8 +721,9 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
-    const int actions =
-        !o.file.empty() + o.watch.has_value() + !o.cancel.empty() + o.resume.has_value();
+    // --resume JOB FILE is one action: resuming with an edited file.
+    const int actions = (!o.file.empty() && !o.resume) + o.watch.has_value() + !o.cancel.empty() +
+                        o.resume.has_value();
     if (app.get_subcommands().empty() && actions != 1) {
       throw CLI::ValidationError(actions == 0
                                      ? "give a job file (or --watch, --cancel or --resume JOB)"
