@@ -237,6 +237,40 @@ TEST_CASE("messages with extra trailing fields still decode (forward compatibili
   CHECK(std::get<Welcome>(m.value()).heartbeat_ms == 1000);
 }
 
+TEST_CASE("cancelling without cleanup and resuming with an edited file round-trip") {
+  CHECK(RoundTrip(CancelJob{JobId(4), true}).now);
+  CHECK(RoundTrip(CancelAccepted{JobId(4), 2}).cleanup_left == 2);
+  const Blob file{std::string("\x81\0", 2)};
+  CHECK(RoundTrip(ResumeJob{JobId(4), true, "k", file}).job_file == file);
+  JobAccepted accepted{JobId(7), "j", {"fetch", "build", "clean"}};
+  accepted.cleanup_steps = {2};
+  accepted.resumed_from = JobId(4);
+  accepted.carried = {0, 1};
+  accepted.dropped = {"lint"};
+  const JobAccepted back = RoundTrip(accepted);
+  CHECK(back.cleanup_steps == std::vector<uint32_t>{2});
+  CHECK(back.resumed_from == JobId(4));
+  CHECK(back.carried == std::vector<uint32_t>{0, 1});
+  CHECK(back.dropped == std::vector<std::string>{"lint"});
+}
+
+TEST_CASE("an older peer's messages, without the fields added since, decode to the defaults") {
+  // CancelJob [42, [job]]: a cancel with cleanup.
+  Result<Message> cancel = DecodeMessage(std::string("\x92\x2a\x91\x05", 4));
+  REQUIRE_MESSAGE(cancel.ok(), cancel.status().message());
+  CHECK(std::get<CancelJob>(cancel.value()).job == JobId(5));
+  CHECK_FALSE(std::get<CancelJob>(cancel.value()).now);
+  // ResumeJob [45, [job, follow, key]]: the job's own file.
+  Result<Message> resume = DecodeMessage(std::string("\x92\x2d\x93\x05\xc3\xa1k", 7));
+  REQUIRE_MESSAGE(resume.ok(), resume.status().message());
+  CHECK(std::get<ResumeJob>(resume.value()).job_file.bytes.empty());
+  // JobAccepted [50, [job, name, step_ids]]: not resumed, no cleanup steps.
+  Result<Message> accepted = DecodeMessage(std::string("\x92\x32\x93\x07\xa1j\x91\xa1\x61", 9));
+  REQUIRE_MESSAGE(accepted.ok(), accepted.status().message());
+  CHECK(std::get<JobAccepted>(accepted.value()).resumed_from == JobId());
+  CHECK(std::get<JobAccepted>(accepted.value()).cleanup_steps.empty());
+}
+
 TEST_CASE("a run's duration from a worker's times is never negative and never overflows") {
   // The times arrive over the wire: decode them as a hostile worker would
   // send them, then ask how long the attempt ran.
