@@ -8,7 +8,9 @@ Status ErrnoStatus(std::string_view what, int err) {
   std::string message(what);
   message += ": ";
   message += std::strerror(err);
-  return Status::Error(std::move(message));
+  Status status = Status::Error(std::move(message));
+  status.errno_ = err;
+  return status;
 }
 
 }  // namespace drover

@@ -23,12 +23,17 @@ class [[nodiscard]] Status {
 
   bool ok() const { return !failed_; }
   const std::string& message() const { return message_; }
+  // The errno value an ErrnoStatus() was made from; 0 for any other Status.
+  // For the few callers that act on the kind of failure (a full disk).
+  int error_number() const { return errno_; }
 
  private:
+  friend Status ErrnoStatus(std::string_view what, int err);
   Status(std::string message, bool failed) : message_(std::move(message)), failed_(failed) {}
 
   std::string message_;
   bool failed_ = false;
+  int errno_ = 0;
 };
 
 // "what: strerror(errno)" for the errno value `err`.
