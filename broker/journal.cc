@@ -464,13 +464,21 @@ Status Journal::Write() {
   if (buffer_.empty()) return Status::Ok();
   size_t done = 0;
   const Status s = WriteAll(fd_, buffer_, path_, &done);
-  written_ += done;
-  if (done > 0) unsynced_ = true;
   if (!s.ok()) {
-    // The file holds a prefix of the buffer; the rest waits for the next try.
-    buffer_.erase(0, done);
+    // Most likely a full disk. What reached the file may end inside a
+    // record; cut it off, so that the file holds whole records only and
+    // the buffer can be written again later, or discarded. (Cutting a file
+    // shorter needs no space.)
+    if (done > 0 && ftruncate(fd_, static_cast<off_t>(written_)) != 0) {
+      const Status cut = ErrnoStatus("truncate " + path_, errno);
+      return Fail(Status::Error(s.message() + "; and cutting its partial record off failed: " +
+                                cut.message()));
+    }
     return s;
   }
+  written_ += done;
+  bytes_written_ += done;
+  unsynced_ = true;
   if (buffer_.capacity() > kMaxIdleBuffer) {
     buffer_ = std::string();
   } else {
@@ -478,6 +486,11 @@ Status Journal::Write() {
   }
   written_records_ = appended_;
   return Status::Ok();
+}
+
+void Journal::DiscardUnwritten() {
+  buffer_.clear();
+  appended_ = written_records_;
 }
 
 Status Journal::Sync() {
@@ -581,6 +594,7 @@ Status Journal::WriteSnapshot(const ProduceFn& produce) {
     if (fsync(snapshot.get()) != 0) return ErrnoStatus("fsync " + tmp, errno);
     struct stat st;
     if (fstat(snapshot.get(), &st) == 0) size = static_cast<uint64_t>(st.st_size);
+    bytes_written_ += size;
     if (close(snapshot.release()) != 0) return ErrnoStatus("close " + tmp, errno);
     return Status::Ok();
   }();

@@ -79,10 +79,18 @@ class Journal {
     encode(&buffer_);
     EndRecord(start);
   }
-  // Writes everything appended so far (no-op if nothing is). After a failed
-  // write what did reach the file is a whole prefix, and the next Write()
-  // carries on from there.
+  // Writes everything appended so far (no-op if nothing is). A write that
+  // fails (a full disk) is undone: the file is cut back to the records it
+  // held before, and everything appended stays buffered for the next
+  // Write(), or for DiscardUnwritten(). If even the cut fails, the journal
+  // fails for good (broken()): its file may end inside a record, and records
+  // after that would be lost to replay.
   Status Write();
+  // Drops every record appended since the last Write() that succeeded, as
+  // if it had never been appended (the numbers of last_appended() are
+  // handed out again): a submission whose record cannot be written is
+  // refused, and nothing of it may reach the file later.
+  void DiscardUnwritten();
   // Makes everything written so far durable (no-op if it already is).
   // REQUIRES: Write() was called after the last Append().
   // An fdatasync error is permanent (every later call returns it): the
@@ -113,6 +121,14 @@ class Journal {
   // Bytes in the current journal file, written or buffered: when this grows
   // large the broker takes a snapshot.
   uint64_t journal_bytes() const;
+  // Bytes appended and not written yet.
+  uint64_t unwritten_bytes() const { return buffer_.size(); }
+  // Bytes written to disk over the journal's life (its files and
+  // snapshots), for the broker's watch on free space.
+  uint64_t bytes_written() const { return bytes_written_; }
+  // Whether the journal failed for good: every Write, Sync and
+  // WriteSnapshot returns the same error from then on.
+  bool broken() const { return !failed_.ok(); }
   // Bytes in the snapshot in use (0 if there is none).
   uint64_t snapshot_bytes() const { return snapshot_bytes_; }
 
@@ -160,6 +176,7 @@ class Journal {
   std::string path_;       // journal-<number_>
   uint64_t written_ = 0;   // bytes in journal-<number_>
   uint64_t snapshot_bytes_ = 0;
+  uint64_t bytes_written_ = 0;
   std::string buffer_;     // framed records not yet written
   bool unsynced_ = false;  // written since the last fdatasync
   uint64_t appended_ = 0;  // records appended (their numbers: 1..appended_)

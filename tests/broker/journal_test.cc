@@ -16,6 +16,7 @@
 #include <thread>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -478,7 +479,7 @@ class FileSizeLimit {
   sighandler_t old_handler_;
 };
 
-TEST_CASE("a Write that fails part way carries on where it stopped") {
+TEST_CASE("a Write that fails part way is undone, and the next one writes it all") {
   TempDir tmp;
   Records records;
   for (int i = 0; i < 50; ++i) records.push_back(Pattern(30, i));
@@ -487,20 +488,47 @@ TEST_CASE("a Write that fails part way carries on where it stopped") {
     AppendAll(*opened.journal, {"before"});
     for (const std::string& record : records) opened.journal->Append(record);
     const uint64_t total = opened.journal->journal_bytes();
+    const uint64_t written = opened.journal->bytes_written();
     {
       FileSizeLimit limit(Frame("before").size() + 100);  // mid-record
       const Status s = opened.journal->Write();
       REQUIRE_FALSE(s.ok());
+      CHECK(s.error_number() == EFBIG);
       CHECK(s.message().find("journal-1") != std::string::npos);
-      CHECK(std::filesystem::file_size(tmp / "journal-1") == Frame("before").size() + 100);
+      // Cut back to whole records: a crash now replays cleanly.
+      CHECK(std::filesystem::file_size(tmp / "journal-1") == Frame("before").size());
       CHECK(opened.journal->journal_bytes() == total);
+      CHECK(opened.journal->unwritten_bytes() == total - Frame("before").size());
+      CHECK(opened.journal->bytes_written() == written);
       CHECK(opened.journal->has_unsynced());
+      CHECK_FALSE(opened.journal->broken());
     }
     REQUIRE(opened.journal->Write().ok());
     REQUIRE(opened.journal->Sync().ok());
+    CHECK(opened.journal->bytes_written() == written + total - Frame("before").size());
   }
   records.insert(records.begin(), "before");
   CHECK(Reopen(tmp.path) == records);
+}
+
+TEST_CASE("records that could not be written can be discarded, as if never appended") {
+  TempDir tmp;
+  {
+    Opened opened = OpenOk(tmp.path);
+    AppendAll(*opened.journal, {"a", "b"});
+    const uint64_t last = opened.journal->last_appended();
+    opened.journal->Append("refused");
+    {
+      FileSizeLimit limit(Frame("a").size() + Frame("b").size() + 3);
+      REQUIRE_FALSE(opened.journal->Write().ok());
+    }
+    opened.journal->DiscardUnwritten();
+    CHECK(opened.journal->last_appended() == last);
+    CHECK(opened.journal->unwritten_bytes() == 0);
+    AppendAll(*opened.journal, {"c"});
+    CHECK(opened.journal->last_appended() == last + 1);
+  }
+  CHECK(Reopen(tmp.path) == Records{"a", "b", "c"});
 }
 
 TEST_CASE("a WriteSnapshot that cannot finish its file leaves the old files in use") {
