@@ -71,15 +71,29 @@ void EventLog::Append(const Event& event) {
   if (std::holds_alternative<JobEnded>(event)) ended_ = true;
 }
 
-Status EventLog::Flush() {
+Status EventLog::Flush(uint64_t* written) {
   if (buffer_.empty()) return Status::Ok();
   if (fd_ < 0) {
-    fd_ = open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    // O_APPEND: after a partial write is cut off, the next one goes where
+    // it ended.
+    fd_ = open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
     if (fd_ < 0) return ErrnoStatus("create " + path_, errno);
   }
-  Status s = WriteAll(fd_, buffer_, path_);
-  if (!s.ok()) return s;
+  size_t done = 0;
+  Status s = WriteAll(fd_, buffer_, path_, &done);
+  if (!s.ok()) {
+    // Reads past flushed_ come from the buffer, so the file must not hold
+    // part of it: cut it off (no space needed) and keep the whole buffer.
+    // Should the cut fail, the bytes written stay and leave the buffer.
+    if (done > 0 && ftruncate(fd_, static_cast<off_t>(flushed_)) != 0) {
+      flushed_ += done;
+      buffer_.erase(0, done);
+      if (written != nullptr) *written += done;
+    }
+    return s;
+  }
   flushed_ += buffer_.size();
+  if (written != nullptr) *written += buffer_.size();
   buffer_.clear();
   return Status::Ok();
 }
@@ -146,8 +160,13 @@ Status Spool::WriteJobFile(JobId job, std::string_view job_file) {
   const std::string path = JobFilePath(job);
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return ErrnoStatus("create " + path, errno);
-  Status s = WriteAll(fd, job_file, path);
+  size_t done = 0;
+  Status s = WriteAll(fd, job_file, path, &done);
   close(fd);
+  bytes_written_ += done;
+  // A part of a job file would be taken for the whole by a snapshot; none
+  // at all is noticed (and restored from the journal at the next start).
+  if (!s.ok()) unlink(path.c_str());
   return s;
 }
 
@@ -188,37 +207,88 @@ Status Spool::Record(JobId job, const Event& event) {
   auto it = jobs_.find(job);
   if (it == jobs_.end()) return Status::Error("job " + std::to_string(job.value) + " has no spool");
   OpenJobFiles& files = it->second;
+  if (const auto* out = std::get_if<StepOutput>(&event)) return RecordOutput(job, files, *out);
   files.log->Append(event);
-  // Captured stdout: a new attempt starts from empty; its output is appended.
   if (const auto* started = std::get_if<StepStarted>(&event)) {
+    // A new attempt: a fresh ration, and a capture that starts empty.
+    files.running.erase(started->step.value);
     if (files.captured[started->step.value]) {
+      files.captures_lost.erase(started->step.value);
       // A new file, not the old one truncated: the old one may be linked
       // from a resumed job (CarryCapture).
       const std::string path = CapturePath(job, started->step);
       unlink(path.c_str());
       const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-      if (fd < 0) return ErrnoStatus("create " + path, errno);
+      if (fd < 0) {
+        const int err = errno;
+        files.captures_lost.insert(started->step.value);
+        return ErrnoStatus("create " + path, err);
+      }
       close(fd);
     }
-  } else if (const auto* out = std::get_if<StepOutput>(&event)) {
-    if (out->stream == Stream::kStdout && files.captured[out->step.value]) {
-      const std::string path = CapturePath(job, out->step);
-      const int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-      if (fd < 0) return ErrnoStatus("open " + path, errno);
-      Status s = WriteAll(fd, out->data.bytes, path);
-      close(fd);
-      return s;
-    }
+  } else if (const auto* ended = std::get_if<StepEnded>(&event)) {
+    files.running.erase(ended->step.value);
   }
   return Status::Ok();
 }
 
-Status Spool::FlushAll() {
-  for (auto& [job, files] : jobs_) {
-    Status s = files.log->Flush();
-    if (!s.ok()) return s;
+Status Spool::RecordOutput(JobId job, OpenJobFiles& files, const StepOutput& out) {
+  const size_t stream = out.stream == Stream::kStdout ? 0 : 1;
+  RunningOutput& running = files.running[out.step.value];
+  const bool captured = stream == 0 && files.captured[out.step.value];
+  switch (running.ration.Take(level_, out.data.bytes.size())) {
+    case OutputVerdict::kKeep:
+      break;
+    case OutputVerdict::kCut: {
+      StepOutput marker{out.step, out.attempt, out.stream, {}};
+      if (running.open_line[stream]) marker.data.bytes = "\n";
+      marker.data.bytes += kOutputNotKeptMarker;
+      files.log->Append(marker);
+      running.open_line[stream] = false;
+      ++cuts_;
+      if (captured) LoseCapture(job, files, out.step);
+      return Status::Ok();
+    }
+    case OutputVerdict::kDrop:
+      if (captured) LoseCapture(job, files, out.step);
+      return Status::Ok();
   }
-  return Status::Ok();
+  files.log->Append(out);
+  if (!out.data.bytes.empty()) running.open_line[stream] = out.data.bytes.back() != '\n';
+  if (!captured || files.captures_lost.count(out.step.value)) return Status::Ok();
+  const std::string path = CapturePath(job, out.step);
+  const int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    LoseCapture(job, files, out.step);
+    return ErrnoStatus("open " + path, err);
+  }
+  size_t done = 0;
+  Status s = WriteAll(fd, out.data.bytes, path, &done);
+  close(fd);
+  bytes_written_ += done;
+  if (!s.ok()) LoseCapture(job, files, out.step);
+  return s;
+}
+
+void Spool::LoseCapture(JobId job, OpenJobFiles& files, StepIndex step) {
+  if (!files.captures_lost.insert(step.value).second) return;
+  // What is there is only a part, and deleting it gives its space back.
+  unlink(CapturePath(job, step).c_str());
+}
+
+Status Spool::FlushAll() {
+  Status first;
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    Status s = it->second.log->Flush(&bytes_written_);
+    if (s.ok() && it->second.closing) {
+      it = jobs_.erase(it);
+      continue;
+    }
+    if (!s.ok() && first.ok()) first = std::move(s);
+    ++it;
+  }
+  return first;
 }
 
 EventLog* Spool::Log(JobId job) {
@@ -234,7 +304,12 @@ EventLog* Spool::Log(JobId job) {
 void Spool::CloseJob(JobId job) {
   auto it = jobs_.find(job);
   if (it == jobs_.end()) return;
-  (void)it->second.log->Flush();
+  // Its last events (its end) must reach the file: if they cannot yet, the
+  // log stays open, and FlushAll closes it once they have.
+  if (!it->second.log->Flush(&bytes_written_).ok()) {
+    it->second.closing = true;
+    return;
+  }
   jobs_.erase(it);
 }
 
@@ -249,8 +324,12 @@ Status Spool::CarryCapture(JobId from, StepIndex from_step, JobId to, StepIndex 
   if (!bytes.ok()) return bytes.status();
   const int fd = open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return ErrnoStatus("create " + target, errno);
-  Status s = WriteAll(fd, bytes.value(), target);
+  size_t done = 0;
+  Status s = WriteAll(fd, bytes.value(), target, &done);
   close(fd);
+  bytes_written_ += done;
+  // A part would be taken for the whole by the step reading it.
+  if (!s.ok()) unlink(target.c_str());
   return s;
 }
 
@@ -267,6 +346,9 @@ void Spool::ForgetJob(JobId job, const std::vector<uint32_t>& captured) {
 }
 
 Result<std::string> Spool::ReadCapturedStdout(JobId job, StepIndex step, size_t max_bytes) {
+  if (auto it = jobs_.find(job); it != jobs_.end() && it->second.captures_lost.count(step.value)) {
+    return Status::Error("its output was not kept: the broker's state disk was full");
+  }
   const std::string path = CapturePath(job, step);
   int fd = -1;
   uint64_t size = 0;

@@ -19,6 +19,16 @@
 // up never causes a read from disk. Nothing is fsynced: the spool is output,
 // not the broker's state.
 //
+// A full disk (broker/core/disk_space.h): the broker tells the spool the
+// disk's level, and while it is not roomy each running step's output is
+// rationed (OutputRation): past its allowance it is dropped, and the step's
+// log gets kOutputNotKeptMarker once, on a line of its own, in its place.
+// Its other events are always kept. A captured stdout missing any of its
+// output is deleted and counts as lost: the step reading it fails, saying
+// so, rather than run on part of its input. A flush that fails leaves the
+// log as it was (a partial write is cut off again) and its buffer in
+// memory, for the next flush.
+//
 // Not thread-safe.
 #pragma once
 
@@ -26,8 +36,11 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
+#include "broker/core/disk_space.h"
 #include "shared/ids.h"
 #include "shared/job_spec.h"
 #include "shared/protocol.h"
@@ -48,7 +61,9 @@ class EventLog {
   static Result<std::unique_ptr<EventLog>> Open(const std::string& path);
 
   void Append(const Event& event);
-  Status Flush();
+  // Writes what is buffered; `*written` (if given) grows by the bytes that
+  // reached the disk.
+  Status Flush(uint64_t* written = nullptr);
 
   // Bytes appended so far (on disk or still buffered).
   uint64_t size() const { return flushed_ + buffer_.size(); }
@@ -93,13 +108,22 @@ class Spool {
   // to, not started over.
   Status ReopenJob(JobId job, const JobSpec& spec);
   Result<std::string> ReadJobFile(JobId job) const;
-  // Records one event of an open job.
+  // Records one event of an open job (its output as the disk level allows).
   Status Record(JobId job, const Event& event);
+  // Flushes every job's log, all of them even if one fails; the first error.
   Status FlushAll();
+  // The state disk's level (DiskSpace), which decides what output is kept.
+  void set_disk_level(DiskSpace::Level level) { level_ = level; }
+  // Bytes written to disk over the spool's life, for the broker's watch on
+  // free space.
+  uint64_t bytes_written() const { return bytes_written_; }
+  // Steps whose output was cut since the last call (for the broker's log).
+  uint64_t TakeCuts() { return std::exchange(cuts_, 0); }
   // The job's log, opening it from disk for a job spooled earlier;
   // nullptr if there is none.
   EventLog* Log(JobId job);
-  // Closes the job's files (they stay on disk).
+  // Closes the job's files (they stay on disk); once what is buffered is
+  // written, if that has to wait for space.
   void CloseJob(JobId job);
   // Closes and deletes the job's files: its log, its job file and the
   // captured stdout of steps `captured`. Files already gone are no error;
@@ -113,7 +137,8 @@ class Spool {
   // then fails saying the file is missing.
   Status CarryCapture(JobId from, StepIndex from_step, JobId to, StepIndex to_step);
   // The captured stdout of `step` (REQUIRES: some step reads it with
-  // stdin_from). Fails past `max_bytes`, naming the size.
+  // stdin_from). Fails past `max_bytes`, naming the size, and if it was
+  // lost to a full disk.
   Result<std::string> ReadCapturedStdout(JobId job, StepIndex step, size_t max_bytes);
 
   const std::string& dir() const { return dir_; }
@@ -125,12 +150,30 @@ class Spool {
   void Track(JobId job, const JobSpec& spec, std::unique_ptr<EventLog> log);
   std::string CapturePath(JobId job, StepIndex step) const;
 
+  // What the spool tracks of a step's output while the step runs: made at
+  // its first output, dropped when it ends, so a job costs nothing per step
+  // that is not running.
+  struct RunningOutput {
+    OutputRation ration;
+    bool open_line[2] = {false, false};  // stdout, stderr: last kept byte not '\n'
+  };
   struct OpenJobFiles {
     std::unique_ptr<EventLog> log;
     std::vector<bool> captured;  // per step: is its stdout read by stdin_from?
+    std::unordered_map<uint32_t, RunningOutput> running;  // by step
+    std::unordered_set<uint32_t> captures_lost;  // steps whose capture is gone
+    bool closing = false;  // closed while its last events could not be written
   };
+  // Records `out` as its step's ration allows.
+  Status RecordOutput(JobId job, OpenJobFiles& files, const StepOutput& out);
+  // Deletes the captured stdout of `step`: some of it was not kept.
+  void LoseCapture(JobId job, OpenJobFiles& files, StepIndex step);
+
   std::string dir_;
   std::unordered_map<JobId, OpenJobFiles> jobs_;
+  DiskSpace::Level level_ = DiskSpace::Level::kRoomy;
+  uint64_t bytes_written_ = 0;
+  uint64_t cuts_ = 0;
 };
 
 }  // namespace drover::broker
