@@ -149,6 +149,13 @@ int main(int argc, char** argv) {
                  "summary, records and output go, its id is not reused; e.g. 12h, 30d; 0 keeps "
                  "jobs forever")
       ->capture_default_str();
+  uint64_t min_free_mb = options.min_free_bytes >> 20;
+  app.add_option("--min-free-mb", min_free_mb,
+                 "MiB the state disk keeps free for the jobs accepted: with less, submissions "
+                 "are refused and output is cut until there is room (docs/reliability.md); "
+                 "0: no check")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 30));
   limit_flags.Add(&app);
   app.add_option("--max-message-mb", max_message_mb,
                  "Largest message (MiB) taken from a peer; a peer sending more is disconnected "
@@ -223,6 +230,8 @@ int main(int argc, char** argv) {
   }
   options.lease_ms = static_cast<int64_t>(lease_s * 1000);
   options.snapshot_bytes = snapshot_mb << 20;
+  options.min_free_bytes = min_free_mb << 20;
+  options.state_dir = state_dir;
   if (options.advertise.empty()) options.advertise = Advertised(options.bind);
   options.advertise_is_loopback = ResolvesToLoopback(options.advertise);
   options.alloc_dir = state_dir + "/alloc";

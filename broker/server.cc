@@ -36,6 +36,7 @@ std::string RouteText(std::string_view route) {
 
 Server::Server(ServerOptions options, std::unique_ptr<Spool> spool)
     : options_(std::move(options)),
+      disk_(options_.min_free_bytes),
       spool_(std::move(spool)),
       scheduler_(this, SchedulerOptions{int64_t{options_.heartbeat_ms} * options_.liveness,
                                         options_.lease_ms, 3}),
@@ -106,8 +107,7 @@ Status Server::Run(SignalFd* signals) {
         if (sig == SIGINT || sig == SIGTERM) {
           spdlog::info("stopping on signal {} after {} loop turns, {} messages in, {} out", sig,
                        counters_.turns, counters_.received, counters_.sent);
-          if (Status s = spool_->FlushAll(); !s.ok()) return s;
-          return TakeSnapshot();
+          return Stop();
         }
         if (sig == SIGHUP && keys_) ReloadAccess("on SIGHUP", MonotonicMs());
       }
@@ -144,9 +144,10 @@ Status Server::Run(SignalFd* signals) {
     // a kill between the two writes must leave the logs ahead of the
     // journal (a state change told twice) rather than behind it (an ending
     // a following client never hears).
-    if (Status s = spool_->FlushAll(); !s.ok()) spdlog::error("spool: {}", s.message());
+    if (Status s = spool_->FlushAll(); !s.ok()) NoteWriteFailure("spool", s);
     // Nothing leaves before the records it depends on are written.
     if (!WriteJournal(now)) return Status::Error("stopping: the journal cannot be written");
+    WatchDisk();
     for (const auto& [job, captured] : std::exchange(spool_forget_due_, {})) {
       spool_->ForgetJob(job, captured);
     }
@@ -170,7 +171,12 @@ Status Server::Run(SignalFd* signals) {
     // footprint is what it keeps, not what it read.
     if (std::exchange(trim_due_, false)) malloc_trim(0);
     if (SnapshotDue()) {
-      if (Status s = TakeSnapshot(); !s.ok()) spdlog::error("snapshot: {}", s.message());
+      if (Status s = TakeSnapshot(); !s.ok()) {
+        // The old snapshot and journal are still in use; try again once
+        // the journal has grown a little more (or the disk has room).
+        snapshot_after_ = journal_->journal_bytes() + (options_.snapshot_bytes >> 4);
+        NoteWriteFailure("snapshot", s);
+      }
     }
   }
 }
@@ -462,6 +468,9 @@ void Server::AttemptLost(const TaskKey& key, const std::string& reason) {
 }
 
 void Server::ScheduleAndDispatch(int64_t now) {
+  // Records held in memory by a failed write: nothing new goes out whose
+  // record would join them (what runs goes on; its results wait).
+  if (!CatchUpJournal().ok()) return;
   scheduler_.Schedule(now);
   // Attempts that failed on the way out settle like any result; retries may
   // then need another pass. Each round consumes a retry, so this ends.
@@ -527,7 +536,9 @@ void Server::SendCredits() {
   }
   // Results are acknowledged once their records are written (this is after
   // WriteJournal), so a worker never forgets a result the broker might not
-  // have: here, those no dispatch carried this turn.
+  // have: here, those no dispatch carried this turn. While a failed write
+  // holds records in memory, none are: the workers keep their results.
+  if (journal_stalled_) return;
   for (const std::string& route : std::exchange(acks_due_, {})) {
     auto it = peers_.find(route);
     if (it == peers_.end()) continue;  // left during the turn
@@ -541,6 +552,8 @@ void Server::SendCredits() {
 
 void Server::Tick(int64_t now) {
   if (keys_ && keys_->ListsChanged()) ReloadAccess("as its files changed", now);
+  // Space may come and go by others' doing too.
+  if (disk_.reserve() > 0 || disk_.level() != DiskSpace::Level::kRoomy) MeasureDisk();
   scheduler_.OnTick(now);
   ForgetExpired();
   std::vector<WorkerId> gone;

@@ -40,6 +40,15 @@
 //
 // Files (files under the state directory, docs/reliability.md): the journal
 // (broker/journal.h, records in broker/recovery.h) and the spool.
+//
+// A full state disk (server_disk.cc, broker/core/disk_space.h) is a refusal,
+// not a loss: with less than --min-free-mb free, or once a write failed for
+// want of space, submissions are refused (ErrorReply{kStateDiskFull}, and
+// nothing of them is kept), running steps' output is cut (spool.h), and
+// snapshots wait; the jobs running go on, their records using the reserve.
+// A journal write that fails even so keeps the records in memory and the
+// broker running: nothing new is dispatched and no result acknowledged
+// until they are written. All of it ends by itself when space returns.
 #pragma once
 
 #include <cstdint>
@@ -57,6 +66,7 @@
 #include "broker/alloc_driver.h"
 #include "broker/core/access.h"
 #include "broker/core/carry_over.h"
+#include "broker/core/disk_space.h"
 #include "broker/core/finished_jobs.h"
 #include "broker/journal.h"
 #include "broker/key_dir.h"
@@ -110,6 +120,12 @@ struct ServerOptions {
   // A job that ended is forgotten this long after (its summary, journal
   // records and spool go); 0 keeps jobs forever.
   int64_t forget_after_ms = 7 * 24 * 3600 * 1000LL;
+  // The state directory, as its disk is named when it is full.
+  std::string state_dir;
+  // Free space kept on the state disk for the jobs accepted already (their
+  // journal records, a little of their output): with less, submissions are
+  // refused (broker/core/disk_space.h). 0 turns the check off.
+  uint64_t min_free_bytes = uint64_t{64} << 20;
 };
 
 class Server : private Outbox {
@@ -241,10 +257,12 @@ class Server : private Outbox {
   StatusReply BuildStatus(const std::string& route, int64_t now) const;
   // Running and ended jobs, with owners and times, in no particular order.
   std::vector<JobStatus> VisibleJobs(const std::string& route, int64_t now) const;
-  // Accepts a validated job under a new id (or the id its key already has).
-  // A resumed job (`resumed_from`) starts with the steps `carry` keeps.
-  void Accept(const std::string& route, JobSpec spec, std::string job_file, std::string key,
-              bool follow, JobId resumed_from, const CarryOver* carry, int64_t now);
+  // Accepts a validated job under a new id, its record written at once;
+  // JobId() if that write failed, the client told why and nothing of the
+  // job kept. A resumed job (`resumed_from`) starts with the steps `carry`
+  // keeps.
+  JobId Accept(const std::string& route, JobSpec spec, std::string job_file, std::string key,
+               bool follow, JobId resumed_from, const CarryOver* carry, int64_t now);
   // Answers a job file with problems (JobRejected), at most
   // kMaxProblemsReplied of them.
   void Reject(const std::string& route, const std::vector<Problem>& problems);
@@ -293,6 +311,29 @@ class Server : private Outbox {
   // `id` (or there is no such job); else why not, for ErrorReply{kForbidden}.
   std::string Forbidden(const std::string& route, JobId id, const char* verb) const;
 
+  // server_disk.cc: the state disk's free space (DiskSpace).
+  // Measures it (statvfs of the journal's and the spool's directories, the
+  // smaller) and acts on a change of level.
+  void MeasureDisk();
+  // Tells disk_ what was written since the last call; measures if due.
+  void WatchDisk();
+  // After a write failed: want of space makes the disk full (logged once,
+  // when it becomes so); another error is logged as "`what`: message".
+  void NoteWriteFailure(std::string_view what, const Status& s);
+  // Why a submission whose job file has `file_bytes` cannot be taken now
+  // for want of space; "" if it can.
+  std::string DiskRefusal(uint64_t file_bytes);
+  // "broker's state disk is full: DIR: No space left on device".
+  std::string DiskFullMessage() const;
+  // Retries writing the journal records a failed write left in memory;
+  // Ok if none are left.
+  Status CatchUpJournal();
+  // A journal write failed with `s` (not for good): the records wait in
+  // memory (journal_stalled_), said loudly once.
+  void JournalStalled(const Status& s);
+  // They are written: said once, if they had waited.
+  void JournalWrittenAgain();
+
   // server_journal.cc: durability.
   // Appends `record` (one of Record's alternatives) to the journal.
   template <typename T>
@@ -313,6 +354,8 @@ class Server : private Outbox {
   // journaling a WorkerRecord first if it has none yet.
   uint32_t JournalWorker(const Worker& w);
   Status ApplyRecord(const Record& record, int64_t now);
+  // Replay's RestoreJobFile: a file it cannot write yet is written later.
+  void RestoreJobFile(JobId job, const std::string& file);
   // A job whose records cannot be applied (its file no longer loads, its
   // state is damaged): marked failed with `why`, loudly, so that one bad
   // record costs one job, not the broker. Returns Ok, for replay to go on.
@@ -324,8 +367,12 @@ class Server : private Outbox {
   void ReleaseAcks();
   bool SnapshotDue() const;
   Status TakeSnapshot();
+  // On SIGTERM or SIGINT: writes what is left and takes a snapshot. An
+  // error only if records the journal holds in memory are lost.
+  Status Stop();
 
   ServerOptions options_;
+  DiskSpace disk_;
   std::unique_ptr<Spool> spool_;
   Scheduler scheduler_;
   AllocDriver alloc_;
@@ -349,6 +396,10 @@ class Server : private Outbox {
   int64_t next_pump_ = -1;  // when followers next have events due
   int64_t sync_due_ = -1;   // when the written journal must be synced
   bool trim_due_ = false;   // a large graph was taken this turn (malloc_trim)
+  std::string journal_dir_;
+  bool journal_stalled_ = false;   // records a failed write left in memory
+  uint64_t disk_written_ = 0;      // journal and spool bytes told to disk_
+  uint64_t snapshot_after_ = 0;    // a failed snapshot: not again before this journal size
   // Worker numbers of the current journal file (recovery.h, WorkerRecord):
   // cleared when a snapshot starts a new file, and for one worker when it
   // says hello again (its name may have changed). Indexed by WorkerId

@@ -25,6 +25,14 @@ std::string JobName(JobId id, const std::string& name) {
   return "job " + std::to_string(id.value) + (name.empty() ? "" : " (" + name + ")");
 }
 
+// A message of several lines, for the log.
+std::string OneLine(std::string text) {
+  for (size_t at = text.find("\n  "); at != std::string::npos; at = text.find("\n  ", at)) {
+    text.replace(at, 3, " ");
+  }
+  return text;
+}
+
 bool Bit(const std::string& bits, size_t i) {
   return i / 8 < bits.size() && (static_cast<unsigned char>(bits[i / 8]) >> (i % 8)) & 1;
 }
@@ -94,18 +102,26 @@ bool Server::AnswerRepeat(const std::string& route, const std::string& key, bool
 void Server::HandleSubmit(const std::string& route, SubmitJob& submit, int64_t now) {
   // The same key again: the reply to the first submission was lost.
   if (AnswerRepeat(route, submit.key, submit.follow)) return;
-  LoadedJob loaded = LoadJob(submit.job.bytes, options_.job_limits);
   const std::string& who = peers_.at(route).name;
+  // Before the work of loading it: a full disk refuses any job.
+  if (std::string full = DiskRefusal(submit.job.bytes.size()); !full.empty()) {
+    spdlog::info("refused a job from {}: {}", who, OneLine(full));
+    ReplyError(route, ErrorCode::kStateDiskFull, std::move(full));
+    return;
+  }
+  LoadedJob loaded = LoadJob(submit.job.bytes, options_.job_limits);
   if (!loaded.spec) {
     spdlog::info("rejected a job from {}: {} problem(s)", who, loaded.problems.size());
     Reject(route, loaded.problems);
     return;
   }
-  spdlog::info("job {}{} accepted from {}: {} steps", next_job_,
-               loaded.spec->name.empty() ? "" : " (" + loaded.spec->name + ")", who,
-               loaded.spec->steps.size());
-  Accept(route, std::move(*loaded.spec), std::move(submit.job.bytes), std::move(submit.key),
-         submit.follow, JobId(), nullptr, now);
+  const std::string name = loaded.spec->name;
+  const size_t steps = loaded.spec->steps.size();
+  const JobId id = Accept(route, std::move(*loaded.spec), std::move(submit.job.bytes),
+                          std::move(submit.key), submit.follow, JobId(), nullptr, now);
+  if (id == JobId()) return;
+  spdlog::info("job {}{} accepted from {}: {} steps", id.value,
+               name.empty() ? "" : " (" + name + ")", peers_.at(route).name, steps);
 }
 
 void Server::Reject(const std::string& route, const std::vector<Problem>& problems) {
@@ -121,11 +137,10 @@ void Server::Reject(const std::string& route, const std::vector<Problem>& proble
   Reply(route, reply);
 }
 
-void Server::Accept(const std::string& route, JobSpec spec, std::string job_file, std::string key,
-                    bool follow, JobId resumed_from, const CarryOver* carry, int64_t now) {
-  const JobId id(next_job_++);
-  spool_->OpenJob(id, spec);
-  if (carry != nullptr) CarryCaptures(resumed_from, id, spec, *carry);
+JobId Server::Accept(const std::string& route, JobSpec spec, std::string job_file,
+                     std::string key, bool follow, JobId resumed_from, const CarryOver* carry,
+                     int64_t now) {
+  const JobId id(next_job_);
   const Peer& peer = peers_.at(route);
   JobRecord record{id,       key, Blob{std::move(job_file)}, resumed_from, {}, WallMs(),
                    OwnerName(peer), peer.key};
@@ -145,7 +160,38 @@ void Server::Accept(const std::string& route, JobSpec spec, std::string job_file
     reply.carried = record.succeeded;
     succeeded = carry->Succeeded();
   }
-  Journal(record);
+  // The job's record is written now, not with the turn's: if the disk will
+  // not take it, the client is refused and nothing of the job is left, in
+  // the journal or anywhere. What the turn wrote before it goes first, the
+  // event logs ahead of the journal as at the end of a turn (Run).
+  if (Status s = spool_->FlushAll(); !s.ok()) NoteWriteFailure("spool", s);
+  JournalDispatches();
+  Status written = CatchUpJournal();
+  if (written.ok()) written = journal_->Write();
+  if (!written.ok()) {
+    // The turn's records before it wait in memory, as at the end of a turn.
+    if (!journal_->broken()) JournalStalled(written);
+  } else {
+    Journal(record);
+    written = journal_->Write();
+    if (!written.ok()) {
+      journal_->DiscardUnwritten();
+      NoteWriteFailure("journal", written);
+    }
+  }
+  if (!written.ok()) {
+    if (IsNoSpaceError(written.error_number())) {
+      spdlog::info("refused a job from {}: {}", peer.name, DiskFullMessage());
+      ReplyError(route, ErrorCode::kStateDiskFull, DiskFullMessage());
+    } else {
+      spdlog::error("refused a job from {}: cannot journal it: {}", peer.name, written.message());
+      ReplyError(route, ErrorCode::kInternal, "cannot journal the job: " + written.message());
+    }
+    return JobId();
+  }
+  ++next_job_;
+  spool_->OpenJob(id, spec);
+  if (carry != nullptr) CarryCaptures(resumed_from, id, spec, *carry);
   running_[id] = RunningJob{key,
                             record.job_file.bytes.size(),
                             record.submitted_ms,
@@ -164,6 +210,7 @@ void Server::Accept(const std::string& route, JobSpec spec, std::string job_file
   scheduler_.OnSubmit(id, std::move(spec), now, carry != nullptr ? &succeeded : nullptr,
                       resumed_from);
   if (big) trim_due_ = true;
+  return id;
 }
 
 void Server::CarryCaptures(JobId from, JobId to, const JobSpec& spec, const CarryOver& carry) {
@@ -349,14 +396,21 @@ void Server::HandleResume(const std::string& route, ResumeJob& resume, int64_t n
     next = *old.spec;
     next_file = std::move(file).value();
   }
+  if (std::string full = DiskRefusal(next_file.size()); !full.empty()) {
+    spdlog::info("refused to resume job {}: {}", resume.job.value, OneLine(full));
+    ReplyError(route, ErrorCode::kStateDiskFull, std::move(full));
+    return;
+  }
   std::vector<bool> succeeded(old.spec->steps.size());
   for (size_t i = 0; i < succeeded.size(); ++i) succeeded[i] = Bit(finished->succeeded, i);
   const CarryOver carry = PlanCarryOver(*old.spec, succeeded, finished->captured, *next);
-  spdlog::info("job {} resumes job {}{}: {} of its {} steps carried over, {} dropped", next_job_,
-               resume.job.value, edited ? " with an edited file" : "", carry.carried(),
-               next->steps.size(), carry.dropped.size());
-  Accept(route, std::move(*next), std::move(next_file), std::move(resume.key), resume.follow,
-         resume.job, &carry, now);
+  const size_t steps = next->steps.size();
+  const JobId id = Accept(route, std::move(*next), std::move(next_file), std::move(resume.key),
+                          resume.follow, resume.job, &carry, now);
+  if (id == JobId()) return;
+  spdlog::info("job {} resumes job {}{}: {} of its {} steps carried over, {} dropped", id.value,
+               resume.job.value, edited ? " with an edited file" : "", carry.carried(), steps,
+               carry.dropped.size());
 }
 
 void Server::Publish(JobId job, const Event& event) {
@@ -373,14 +427,21 @@ void Server::Publish(JobId job, const Event& event) {
 }
 
 void Server::WriteJobFiles() {
+  // The jobs run on: only --resume, --watch after their end and snapshots
+  // need their files, and the journal keeps them until the next snapshot
+  // (which waits for them). On a full disk they wait for room, in memory.
+  if (job_files_due_.empty() || disk_.level() == DiskSpace::Level::kFull) return;
+  std::vector<std::pair<JobId, std::string>> waiting;
   for (auto& [id, bytes] : job_files_due_) {
-    // The job runs on: only --resume, --watch after its end and snapshots
-    // need the file, and the journal keeps it until the next snapshot.
+    // Forgotten meanwhile (replay of a file that could not be restored).
+    if (scheduler_.FindJob(id) == nullptr && finished_.Find(id) == nullptr) continue;
     if (Status s = spool_->WriteJobFile(id, bytes); !s.ok()) {
-      spdlog::error("job {}: cannot keep its file in the spool: {}", id.value, s.message());
+      NoteWriteFailure("job " + std::to_string(id.value) + ": cannot keep its file in the spool",
+                       s);
+      if (IsNoSpaceError(s.error_number())) waiting.emplace_back(id, std::move(bytes));
     }
   }
-  job_files_due_.clear();
+  job_files_due_ = std::move(waiting);
 }
 
 void Server::RetireEndedJobs() {

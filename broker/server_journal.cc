@@ -88,6 +88,8 @@ Status Server::Recover(const std::string& dir) {
   alloc_.queues().AfterReplay(now);
   alloc_.PollSoon(now);
   alloc_.LogChanges();
+  journal_dir_ = dir;
+  MeasureDisk();  // a broker started on a full disk says so at once
   const broker::Journal::Recovered& r = journal_->recovered();
   if (r.snapshot_records + r.journal_records > 0) {
     spdlog::info("recovered from {}: {} snapshot and {} journal records{}; {} job(s) running, "
@@ -116,6 +118,15 @@ Status Server::Unreplayable(JobId job, const std::string& key, const std::string
   return Status::Ok();
 }
 
+void Server::RestoreJobFile(JobId job, const std::string& file) {
+  if (Status s = spool_->RestoreJobFile(job, file); !s.ok()) {
+    // A full disk, say: the job comes back all the same, and its file is
+    // written with the new ones once there is room (WriteJobFiles).
+    spdlog::warn("job {}: cannot restore its file in the spool yet: {}", job.value, s.message());
+    job_files_due_.emplace_back(job, file);
+  }
+}
+
 Status Server::ApplyRecord(const Record& record, int64_t now) {
   auto load = [](const Blob& file, JobId id) -> Result<JobSpec> {
     LoadedJob loaded = LoadJob(file.bytes, kAnyJob);
@@ -137,7 +148,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
           [&](const JobRecord& r) -> Status {
             Result<JobSpec> spec = load(r.job_file, r.job);
             if (!spec.ok()) return Unreplayable(r.job, r.key, spec.status().message());
-            if (Status s = spool_->RestoreJobFile(r.job, r.job_file.bytes); !s.ok()) return s;
+            RestoreJobFile(r.job, r.job_file.bytes);
             if (Status s = spool_->ReopenJob(r.job, spec.value()); !s.ok()) return s;
             remember(r.job, r.key, r.job_file.bytes.size(), r.submitted_ms, r.owner, r.owner_key);
             std::vector<bool> succeeded;
@@ -254,7 +265,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
                 r.losses.size() != n || r.workers.size() != n || r.names.size() != r.instances.size()) {
               return Unreplayable(r.job, r.key, "its step states are damaged");
             }
-            if (Status s = spool_->RestoreJobFile(r.job, r.job_file.bytes); !s.ok()) return s;
+            RestoreJobFile(r.job, r.job_file.bytes);
             if (Status s = spool_->ReopenJob(r.job, spec.value()); !s.ok()) return s;
             remember(r.job, r.key, r.job_file.bytes.size(), r.submitted_ms, r.owner, r.owner_key);
             running_[r.job].resumed_from = r.resumed_from;
@@ -291,9 +302,17 @@ bool Server::WriteJournal(int64_t now) {
   JournalAlloc();
   JournalDispatches();
   if (Status s = journal_->Write(); !s.ok()) {
-    spdlog::critical("journal: {}", s.message());
-    return false;
+    if (journal_->broken()) {
+      spdlog::critical("journal: {}", s.message());
+      return false;
+    }
+    // Most likely a full disk: the records wait in memory, and the broker
+    // goes on with what runs. Said once, loudly: they are not durable.
+    JournalStalled(s);
+    ReleaseAcks();
+    return true;
   }
+  JournalWrittenAgain();
   if (!journal_->has_unsynced()) {
     // Made durable some other way (a snapshot): a sync still due would keep
     // the loop's deadline in the past, and the loop spinning.
@@ -341,6 +360,11 @@ void Server::ReleaseAcks() {
 bool Server::SnapshotDue() const {
   const uint64_t journal = journal_->journal_bytes();
   if (journal < options_.snapshot_bytes) return false;
+  // Not on a disk that just refused a write, nor soon after a failed one
+  // (the old snapshot and journal stay in use meanwhile).
+  if (journal_stalled_ || disk_.level() == DiskSpace::Level::kFull || journal < snapshot_after_) {
+    return false;
+  }
   // A snapshot costs in proportion to the state it holds (every running
   // job's file and step states), so it waits until the journal is several
   // times that size: with a large graph running, a snapshot every
@@ -355,6 +379,25 @@ bool Server::SnapshotDue() const {
   return journal >= kSnapshotGrowth * std::max(state, journal_->snapshot_bytes());
 }
 
+Status Server::Stop() {
+  if (Status s = spool_->FlushAll(); !s.ok()) NoteWriteFailure("spool", s);
+  WriteJobFiles();
+  const Status s = TakeSnapshot();
+  if (s.ok()) return s;
+  if (journal_->broken() || journal_->unwritten_bytes() > 0) {
+    return Status::Error("stopping with " + std::to_string(journal_->unwritten_bytes()) +
+                         " bytes of journal records that could not be written: they are lost (" +
+                         s.message() + ")");
+  }
+  // The journal holds everything (made durable here, as the snapshot would
+  // have); the next start replays it.
+  if (Status synced = journal_->Sync(); !synced.ok()) return synced;
+  spdlog::warn("no snapshot at stop ({}); the journal holds everything, and the next start "
+               "replays it",
+               s.message());
+  return Status::Ok();
+}
+
 Status Server::TakeSnapshot() {
   JournalAlloc();  // the snapshot holds their effect: none may follow it
   JournalDispatches();
@@ -363,6 +406,13 @@ Status Server::TakeSnapshot() {
   // missing one fails the snapshot, not the journal.
   std::vector<std::pair<JobId, std::string>> files;
   for (const auto& [id, job] : scheduler_.jobs()) {
+    // Not in the spool yet (its write waits for room): the copy in memory.
+    auto due = std::find_if(job_files_due_.begin(), job_files_due_.end(),
+                            [&](const auto& d) { return d.first == id; });
+    if (due != job_files_due_.end()) {
+      files.emplace_back(id, due->second);
+      continue;
+    }
     Result<std::string> file = spool_->ReadJobFile(id);
     if (!file.ok()) return file.status();
     files.emplace_back(id, std::move(file).value());

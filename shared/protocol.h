@@ -112,8 +112,10 @@ enum class ErrorCode : uint8_t {
                      // were taken off the broker's allow-lists
   kUnknownWorker,    // no connected worker of that name
   kUnknownQueue,     // no allocation queue with that id
+  kStateDiskFull,    // the broker's state disk has no room for a new job
+                     // (the message names the directory); try again later
 };
-inline constexpr ErrorCode kErrorCodeMax = ErrorCode::kUnknownQueue;
+inline constexpr ErrorCode kErrorCodeMax = ErrorCode::kStateDiskFull;
 
 // How one attempt ran. Times are the worker's wall clock in milliseconds
 // since the Unix epoch; CPU times in microseconds; max_rss_kb as getrusage().

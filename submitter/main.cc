@@ -564,8 +564,11 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
   }
   if (const auto* error = std::get_if<ErrorReply>(&reply.value())) {
     Error(error->message);
-    const bool usage =
-        error->code == ErrorCode::kUnknownJob || error->code == ErrorCode::kForbidden;
+    // A full disk on the broker refuses the job like a bad one: nothing was
+    // taken, and trying again at once would meet the same refusal.
+    const bool usage = error->code == ErrorCode::kUnknownJob ||
+                       error->code == ErrorCode::kForbidden ||
+                       error->code == ErrorCode::kStateDiskFull;
     return ToInt(usage ? ExitCode::kUsage : ExitCode::kBrokerUnreachable);
   }
   const auto* accepted = std::get_if<JobAccepted>(&reply.value());
