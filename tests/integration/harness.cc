@@ -214,6 +214,7 @@ bool WaitUntil(std::chrono::milliseconds within, const std::function<bool()>& do
 Cluster::Cluster(ClusterOptions options)
     : broker_args_(std::move(options.broker_args)),
       heartbeat_ms_(options.heartbeat_ms),
+      state_dir_(options.state_dir.empty() ? dir_.path() + "/state" : options.state_dir),
       keys_(options.keys) {
   endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreePort());
   if (keys_) {
@@ -253,8 +254,8 @@ void Cluster::KillBroker() {
 Process& Cluster::RestartBroker() {
   const std::string log = dir_.path() + "/broker-" + std::to_string(brokers_.size() + 1);
   std::vector<std::string> argv = {
-      BinDir() + "/broker",   "--bind",         endpoint_, "--state-dir",
-      dir_.path() + "/state", "--heartbeat-ms", std::to_string(heartbeat_ms_)};
+      BinDir() + "/broker", "--bind",         endpoint_, "--state-dir",
+      state_dir_,           "--heartbeat-ms", std::to_string(heartbeat_ms_)};
   argv.insert(argv.end(), broker_args_.begin(), broker_args_.end());
   if (keys_) argv.insert(argv.end(), {"--key-dir", key_dir()});
   brokers_.push_back(std::make_unique<Process>(argv, log + ".out", log + ".err"));

@@ -122,6 +122,8 @@ struct ClusterOptions {
   // The broker's --heartbeat-ms: short, so that tests notice silence within
   // a second (liveness is 5 heartbeats).
   int heartbeat_ms = 200;
+  // The broker's --state-dir; empty: DIR/state.
+  std::string state_dir = {};
 };
 
 // A broker on a free loopback port plus workers, in one temp dir.
@@ -174,6 +176,7 @@ class Cluster {
   std::string endpoint_;
   std::vector<std::string> broker_args_;
   int heartbeat_ms_;
+  std::string state_dir_;
   std::vector<std::unique_ptr<Process>> brokers_;  // every run; the last is current
   std::vector<std::unique_ptr<Process>> workers_;
   bool keys_ = false;
