@@ -81,8 +81,11 @@ Result<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(
   cluster->dir_ = tmpl;
   cluster->endpoint_ = "ipc://" + tmpl + "/broker.sock";
 
+  // Its state is thrown away with the one job it runs, which needs little
+  // kept back for its records: a small $TMPDIR still runs jobs.
   Result<pid_t> broker = Spawn({FindProgram("broker"), "--bind", cluster->endpoint_, "--state-dir",
-                                tmpl + "/state", "--die-with-parent", "--log-level", "warn"},
+                                tmpl + "/state", "--die-with-parent", "--log-level", "warn",
+                                "--min-free-mb", std::to_string(kEmbeddedMinFreeMb)},
                                tmpl + "/broker.log", child_mask);
   if (!broker.ok()) return broker.status();
   cluster->broker_ = broker.value();

@@ -20,6 +20,10 @@
 
 namespace drover::submit {
 
+// The embedded broker's --min-free-mb: room for the records of one job of
+// thousands of steps, where the default (64) is kept for a broker's many.
+inline constexpr int kEmbeddedMinFreeMb = 4;
+
 class EmbeddedCluster {
  public:
   // `child_mask` is the signal mask the programs start with; `worker_args`
