@@ -42,10 +42,11 @@ void Server::MeasureDisk() {
   spool_->set_disk_level(change.to);
   const std::string& dir = options_.state_dir.empty() ? journal_dir_ : options_.state_dir;
   if (change.to == DiskSpace::Level::kShort) {
-    spdlog::warn("state disk {}: {} free, under the {} kept for running jobs "
-                 "(--min-free-mb): new submissions are refused, and steps' output past {} KiB "
-                 "is not kept, until there is room again",
-                 dir, Mib(least), Mib(disk_.reserve()), DiskSpace::kShortOutputBytes >> 10);
+    spdlog::warn(
+        "state disk {}: {} free, under the {} kept for running jobs "
+        "(--min-free-mb): new submissions are refused, and steps' output past {} KiB "
+        "is not kept, until there is room again",
+        dir, Mib(least), Mib(disk_.reserve()), DiskSpace::kShortOutputBytes >> 10);
   } else if (change.to == DiskSpace::Level::kRoomy) {
     const uint64_t cuts = spool_->TakeCuts();
     spdlog::info("state disk {}: room again ({} free): submissions are taken and output kept{}",
@@ -72,9 +73,10 @@ void Server::NoteWriteFailure(std::string_view what, const Status& s) {
   const DiskSpace::Change change = disk_.OnWriteFailed();
   if (!change.changed) return;
   spool_->set_disk_level(change.to);
-  spdlog::error("{} ({}: {}): new submissions are refused, and steps' output is not kept, until "
-                "there is room again",
-                DiskFullMessage(), what, s.message());
+  spdlog::error(
+      "{} ({}: {}): new submissions are refused, and steps' output is not kept, until "
+      "there is room again",
+      DiskFullMessage(), what, s.message());
   MeasureDisk();  // where free space stands now: it must grow from there
 }
 
@@ -112,16 +114,18 @@ void Server::JournalStalled(const Status& s) {
   }
   journal_stalled_ = true;
   NoteWriteFailure("journal", s);
-  spdlog::critical("journal: cannot write its records ({}); they are held in memory, NOT "
-                   "DURABLE: a broker stopped now loses them. Nothing new is dispatched and no "
-                   "result acknowledged until they are written",
-                   s.message());
+  spdlog::critical(
+      "journal: cannot write its records ({}); they are held in memory, NOT "
+      "DURABLE: a broker stopped now loses them. Nothing new is dispatched and no "
+      "result acknowledged until they are written",
+      s.message());
 }
 
 void Server::JournalWrittenAgain() {
   if (!std::exchange(journal_stalled_, false)) return;
-  spdlog::warn("journal: the records held in memory are written; dispatching and acknowledging "
-               "results again");
+  spdlog::warn(
+      "journal: the records held in memory are written; dispatching and acknowledging "
+      "results again");
 }
 
 }  // namespace drover::broker

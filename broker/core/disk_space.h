@@ -86,7 +86,7 @@ class DiskSpace {
   Level level_ = Level::kRoomy;
   uint64_t free_ = 0;
   bool measured_ = false;
-  uint64_t written_since_ = 0;  // bytes written since the last measurement
+  uint64_t written_since_ = 0;     // bytes written since the last measurement
   uint64_t least_since_full_ = 0;  // kFull: the least free measured since
 };
 

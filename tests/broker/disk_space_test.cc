@@ -44,7 +44,7 @@ TEST_CASE("disk space: short under the reserve, roomy again only past a margin, 
   CHECK_FALSE(Measure(disk, 500 * kMiB).changed);
 }
 
-TEST_CASE("disk space: a failed write makes it full until a margin more than the least seen is free") {
+TEST_CASE("disk space: full after a failed write, until a margin above the least seen is free") {
   DiskSpace disk(8 * kMiB);
   Measure(disk, 100 * kMiB);
   const DiskSpace::Change full = disk.OnWriteFailed();

@@ -96,7 +96,10 @@ TEST_CASE("spool: on a short disk a step keeps a bounded part of its output, the
   // Past the allowance; the last byte kept was no newline, so the marker
   // starts a line of its own.
   for (int i = 0; i < 10; ++i) REQUIRE(spool->Record(kJob, Out(1, Stream::kStderr, "more\n")).ok());
-  REQUIRE(spool->Record(kJob, StepEnded{StepIndex(1), Attempt(1), StepState::kSucceeded, "", "", std::nullopt}).ok());
+  REQUIRE(spool
+              ->Record(kJob, StepEnded{StepIndex(1), Attempt(1), StepState::kSucceeded, "", "",
+                                       std::nullopt})
+              .ok());
   REQUIRE(spool->FlushAll().ok());
   CHECK(spool->TakeCuts() == 1);
 
@@ -184,7 +187,7 @@ class FileSizeLimit {
   sighandler_t old_handler_;
 };
 
-TEST_CASE("spool: a flush that fails part way leaves whole records, and the next one writes the rest once") {
+TEST_CASE("spool: a flush failing part way leaves whole records, the next writes the rest") {
   TempDir dir;
   std::unique_ptr<Spool> spool = NewSpool(dir);
   spool->OpenJob(kJob, PipeSpec());

@@ -157,8 +157,9 @@ void StartGated(Cluster& c, int followers = 0) {
   Run first = c.Submit(GatedJob(c, followers), {"--detach"});
   REQUIRE_MESSAGE(first.exit_code == 0, first.err);
   REQUIRE(first.out == "1\n");
-  REQUIRE(WaitUntil(seconds(20), [&] { return Alive(c.broker().pid()) &&
-                                              std::filesystem::exists(c.dir().path() + "/started"); }));
+  REQUIRE(WaitUntil(seconds(20), [&] {
+    return Alive(c.broker().pid()) && std::filesystem::exists(c.dir().path() + "/started");
+  }));
 }
 
 void CheckNothingOfJob2(const SmallDisk& disk, Cluster& c) {
@@ -168,7 +169,7 @@ void CheckNothingOfJob2(const SmallDisk& disk, Cluster& c) {
   CHECK(SubmitCommand(c, {"status"}).out.find("job 2") == std::string::npos);
 }
 
-TEST_CASE("full disk: under --min-free-mb a submission is refused, the running job finishes with its output cut, and room again takes jobs") {
+TEST_CASE("full disk: under --min-free-mb jobs are refused and the running one finishes") {
   SmallDisk disk(8);
   if (disk.Skip()) return;
   Cluster c({.broker_args = {"--min-free-mb", "2"}, .state_dir = disk.path() + "/state"});
@@ -211,7 +212,7 @@ TEST_CASE("full disk: under --min-free-mb a submission is refused, the running j
   CHECK(c.broker().running());
 }
 
-TEST_CASE("full disk: with the check off a write that fails refuses the submission, and nothing accepted is lost") {
+TEST_CASE("full disk: with the check off a failed write refuses the job and loses nothing") {
   SmallDisk disk(8);
   if (disk.Skip()) return;
   Cluster c({.broker_args = {"--min-free-mb", "0"}, .state_dir = disk.path() + "/state"});
