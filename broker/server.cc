@@ -265,19 +265,29 @@ void Server::HandleHello(const std::string& route, std::string_view key, Message
     return;
   }
   const std::string name = hello.name.empty() ? hello.host : hello.name;
+  const WorkerPool::HelloVerdict verdict =
+      scheduler_.pool().JudgeHello(name, hello.instance, hello.previous_instance);
+  // Said before the previous run is forgotten (which may move the pool).
+  std::string taken;
+  if (verdict.holder != nullptr) taken = NameTakenMessage(*verdict.holder, hello, now);
   // A worker restarted on the same host: its previous run is gone, and its
   // children with it (they die with their worker), so there is no lease to
-  // wait out.
-  if (!hello.previous_instance.empty() && hello.previous_instance != hello.instance) {
-    if (const Worker* old = scheduler_.FindWorkerByInstance(hello.previous_instance)) {
-      spdlog::info("worker {} restarted: its previous run's steps run again now", name);
-      ForgetWorker(old->id, WorkerEnd::kLost, "restarted (its previous run is gone)", now);
-    }
+  // wait out. So even if this one is refused.
+  if (verdict.previous != nullptr) {
+    spdlog::info("worker {} restarted: its previous run's steps run again now", name);
+    ForgetWorker(verdict.previous->id, WorkerEnd::kLost, "restarted (its previous run is gone)",
+                 now);
+  }
+  if (!taken.empty()) {
+    if (complained) complained_unknown_.insert(route);
+    spdlog::warn("refused a worker from {} (pid {}): {}", hello.host, hello.pid, taken);
+    ReplyError(route, ErrorCode::kNameTaken, std::move(taken));
+    return;
   }
   // Bounded so that one worker cannot hoard a graph: its prefetch is only
   // used for short steps anyway (worker_pool.h).
   const uint32_t prefetch = std::min(hello.prefetch, std::max(4 * hello.slots, 64u));
-  const bool known = !hello.instance.empty() && scheduler_.FindWorkerByInstance(hello.instance);
+  const bool known = verdict.back;
   const WorkerId id = scheduler_.OnWorkerHello(
       WorkerInfo{.name = name,
                  .host = hello.host,
@@ -326,6 +336,23 @@ void Server::HandleHello(const std::string& route, std::string_view key, Message
   // Draining: it hears it (again), which also tells a worker that drains
   // of its own accord that the broker knows (it leaves only then).
   if (w->draining) Reply(route, Drain{});
+}
+
+std::string Server::NameTakenMessage(const Worker& holder, const WorkerHello& hello,
+                                    int64_t now) const {
+  std::string text = "a worker named " + Quote(holder.info.name) + " is already connected from " +
+                     holder.info.host + " (for " + ShortDuration(now - holder.connected_since) +
+                     "); give this one another --name";
+  // The same host can also be this worker restarted with another state
+  // directory (its previous run unknown to it): that one is dead, and is
+  // given up once silent for the liveness interval.
+  if (holder.info.host == hello.host) {
+    text += " (or, if that one is this worker's previous run with another --state-dir, "
+            "start this one again once the broker has given it up: " +
+            ShortDuration(int64_t{options_.heartbeat_ms} * options_.liveness) +
+            " after its last word)";
+  }
+  return text;
 }
 
 void Server::HandleWorkerMessage(Peer& peer, const std::string& route, Message& msg,

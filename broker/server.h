@@ -203,6 +203,8 @@ class Server : private Outbox {
   void HandleFrame(const std::string& route, std::string_view key, std::string_view frame,
                    int64_t now);
   void HandleHello(const std::string& route, std::string_view key, Message& msg, int64_t now);
+  // Why a worker's `hello` is refused: `holder`, connected, has its name.
+  std::string NameTakenMessage(const Worker& holder, const WorkerHello& hello, int64_t now) const;
   // `frame` is the message's bytes as received (journaled as they are).
   void HandleWorkerMessage(Peer& peer, const std::string& route, Message& msg,
                            std::string_view frame, int64_t now);

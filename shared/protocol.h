@@ -114,8 +114,10 @@ enum class ErrorCode : uint8_t {
   kUnknownQueue,     // no allocation queue with that id
   kStateDiskFull,    // the broker's state disk has no room for a new job
                      // (the message names the directory); try again later
+  kNameTaken,        // a worker hello under a name a connected worker has
+                     // (another worker; not this one's previous run)
 };
-inline constexpr ErrorCode kErrorCodeMax = ErrorCode::kStateDiskFull;
+inline constexpr ErrorCode kErrorCodeMax = ErrorCode::kNameTaken;
 
 // How one attempt ran. Times are the worker's wall clock in milliseconds
 // since the Unix epoch; CPU times in microseconds; max_rss_kb as getrusage().

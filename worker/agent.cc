@@ -245,7 +245,7 @@ int Agent::Run() {
         core_.OnHeard(now);
         if (!HandleMessage(msg.value(), now)) {
           ShutDown();
-          return 1;
+          return fatal_status_;
         }
       }
     }
@@ -338,6 +338,13 @@ bool Agent::HandleMessage(Message& msg, Time now) {
     switch (error->code) {
       case ErrorCode::kVersionMismatch:
         spdlog::critical("the broker refused this worker: {}", error->message);
+        return false;
+      case ErrorCode::kNameTaken:
+        // Another worker has our name: trying again would not change that,
+        // and whoever started this one has to choose another.
+        spdlog::critical("the broker at {} refused this worker: {}", options_.broker,
+                         error->message);
+        fatal_status_ = kNameTakenStatus;
         return false;
       case ErrorCode::kNeedHello:
         // The broker does not know this connection (it restarted, say):

@@ -39,6 +39,8 @@
 //     counts as out of touch: it tries again with the same backoff, so a
 //     key added to the list later gets in without a restart. A key taken
 //     off the list while connected gets ErrorReply{kForbidden}: the same.
+//   - A hello refused because a connected worker has its name (kNameTaken)
+//     ends it (kNameTakenStatus): retrying would not free the name.
 #pragma once
 
 #include <cstdint>
@@ -97,9 +99,13 @@ class Agent : private ProcessObserver, private ProcessRunner {
   // (Slurm) kills it.
   static constexpr int64_t kLeaveMarginMs = 5000;
 
+  // What Run() returns when the broker refuses the worker's name: a
+  // connected worker has it (docs/reliability.md, "Worker names").
+  static constexpr int kNameTakenStatus = 2;
+
   // Serves until SIGINT/SIGTERM (returns 0), until it has drained or reached
-  // its time limit (returns 0), or a fatal error such as a protocol version
-  // mismatch (returns 1).
+  // its time limit (returns 0), or a fatal error: a protocol version
+  // mismatch (returns 1), or its name taken (kNameTakenStatus).
   int Run();
 
  private:
@@ -173,6 +179,7 @@ class Agent : private ProcessObserver, private ProcessRunner {
 
   // Link state.
   bool welcomed_ = false;      // the broker answered our hello on this socket
+  int fatal_status_ = 1;       // what Run() returns when HandleMessage says stop
   ConnectAttempt told_unreachable_ = ConnectAttempt::kNone;  // SayWhyUnreachable's last
   WorkerId id_;
   uint32_t heartbeat_ms_ = kHeartbeatMs;

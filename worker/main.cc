@@ -100,7 +100,8 @@ int main(int argc, char** argv) {
                  "(devices: each step gets its ids in CUDA_VISIBLE_DEVICES), licence=2 (any "
                  "other name counts); repeat for more")
       ->type_name("NAME=AMOUNT");
-  app.add_option("--name", options.name, "Name shown to users (default: the host name)");
+  app.add_option("--name", options.name,
+                 "Name shown to users (default: the host name); one connected worker each");
   std::optional<uint32_t> prefetch;
   app.add_option("--prefetch", prefetch,
                  "Slot units of short steps to queue beyond --slots, so a slot never waits "

@@ -125,8 +125,8 @@ WorkerId Scheduler::OnWorkerHello(WorkerInfo info, const std::vector<TaskKey>& h
   // holds unstarted may be asked for again (it declines what has started).
   pool_.ForgetRetracts(w);
   w->last_heard = now;
-  w->connected_at = now;
-  pool_.SetConnected(w, true);
+  w->connected_since = now;
+  pool_.SetConnected(w, true, now);
   const std::set<TaskKey> has(held.begin(), held.end());
   std::vector<TaskKey> gone;
   for (const auto& [key, assigned] : w->running) {
@@ -150,7 +150,7 @@ WorkerId Scheduler::OnWorkerHello(WorkerInfo info, const std::vector<TaskKey>& h
 void Scheduler::OnWorkerHeard(WorkerId worker, Time now) {
   if (Worker* w = pool_.Find(worker)) {
     w->last_heard = now;
-    pool_.SetConnected(w, true);
+    pool_.SetConnected(w, true, now);
   }
 }
 

@@ -77,7 +77,7 @@ StatusReply Scheduler::Status(Time now, int64_t wall_now) const {
                      w.connected ? 0 : std::max<Time>(1, now - w.last_heard)});
     status.draining = w.draining;
     if (wall_now > 0) {
-      status.connected_ms = wall_now - (now - w.connected_at);
+      status.connected_ms = wall_now - (now - w.connected_since);
       status.heard_ms = wall_now - (now - w.last_heard);
     }
     status.slurm_job_id = w.info.slurm_job_id;

@@ -93,7 +93,7 @@ WorkerId WorkerPool::Add(WorkerInfo info, Time now) {
   SetResources(&w);
   w.free = w.capacity();
   w.last_heard = now;
-  w.connected_at = now;
+  w.connected_since = now;
   if (!w.info.instance.empty()) by_instance_[w.info.instance] = id;
   by_free_.emplace(w.free, id);
   by_idle_.emplace(w.idle(), id);
@@ -241,8 +241,35 @@ Worker* WorkerPool::FindInstance(std::string_view instance) {
   return it == by_instance_.end() ? nullptr : Find(it->second);
 }
 
-void WorkerPool::SetConnected(Worker* worker, bool connected) {
+const Worker* WorkerPool::FindInstance(std::string_view instance) const {
+  auto it = by_instance_.find(std::string(instance));
+  return it == by_instance_.end() ? nullptr : Find(it->second);
+}
+
+WorkerPool::HelloVerdict WorkerPool::JudgeHello(std::string_view name, std::string_view instance,
+                                                std::string_view previous_instance) const {
+  HelloVerdict verdict;
+  if (!instance.empty() && FindInstance(instance) != nullptr) {
+    verdict.back = true;
+    return verdict;
+  }
+  if (!previous_instance.empty()) verdict.previous = FindInstance(previous_instance);
+  for (const auto& [id, w] : workers_) {
+    if (!w.connected || w.info.name != name || &w == verdict.previous) continue;
+    // The oldest connection holds the name, should several (back from out
+    // of touch) share it.
+    if (verdict.holder == nullptr || w.connected_since < verdict.holder->connected_since ||
+        (w.connected_since == verdict.holder->connected_since && w.id < verdict.holder->id)) {
+      verdict.holder = &w;
+    }
+  }
+  return verdict;
+}
+
+void WorkerPool::SetConnected(Worker* worker, bool connected, std::optional<Time> now) {
   if (worker->connected == connected) return;
+  assert(!connected || now.has_value());
+  if (connected) worker->connected_since = now.value_or(worker->last_heard);
   ++capacity_generation_;
   const uint32_t old_idle = worker->idle();
   worker->connected = connected;

@@ -40,6 +40,10 @@
 // lost) but gets nothing new until it is heard again. A draining worker
 // gets nothing new either, for good: it finishes what it runs and leaves.
 //
+// Its name is for people (`submit status`, `worker drain NAME`), so no two
+// workers in touch share one: JudgeHello says which hello would take a
+// name a connected worker has (docs/reliability.md, "Worker names").
+//
 // A worker with a time limit says in its hello how long it has left; the
 // pool keeps when that is (`ends_at`, on the shell's clock) and gives a
 // step with a `time_request` only to a worker that lasts that long.
@@ -129,12 +133,14 @@ struct Worker {
   LabelSet labels;
   std::vector<ResourceHeld> resources;  // sorted by id
   bool connected = true;  // heard from within the liveness interval
+  // When it last said hello or came back in touch (`submit workers`; the
+  // oldest connection holds a name, JudgeHello).
+  Time connected_since = 0;
   bool draining = false;  // takes nothing new, ever; leaves when done
   Time ends_at = 0;       // when its time limit comes; 0: none
   uint32_t used = 0;  // slots of its assigned attempts
   uint32_t free = 0;  // what it can still be assigned: capacity() - used, or 0
   Time last_heard = 0;
-  Time connected_at = 0;  // when it (last) said hello
   std::map<TaskKey, Assignment> running;
   // Slot units asked back from other workers for this one, not yet answered.
   uint32_t incoming = 0;
@@ -178,6 +184,7 @@ class WorkerPool {
   Worker* Find(WorkerId id);
   const Worker* Find(WorkerId id) const;
   Worker* FindInstance(std::string_view instance);
+  const Worker* FindInstance(std::string_view instance) const;
   const std::unordered_map<WorkerId, Worker>& all() const { return workers_; }
 
   // The best worker for a step needing `slots`, `labels` and `needs`, that
@@ -209,8 +216,9 @@ class WorkerPool {
   // `run_ms` is how long the attempt ran, when it did run.
   bool Release(Worker* worker, const TaskKey& key, std::optional<int64_t> run_ms = std::nullopt);
 
-  // Connects or disconnects a worker (see above).
-  void SetConnected(Worker* worker, bool connected);
+  // Connects or disconnects a worker (see above); connecting it at `now`
+  // makes that its connected_since. REQUIRES: `now` when `connected`.
+  void SetConnected(Worker* worker, bool connected, std::optional<Time> now = std::nullopt);
   // Replaces what a reconnecting worker says about itself (its slots or
   // labels may have changed); its assignments stay.
   void UpdateInfo(Worker* worker, WorkerInfo info, Time now);
@@ -219,6 +227,30 @@ class WorkerPool {
   void SetDraining(Worker* worker);
 
   uint32_t free_total() const { return free_total_; }
+
+  // What a worker's hello is, given the pool as it stands (the shell acts
+  // on it before the scheduler hears the hello):
+  struct HelloVerdict {
+    // Its instance is listed: the same process, reconnected (or the broker
+    // restarted). Always let in, even when its name was taken meanwhile by
+    // a worker that joined while it was out of touch: it holds attempts.
+    bool back = false;
+    // The listed instance of its previous run on its host (the hello's
+    // previous_instance: same name and state directory, worker_state.h),
+    // or nullptr. That run is gone, children and all: this one replaces it.
+    const Worker* previous = nullptr;
+    // A connected worker of the same name, of another instance and not the
+    // previous run, or nullptr. A new hello under that name is refused: it
+    // is another worker given the same name (or a restart that lost its
+    // state directory, which gets in once this one has fallen silent). A
+    // worker of that name out of touch takes nothing from the newcomer: it
+    // may be dead; if it comes back still listed (holding attempts) it is
+    // `back`. Unset when `back`.
+    const Worker* holder = nullptr;
+  };
+  // `name` is the one the hello gives (its host's when it gives none).
+  HelloVerdict JudgeHello(std::string_view name, std::string_view instance,
+                          std::string_view previous_instance) const;
 
   // Attempt `key` of `holder` is asked back for idle worker `taker`.
   // REQUIRES: `holder` runs `key`, which was not asked back before.

@@ -134,12 +134,17 @@ TEST_CASE("fault: a worker restarted on the same host") {
   // Kill w2 and start it again at once, with the same name and state dir.
   first_w2.Signal(SIGKILL);
   first_w2.Wait(seconds(10));
-  c.StartWorker("w2", 2);
+  Process& second_w2 = c.StartWorker("w2", 2);
 
   int code = -1;
   const std::vector<json> events = EventsWhenDone(*submit, seconds(90), &code);
   CHECK_MESSAGE(code == 0, submit->err() << c.BrokerLogs());
   CHECK(c.broker().err().find("worker w2 restarted") != std::string::npos);
+  // Its name is its own: the old run was still listed, in touch as far as
+  // the broker knew, but the new run named it as its previous one.
+  CHECK_MESSAGE(second_w2.running(), second_w2.err());
+  CHECK(second_w2.err().find("registered with") != std::string::npos);
+  CHECK(c.broker().err().find("refused a worker") == std::string::npos);
   const auto lost = LostAttempts(events);
   const auto finals = FinalStates(events);
   const std::vector<std::string> problems =

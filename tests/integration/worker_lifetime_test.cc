@@ -127,6 +127,29 @@ TEST_CASE("--time-limit: a step whose time_request does not fit waits for a work
   CHECK(c.broker().err().find("worker limited (#1) said goodbye") != std::string::npos);
 }
 
+// Worker names (docs/reliability.md, "Worker names"). The other half, a
+// restart taking its own name back at once, is fault_test's "a worker
+// restarted on the same host".
+TEST_CASE("a second worker under a connected worker's name is refused and exits with status 2") {
+  Cluster c;
+  Process& alpha = c.AddWorker("alpha", 1);
+  // A state directory of its own: its lock does not stop it; the broker does.
+  Run twin = RunCommand({BinDir() + "/worker", "--broker", c.endpoint(), "--name", "alpha",
+                         "--state-dir", c.dir().path() + "/twin-state"},
+                        c.dir(), seconds(30));
+  CHECK(twin.exit_code == 2);
+  CHECK_MESSAGE(twin.err.find("refused this worker: a worker named \"alpha\" is already "
+                              "connected from ") != std::string::npos,
+                twin.err);
+  CHECK(twin.err.find("); give this one another --name") != std::string::npos);
+  CHECK(c.broker().err().find("refused a worker from ") != std::string::npos);
+  // The first is untouched, and another name gets in beside it.
+  CHECK(alpha.running());
+  c.AddWorker("beta", 1);
+  const std::string job = c.dir().Write("one.json", R"({"steps": [{"id": "a", "argv": ["true"]}]})");
+  CHECK(c.Submit(job).exit_code == 0);
+}
+
 TEST_CASE("a worker refuses a --time-limit it cannot read") {
   TempDir dir;
   Run bad = RunCommand({BinDir() + "/worker", "--time-limit", "soon", "--state-dir",
