@@ -29,6 +29,7 @@
 #include "submitter/embedded.h"
 #include "submitter/exit_codes.h"
 #include "submitter/follow.h"
+#include "submitter/help_format.h"
 #include "submitter/query_cli.h"
 #include "submitter/renderer.h"
 #include "submitter/resume_line.h"
@@ -615,6 +616,8 @@ int main(int argc, char** argv) {
   CLI::App app{"Drover submit: run a job graph and follow it live.\n"
                "With no broker (--broker or $DROVER_BROKER), runs it on an embedded broker and\n"
                "worker on this machine."};
+  // Wrapped to 80 columns; the subcommands inherit it.
+  app.formatter(WrappingFormatter());
   app.add_option("file", o.file, "Job file (.json or .msgpack; see docs/jobs.md), or - for stdin");
   // Each --broker (this one and each broker command's): a bad address is
   // blamed on the flag if one was given, else on $DROVER_BROKER.
