@@ -1,5 +1,7 @@
 // The human renderer (renderer.h): prefixed output lines, failures as they
-// happen, a progress line on a terminal, a summary table at the end.
+// happen, a progress line on a terminal, a summary table at the end. Steps
+// whose output is hidden (output_selection.h) keep their last lines, to
+// show under a failure; colour (style.h) is for Drover's words only.
 
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -7,7 +9,9 @@
 #include <algorithm>
 #include <array>
 #include <cstdlib>
+#include <deque>
 #include <map>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -17,6 +21,7 @@
 #include "submitter/renderer.h"
 #include "submitter/resume_line.h"
 #include "submitter/step_table.h"
+#include "submitter/style.h"
 
 namespace drover::submit {
 namespace {
@@ -27,6 +32,12 @@ constexpr size_t kMaxLine = 64 << 10;
 constexpr int64_t kProgressEveryMs = 200;
 // When neither the terminal nor $COLUMNS says how wide it is.
 constexpr size_t kDefaultColumns = 80;
+// A step whose output is hidden (--quiet, --show) and that fails shows its
+// last lines under the failure, where the error usually is: a screenful
+// for ten failures at once, not a log.
+constexpr size_t kTailLines = 10;
+// ... each cut to this many bytes: they are a quote, not the output.
+constexpr size_t kTailLineBytes = 1024;
 
 // The width of the terminal `file` writes to: its own word (TIOCGWINSZ),
 // else $COLUMNS, else kDefaultColumns. Asked at every redraw, which follows
@@ -45,7 +56,7 @@ size_t TerminalColumns(FILE* file) {
 class HumanRenderer : public Renderer {
  public:
   HumanRenderer(FILE* out, FILE* err, HumanOptions options)
-      : out_(out), err_(err), options_(options) {}
+      : out_(out), err_(err), options_(std::move(options)) {}
 
   void Accepted(const JobView& view) override {
     if (options_.verbose) {
@@ -59,15 +70,21 @@ class HumanRenderer : public Renderer {
       Output(view, *out);
     } else if (const auto* started = std::get_if<StepStarted>(&event)) {
       if (options_.verbose) {
-        Say("[" + view.id_of(started->step) + "] started on " + started->worker +
+        Say(Tag(view, started->step) + "started on " + started->worker +
             (started->attempt.value > 1 ? " (attempt " + std::to_string(started->attempt.value) + ")"
                                         : ""));
       }
     } else if (const auto* ended = std::get_if<StepEnded>(&event)) {
       FlushPartialLines(view, ended->step);
-      Ended(view, *ended);    } else if (const auto* waiting = std::get_if<StepWaiting>(&event)) {
-      Say("[" + view.id_of(waiting->step) + "] waiting: " + waiting->reason +
-          (waiting->steps > 1 ? " (" + std::to_string(waiting->steps) + " steps like it)" : ""));
+      Ended(view, *ended);
+      tails_.erase(ended->step.value);
+    } else if (const auto* waiting = std::get_if<StepWaiting>(&event)) {
+      Say(Tag(view, waiting->step) +
+          Paint(Tone::kYellow,
+                "waiting: " + waiting->reason +
+                    (waiting->steps > 1 ? " (" + std::to_string(waiting->steps) + " steps like it)"
+                                        : ""),
+                options_.color_err));
     }
   }
 
@@ -93,13 +110,18 @@ class HumanRenderer : public Renderer {
     progress_shown_ = true;
   }
 
-  void Notice(const std::string& text) override { Say(text); }
+  // Submit's own word (cancelling, lost contact): out of the ordinary, so
+  // in the warnings' colour.
+  void Notice(const std::string& text) override {
+    Say(Paint(Tone::kYellow, text, options_.color_err));
+  }
 
   void Finished(const JobView& view, std::optional<int64_t> elapsed_ms) override {
     ClearProgress();
     Summary(view);
     const JobEnded& ended = *view.ended();
-    std::string line = view.Title() + " " + JobStateName(ended.state) +
+    std::string line = view.Title() + " " +
+                       Paint(ToneOf(ended.state), JobStateName(ended.state), options_.color_err) +
                        (elapsed_ms ? " after " + FormatDuration(*elapsed_ms) : "") + ": ";
     std::vector<std::string> parts;
     for (StepState s : {StepState::kSucceeded, StepState::kFailed, StepState::kSkipped,
@@ -114,29 +136,73 @@ class HumanRenderer : public Renderer {
  private:
   using StreamKey = std::pair<uint32_t, Stream>;
 
-  // Each complete line goes out as "[step-id] line\n"; a chunk's lines are
-  // gathered in one buffer and written with one call.
+  // The last lines of a hidden step's current attempt (kTailLines).
+  struct Tail {
+    uint32_t attempt = 0;
+    std::deque<std::string> lines;
+    bool cut = false;  // earlier lines were dropped
+
+    void Add(std::string_view head, std::string_view rest) {
+      if (lines.size() == kTailLines) {
+        lines.pop_front();
+        cut = true;
+      }
+      std::string line;
+      line.reserve(std::min(head.size() + rest.size(), kTailLineBytes + 3));
+      line.append(head.substr(0, kTailLineBytes));
+      if (line.size() < kTailLineBytes) line.append(rest.substr(0, kTailLineBytes - line.size()));
+      if (head.size() + rest.size() > kTailLineBytes) line += "…";
+      lines.push_back(std::move(line));
+    }
+  };
+
+  // "[step-id] ", the id dim when `color`.
+  std::string Tag(const JobView& view, StepIndex step, bool color) const {
+    return Paint(Tone::kDim, "[" + view.id_of(step) + "]", color) + " ";
+  }
+  // The same, for what goes to stderr (notices).
+  std::string Tag(const JobView& view, StepIndex step) const {
+    return Tag(view, step, options_.color_err);
+  }
+
+  // Each complete line of a shown step goes out as "[step-id] line\n"; a
+  // chunk's lines are gathered in one buffer and written with one call. A
+  // hidden step's lines go to its tail instead.
   void Output(const JobView& view, const StepOutput& out) {
+    const bool shown = options_.output.Shows(out.step);
+    Tail* tail = nullptr;
+    if (!shown) {
+      tail = &tails_[out.step.value];
+      if (tail->attempt != out.attempt.value) *tail = Tail{.attempt = out.attempt.value};
+    }
     auto it = partial_.find({out.step.value, out.stream});
     std::string partial = it == partial_.end() ? std::string() : std::move(it->second);
-    const std::string prefix = "[" + view.id_of(out.step) + "] ";
+    const bool to_stdout = out.stream == Stream::kStdout;
+    const std::string prefix =
+        shown ? Tag(view, out.step, to_stdout ? options_.color_out : options_.color_err) : "";
     std::string_view data = out.data.bytes;
     lines_.clear();
+    // One line: `head` (what was kept of it) then `rest`, without its newline.
+    auto line = [&](std::string_view head, std::string_view rest) {
+      if (tail != nullptr) {
+        tail->Add(head, rest);
+        return;
+      }
+      ((lines_ += prefix) += head) += rest;
+      lines_ += '\n';
+    };
     while (!data.empty()) {
       const size_t nl = data.find('\n');
       if (nl == std::string_view::npos) {
         partial.append(data);
         break;
       }
-      lines_ += prefix;
-      lines_ += partial;
+      line(partial, data.substr(0, nl));
       partial.clear();
-      lines_.append(data.substr(0, nl + 1));
       data.remove_prefix(nl + 1);
     }
     if (partial.size() >= kMaxLine) {  // no newline for too long: cut it here
-      (lines_ += prefix) += partial;
-      lines_ += '\n';
+      line(partial, {});
       partial.clear();
     }
     if (partial.empty()) {
@@ -144,7 +210,7 @@ class HumanRenderer : public Renderer {
     } else {
       partial_[{out.step.value, out.stream}] = std::move(partial);
     }
-    Write(out.stream == Stream::kStdout ? out_ : err_, lines_);
+    Write(to_stdout ? out_ : err_, lines_);
   }
 
   void Write(FILE* file, std::string_view text) {
@@ -161,30 +227,49 @@ class HumanRenderer : public Renderer {
     for (Stream stream : {Stream::kStdout, Stream::kStderr}) {
       auto it = partial_.find({step.value, stream});
       if (it == partial_.end()) continue;
-      Write(stream == Stream::kStdout ? out_ : err_, "[" + view.id_of(step) + "] " + it->second + "\n");
+      if (auto tail = tails_.find(step.value); tail != tails_.end()) {
+        tail->second.Add(it->second, {});
+      } else {
+        const bool to_stdout = stream == Stream::kStdout;
+        Write(to_stdout ? out_ : err_,
+              Tag(view, step, to_stdout ? options_.color_out : options_.color_err) + it->second +
+                  "\n");
+      }
       partial_.erase(it);
     }
   }
 
   void Ended(const JobView& view, const StepEnded& e) {
-    const std::string tag = "[" + view.id_of(e.step) + "] ";
+    const std::string tag = Tag(view, e.step);
+    const bool color = options_.color_err;
     switch (e.state) {
       case StepState::kReady:  // will be retried, or was moved to another worker
         if (e.run && e.run->outcome == Outcome::kRetracted) {
           if (options_.verbose) Say(tag + "moved: " + e.reason);
         } else {
-          Say(tag + "attempt " + std::to_string(e.attempt.value) + " " + e.reason);
+          Say(tag + Paint(Tone::kYellow, "attempt " + std::to_string(e.attempt.value) + " " + e.reason,
+                          color));
         }
         break;
-      case StepState::kFailed:
-        Say(tag + "failed: " + e.reason);
+      case StepState::kFailed: {
+        auto tail = tails_.find(e.step.value);
+        const bool quote = tail != tails_.end() && tail->second.attempt == e.attempt.value &&
+                           !tail->second.lines.empty();
+        std::string text = tag + Paint(Tone::kRed, "failed: " + e.reason, color);
+        if (quote) text += tail->second.cut ? "; the end of its output:" : "; its output:";
+        Say(text);
+        if (quote) {
+          for (const std::string& line : tail->second.lines) Say(tag + "  " + line);
+        }
         break;
+      }
       case StepState::kSkipped:
-        Say(tag + "skipped: " + e.reason);
+        Say(tag + Paint(Tone::kYellow, "skipped: " + e.reason, color));
         break;
       case StepState::kSucceeded:
         if (options_.verbose && e.run) {
-          Say(tag + "succeeded in " + FormatDuration(e.run->duration_ms()));
+          Say(tag + Paint(Tone::kGreen, "succeeded in " + FormatDuration(e.run->duration_ms()),
+                          color));
         }
         break;
       case StepState::kNotNeeded:
@@ -226,7 +311,9 @@ class HumanRenderer : public Renderer {
       if (hidden > 0) fprintf(err_, "(all %zu steps succeeded or were not needed)\n", view.size());
       return;
     }
-    for (const std::string& line : StepTableLines(view, rows)) fprintf(err_, "%s\n", line.c_str());
+    for (const std::string& line : StepTableLines(view, rows, options_.color_err)) {
+      fprintf(err_, "%s\n", line.c_str());
+    }
     if (hidden > 0) {
       fprintf(err_, "(%zu more steps not shown: only steps that did not succeed are listed)\n",
               hidden);
@@ -237,6 +324,7 @@ class HumanRenderer : public Renderer {
   FILE* err_;
   HumanOptions options_;
   std::map<StreamKey, std::string> partial_;  // a step stream's unfinished line
+  std::unordered_map<uint32_t, Tail> tails_;  // hidden steps' last lines, by step
   std::string lines_;                         // scratch: one chunk's output
   FILE* last_file_ = nullptr;  // the stream written last
   bool progress_shown_ = false;
@@ -246,7 +334,7 @@ class HumanRenderer : public Renderer {
 }  // namespace
 
 std::unique_ptr<Renderer> MakeHumanRenderer(FILE* out, FILE* err, HumanOptions options) {
-  return std::make_unique<HumanRenderer>(out, err, options);
+  return std::make_unique<HumanRenderer>(out, err, std::move(options));
 }
 
 std::string FormatDuration(int64_t ms) {

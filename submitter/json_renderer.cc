@@ -13,7 +13,7 @@ using nlohmann::json;
 
 class JsonRenderer : public Renderer {
  public:
-  explicit JsonRenderer(FILE* out) : out_(out) {}
+  JsonRenderer(FILE* out, OutputSelection output) : out_(out), output_(std::move(output)) {}
 
   void Accepted(const JobView& view) override {
     json j = {{"event", "accepted"}, {"job", view.id().value}, {"name", view.name()}};
@@ -36,6 +36,7 @@ class JsonRenderer : public Renderer {
       j = {{"event", "step_started"}, {"step", view.id_of(e->step)},
            {"attempt", e->attempt.value}, {"worker", e->worker}};
     } else if (const auto* e = std::get_if<StepOutput>(&event)) {
+      if (!output_.Shows(e->step)) return;  // --quiet, --show
       j = {{"event", "output"}, {"step", view.id_of(e->step)}, {"attempt", e->attempt.value},
            {"stream", e->stream == Stream::kStdout ? "stdout" : "stderr"},
            {"data", e->data.bytes}};
@@ -67,10 +68,13 @@ class JsonRenderer : public Renderer {
   void Write(const json& j) { WriteJsonLine(out_, j); }
 
   FILE* out_;
+  OutputSelection output_;
 };
 
 }  // namespace
 
-std::unique_ptr<Renderer> MakeJsonRenderer(FILE* out) { return std::make_unique<JsonRenderer>(out); }
+std::unique_ptr<Renderer> MakeJsonRenderer(FILE* out, OutputSelection output) {
+  return std::make_unique<JsonRenderer>(out, std::move(output));
+}
 
 }  // namespace drover::submit

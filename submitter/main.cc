@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,11 +31,13 @@
 #include "submitter/exit_codes.h"
 #include "submitter/follow.h"
 #include "submitter/help_format.h"
+#include "submitter/output_selection.h"
 #include "submitter/query_cli.h"
 #include "submitter/renderer.h"
 #include "submitter/resume_line.h"
 #include "submitter/session.h"
 #include "submitter/shown_problems.h"
+#include "submitter/style.h"
 
 namespace drover::submit {
 namespace {
@@ -46,6 +49,9 @@ struct Options {
   bool detach = false;
   bool verbose = false;
   bool no_progress = false;
+  bool quiet = false;             // -q: no step's output
+  std::vector<std::string> show;  // --show: only these steps' output (ids, globs)
+  ColorMode color = ColorMode::kAuto;
   std::optional<uint64_t> watch;
   std::vector<uint64_t> cancel;  // --cancel JOB...
   bool now = false;              // --cancel --now: the cleanup steps stop too
@@ -88,10 +94,10 @@ void PrintProblems(const std::string& heading, const std::vector<std::string>& l
 std::string JobFileName(const std::string& path) { return path == "-" ? "stdin" : path; }
 
 // Reads and validates a job file, printing its problems (at most
-// `max_shown`). nullopt if unusable.
+// `max_shown`). nullopt if unusable. `steps`, if given, gets its step ids.
 std::optional<std::string> LoadAndCheck(const std::string& path, const JobLimits& limits,
                                         size_t max_shown, std::string_view more_hint,
-                                        size_t* steps = nullptr) {
+                                        std::vector<std::string>* steps = nullptr) {
   Result<std::string> bytes = ReadJobFile(path);
   if (!bytes.ok()) {
     Error(bytes.status().message());
@@ -107,7 +113,10 @@ std::optional<std::string> LoadAndCheck(const std::string& path, const JobLimits
                   lines, max_shown, more_hint);
     return std::nullopt;
   }
-  if (steps) *steps = job.spec->steps.size();
+  if (steps) {
+    steps->clear();
+    for (const StepSpec& step : job.spec->steps) steps->push_back(step.id);
+  }
   return std::move(bytes).value();
 }
 
@@ -244,10 +253,10 @@ Status WaitForEmbeddedWorker(Session& session, EmbeddedCluster& cluster, int64_t
 int RunValidate(const Options& o) {
   bool all_ok = true;
   for (const std::string& path : o.validate_files) {
-    size_t steps = 0;
+    std::vector<std::string> steps;
     const size_t max_shown = o.all_problems ? SIZE_MAX : kProblemsShown;
     if (LoadAndCheck(path, o.limits, max_shown, " (--all lists them all)", &steps)) {
-      printf("%s: ok (%zu steps)\n", JobFileName(path).c_str(), steps);
+      printf("%s: ok (%zu steps)\n", JobFileName(path).c_str(), steps.size());
     } else {
       all_ok = false;
     }
@@ -481,11 +490,42 @@ int RunCancel(const std::vector<uint64_t>& jobs, bool now, Session& session, int
   return ToInt(ExitCode::kUsage);
 }
 
+// The steps whose output is printed (--quiet, --show) among `step_ids`, the
+// job's, which `where` names; nullopt after saying what --show names that
+// is not there.
+std::optional<OutputSelection> SelectOutput(const Options& o,
+                                            const std::vector<std::string>& step_ids,
+                                            const std::string& where) {
+  if (o.quiet) return OutputSelection::None();
+  if (o.show.empty()) return OutputSelection::All();
+  std::vector<std::string> problems;
+  OutputSelection selection = OutputSelection::Of(o.show, step_ids, where, &problems);
+  for (const std::string& p : problems) Error(p);
+  if (!problems.empty()) return std::nullopt;
+  return selection;
+}
+
+// The step ids of job `job` as the broker has them, to check --show against
+// before --resume runs it again: a WatchJob from past the end of its
+// events, which the broker answers with the job's ids and no events (it
+// drops such a follower of an ended job at once). Empty when the broker
+// will not say; the resume that follows then says why.
+std::vector<std::string> StepIdsOf(Session& session, JobId job, int64_t timeout_ms,
+                                   int64_t patience_ms) {
+  Result<Message> reply =
+      Ask(session, WatchJob{job, std::numeric_limits<uint64_t>::max()}, timeout_ms, patience_ms);
+  const auto* accepted = reply.ok() ? std::get_if<JobAccepted>(&reply.value()) : nullptr;
+  return accepted != nullptr ? accepted->step_ids : std::vector<std::string>();
+}
+
 int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
   std::optional<std::string> job_bytes;
   if (!o.file.empty()) {
-    job_bytes = LoadAndCheck(o.file, o.limits, kProblemsShown, kAllProblemsHint);
+    std::vector<std::string> steps;
+    job_bytes = LoadAndCheck(o.file, o.limits, kProblemsShown, kAllProblemsHint, &steps);
     if (!job_bytes) return ToInt(ExitCode::kUsage);
+    // What --show names is checked before anything runs.
+    if (!SelectOutput(o, steps, JobFileName(o.file))) return ToInt(ExitCode::kUsage);
   }
   std::unique_ptr<EmbeddedCluster> cluster;
   const bool asks = o.detach || o.watch || !o.cancel.empty() || o.resume;
@@ -543,6 +583,14 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
   const int64_t patience_ms = cluster ? 0 : static_cast<int64_t>(o.reconnect_timeout_s * 1000);
   if (!o.cancel.empty()) return RunCancel(o.cancel, o.now, session, timeout_ms, patience_ms);
 
+  // (With an edited file, --show was checked against the file's steps.)
+  if (o.resume && o.file.empty() && !o.show.empty()) {
+    const std::vector<std::string> steps =
+        StepIdsOf(session, JobId(*o.resume), timeout_ms, patience_ms);
+    if (!steps.empty() && !SelectOutput(o, steps, "job " + std::to_string(*o.resume))) {
+      return ToInt(ExitCode::kUsage);
+    }
+  }
   Message request;
   if (o.watch) {
     request = WatchJob{JobId(*o.watch), 0};
@@ -586,11 +634,23 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
     printf("%lu\n", static_cast<unsigned long>(accepted->job.value));
     return ToInt(ExitCode::kOk);
   }
+  // A watcher learns the job's steps only now.
+  std::optional<OutputSelection> output =
+      SelectOutput(o, accepted->step_ids, "job " + std::to_string(accepted->job.value));
+  if (!output) return ToInt(ExitCode::kUsage);
+  const char* no_color = std::getenv("NO_COLOR");
+  const char* term = std::getenv("TERM");
   std::unique_ptr<Renderer> renderer =
-      o.json ? MakeJsonRenderer(stdout)
-             : MakeHumanRenderer(stdout, stderr,
-                                 HumanOptions{!o.no_progress && isatty(STDERR_FILENO) == 1,
-                                              o.verbose, 50});
+      o.json ? MakeJsonRenderer(stdout, std::move(*output))
+             : MakeHumanRenderer(
+                   stdout, stderr,
+                   HumanOptions{
+                       .progress = !o.no_progress && isatty(STDERR_FILENO) == 1,
+                       .verbose = o.verbose,
+                       .summary_rows = 50,
+                       .output = std::move(*output),
+                       .color_out = UseColor(o.color, isatty(STDOUT_FILENO) == 1, no_color, term),
+                       .color_err = UseColor(o.color, isatty(STDERR_FILENO) == 1, no_color, term)});
   return ToInt(Follow(session, *accepted, *renderer, signals, cluster.get(),
                       FollowOptions{.submitted = !o.watch, .reconnect_ms = patience_ms}));
 }
@@ -636,6 +696,24 @@ int main(int argc, char** argv) {
   app.add_option("--resume", o.resume, "Rerun an ended job, keeping what succeeded")
       ->type_name("JOB [FILE]");
   app.add_flag("-v,--verbose", o.verbose, "Also show each step's start and success");
+  app.add_flag("-q,--quiet", o.quiet,
+               "Print no step's output: only failures (each with the failed step's last "
+               "lines), retries, skips, waits, the progress line and the summary");
+  // One value per repeat or a comma list (allow_extra_args): else the job
+  // file after it would be taken for a step.
+  app.add_option("--show", o.show,
+                 "Print only these steps' output: ids or globs ('train-*'); repeat, or a,b. "
+                 "The others are as with --quiet")
+      ->type_name("STEP")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  std::string color = "auto";
+  app.add_option("--color", color,
+                 "Colour Drover's notices and the summary's states: auto (on a terminal, "
+                 "unless $NO_COLOR is set), always or never")
+      ->type_name("WHEN")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "always", "never"}));
   app.add_option("--slots", o.slots,
                  "Without a broker: slots of the embedded worker (default: the cores)")
       ->check(CLI::Range(1u, 1u << 20));
@@ -735,12 +813,22 @@ int main(int argc, char** argv) {
                                      ? "give a job file (or --watch, --cancel or --resume JOB)"
                                      : "give only one of a job file, --watch, --cancel and --resume");
     }
+    if (o.quiet && !o.show.empty()) {
+      throw CLI::ValidationError("give --quiet or --show, not both (--show hides the other "
+                                 "steps' output as --quiet does)");
+    }
+    if ((o.quiet || !o.show.empty()) && (o.detach || !o.cancel.empty())) {
+      throw CLI::ValidationError(std::string(o.quiet ? "--quiet" : "--show") +
+                                 " chooses what a followed job prints: not with " +
+                                 (o.detach ? "--detach" : "--cancel"));
+    }
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : ToInt(ExitCode::kUsage);
   }
 
   o.limits = limit_flags.Apply();
+  o.color = ParseColorMode(color).value_or(ColorMode::kAuto);
   if (validate->parsed()) return RunValidate(o);
   if (convert->parsed()) return RunConvert(o);
   if (keygen->parsed()) return RunKeygen(o);

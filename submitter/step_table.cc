@@ -4,6 +4,7 @@
 #include "shared/resources.h"
 #include "shared/run_text.h"
 #include "submitter/renderer.h"
+#include "submitter/style.h"
 #include "submitter/text_table.h"
 
 namespace drover::submit {
@@ -23,7 +24,8 @@ std::string ExitColumn(const StepView& v) {
   return "?";
 }
 
-std::vector<std::string> StepTableLines(const JobView& view, const std::vector<uint32_t>& rows) {
+std::vector<std::string> StepTableLines(const JobView& view, const std::vector<uint32_t>& rows,
+                                        bool color) {
   // TRIES: the attempt the row shows (retries and lost attempts count);
   // CPU and MEM: its CPU time (user + system) and peak resident memory,
   // as the worker measured them (the whole process tree's).
@@ -46,7 +48,16 @@ std::vector<std::string> StepTableLines(const JobView& view, const std::vector<u
                v.attempt > 0 ? std::to_string(v.attempt) : "-", v.worker.empty() ? "-" : v.worker,
                ExitColumn(v), start, time, cpu, mem});
   }
-  return table.Lines();
+  std::vector<std::string> lines = table.Lines();
+  if (!color) return lines;
+  // STATE is never cut, and starts where its header does on every line.
+  const size_t at = lines[0].find("STATE");
+  for (size_t r = 1; r < lines.size(); ++r) {
+    const StepState state = view.step(StepIndex(rows[r - 1])).state;
+    const std::string_view name = StepStateName(state);
+    lines[r].replace(at, name.size(), Paint(ToneOf(state), name, true));
+  }
+  return lines;
 }
 
 }  // namespace drover::submit

@@ -13,8 +13,10 @@
 namespace drover::submit {
 
 // The table's lines (without newlines) for the steps `rows` (indexes into
-// `view`), in that order.
-std::vector<std::string> StepTableLines(const JobView& view, const std::vector<uint32_t>& rows);
+// `view`), in that order. With `color`, each row's STATE in its tone
+// (submitter/style.h); the columns line up on the plain text.
+std::vector<std::string> StepTableLines(const JobView& view, const std::vector<uint32_t>& rows,
+                                        bool color = false);
 
 // The EXIT column's word for a step: the exit code, the signal's name, or
 // what stopped it ("timeout", "lost", ...); "-" before its first end.

@@ -1,7 +1,8 @@
 // submit's conveniences for a person at a terminal (docs/submit.md):
 // tcp://127.0.0.1:7700 when no broker is given to a question, several jobs
-// to --cancel at once, a job file on stdin (`submit -`), and --no-key for a
-// broker without keys when ~/.config/drover has a key.
+// to --cancel at once, a job file on stdin (`submit -`), --no-key for a
+// broker without keys when ~/.config/drover has a key, and choosing what is
+// shown (--quiet, --show, --color).
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -140,6 +141,83 @@ TEST_CASE("submit: --no-key reaches a broker without keys when ~/.config/drover 
       RunCommand({BinDir() + "/submit", job, "--no-key", "--key", config + "/drover/user.key"},
                  c.dir(), seconds(60));
   CHECK(both.exit_code == 2);
+}
+
+TEST_CASE("submit: --quiet and --show choose whose output is printed, checked before it runs") {
+  Cluster c;
+  c.AddWorker("w", 2);
+  const std::string job = c.dir().Write("three.json", R"({"steps": [
+      {"id": "prep", "cmd": "echo preparing"},
+      {"id": "train-a", "after": ["prep"], "cmd": "echo a-out; echo a-err >&2"},
+      {"id": "train-b", "after": ["prep"], "cmd": "echo b-out; echo boom >&2; exit 4"}]})");
+  // --quiet: no step's output, but the failed step's under its failure.
+  Run quiet = c.Submit(job, {"--quiet"});
+  CHECK(quiet.exit_code == 1);
+  CHECK(quiet.out.empty());
+  INFO(quiet.err);
+  CHECK(Contains(quiet.err, "[train-b] failed: exited with code 4; its output:\n"));
+  CHECK(Contains(quiet.err, "[train-b]   boom\n"));
+  CHECK(Contains(quiet.err, "[train-b]   b-out\n"));
+  CHECK_FALSE(Contains(quiet.err, "a-err"));
+  CHECK(Contains(quiet.err, "job 1 failed after "));
+  // --show: ids (a comma list) and globs.
+  Run some = c.Submit(job, {"--show", "prep,train-a"});
+  CHECK(some.out == "[prep] preparing\n[train-a] a-out\n");
+  CHECK(Contains(some.err, "[train-a] a-err\n"));
+  CHECK(Contains(some.err, "[train-b]   boom\n"));  // hidden, failed: quoted
+  Run glob = c.Submit(job, {"--show", "train-*"});
+  CHECK_FALSE(Contains(glob.out, "[prep]"));
+  CHECK(Contains(glob.out, "[train-a] a-out\n"));
+  CHECK(Contains(glob.out, "[train-b] b-out\n"));
+  // A step the job does not have: said before anything is sent.
+  Run typo = c.Submit(job, {"--show", "trian-a"});
+  CHECK(typo.exit_code == 2);
+  CHECK(typo.err ==
+        "submit: --show: " + job + " has no step \"trian-a\" (did you mean \"train-a\"?)\n");
+  Run status = RunCommand({BinDir() + "/submit", "status", "--broker", c.endpoint()}, c.dir(),
+                          seconds(30));
+  CHECK(Contains(status.out, "\n3 job(s)\n"));
+  // --watch learns the steps from the broker; --resume asks before it runs.
+  Run watch = RunCommand(
+      {BinDir() + "/submit", "--watch", "2", "--show", "train-a", "--broker", c.endpoint()},
+      c.dir(), seconds(60));
+  CHECK(watch.out == "[train-a] a-out\n");
+  Run wrong = RunCommand(
+      {BinDir() + "/submit", "--watch", "2", "--show", "eval-*", "--broker", c.endpoint()}, c.dir(),
+      seconds(60));
+  CHECK(wrong.exit_code == 2);
+  CHECK(wrong.err == "submit: --show: no step of job 2 matches \"eval-*\"\n");
+  Run resume = RunCommand(
+      {BinDir() + "/submit", "--resume", "2", "--show", "nope", "--broker", c.endpoint()}, c.dir(),
+      seconds(60));
+  CHECK(resume.exit_code == 2);
+  CHECK(resume.err == "submit: --show: job 2 has no step \"nope\"\n");
+  status = RunCommand({BinDir() + "/submit", "status", "--broker", c.endpoint()}, c.dir(),
+                      seconds(30));
+  CHECK(Contains(status.out, "\n3 job(s)\n"));
+}
+
+TEST_CASE("submit: colour only where asked for: --color always, never NO_COLOR's or a pipe's") {
+  Cluster c;
+  c.AddWorker("w", 1);
+  const std::string job =
+      c.dir().Write("fails.json", R"({"steps": [{"id": "x", "cmd": "echo out; exit 3"}]})");
+  // Not a terminal: none, whatever NO_COLOR says.
+  Run plain = c.Submit(job);
+  CHECK(plain.exit_code == 1);
+  CHECK_FALSE(Contains(plain.out + plain.err, "\033["));
+  // --color always: Drover's words, not the step's.
+  Run always = RunCommand(
+      {BinDir() + "/submit", job, "--broker", c.endpoint(), "--color", "always"}, c.dir(),
+      seconds(60), {{"NO_COLOR", "1"}});
+  CHECK(always.out == "\033[2m[x]\033[0m out\n");
+  CHECK(Contains(always.err, "\033[2m[x]\033[0m \033[31mfailed: exited with code 3\033[0m\n"));
+  Run never = RunCommand({BinDir() + "/submit", job, "--broker", c.endpoint(), "--color", "never"},
+                         c.dir(), seconds(60));
+  CHECK_FALSE(Contains(never.out + never.err, "\033["));
+  Run bad = RunCommand({BinDir() + "/submit", job, "--broker", c.endpoint(), "--color", "yes"},
+                       c.dir(), seconds(60));
+  CHECK(bad.exit_code == 2);
 }
 
 }  // namespace drover::testing
