@@ -11,7 +11,9 @@ namespace {
 
 // An allocation's batch script after its first lines; the worker program
 // and its options follow, a line each. The node part works as
-// deploy/slurm/drover-workers.sbatch's does.
+// deploy/slurm/drover-workers.sbatch's does, but names each worker after
+// its node and Slurm job: an allocation does not ask for whole nodes, so
+// two of them may share one, and the broker lets in one worker per name.
 constexpr std::string_view kScriptBody = R"sh(set -u
 # What runs on each node: $1 the worker program, then its options. SIGTERM
 # (scancel, the time limit) reaches the worker and this shell alike; the
@@ -23,7 +25,7 @@ host=$(uname -n); host=${host%%.*}
 dir=${TMPDIR:-/tmp}/drover-worker-$SLURM_JOB_ID-$host
 (umask 077 && mkdir -p "$dir") || exit 1
 trap : TERM INT
-"$worker" --name "$host" --state-dir "$dir" "$@" &
+"$worker" --name "$host-$SLURM_JOB_ID" --state-dir "$dir" "$@" &
 pid=$!
 wait "$pid"; status=$?
 while kill -0 "$pid" 2>/dev/null; do wait "$pid"; status=$?; done

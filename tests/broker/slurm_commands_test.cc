@@ -279,7 +279,7 @@ TEST_CASE("slurm commands: the batch script runs each worker with every value as
   CHECK(r.exit_code == 5);  // the worker's own
   const std::string host = ShortHostName();
   const std::string state = node.dir + "/tmp/drover-worker-42-" + host;
-  CHECK(node.Args() == Argv{"--name",         host,
+  CHECK(node.Args() == Argv{"--name",         host + "-42",
                             "--state-dir",    state,
                             "--broker",       "tcp://head:7700 ';exit 9;'",
                             "--slots",        "4",

@@ -143,7 +143,7 @@ TEST_CASE("slurm: an allocation's script runs a worker per node, squeue follows 
   for (const std::string node : {"node1", "node2"}) {
     CAPTURE(node);
     CHECK(Lines(ReadFile(dir + "/ran-" + node + ".args")) ==
-          std::vector<std::string>{"--name", node, "--state-dir",
+          std::vector<std::string>{"--name", node + "-" + std::to_string(*id), "--state-dir",
                                    node_tmp + "/drover-worker-" + std::to_string(*id) + "-" + node,
                                    "--broker", Endpoint(slurm->node(0)), "--slots", "2", "--label",
                                    "slurm", "--resource", "licence=3", "--idle-timeout", "300s",
