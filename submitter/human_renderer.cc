@@ -173,7 +173,10 @@ class HumanRenderer : public Renderer {
     Tail* tail = nullptr;
     if (!shown) {
       tail = &tails_[out.step.value];
-      if (tail->attempt != out.attempt.value) *tail = Tail{.attempt = out.attempt.value};
+      if (tail->attempt != out.attempt.value) {
+        *tail = Tail();
+        tail->attempt = out.attempt.value;
+      }
     }
     auto it = partial_.find({out.step.value, out.stream});
     std::string partial = it == partial_.end() ? std::string() : std::move(it->second);
