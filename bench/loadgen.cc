@@ -29,6 +29,7 @@
 #include <deque>
 #include <fstream>
 #include <map>
+#include <msgpack.hpp>
 #include <memory>
 #include <sstream>
 #include <nlohmann/json.hpp>
