@@ -527,8 +527,10 @@ TEST_CASE("policies: --resume gives a step the stdout of a producer that succeed
   // `take` reads `make`'s stdout and fails until $D/flag exists; resumed,
   // `make` does not run again, and `take` must still get its output, also
   // from a broker restarted in between.
+  // A short lease: job 3 below may go to w1, killed but not yet missed.
   const json job = {
       {"name", "pipe"},
+      {"lease", 2},
       {"steps",
        {{{"id", "make"}, {"argv", {"echo", "made once"}}},
         {{"id", "take"},
