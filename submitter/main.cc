@@ -691,7 +691,7 @@ int main(int argc, char** argv) {
   app.add_option("--watch", o.watch, "Follow an already submitted job")->type_name("JOB");
   CLI::Option* cancel =
       app.add_option("--cancel", o.cancel, "Cancel jobs (their cleanup steps still run)")
-          ->type_name("JOB...");
+          ->type_name("JOB");
   app.add_flag("--now", o.now, "With --cancel: stop cleanup steps too")->needs(cancel);
   app.add_option("--resume", o.resume, "Rerun an ended job, keeping what succeeded")
       ->type_name("JOB [FILE]");
