@@ -5,7 +5,7 @@
 #include <string>
 
 #include "shared/durations.h"
-#include "submitter/help_format.h"
+#include "shared/help_format.h"
 
 namespace drover::submit {
 

@@ -30,7 +30,7 @@
 #include "submitter/embedded.h"
 #include "submitter/exit_codes.h"
 #include "submitter/follow.h"
-#include "submitter/help_format.h"
+#include "shared/help_format.h"
 #include "submitter/output_selection.h"
 #include "submitter/query_cli.h"
 #include "submitter/renderer.h"

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "submitter/help_format.h"
+#include "shared/help_format.h"
 
 namespace drover::submit {
 namespace {

@@ -1,6 +1,6 @@
-// submitter/help_format.h: help text wrapped to a terminal's width.
+// shared/help_format.h: help text wrapped to a terminal's width.
 
-#include "submitter/help_format.h"
+#include "shared/help_format.h"
 
 #include <doctest/doctest.h>
 
@@ -8,7 +8,7 @@
 #include <sstream>
 #include <string>
 
-namespace drover::submit {
+namespace drover {
 namespace {
 
 TEST_CASE("WrapText wraps at spaces, keeps line breaks and indents") {
@@ -41,4 +41,4 @@ TEST_CASE("WrappingFormatter: descriptions wrap under their column, within 80") 
 }
 
 }  // namespace
-}  // namespace drover::submit
+}  // namespace drover

@@ -13,7 +13,7 @@ namespace CLI {
 class FormatterBase;
 }
 
-namespace drover::submit {
+namespace drover {
 
 // The width help is written for: the terminal every user has.
 inline constexpr size_t kHelpColumns = 80;
@@ -25,4 +25,4 @@ std::string WrapText(std::string_view text, size_t width);
 // For CLI::App::formatter(). Subcommands added after it is set inherit it.
 std::shared_ptr<CLI::FormatterBase> WrappingFormatter();
 
-}  // namespace drover::submit
+}  // namespace drover

@@ -1,10 +1,10 @@
-#include "submitter/help_format.h"
+#include "shared/help_format.h"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <sstream>
 
-namespace drover::submit {
+namespace drover {
 namespace {
 
 class Wrapping : public CLI::Formatter {
@@ -76,4 +76,4 @@ std::string WrapText(std::string_view text, size_t width) {
 
 std::shared_ptr<CLI::FormatterBase> WrappingFormatter() { return std::make_shared<Wrapping>(); }
 
-}  // namespace drover::submit
+}  // namespace drover
