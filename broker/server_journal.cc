@@ -405,7 +405,8 @@ Status Server::TakeSnapshot() {
   // Every running job's file is read before anything is written, so that a
   // missing one fails the snapshot, not the journal.
   std::vector<std::pair<JobId, std::string>> files;
-  for (const auto& [id, job] : scheduler_.jobs()) {
+  for (const auto& entry : scheduler_.jobs()) {
+    const JobId id = entry.first;  // a lambda cannot capture a structured binding in clang 14
     // Not in the spool yet (its write waits for room): the copy in memory.
     auto due = std::find_if(job_files_due_.begin(), job_files_due_.end(),
                             [&](const auto& d) { return d.first == id; });
