@@ -20,6 +20,7 @@
 #include "broker/server.h"
 #include "shared/durations.h"
 #include "shared/endpoint.h"
+#include "shared/help_format.h"
 #include "shared/job_limit_flags.h"
 #include "shared/logging.h"
 #include "shared/os_limits.h"
@@ -119,6 +120,7 @@ int main(int argc, char** argv) {
   uint64_t max_message_mb = 0;
 
   CLI::App app{"Drover broker: queues job graphs and hands their steps to workers."};
+  app.formatter(drover::WrappingFormatter());  // within 80 columns
   app.add_option("--bind", options.bind, "ZeroMQ endpoint that workers and submit connect to")
       ->capture_default_str();
   app.add_option("--state-dir", state_dir,

@@ -21,16 +21,17 @@
 #include "shared/clock.h"
 #include "shared/durations.h"
 #include "shared/endpoint.h"
+#include "shared/help_format.h"
 #include "shared/job_format.h"
 #include "shared/job_limit_flags.h"
 #include "shared/job_load.h"
 #include "shared/signal_fd.h"
 #include "submitter/alloc_cli.h"
 #include "submitter/broker_choice.h"
+#include "submitter/broker_commands.h"
 #include "submitter/embedded.h"
 #include "submitter/exit_codes.h"
 #include "submitter/follow.h"
-#include "shared/help_format.h"
 #include "submitter/output_selection.h"
 #include "submitter/query_cli.h"
 #include "submitter/renderer.h"
@@ -297,9 +298,9 @@ int RunConvert(const Options& o) {
   return ToInt(ExitCode::kOk);
 }
 
-// For the one-question commands (status, worker drain, alloc, forget): a
-// session with the broker given, else with kDefaultBroker, or nullptr after
-// saying why (and `*code` is the exit status).
+// For the commands that ask the broker one thing (status, worker drain,
+// alloc, forget and the queries): a session with the broker given, else with
+// kDefaultBroker, or nullptr after saying why (and `*code` is the exit status).
 std::unique_ptr<Session> OpenSession(const Options& o, zmq::context_t* ctx, int* code) {
   bool default_keys = false;
   auto keys = KeysFor(o, &default_keys);
@@ -319,141 +320,6 @@ std::unique_ptr<Session> OpenSession(const Options& o, zmq::context_t* ctx, int*
     return nullptr;
   }
   return session;
-}
-
-int RunWorkerDrain(const Options& o, zmq::context_t* ctx) {
-  int code = 0;
-  std::unique_ptr<Session> session = OpenSession(o, ctx, &code);
-  if (!session) return code;
-  session->Send(DrainWorker{o.drain_worker});
-  Result<Message> reply = session->Receive(static_cast<int64_t>(o.connect_timeout_s * 1000));
-  if (const auto* ok = reply.ok() ? std::get_if<DrainAccepted>(&reply.value()) : nullptr) {
-    printf("worker %s is draining: it finishes the steps it has started, gives back the ones it "
-           "has not (%u assigned), takes no new ones, then exits\n",
-           ok->name.c_str(), ok->running);
-    return ToInt(ExitCode::kOk);
-  }
-  const auto* error = reply.ok() ? std::get_if<ErrorReply>(&reply.value()) : nullptr;
-  Error(error ? error->message : reply.ok() ? "unexpected reply from the broker" : reply.status().message());
-  return ToInt(error != nullptr && error->code == ErrorCode::kUnknownWorker
-                   ? ExitCode::kUsage
-                   : ExitCode::kBrokerUnreachable);
-}
-
-// `submit alloc ...`: one request, and the broker's text as it wrote it.
-// Sent once, not through Ask(): an add sent again would make a second queue.
-int RunAlloc(const Options& o, const AllocCli& alloc, zmq::context_t* ctx) {
-  Result<AllocRequest> request = alloc.Request();
-  if (!request.ok()) {
-    Error(request.status().message());
-    return ToInt(ExitCode::kUsage);
-  }
-  int code = 0;
-  std::unique_ptr<Session> session = OpenSession(o, ctx, &code);
-  if (!session) return code;
-  session->Send(request.value());
-  Result<Message> reply = session->Receive(static_cast<int64_t>(o.connect_timeout_s * 1000));
-  if (const auto* ok = reply.ok() ? std::get_if<AllocReply>(&reply.value()) : nullptr) {
-    fputs(ok->text.c_str(), stdout);
-    if (!ok->text.empty() && !ok->text.ends_with('\n')) fputc('\n', stdout);
-    return ToInt(ExitCode::kOk);
-  }
-  const auto* error = reply.ok() ? std::get_if<ErrorReply>(&reply.value()) : nullptr;
-  Error(error      ? error->message
-        : reply.ok() ? "unexpected reply from the broker"
-                     : reply.status().message());
-  // No such queue, parameters the broker refuses, or a key it no longer
-  // takes: the user's to mend. Anything else is the broker's side.
-  const bool usage = error != nullptr && (error->code == ErrorCode::kUnknownQueue ||
-                                          error->code == ErrorCode::kMalformed ||
-                                          error->code == ErrorCode::kForbidden);
-  return ToInt(usage ? ExitCode::kUsage : ExitCode::kBrokerUnreachable);
-}
-
-// `submit forget JOB...`: ended jobs go now, not --forget-after later.
-int RunForget(const Options& o, zmq::context_t* ctx) {
-  int code = 0;
-  std::unique_ptr<Session> session = OpenSession(o, ctx, &code);
-  if (!session) return code;
-  ForgetJobs request;
-  for (uint64_t id : o.forget_jobs) request.jobs.push_back(JobId(id));
-  session->Send(request);
-  Result<Message> reply = session->Receive(static_cast<int64_t>(o.connect_timeout_s * 1000));
-  const auto* forgot = reply.ok() ? std::get_if<ForgetReply>(&reply.value()) : nullptr;
-  if (forgot == nullptr) {
-    const auto* error = reply.ok() ? std::get_if<ErrorReply>(&reply.value()) : nullptr;
-    Error(error ? error->message : reply.ok() ? "unexpected reply from the broker" : reply.status().message());
-    return ToInt(error != nullptr && error->code == ErrorCode::kForbidden
-                     ? ExitCode::kUsage
-                     : ExitCode::kBrokerUnreachable);
-  }
-  for (JobId id : forgot->forgotten) printf("forgot job %lu\n", static_cast<unsigned long>(id.value));
-  for (const std::string& p : forgot->problems) Error(p);
-  return ToInt(forgot->problems.empty() ? ExitCode::kOk : ExitCode::kUsage);
-}
-
-int RunStatus(const Options& o, zmq::context_t* ctx) {
-  int code = 0;
-  std::unique_ptr<Session> session = OpenSession(o, ctx, &code);
-  if (!session) return code;
-  session->Send(StatusRequest{});
-  Result<Message> reply = session->Receive(static_cast<int64_t>(o.connect_timeout_s * 1000));
-  const auto* status = reply.ok() ? std::get_if<StatusReply>(&reply.value()) : nullptr;
-  if (status == nullptr) {
-    Error(reply.ok() ? "unexpected reply from the broker" : reply.status().message());
-    return ToInt(ExitCode::kBrokerUnreachable);
-  }
-  // The first line counts the workers in touch: scripts wait on it.
-  size_t silent = 0;
-  for (const WorkerStatus& w : status->workers) silent += w.silent_ms > 0;
-  printf("%zu worker(s)", status->workers.size() - silent);
-  if (silent > 0) printf(", and %zu out of touch", silent);
-  printf("\n");
-  for (const WorkerStatus& w : status->workers) {
-    std::string labels;
-    for (const std::string& l : w.labels) labels += (labels.empty() ? ", labels " : ",") + l;
-    std::string resources;
-    for (const ResourceAmount& r : w.resources) {
-      resources += ", " + r.name + " " + FormatAmount(r.name, AmountOf(w.resources_used, r.name)) +
-                   "/" + FormatAmount(r.name, r.amount);
-    }
-    printf("  #%u %s (%s): %u/%u slots busy%s%s", w.id.value, w.name.c_str(), w.host.c_str(),
-           w.used, w.slots, resources.c_str(), labels.c_str());
-    if (w.silent_ms > 0) printf(", out of touch for %.1f s", static_cast<double>(w.silent_ms) / 1000);
-    if (w.time_left_ms > 0) printf(", %s left", ShortDuration(static_cast<int64_t>(w.time_left_ms)).c_str());
-    if (w.draining) printf(", draining");
-    if (w.slurm_job_id != 0) printf(", Slurm job %llu", static_cast<unsigned long long>(w.slurm_job_id));
-    printf("\n");
-  }
-  printf("%zu job(s)\n", status->jobs.size());
-  for (const JobStatus& j : status->jobs) {
-    auto count = [&](StepState s) {
-      const size_t i = static_cast<size_t>(s);
-      return i < j.counts.size() ? j.counts[i] : 0u;
-    };
-    uint32_t total = 0;
-    for (uint32_t c : j.counts) total += c;
-    char line[512];
-    snprintf(line, sizeof line, "  job %lu%s: %s, %u/%u succeeded, %u running, %u failed",
-             static_cast<unsigned long>(j.id.value),
-             j.name.empty() ? "" : (" (" + j.name + ")").c_str(), JobStateName(j.state),
-             count(StepState::kSucceeded), total, count(StepState::kRunning),
-             count(StepState::kFailed));
-    // Without keys the owner is the name its submit gave: nothing checks it.
-    // On the job's line if that still fits 80 columns, else under it.
-    const std::string by =
-        j.owner.empty() ? "" : "by " + j.owner + (j.owner_verified ? "" : " (unverified)");
-    if (by.empty()) {
-      printf("%s\n", line);
-    } else if (strlen(line) + 2 + by.size() <= 80) {
-      printf("%s, %s\n", line, by.c_str());
-    } else {
-      printf("%s\n    %s\n", line, by.c_str());
-    }
-    for (const std::string& w : j.waiting) printf("    waiting: %s\n", w.c_str());
-    if (!j.reason.empty()) printf("    %s\n", j.reason.c_str());
-  }
-  return ToInt(ExitCode::kOk);
 }
 
 // `submit --cancel [--now] JOB...`: one CancelJob each, in order, and a
@@ -659,6 +525,7 @@ int RunJob(const Options& o, zmq::context_t* ctx, SignalFd& signals) {
 }  // namespace drover::submit
 
 int main(int argc, char** argv) {
+  using namespace drover;
   using namespace drover::submit;
   // Before anything can start a thread: Ctrl-C is read from a signalfd.
   auto signals = drover::SignalFd::Create({SIGINT, SIGTERM});
@@ -844,17 +711,27 @@ int main(int argc, char** argv) {
     }
   }
   zmq::context_t ctx(1);
-  if (status->parsed()) return RunStatus(o, &ctx);
-  if (drain->parsed()) return RunWorkerDrain(o, &ctx);
-  if (forget->parsed()) return RunForget(o, &ctx);
-  if (alloc_cli.parsed()) return RunAlloc(o, alloc_cli, &ctx);
-  if (query_cli.parsed()) {
+  std::optional<AllocRequest> alloc_request;
+  if (alloc_cli.parsed()) {
+    Result<AllocRequest> request = alloc_cli.Request();
+    if (!request.ok()) {
+      Error(request.status().message());
+      return ToInt(ExitCode::kUsage);
+    }
+    alloc_request = std::move(request).value();
+  }
+  if (status->parsed() || drain->parsed() || forget->parsed() || alloc_request ||
+      query_cli.parsed()) {
     int code = 0;
     std::unique_ptr<Session> session = OpenSession(o, &ctx, &code);
     if (!session) return code;
     QueryTiming timing;
     timing.answer_ms = static_cast<int64_t>(o.connect_timeout_s * 1000);
     timing.reconnect_ms = static_cast<int64_t>(o.reconnect_timeout_s * 1000);
+    if (status->parsed()) return RunStatus(*session, timing.answer_ms);
+    if (drain->parsed()) return RunWorkerDrain(*session, o.drain_worker, timing.answer_ms);
+    if (forget->parsed()) return RunForget(*session, o.forget_jobs, timing.answer_ms);
+    if (alloc_request) return RunAlloc(*session, *alloc_request, timing.answer_ms);
     return query_cli.Run(*session, signals.value(), timing);
   }
   return RunJob(o, &ctx, signals.value());

@@ -16,6 +16,7 @@
 
 #include "shared/durations.h"
 #include "shared/endpoint.h"
+#include "shared/help_format.h"
 #include "shared/labels.h"
 #include "shared/logging.h"
 #include "shared/os_limits.h"
@@ -79,6 +80,7 @@ int main(int argc, char** argv) {
   uint64_t spill_max_mb = options.spill_max_bytes >> 20;
 
   CLI::App app{"Drover worker: runs the steps a broker hands it."};
+  app.formatter(drover::WrappingFormatter());  // within 80 columns
   CLI::Option* broker_flag =
       app.add_option("--broker", options.broker,
                      "Broker endpoint (default: $DROVER_BROKER, else tcp://127.0.0.1:7700)")

@@ -220,4 +220,24 @@ TEST_CASE("submit: colour only where asked for: --color always, never NO_COLOR's
   CHECK(bad.exit_code == 2);
 }
 
+TEST_CASE("every program's --help, and each command's, fits an 80-column terminal") {
+  TempDir dir;
+  const std::vector<std::vector<std::string>> helps = {
+      {"broker"},           {"worker"},          {"submit"},
+      {"submit", "jobs"},   {"submit", "info"},  {"submit", "logs"},
+      {"submit", "workers"}, {"submit", "forget"}, {"submit", "status"},
+      {"submit", "worker", "drain"}, {"submit", "alloc", "add"}, {"submit", "validate"}};
+  for (std::vector<std::string> argv : helps) {
+    std::string command;
+    for (const std::string& word : argv) command += word + " ";
+    CAPTURE(command);
+    argv[0] = BinDir() + "/" + argv[0];
+    argv.push_back("--help");
+    const Run help = RunCommand(argv, dir);
+    CHECK(help.exit_code == 0);
+    CHECK(help.out.find("Usage:") != std::string::npos);
+    for (const std::string& line : Lines(help.out)) CHECK_MESSAGE(line.size() <= 80, line);
+  }
+}
+
 }  // namespace drover::testing
