@@ -19,7 +19,8 @@ std::optional<Message> AskBroker(Session& session, const Message& request, int64
     const bool users = error->code == ErrorCode::kUnknownJob ||
                        error->code == ErrorCode::kForbidden ||
                        error->code == ErrorCode::kMalformed ||
-                       error->code == ErrorCode::kUnknownWorker;
+                       error->code == ErrorCode::kUnknownWorker ||
+                       error->code == ErrorCode::kUnknownQueue;
     *code = ToInt(users ? ExitCode::kUsage : ExitCode::kBrokerUnreachable);
     return std::nullopt;
   }
