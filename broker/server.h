@@ -258,7 +258,7 @@ class Server : private Outbox {
   // the jobs its key may see (MayTouch); workers are everyone's to see.
   StatusReply BuildStatus(const std::string& route, int64_t now) const;
   // Running and ended jobs, with owners and times, in no particular order.
-  std::vector<JobStatus> VisibleJobs(const std::string& route, int64_t now) const;
+  std::vector<JobStatus> VisibleJobs(const std::string& route) const;
   // Accepts a validated job under a new id, its record written at once;
   // JobId() if that write failed, the client told why and nothing of the
   // job kept. A resumed job (`resumed_from`) starts with the steps `carry`

@@ -73,7 +73,7 @@ void Server::HandleClientMessage(Peer& /*peer*/, const std::string& route, Messa
   } else if (auto* forget = std::get_if<ForgetJobs>(&msg)) {
     HandleForget(route, *forget);
   } else if (auto* list = std::get_if<ListJobs>(&msg)) {
-    Reply(route, SelectJobs(VisibleJobs(route, now), *list));
+    Reply(route, SelectJobs(VisibleJobs(route), *list));
   }
   // Heartbeat: being heard is all it says. Nothing else gets here (roles.h).
 }

@@ -9,8 +9,8 @@
 
 namespace drover::broker {
 
-std::vector<JobStatus> Server::VisibleJobs(const std::string& route, int64_t now) const {
-  std::vector<JobStatus> jobs = scheduler_.Status(now).jobs;
+std::vector<JobStatus> Server::VisibleJobs(const std::string& route) const {
+  std::vector<JobStatus> jobs = scheduler_.JobStatuses();
   std::erase_if(jobs, [&](JobStatus& j) {
     auto r = running_.find(j.id);
     if (r == running_.end()) return false;
@@ -30,8 +30,9 @@ std::vector<JobStatus> Server::VisibleJobs(const std::string& route, int64_t now
 }
 
 StatusReply Server::BuildStatus(const std::string& route, int64_t now) const {
-  StatusReply reply = scheduler_.Status(now, WallMs());
-  reply.jobs = VisibleJobs(route, now);
+  StatusReply reply;
+  reply.workers = scheduler_.WorkerStatuses(now, WallMs());
+  reply.jobs = VisibleJobs(route);
   std::sort(reply.jobs.begin(), reply.jobs.end(),
             [](const JobStatus& a, const JobStatus& b) { return a.id < b.id; });
   return reply;

@@ -221,6 +221,9 @@ class Scheduler {
   // the wall clock (ms since the Unix epoch) at `now`, for the times shown
   // to people (a worker's connected_ms and heard_ms); 0 leaves those 0.
   StatusReply Status(Time now, int64_t wall_now = 0) const;
+  // The two halves of Status, for questions that need only one.
+  std::vector<WorkerStatus> WorkerStatuses(Time now, int64_t wall_now = 0) const;
+  std::vector<JobStatus> JobStatuses() const;
 
  private:
   Job* MutableJob(JobId job);

@@ -71,8 +71,15 @@ void Scheduler::WatchWaiting(Time now) {
 
 StatusReply Scheduler::Status(Time now, int64_t wall_now) const {
   StatusReply reply;
+  reply.workers = WorkerStatuses(now, wall_now);
+  reply.jobs = JobStatuses();
+  return reply;
+}
+
+std::vector<WorkerStatus> Scheduler::WorkerStatuses(Time now, int64_t wall_now) const {
+  std::vector<WorkerStatus> workers;
   for (const auto& [id, w] : pool_.all()) {
-    WorkerStatus& status = reply.workers.emplace_back(
+    WorkerStatus& status = workers.emplace_back(
         WorkerStatus{id, w.info.name, w.info.host, w.info.slots, w.busy(), w.info.labels,
                      w.connected ? 0 : std::max<Time>(1, now - w.last_heard)});
     status.draining = w.draining;
@@ -89,11 +96,16 @@ StatusReply Scheduler::Status(Time now, int64_t wall_now) const {
     std::sort(status.resources.begin(), status.resources.end());
     std::sort(status.resources_used.begin(), status.resources_used.end());
   }
-  std::sort(reply.workers.begin(), reply.workers.end(),
+  std::sort(workers.begin(), workers.end(),
             [](const WorkerStatus& a, const WorkerStatus& b) { return a.id < b.id; });
+  return workers;
+}
+
+std::vector<JobStatus> Scheduler::JobStatuses() const {
+  std::vector<JobStatus> jobs;
   for (const auto& [id, job] : jobs_) {
     const auto& c = job->counts();
-    JobStatus& status = reply.jobs.emplace_back(JobStatus{
+    JobStatus& status = jobs.emplace_back(JobStatus{
         id, job->spec().name, job->Outcome(), std::vector<uint32_t>(c.begin(), c.end())});
     for (const ReadyClass& rc : job->classes()) {
       if (rc.empty() || rc.reported_why.empty()) continue;
@@ -101,7 +113,7 @@ StatusReply Scheduler::Status(Time now, int64_t wall_now) const {
                                (rc.size() > 1 ? " (" + std::to_string(rc.size()) + " steps)" : ""));
     }
   }
-  return reply;
+  return jobs;
 }
 
 }  // namespace drover::broker
