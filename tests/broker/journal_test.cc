@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "shared/crc32c.h"
+#include "tests/broker/file_size_limit.h"
 
 namespace drover::broker {
 namespace {
@@ -458,26 +459,7 @@ TEST_CASE("a WriteSnapshot that fails before its rename leaves the old files in 
   CHECK(Reopen(tmp.path) == Records{"a", "b"});
 }
 
-// Files of this process cannot grow past `bytes` while it lives: write()
-// stops short, then fails with EFBIG, as it would on a full disk.
-class FileSizeLimit {
- public:
-  explicit FileSizeLimit(rlim_t bytes) {
-    REQUIRE(getrlimit(RLIMIT_FSIZE, &old_) == 0);
-    old_handler_ = signal(SIGXFSZ, SIG_IGN);
-    rlimit limit = old_;
-    limit.rlim_cur = bytes;
-    REQUIRE(setrlimit(RLIMIT_FSIZE, &limit) == 0);
-  }
-  ~FileSizeLimit() {
-    setrlimit(RLIMIT_FSIZE, &old_);
-    signal(SIGXFSZ, old_handler_);
-  }
-
- private:
-  rlimit old_;
-  sighandler_t old_handler_;
-};
+using testing::FileSizeLimit;
 
 TEST_CASE("a Write that fails part way is undone, and the next one writes it all") {
   TempDir tmp;

@@ -29,6 +29,30 @@ std::vector<std::string> TakeKills(Fixture& f, JobId job) {
   return ids;
 }
 
+// A job whose `fails` has failed and whose cleanup step `clean` (after it)
+// runs, beside `long`; `after-long` is a cleanup step waiting on `long`,
+// and with `with_last`, `last` one waiting on `clean`. On two slots.
+struct CleanupRunning {
+  JobId job;
+  RecordingOutbox::Sent long_step, clean;
+};
+CleanupRunning StartCleanup(Fixture& f, bool with_last) {
+  f.AddWorker("w1", 2);
+  GraphBuilder g;
+  g.Step("fails")
+      .Step("long")
+      .Step("clean", {"fails"}, When::kAlways)
+      .Step("after-long", {"long"}, When::kAlways);
+  if (with_last) g.Step("last", {"clean"}, When::kAlways);
+  const JobId job = f.Submit(g.Build());
+  auto sent = f.Schedule();
+  REQUIRE(f.Ids(job, sent) == std::vector<std::string>{"fails", "long"});
+  f.Exit(sent[0], 1);
+  auto cleanup = f.Schedule();
+  REQUIRE(f.Ids(job, cleanup) == std::vector<std::string>{"clean"});
+  return {job, sent[1], cleanup[0]};
+}
+
 TEST_CASE("a cancel runs a cleanup step once the kill of its after-step is confirmed") {
   Fixture f;
   f.AddWorker("w1", 1);
@@ -129,23 +153,13 @@ TEST_CASE("a cleanup step running when the cancel comes keeps running, and keeps
 TEST_CASE("cancelling now stops cleanup: its running steps are killed, the rest cancelled") {
   SUBCASE("at once") {
     Fixture f;
-    f.AddWorker("w1", 2);
-    JobId job = f.Submit(GraphBuilder()
-                             .Step("fails")
-                             .Step("long")
-                             .Step("clean", {"fails"}, When::kAlways)
-                             .Step("after-long", {"long"}, When::kAlways)
-                             .Build());
-    auto sent = f.Schedule();
-    f.Exit(sent[0], 1);
-    auto cleanup = f.Schedule();
-    REQUIRE(f.Ids(job, cleanup) == std::vector<std::string>{"clean"});
+    const auto [job, long_step, clean] = StartCleanup(f, /*with_last=*/false);
     CHECK(f.sched.OnCancel(job, f.now, /*cleanup=*/false));
     f.sched.CheckInvariants();
     CHECK(TakeKills(f, job) == std::vector<std::string>{"long", "clean"});
     CHECK(f.StateOf(job, "after-long") == StepState::kCancelled);
-    Killed(f, sent[1]);
-    Killed(f, cleanup[0]);
+    Killed(f, long_step);
+    Killed(f, clean);
     CHECK(f.StateOf(job, "clean") == StepState::kCancelled);
     REQUIRE(f.Ended(job));
     CHECK(f.Ended(job)->state == JobState::kCancelled);
@@ -153,18 +167,7 @@ TEST_CASE("cancelling now stops cleanup: its running steps are killed, the rest 
   }
   SUBCASE("after a cancel with cleanup: each kill is sent once") {
     Fixture f;
-    f.AddWorker("w1", 2);
-    JobId job = f.Submit(GraphBuilder()
-                             .Step("fails")
-                             .Step("long")
-                             .Step("clean", {"fails"}, When::kAlways)
-                             .Step("after-long", {"long"}, When::kAlways)
-                             .Step("last", {"clean"}, When::kAlways)
-                             .Build());
-    auto sent = f.Schedule();
-    f.Exit(sent[0], 1);
-    auto cleanup = f.Schedule();
-    REQUIRE(f.Ids(job, cleanup) == std::vector<std::string>{"clean"});
+    const auto [job, long_step, clean] = StartCleanup(f, /*with_last=*/true);
     CHECK(f.sched.OnCancel(job, f.now));
     CHECK(TakeKills(f, job) == std::vector<std::string>{"long"});
     CHECK(f.sched.FindJob(job)->CleanupLeft() == 3);
@@ -176,8 +179,8 @@ TEST_CASE("cancelling now stops cleanup: its running steps are killed, the rest 
     CHECK(f.StateOf(job, "last") == StepState::kCancelled);
     CHECK(f.sched.OnCancel(job, f.now, /*cleanup=*/false));  // once is enough
     CHECK(f.out.kills.empty());
-    Killed(f, cleanup[0]);
-    Killed(f, sent[1]);
+    Killed(f, clean);
+    Killed(f, long_step);
     CHECK(f.Schedule().empty());
     REQUIRE(f.Ended(job));
     CHECK(f.Ended(job)->state == JobState::kCancelled);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "shared/codec.h"
+#include "tests/broker/file_size_limit.h"
 
 namespace drover::broker {
 namespace {
@@ -166,26 +167,7 @@ TEST_CASE("spool: captured stdout that lost a piece is lost whole, and the reade
   }
 }
 
-// Files of this process cannot grow past `bytes` while it lives: write()
-// stops short, then fails (EFBIG), as on a full disk.
-class FileSizeLimit {
- public:
-  explicit FileSizeLimit(rlim_t bytes) {
-    REQUIRE(getrlimit(RLIMIT_FSIZE, &old_) == 0);
-    old_handler_ = signal(SIGXFSZ, SIG_IGN);
-    rlimit limit = old_;
-    limit.rlim_cur = bytes;
-    REQUIRE(setrlimit(RLIMIT_FSIZE, &limit) == 0);
-  }
-  ~FileSizeLimit() {
-    setrlimit(RLIMIT_FSIZE, &old_);
-    signal(SIGXFSZ, old_handler_);
-  }
-
- private:
-  rlimit old_;
-  sighandler_t old_handler_;
-};
+using testing::FileSizeLimit;
 
 TEST_CASE("spool: a flush failing part way leaves whole records, the next writes the rest") {
   TempDir dir;

@@ -46,16 +46,7 @@ std::unique_ptr<Process> Start(const Cluster& c, const std::string& name,
 // it does not within the deadline. Removes the file, for the next job.
 pid_t PidOf(const Cluster& c, const std::string& step) {
   const std::string path = c.dir().path() + "/" + step + ".pid";
-  pid_t pid = 0;
-  WaitUntil(kDeadline, [&] {
-    std::ifstream in(path);
-    std::string text;
-    if (!std::getline(in, text) || text.empty()) return false;
-    pid = std::stoi(text);
-    std::string comm;
-    std::getline(std::ifstream("/proc/" + std::to_string(pid) + "/comm"), comm);
-    return comm == "sleep";
-  });
+  const pid_t pid = SleeperPid(path, kDeadline);
   std::remove(path.c_str());
   return pid;
 }

@@ -162,11 +162,22 @@ void StartGated(Cluster& c, int followers = 0) {
   }));
 }
 
-void CheckNothingOfJob2(const SmallDisk& disk, Cluster& c) {
+// `refused`, the second submission, was refused for the full state disk,
+// and nothing of it was kept: no spool file, no job 2 in the status.
+void CheckRefusedJob2(const Run& refused, const SmallDisk& disk, Cluster& c) {
+  CHECK(refused.exit_code == 2);
+  CHECK_MESSAGE(refused.err.find("submit: broker's state disk is full: " + disk.path() +
+                                 "/state: No space left on device") != std::string::npos,
+                refused.err);
   for (const auto& e : std::filesystem::directory_iterator(disk.path() + "/state/spool")) {
     CHECK_MESSAGE(!e.path().filename().string().starts_with("2."), e.path());
   }
   CHECK(SubmitCommand(c, {"status"}).out.find("job 2") == std::string::npos);
+}
+
+// Lets the gated job's step go on (GatedJob).
+void LetGatedGo(Cluster& c) {
+  REQUIRE(close(open((c.dir().path() + "/go").c_str(), O_CREAT | O_WRONLY, 0600)) == 0);
 }
 
 TEST_CASE("full disk: under --min-free-mb jobs are refused and the running one finishes") {
@@ -178,15 +189,11 @@ TEST_CASE("full disk: under --min-free-mb jobs are refused and the running one f
 
   disk.Fill(1 << 20);  // 1 MiB left: under the 2 MiB kept for running jobs
   Run refused = c.Submit(SmallJob(c));
-  CHECK(refused.exit_code == 2);
-  CHECK_MESSAGE(refused.err.find("submit: broker's state disk is full: " + disk.path() +
-                                 "/state: No space left on device") != std::string::npos,
-                refused.err);
-  CheckNothingOfJob2(disk, c);
+  CheckRefusedJob2(refused, disk, c);
 
   // The running step goes on and finishes; its result is recorded, its
   // output kept up to a bound and then cut, the marker saying so once.
-  REQUIRE(close(open((c.dir().path() + "/go").c_str(), O_CREAT | O_WRONLY, 0600)) == 0);
+  LetGatedGo(c);
   Run watched = SubmitCommand(c, {"--watch", "1"});
   CHECK_MESSAGE(watched.exit_code == 0, watched.err);
   CHECK(Count(watched.out, kMarker) == 1);
@@ -225,15 +232,11 @@ TEST_CASE("full disk: with the check off a failed write refuses the job and lose
   // Larger than a page, so that its record cannot slip into the journal's
   // last, partly used page.
   Run refused = c.Submit(SmallJob(c, 16 << 10));
-  CHECK(refused.exit_code == 2);
-  CHECK_MESSAGE(refused.err.find("submit: broker's state disk is full: " + disk.path() +
-                                 "/state: No space left on device") != std::string::npos,
-                refused.err);
-  CheckNothingOfJob2(disk, c);
+  CheckRefusedJob2(refused, disk, c);
 
   // The job goes on until its records no longer fit: they wait in memory,
   // the broker says so, and runs on.
-  REQUIRE(close(open((c.dir().path() + "/go").c_str(), O_CREAT | O_WRONLY, 0600)) == 0);
+  LetGatedGo(c);
   CHECK_MESSAGE(WaitUntil(seconds(20), [&] { return Count(c.broker().err(), "NOT DURABLE") > 0; }),
                 c.BrokerLogs());
   std::this_thread::sleep_for(milliseconds(300));

@@ -211,6 +211,20 @@ bool WaitUntil(std::chrono::milliseconds within, const std::function<bool()>& do
   return true;
 }
 
+pid_t SleeperPid(const std::string& pid_file, std::chrono::milliseconds within) {
+  pid_t pid = 0;
+  WaitUntil(within, [&] {
+    std::ifstream in(pid_file);
+    std::string text;
+    if (!std::getline(in, text) || text.empty()) return false;
+    pid = std::stoi(text);
+    std::string comm;
+    std::getline(std::ifstream("/proc/" + std::to_string(pid) + "/comm"), comm);
+    return comm == "sleep";
+  });
+  return pid;
+}
+
 Cluster::Cluster(ClusterOptions options)
     : broker_args_(std::move(options.broker_args)),
       heartbeat_ms_(options.heartbeat_ms),

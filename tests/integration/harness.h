@@ -197,4 +197,9 @@ std::map<std::string, nlohmann::json> FinalStates(const std::vector<nlohmann::js
 // events (started_ms, ended_ms: one machine's clock in these tests).
 bool Overlapped(const nlohmann::json& a, const nlohmann::json& b);
 
+// The pid a step wrote to `pid_file` (`echo $$ > FILE; exec sleep N`), once
+// the file is there and that process is the `sleep` the shell became; 0 if
+// that does not happen `within`.
+pid_t SleeperPid(const std::string& pid_file, std::chrono::milliseconds within);
+
 }  // namespace drover::testing

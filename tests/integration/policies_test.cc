@@ -58,19 +58,8 @@ std::vector<std::string> LoggedAttempts(const TempDir& dir) {
 
 // The pid a step wrote to $D/STEP.ATTEMPT.pid, once it is there and is the
 // `sleep` the shell became; 0 if that does not happen within the deadline.
-pid_t SleeperPid(const TempDir& dir, const std::string& step, int attempt) {
-  const std::string path = dir.path() + "/" + step + "." + std::to_string(attempt) + ".pid";
-  pid_t pid = 0;
-  WaitUntil(kDeadline, [&] {
-    std::ifstream in(path);
-    std::string text;
-    if (!std::getline(in, text) || text.empty()) return false;
-    pid = std::stoi(text);
-    std::string comm;
-    std::getline(std::ifstream("/proc/" + std::to_string(pid) + "/comm"), comm);
-    return comm == "sleep";
-  });
-  return pid;
+pid_t AttemptPid(const TempDir& dir, const std::string& step, int attempt) {
+  return SleeperPid(dir.path() + "/" + step + "." + std::to_string(attempt) + ".pid", kDeadline);
 }
 
 bool GoneWithin(pid_t pid, std::chrono::milliseconds within) {
@@ -125,8 +114,8 @@ TEST_CASE("policies: a step's process killed with SIGKILL is a failed attempt, r
                          {{"id", "needs-doomed"}, {"after", {"doomed"}}, {"cmd", kLogStart}},
                      });
   auto submit = StartSubmit(c, "submit", {c.dir().Write("job.json", job.dump()), "--json"});
-  const pid_t flaky = SleeperPid(c.dir(), "flaky", 1);
-  const pid_t doomed = SleeperPid(c.dir(), "doomed", 1);
+  const pid_t flaky = AttemptPid(c.dir(), "flaky", 1);
+  const pid_t doomed = AttemptPid(c.dir(), "doomed", 1);
   REQUIRE_MESSAGE(flaky > 0, submit->err());
   REQUIRE_MESSAGE(doomed > 0, submit->err());
   REQUIRE(kill(flaky, SIGKILL) == 0);
@@ -274,7 +263,7 @@ TEST_CASE("policies: abort_on_exit ends the job: running steps killed, the rest 
   auto submit = StartSubmit(c, "submit", {c.dir().Write("job.json", job.dump()), "--json"});
   std::map<std::string, pid_t> pids;
   for (const std::string step : {"long-a", "long-b", "long-c"}) {
-    pids[step] = SleeperPid(c.dir(), step, 1);
+    pids[step] = AttemptPid(c.dir(), step, 1);
     REQUIRE_MESSAGE(pids[step] > 0, step << " never started; submit:\n" << submit->err());
   }
   c.dir().Write("go", "");
@@ -388,7 +377,7 @@ TEST_CASE("policies: submit --cancel stops a job on every worker, and --watch sh
   auto follower = StartSubmit(c, "follower", {c.dir().Write("job.json", job.dump()), "--json"});
   std::map<std::string, pid_t> pids;
   for (const std::string step : {"long-a", "long-b", "long-c", "long-d"}) {
-    pids[step] = SleeperPid(c.dir(), step, 1);
+    pids[step] = AttemptPid(c.dir(), step, 1);
     REQUIRE_MESSAGE(pids[step] > 0, step << " never started; submit:\n" << follower->err());
   }
   // The job's id, from the follower's first event.
