@@ -119,7 +119,8 @@ int main(int argc, char** argv) {
   drover::JobLimitFlags limit_flags(options.job_limits);
   uint64_t max_message_mb = 0;
 
-  CLI::App app{"Drover broker: queues job graphs and hands their steps to workers."};
+  // Named, so that help says `broker`, not the path it was started by.
+  CLI::App app{"Drover broker: queues job graphs and hands their steps to workers.", "broker"};
   app.formatter(drover::WrappingFormatter());  // within 80 columns
   app.add_option("--bind", options.bind, "ZeroMQ endpoint that workers and submit connect to")
       ->capture_default_str();

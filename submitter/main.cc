@@ -540,9 +540,11 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("DROVER_KEY"); env && *env) o.key_file = env;
   if (const char* env = std::getenv("DROVER_BROKER_KEY"); env && *env) o.broker_key_file = env;
 
+  // Named, so that help says `submit`, not the path it was started by.
   CLI::App app{"Drover submit: run a job graph and follow it live.\n"
                "With no broker (--broker or $DROVER_BROKER), runs it on an embedded broker and\n"
-               "worker on this machine."};
+               "worker on this machine.",
+               "submit"};
   // Wrapped to 80 columns; the subcommands inherit it.
   app.formatter(WrappingFormatter());
   app.add_option("file", o.file, "Job file (.json or .msgpack; see docs/jobs.md), or - for stdin");

@@ -79,7 +79,8 @@ int main(int argc, char** argv) {
   options.state_dir = DefaultStateDir();
   uint64_t spill_max_mb = options.spill_max_bytes >> 20;
 
-  CLI::App app{"Drover worker: runs the steps a broker hands it."};
+  // Named, so that help says `worker`, not the path it was started by.
+  CLI::App app{"Drover worker: runs the steps a broker hands it.", "worker"};
   app.formatter(drover::WrappingFormatter());  // within 80 columns
   CLI::Option* broker_flag =
       app.add_option("--broker", options.broker,
