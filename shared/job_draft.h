@@ -80,6 +80,10 @@ std::string Quote(std::string_view text, size_t max_bytes = 40);
 std::string DescribeValue(const msgpack::object& o);
 // Just the kind of a value: "a string", "an integer", "a map".
 const char* KindName(const msgpack::object& o);
+// A string value's bytes. REQUIRES: o.type == STR.
+inline std::string_view StrView(const msgpack::object& o) {
+  return {o.via.str.ptr, o.via.str.size};
+}
 bool IsValidUtf8(std::string_view text);
 
 // Checks `bytes` hold exactly one well-formed MessagePack value nested at most

@@ -82,8 +82,6 @@ const FieldInfo* FindStepField(std::string_view name) {
 
 uint32_t Bit(Field field) { return 1u << static_cast<int>(field); }
 
-std::string_view StrView(const msgpack::object& o) { return {o.via.str.ptr, o.via.str.size}; }
-
 // The hint for an unknown field: a synonym first (shared/job_synonyms.h),
 // then the closest spelling.
 std::string UnknownStepField(std::string_view name, bool in_defaults) {

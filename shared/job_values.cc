@@ -20,8 +20,6 @@ bool IsIdChar(char c) {
          c == '.' || c == '-';
 }
 
-std::string_view StrView(const msgpack::object& o) { return {o.via.str.ptr, o.via.str.size}; }
-
 // The number itself, for "got 0".
 std::string NumberText(const msgpack::object& o) {
   if (o.type == msgpack::type::POSITIVE_INTEGER) return std::to_string(o.via.u64);
