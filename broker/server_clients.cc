@@ -422,10 +422,27 @@ void Server::Publish(JobId job, const Event& event) {
     }
     ended_jobs_.push_back(job);
   }
-  // Replayed events are in the spool already, and were counted.
+  // Replayed events are in the spool already; metrics count from this start.
   if (replaying_) return;
   CountEvent(event);
-  if (Status s = spool_->Record(job, event); !s.ok()) spdlog::error("spool: {}", s.message());
+  // The core reads no clock; the times people see in the log are stamped
+  // here: when an attempt was dispatched, and when a lost one was given up
+  // (its worker, gone, said nothing of its end).
+  Status s;
+  if (const auto* started = std::get_if<StepStarted>(&event)) {
+    StepStarted stamped = *started;
+    stamped.at_ms = WallMs();
+    s = spool_->Record(job, stamped);
+  } else if (const auto* ended = std::get_if<StepEnded>(&event);
+             ended != nullptr && ended->run && ended->run->outcome == Outcome::kLost &&
+             ended->run->ended_ms == 0) {
+    StepEnded stamped = *ended;
+    stamped.run->ended_ms = WallMs();
+    s = spool_->Record(job, stamped);
+  } else {
+    s = spool_->Record(job, event);
+  }
+  if (!s.ok()) spdlog::error("spool: {}", s.message());
 }
 
 void Server::CountEvent(const Event& event) {
