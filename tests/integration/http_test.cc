@@ -105,7 +105,7 @@ TEST_CASE("http: the API shows the workers, a job's steps, attempts, lanes and f
     if (a["step"] == 3) {
       ++bad_attempts;
       CHECK(a["exit_code"] == 3);
-      CHECK(a["state"] == (a["attempt"] == 1 ? "ready" : "failed"));
+      CHECK(a["state"] == (a["attempt"] == 1 ? "queued" : "failed"));  // retried, then not
     }
   }
   CHECK(bad_attempts == 2);
