@@ -33,9 +33,19 @@ json SliceArgs(const AttemptRecord& a, const std::string& step_id) {
 }
 
 // Chrome's reserved colour names ("cname"), so that a failure stands out
-// in chrome://tracing (Perfetto colours by name).
+// in chrome://tracing (Perfetto colours by name): one to be retried
+// "bad", the last "terrible". Attempts that never ran or were killed on
+// request keep the colour of their name.
 const char* SliceColour(const AttemptRecord& a) {
   if (!a.ended || !a.run) return nullptr;
+  switch (a.run->outcome) {
+    case Outcome::kRetracted:
+    case Outcome::kNotRun:
+    case Outcome::kKilled:
+      return nullptr;
+    default:
+      break;
+  }
   if (a.run->succeeded()) return "good";
   return a.state_after == StepState::kReady ? "bad" : "terrible";
 }

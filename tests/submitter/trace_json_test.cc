@@ -111,7 +111,7 @@ TEST_CASE("trace: a process per worker, a named thread per lane, a slice per att
 }
 
 TEST_CASE("trace: signals, lost attempts and the job's end are in the args") {
-  JobHistory h(2);
+  JobHistory h(3);
   h.Apply(StepStarted{StepIndex(0), Attempt(1), "w1", kT});
   RunResult killed = Exited(0, kT + 1, kT + 50);
   killed.outcome = Outcome::kSignaled;
@@ -124,11 +124,20 @@ TEST_CASE("trace: signals, lost attempts and the job's end are in the args") {
   lost.error = "worker \"w2\" went silent";
   lost.ended_ms = kT + 4010;
   h.Apply(StepEnded{StepIndex(1), Attempt(1), StepState::kFailed, "lost", "w2", lost});
+  h.Apply(StepStarted{StepIndex(2), Attempt(1), "w2", kT + 20});
+  RunResult back;
+  back.outcome = Outcome::kRetracted;
+  h.Apply(StepEnded{StepIndex(2), Attempt(1), StepState::kReady, "given back", "w2", back});
   h.Apply(JobEnded{JobState::kFailed, {}});
-  const json trace = TraceJson(h, TraceSubject{3, "", {"a", "b"}}, kT + 9000);
+  const json trace = TraceJson(h, TraceSubject{3, "", {"a", "b", "c"}}, kT + 9000);
   CHECK(trace["otherData"]["state"] == "failed");
   const std::vector<json> slices = Of(trace, "X");
-  REQUIRE(slices.size() == 2);
+  REQUIRE(slices.size() == 3);
+  // Given back before it started: an instant, in a lane of its own.
+  CHECK(slices[2]["args"]["outcome"] == "retracted");
+  CHECK(slices[2]["dur"] == 0);
+  CHECK(slices[2]["tid"] == 2);
+  CHECK_FALSE(slices[2].contains("cname"));
   CHECK(slices[0]["args"]["signal"] == 9);
   CHECK_FALSE(slices[0]["args"].contains("exit_code"));
   CHECK(slices[0]["cname"] == "terrible");
