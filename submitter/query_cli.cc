@@ -44,16 +44,24 @@ void QueryCli::AddTo(CLI::App* app) {
 
   workers_ = app->add_subcommand("workers", "List the broker's workers and what they have");
   workers_->add_flag("--json", json_, "One JSON object per worker instead of a table");
+
+  trace_ = app->add_subcommand(
+      "trace", "Write a job's timeline as a Chrome trace, for ui.perfetto.dev or chrome://tracing");
+  trace_->add_option("job", trace_query_.job, "Job id")->required();
+  trace_->add_option("-o,--output", trace_query_.output, "Write it to FILE instead of stdout")
+      ->type_name("FILE");
 }
 
 bool QueryCli::parsed() const {
-  return jobs_->parsed() || info_->parsed() || logs_->parsed() || workers_->parsed();
+  return jobs_->parsed() || info_->parsed() || logs_->parsed() || workers_->parsed() ||
+         trace_->parsed();
 }
 
 int QueryCli::Run(Session& session, SignalFd& signals, const QueryTiming& timing) const {
   if (jobs_->parsed()) return RunJobs(session, jobs_query_, timing);
   if (info_->parsed()) return RunInfo(session, signals, info_query_, timing);
   if (workers_->parsed()) return RunWorkers(session, json_, timing);
+  if (trace_->parsed()) return RunTrace(session, signals, trace_query_, timing);
   LogsQuery logs = logs_query_;
   logs.show.stdout_lines = !stderr_only_;
   logs.show.stderr_lines = stderr_only_ || both_;

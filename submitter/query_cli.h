@@ -1,7 +1,7 @@
-// The query commands on the command line: `jobs`, `info`, `logs` and
-// `workers` (query_commands.h runs them). Kept out of main.cc like
-// AllocCli: main.cc gives each command --broker and the key options, opens
-// the session and calls Run().
+// The query commands on the command line: `jobs`, `info`, `logs`,
+// `workers` and `trace` (query_commands.h runs them). Kept out of main.cc
+// like AllocCli: main.cc gives each command --broker and the key options,
+// opens the session and calls Run().
 #pragma once
 
 #include <vector>
@@ -18,10 +18,10 @@ namespace drover::submit {
 
 class QueryCli {
  public:
-  // Adds the four commands to `app`. REQUIRES: called once; this object
+  // Adds the five commands to `app`. REQUIRES: called once; this object
   // outlives the parse (CLI11 writes into it).
   void AddTo(CLI::App* app);
-  std::vector<CLI::App*> commands() const { return {jobs_, info_, logs_, workers_}; }
+  std::vector<CLI::App*> commands() const { return {jobs_, info_, logs_, workers_, trace_}; }
   // Whether one of them was on the command line.
   bool parsed() const;
   // Runs the one on the command line. REQUIRES: parsed()
@@ -32,9 +32,11 @@ class QueryCli {
   CLI::App* info_ = nullptr;
   CLI::App* logs_ = nullptr;
   CLI::App* workers_ = nullptr;
+  CLI::App* trace_ = nullptr;
   JobsQuery jobs_query_;
   InfoQuery info_query_;
   LogsQuery logs_query_;
+  TraceQuery trace_query_;
   bool stderr_only_ = false;
   bool both_ = false;
   size_t tail_ = 0;

@@ -1,8 +1,9 @@
 // The questions `submit` asks a broker about what it has run (docs/submit.md,
 // "Looking back"): `jobs` (a filtered list), `info` (one job's steps),
-// `logs` (steps' output, as it stands or followed) and `workers`. Each
-// prints its answer on stdout, as text within 80 columns or with `json` as
-// JSON, and returns submit's exit status: 0, 2 for what the user must mend
+// `logs` (steps' output, as it stands or followed), `workers` and `trace`
+// (a job's timeline). Each prints its answer on stdout, as text within 80
+// columns or with `json` as JSON (`trace`: a Chrome trace, or to a file),
+// and returns submit's exit status: 0, 2 for what the user must mend
 // (no such job or step, another user's job, a bad filter), 3 when the
 // broker could not be asked, 130 on Ctrl-C. The session is connected.
 #pragma once
@@ -50,6 +51,15 @@ int RunLogs(Session& session, SignalFd& signals, const LogsQuery& query,
             const QueryTiming& timing);
 
 int RunWorkers(Session& session, bool json, const QueryTiming& timing);
+
+// `trace`: the job's attempts as a Chrome trace (trace_json.h), written to
+// `output`, or stdout if empty; 2 also when that file cannot be written.
+struct TraceQuery {
+  uint64_t job = 0;
+  std::string output;
+};
+int RunTrace(Session& session, SignalFd& signals, const TraceQuery& query,
+             const QueryTiming& timing);
 
 // Sends `request` and waits for the answer. On an ErrorReply, or none in
 // time, prints why ("submit: ...") and sets `*code` (2 for the user's to

@@ -225,7 +225,7 @@ TEST_CASE("every program's --help, and each command's, fits an 80-column termina
   const std::vector<std::vector<std::string>> helps = {
       {"broker"},           {"worker"},          {"submit"},
       {"submit", "jobs"},   {"submit", "info"},  {"submit", "logs"},
-      {"submit", "workers"}, {"submit", "forget"}, {"submit", "status"},
+      {"submit", "workers"}, {"submit", "trace"}, {"submit", "forget"}, {"submit", "status"},
       {"submit", "worker", "drain"}, {"submit", "alloc", "add"}, {"submit", "validate"}};
   for (std::vector<std::string> argv : helps) {
     std::string command;
