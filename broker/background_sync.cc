@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <utility>
 
 namespace drover::broker {
@@ -45,6 +46,11 @@ bool BackgroundSync::busy() {
   return fd_ >= 0;
 }
 
+std::vector<int64_t> BackgroundSync::TakeDurations() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::exchange(durations_us_, {});
+}
+
 Status BackgroundSync::TakeError() {
   std::lock_guard<std::mutex> lock(mu_);
   return std::exchange(error_, Status::Ok());
@@ -57,13 +63,19 @@ void BackgroundSync::Run() {
     if (fd_ < 0) return;  // stopping, nothing left to sync
     const int fd = fd_;
     lock.unlock();
+    const auto began = std::chrono::steady_clock::now();
     int rc;
     do {
       rc = fdatasync(fd);
     } while (rc != 0 && errno == EINTR);
     const int err = errno;
+    const auto took = std::chrono::steady_clock::now() - began;
     lock.lock();
     if (rc != 0) error_ = ErrnoStatus("fdatasync " + path_, err);
+    if (durations_us_.size() < kMaxDurations) {
+      durations_us_.push_back(
+          std::chrono::duration_cast<std::chrono::microseconds>(took).count());
+    }
     fd_ = -1;
     // After the state above, so whoever wakes sees the sync finished; and
     // before anything else, since a submission's client waits for it.

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "shared/status.h"
 
@@ -36,8 +37,12 @@ class BackgroundSync {
   // ClearDone(); for poll(2).
   int done_fd() const { return done_fd_; }
   void ClearDone();
+  // How long each sync finished since the last call took, in
+  // microseconds (the broker's metrics).
+  std::vector<int64_t> TakeDurations();
 
  private:
+  static constexpr size_t kMaxDurations = 4096;
   void Run();
 
   std::mutex mu_;
@@ -45,6 +50,7 @@ class BackgroundSync {
   int fd_ = -1;  // being synced
   std::string path_;
   Status error_;
+  std::vector<int64_t> durations_us_;  // capped: nobody may ever take them
   bool stop_ = false;
   int done_fd_ = -1;
   std::thread thread_;  // last: starts once the rest is set up

@@ -532,6 +532,8 @@ int Journal::sync_done_fd() const { return syncer_->done_fd(); }
 
 void Journal::ClearSyncDone() { syncer_->ClearDone(); }
 
+std::vector<int64_t> Journal::TakeSyncDurations() { return syncer_->TakeDurations(); }
+
 bool Journal::has_unsynced() const { return unsynced_ || !buffer_.empty() || syncer_->busy(); }
 
 uint64_t Journal::journal_bytes() const { return written_ + buffer_.size(); }

@@ -42,6 +42,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "shared/status.h"
 
@@ -117,6 +118,8 @@ class Journal {
   // poll loop waiting for a record to become durable wakes on it.
   int sync_done_fd() const;
   void ClearSyncDone();
+  // How long each background sync finished since the last call took (us).
+  std::vector<int64_t> TakeSyncDurations();
 
   // Bytes in the current journal file, written or buffered: when this grows
   // large the broker takes a snapshot.

@@ -16,10 +16,14 @@
 #include <string>
 
 #include "broker/core/access.h"
+#include "broker/http/http_access.h"
+#include "broker/http/http_server.h"
+#include "broker/http/snapshot.h"
 #include "broker/key_dir.h"
 #include "broker/server.h"
 #include "shared/durations.h"
 #include "shared/endpoint.h"
+#include "shared/file_io.h"
 #include "shared/help_format.h"
 #include "shared/job_limit_flags.h"
 #include "shared/logging.h"
@@ -175,6 +179,15 @@ int main(int argc, char** argv) {
   app.add_flag("--insecure", insecure,
                "Listen on an address other machines can reach without keys: anyone who can "
                "reach it can run any command on every worker");
+  std::string http_address;
+  std::string http_token_file;
+  app.add_option("--http", http_address,
+                 "Serve the dashboard, its JSON API and Prometheus /metrics at HOST:PORT, e.g. "
+                 "127.0.0.1:7780 (docs/dashboard.md); beyond loopback only with --key-dir and "
+                 "--http-token-file");
+  app.add_option("--http-token-file", http_token_file,
+                 "A file whose first line is the token every HTTP request must carry "
+                 "(Authorization: Bearer TOKEN, or ?token=TOKEN)");
   app.add_option("--advertise", options.advertise,
                  "The address workers started by allocation queues connect to (default: --bind, "
                  "with this host's name for a wildcard such as tcp://*:7700)");
@@ -279,6 +292,35 @@ int main(int argc, char** argv) {
         "can submit jobs and run any command on every worker",
         options.bind);
   }
+  std::optional<drover::broker::http::HttpAddress> http;
+  std::string http_token;
+  if (!http_address.empty()) {
+    auto parsed = drover::broker::http::ParseHttpAddress(http_address);
+    if (!parsed.ok()) {
+      spdlog::critical("{}", parsed.status().message());
+      return 2;
+    }
+    http = parsed.value();
+    if (!http_token_file.empty()) {
+      auto text = drover::ReadWholeFile(http_token_file, 4096);
+      auto token = text.ok() ? drover::broker::http::ParseTokenFile(text.value(), http_token_file)
+                             : drover::Result<std::string>(text.status());
+      if (!token.ok()) {
+        spdlog::critical("--http-token-file: {}", token.status().message());
+        return 2;
+      }
+      http_token = token.value();
+    }
+    const std::string refusal =
+        drover::broker::http::HttpRefusal(*http, keys.has_value(), !http_token.empty());
+    if (!refusal.empty()) {
+      spdlog::critical("{}", refusal);
+      return 2;
+    }
+  } else if (!http_token_file.empty()) {
+    spdlog::critical("--http-token-file is for the dashboard: give --http too");
+    return 2;
+  }
   if (drover::Status s = MakeDirs(state_dir + "/spool"); !s.ok()) {
     spdlog::critical("{} (set --state-dir)", s.message());
     return 1;
@@ -308,6 +350,22 @@ int main(int argc, char** argv) {
     return 1;
   }
   spdlog::info("listening on {}; state in {}", options.bind, state_dir);
+  // Before the loop runs, after recovery: the dashboard's first snapshot
+  // shows every job. Destroyed (stopped) before the board and the server.
+  drover::broker::http::SnapshotBoard board;
+  std::optional<drover::broker::http::HttpServer> dashboard;
+  if (http) {
+    server.ServeSnapshots(&board);
+    dashboard.emplace(&board, http_token);
+    if (drover::Status s = dashboard->Start(*http); !s.ok()) {
+      spdlog::critical("{}", s.message());
+      return 2;
+    }
+    spdlog::info("dashboard at http://{}:{}/{}", http->host.find(':') == std::string::npos
+                                                      ? http->host
+                                                      : "[" + http->host + "]",
+                 dashboard->port(), http_token.empty() ? "" : " (with its token)");
+  }
   if (drover::Status s = server.Run(&signals.value()); !s.ok()) {
     spdlog::critical("{}", s.message());
     return 1;

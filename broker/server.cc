@@ -92,6 +92,8 @@ Status Server::Run(SignalFd* signals) {
       {nullptr, journal_->sync_done_fd(), ZMQ_POLLIN, 0},
   };
   if (zap_) items.push_back({zap_->handle(), 0, ZMQ_POLLIN, 0});
+  const size_t board_item = items.size();  // the dashboard wants a snapshot
+  if (board_ != nullptr) items.push_back({nullptr, board_->want_fd(), ZMQ_POLLIN, 0});
   size_t alloc_item = 0;  // Slurm commands finished; 0 until the first runs
   next_tick_ = MonotonicMs() + options_.heartbeat_ms;
   std::string route;
@@ -114,7 +116,12 @@ Status Server::Run(SignalFd* signals) {
     }
     // Handshakes wait on these answers, so they come first.
     if (zap_ && (items[3].revents & ZMQ_POLLIN)) zap_->Serve(access_);
-    if (items[2].revents & ZMQ_POLLIN) journal_->ClearSyncDone();
+    if (items[2].revents & ZMQ_POLLIN) {
+      journal_->ClearSyncDone();
+      for (int64_t us : journal_->TakeSyncDurations()) {
+        metrics_.journal_sync_seconds.Observe(static_cast<double>(us) / 1e6);
+      }
+    }
     int64_t now = MonotonicMs();
     if (alloc_item > 0 && (items[alloc_item].revents & ZMQ_POLLIN)) alloc_.TakeResults(now);
     ++counters_.turns;
@@ -160,6 +167,10 @@ Status Server::Run(SignalFd* signals) {
     next_pump_ = PumpFollowers(now);
     SendCredits();
     FlushOutgoing();
+    // Last: the turn's decisions are in it, and its messages have left.
+    if (board_ != nullptr && (items[board_item].revents & ZMQ_POLLIN)) {
+      board_->Publish(DashboardSnapshot(MonotonicMs()));
+    }
     // After the sends: a new job's file is kept for later, and the journal
     // already holds it (replay restores it, should the broker stop first).
     WriteJobFiles();

@@ -68,13 +68,16 @@
 #include "broker/core/carry_over.h"
 #include "broker/core/disk_space.h"
 #include "broker/core/finished_jobs.h"
+#include "broker/http/snapshot.h"
 #include "broker/journal.h"
 #include "broker/key_dir.h"
+#include "broker/metrics.h"
 #include "broker/recovery.h"
 #include "broker/core/roles.h"
 #include "broker/core/scheduler.h"
 #include "broker/spool.h"
 #include "broker/zap.h"
+#include "shared/clock.h"
 #include "shared/codec.h"
 #include "shared/job_load.h"
 #include "shared/signal_fd.h"
@@ -141,6 +144,9 @@ class Server : private Outbox {
   Status UseKeys(KeyDir keys);
   // Binds the ROUTER socket. The error names the endpoint.
   Status Bind(zmq::context_t* ctx);
+  // Takes a snapshot for the dashboard (broker/http/snapshot.h) whenever
+  // `board` wants one. Before Run(); `board` outlives the server.
+  void ServeSnapshots(http::SnapshotBoard* board) { board_ = board; }
   // Serves until SIGINT or SIGTERM arrives on `signals`, then takes a
   // snapshot (so that the next start replays little).
   Status Run(SignalFd* signals);
@@ -258,7 +264,13 @@ class Server : private Outbox {
   // the jobs its key may see (MayTouch); workers are everyone's to see.
   StatusReply BuildStatus(const std::string& route, int64_t now) const;
   // Running and ended jobs, with owners and times, in no particular order.
-  std::vector<JobStatus> VisibleJobs(const std::string& route) const;
+  std::vector<JobStatus> VisibleJobs(const std::string& route) const { return JobsSeenBy(&route); }
+  // The same for the client at `*route`, or every job (nullptr).
+  std::vector<JobStatus> JobsSeenBy(const std::string* route) const;
+  // What the dashboard shows now (board_).
+  std::shared_ptr<const http::Snapshot> DashboardSnapshot(int64_t now) const;
+  // Counts `event` in metrics_.
+  void CountEvent(const Event& event);
   // Accepts a validated job under a new id, its record written at once;
   // JobId() if that write failed, the client told why and nothing of the
   // job kept. A resumed job (`resumed_from`) starts with the steps `carry`
@@ -420,6 +432,9 @@ class Server : private Outbox {
   struct Counters {
     uint64_t turns = 0, received = 0, sent = 0;
   } counters_;  // logged at shutdown: what a turn costs is in these
+  BrokerMetrics metrics_;  // for /metrics
+  const int64_t started_ms_ = WallMs();  // Unix ms
+  http::SnapshotBoard* board_ = nullptr;  // with the dashboard on
 
   // Filled during a turn, dealt with at its end.
   std::vector<std::pair<std::string, std::string>> outgoing_;  // (route, encoded message)

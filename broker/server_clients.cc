@@ -190,6 +190,7 @@ JobId Server::Accept(const std::string& route, JobSpec spec, std::string job_fil
     return JobId();
   }
   ++next_job_;
+  ++metrics_.jobs_submitted;
   spool_->OpenJob(id, spec);
   if (carry != nullptr) CarryCaptures(resumed_from, id, spec, *carry);
   running_[id] = RunningJob{key,
@@ -421,9 +422,41 @@ void Server::Publish(JobId job, const Event& event) {
     }
     ended_jobs_.push_back(job);
   }
-  // Replayed events are in the spool already.
+  // Replayed events are in the spool already; metrics count from this start.
   if (replaying_) return;
-  if (Status s = spool_->Record(job, event); !s.ok()) spdlog::error("spool: {}", s.message());
+  CountEvent(event);
+  // The core reads no clock; the times people see in the log are stamped
+  // here: when an attempt was dispatched, and when a lost one was given up
+  // (its worker, gone, said nothing of its end).
+  Status s;
+  if (const auto* started = std::get_if<StepStarted>(&event)) {
+    StepStarted stamped = *started;
+    stamped.at_ms = WallMs();
+    s = spool_->Record(job, stamped);
+  } else if (const auto* ended = std::get_if<StepEnded>(&event);
+             ended != nullptr && ended->run && ended->run->outcome == Outcome::kLost &&
+             ended->run->ended_ms == 0) {
+    StepEnded stamped = *ended;
+    stamped.run->ended_ms = WallMs();
+    s = spool_->Record(job, stamped);
+  } else {
+    s = spool_->Record(job, event);
+  }
+  if (!s.ok()) spdlog::error("spool: {}", s.message());
+}
+
+void Server::CountEvent(const Event& event) {
+  if (std::holds_alternative<StepStarted>(event)) {
+    ++metrics_.attempts_started;
+  } else if (const auto* ended = std::get_if<StepEnded>(&event)) {
+    if (!ended->run) return;  // never ran
+    ++metrics_.attempts_ended[static_cast<size_t>(ended->run->outcome)];
+    if (ended->run->outcome != Outcome::kLost) {
+      metrics_.attempt_seconds.Observe(static_cast<double>(ended->run->duration_ms()) / 1000);
+    }
+  } else if (const auto* job_ended = std::get_if<JobEnded>(&event)) {
+    ++metrics_.jobs_ended[static_cast<size_t>(job_ended->state)];
+  }
 }
 
 void Server::WriteJobFiles() {

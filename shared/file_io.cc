@@ -1,5 +1,6 @@
 #include "shared/file_io.h"
 
+#include <fcntl.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -49,6 +50,30 @@ Status PreadAll(int fd, char* data, size_t size, uint64_t offset, const std::str
     offset += static_cast<uint64_t>(n);
   }
   return Status::Ok();
+}
+
+Result<std::string> ReadWholeFile(const std::string& path, size_t max_bytes) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open " + path, errno);
+  std::string bytes;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      close(fd);
+      return ErrnoStatus("read " + path, err);
+    }
+    if (n == 0) break;
+    if (bytes.size() + static_cast<size_t>(n) > max_bytes) {
+      close(fd);
+      return Status::Error(path + ": over " + std::to_string(max_bytes) + " bytes");
+    }
+    bytes.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return bytes;
 }
 
 }  // namespace drover

@@ -21,4 +21,8 @@ Status PwriteAll(int fd, std::string_view data, uint64_t offset, const std::stri
 // Reads exactly `size` bytes at `offset`; the end of the file first is an error.
 Status PreadAll(int fd, char* data, size_t size, uint64_t offset, const std::string& path);
 
+// The whole file at `path`; an error names it, and a file of more than
+// `max_bytes` is one ("PATH: over N bytes").
+Result<std::string> ReadWholeFile(const std::string& path, size_t max_bytes = SIZE_MAX);
+
 }  // namespace drover

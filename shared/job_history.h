@@ -7,7 +7,10 @@
 // times (RunResult::started_ms, ended_ms); one still running starts when
 // the broker dispatched it (StepStarted::at_ms, the broker's clock), so a
 // worker whose clock is off shows as such. A lost attempt (its worker went)
-// runs from its dispatch to when the broker gave it up.
+// runs from its dispatch to when the broker gave it up. One that never
+// started (given back, not run as a follower, not spawned: a run without
+// times) is an instant at its dispatch. A log from before at_ms was kept
+// leaves a running or lost attempt's start 0: unknown.
 //
 // Output: the last kTailLines lines of each step's latest attempt are kept
 // (stdout and stderr as they came, each line cut to kTailLineBytes), until
@@ -19,6 +22,7 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -77,21 +81,31 @@ class JobHistory {
   // Gives each attempt a lane of its worker (AttemptRecord::lane): lanes
   // count from 0 per worker, and no two attempts in one lane overlap in
   // time, an attempt still running lasting until `now_ms`. Each attempt,
-  // in start order, takes the lowest lane free at its start. Returns the
-  // workers in the order of their first attempt, with their lane counts.
+  // in start order, takes the lowest lane free at its start (one ending
+  // when another starts leaves the lane free for it). Returns the workers
+  // in the order of their first attempt, with their lane counts (at least
+  // 1). An attempt whose start is not known (0) gets lane 0 and holds it
+  // at no time: it cannot be drawn.
   std::vector<WorkerLanes> AssignLanes(int64_t now_ms);
 
  private:
-  struct Tail {
-    std::deque<std::string> lines;
-    std::string partial;  // after the last newline
+  struct OutputTail {
+    std::deque<std::string> lines;  // at most kTailLines
+    // Per stream (stdout, stderr): after its last newline, at most
+    // kTailLineBytes + 1 bytes (the one more says it is to be cut).
+    std::string partial[2];
   };
+
+  void OnStarted(StepHistory& step, const StepStarted& e);
+  void OnOutput(const StepOutput& e);
+  void OnEnded(StepHistory& step, const StepEnded& e);
 
   std::vector<StepHistory> steps_;
   std::vector<AttemptRecord> attempts_;
   // Index into attempts_ of each step's latest attempt; SIZE_MAX: none.
   std::vector<size_t> latest_;
-  std::vector<std::pair<StepIndex, Tail>> tails_;  // steps with output kept
+  // By step index: the steps with output kept (running, or did not succeed).
+  std::unordered_map<uint32_t, OutputTail> tails_;
   std::optional<JobEnded> ended_;
 };
 

@@ -620,7 +620,12 @@ struct StepStarted {
   StepIndex step;
   Attempt attempt;
   std::string worker;  // the worker's name
-  MSGPACK_DEFINE(step, attempt, worker)
+  // When the broker dispatched the attempt (or, for one following another
+  // on its worker, let it start): the broker's wall clock, Unix ms. 0 in
+  // logs written before it was kept. A trailing field, so a compatible
+  // change (decoders accept trailing fields): no new protocol version.
+  int64_t at_ms = 0;
+  MSGPACK_DEFINE(step, attempt, worker, at_ms)
 };
 
 struct StepOutput {

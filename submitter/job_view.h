@@ -43,7 +43,8 @@ class JobView {
   uint32_t count(StepState s) const { return counts_[static_cast<int>(s)]; }
   const std::optional<JobEnded>& ended() const { return ended_; }
   // Earliest start among the attempts seen, for relative times; 0 if none.
-  // Known only once an attempt has ended: StepStarted carries no time.
+  // Known only once an attempt has ended: these are the workers' clocks,
+  // and StepStarted's at_ms is the broker's.
   int64_t first_start_ms() const { return first_start_ms_; }
   // Latest end among the attempts seen; 0 if none.
   int64_t last_end_ms() const { return last_end_ms_; }

@@ -159,6 +159,23 @@ TEST_CASE("event records are framed and decode in order") {
   CHECK_FALSE(DecodeEventRecords(std::string_view(log).substr(0, log.size() - 1)).ok());
 }
 
+TEST_CASE("StepStarted carries when it was dispatched, and an older log's decodes to 0") {
+  std::string log;
+  AppendEventRecord(StepStarted{StepIndex(2), Attempt(3), "w1", 1'700'000'000'123}, &log);
+  // [1, [step, attempt, worker]]: a record written before at_ms was kept.
+  const std::string old("\x92\x01\x93\x02\x01\xa2w2", 8);
+  const uint32_t size = static_cast<uint32_t>(old.size());
+  log += std::string{static_cast<char>(size), 0, 0, 0} + old;
+  Result<std::vector<Event>> events = DecodeEventRecords(log);
+  REQUIRE_MESSAGE(events.ok(), events.status().message());
+  REQUIRE(events->size() == 2);
+  CHECK(std::get<StepStarted>(events.value()[0]).at_ms == 1'700'000'000'123);
+  const StepStarted& before = std::get<StepStarted>(events.value()[1]);
+  CHECK(before.worker == "w2");
+  CHECK(before.attempt == Attempt(1));
+  CHECK(before.at_ms == 0);
+}
+
 TEST_CASE("hostile bytes give an error, never an exception or a huge allocation") {
   const std::vector<std::string> inputs = {
       "",
