@@ -19,7 +19,8 @@ namespace drover::broker::http {
 namespace {
 
 std::string SourceFile(const std::string& name) {
-  std::ifstream in(std::string(DROVER_SOURCE_DIR) + "/broker/http/dashboard/" + name, std::ios::binary);
+  std::ifstream in(std::string(DROVER_SOURCE_DIR) + "/broker/http/dashboard/" + name,
+                   std::ios::binary);
   REQUIRE_MESSAGE(in.good(), name);
   std::ostringstream text;
   text << in.rdbuf();
@@ -40,9 +41,9 @@ TEST_CASE("dashboard assets: / is the page, each file is at its name with its ty
   REQUIRE(css != nullptr);
   CHECK(css->content_type == "text/css; charset=utf-8");
 
-  for (const char* none : {"", "index.html", "/nope.js", "/api/overview", "/metrics",
-                           "/dashboard/index.html", "/../index.html", "/./app.js", "/app.js/",
-                           "//app.js", "/APP.JS"}) {
+  for (const char* none :
+       {"", "index.html", "/nope.js", "/api/overview", "/metrics", "/dashboard/index.html",
+        "/../index.html", "/./app.js", "/app.js/", "//app.js", "/APP.JS"}) {
     CHECK_MESSAGE(FindDashboardAsset(none) == nullptr, none);
   }
 }
@@ -58,7 +59,8 @@ TEST_CASE("dashboard assets: each is its source file byte for byte") {
   }
 }
 
-TEST_CASE("dashboard assets: the page loads exactly the embedded files, and nothing from elsewhere") {
+TEST_CASE(
+    "dashboard assets: the page loads exactly the embedded files, and nothing from elsewhere") {
   // index.html loads its stylesheet and scripts by name (a list in its
   // first script, so that a token can go with them).
   const std::string page(FindDashboardAsset("/")->body);
@@ -71,10 +73,13 @@ TEST_CASE("dashboard assets: the page loads exactly the embedded files, and noth
   CHECK(loaded.count("dashboard.css") == 1);
   CHECK(loaded.count("app.js") == 1);
   std::set<std::string> embedded;
-  for (size_t i = 0; i < kDashboardFileCount; ++i) embedded.insert(std::string(kDashboardFiles[i].name));
-  for (const std::string& file : loaded) CHECK_MESSAGE(embedded.count(file) == 1, file << " is not embedded");
+  for (size_t i = 0; i < kDashboardFileCount; ++i)
+    embedded.insert(std::string(kDashboardFiles[i].name));
+  for (const std::string& file : loaded)
+    CHECK_MESSAGE(embedded.count(file) == 1, file << " is not embedded");
   for (const std::string& file : embedded) {
-    CHECK_MESSAGE((file == "index.html" || loaded.count(file) == 1), file << " is embedded but never loaded");
+    CHECK_MESSAGE((file == "index.html" || loaded.count(file) == 1),
+                  file << " is embedded but never loaded");
   }
 
   // No address of another host: the only absolute URL is SVG's namespace,
@@ -82,9 +87,10 @@ TEST_CASE("dashboard assets: the page loads exactly the embedded files, and noth
   const std::regex url(R"((https?:)?//[a-zA-Z0-9.-]+\.[a-zA-Z0-9]+[^\s'"`)]*)");
   for (size_t i = 0; i < kDashboardFileCount; ++i) {
     const std::string body(kDashboardFiles[i].body);
-    for (auto it = std::sregex_iterator(body.begin(), body.end(), url); it != std::sregex_iterator();
-         ++it) {
-      CHECK_MESSAGE(it->str() == "http://www.w3.org/2000/svg", kDashboardFiles[i].name << ": " << it->str());
+    for (auto it = std::sregex_iterator(body.begin(), body.end(), url);
+         it != std::sregex_iterator(); ++it) {
+      CHECK_MESSAGE(it->str() == "http://www.w3.org/2000/svg",
+                    kDashboardFiles[i].name << ": " << it->str());
     }
   }
 }

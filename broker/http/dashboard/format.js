@@ -94,9 +94,14 @@
   const kStateOrder = ['running', 'queued', 'ready', 'waiting', 'succeeded', 'failed', 'skipped',
                        'not-needed', 'cancelled'];
   function counts(counts) {
-    const parts = [];
-    for (const s of kStateOrder) if (counts && counts[s]) parts.push(counts[s] + ' ' + s);
-    return parts.join(', ') || 'no steps';
+    return ordered(counts).map(([state, n]) => n + ' ' + state).join(', ') || 'no steps';
+  }
+
+  // The [state, count] pairs of `counts` with a count, in that order (any
+  // state this page does not know last).
+  function ordered(counts) {
+    const states = kStateOrder.concat(Object.keys(counts || {}).filter((s) => !kStateOrder.includes(s)));
+    return states.filter((s) => counts && counts[s] > 0).map((s) => [s, counts[s]]);
   }
 
   // The CSS class suffix of a step state: "ready" and "queued" are one.
@@ -104,5 +109,5 @@
     return state === 'ready' ? 'queued' : state || 'unknown';
   }
 
-  Dash.format = {duration, amount, ago, when, signal, exit, progress, counts, stateClass};
+  Dash.format = {duration, amount, ago, when, signal, exit, progress, counts, ordered, stateClass};
 })(window.Dash = window.Dash || {});

@@ -16,11 +16,9 @@
     const now = job.now_ms;
     const end = job.ended_ms || now;
     const counts = el('p', {class: 'counts'});
-    for (const [state, n] of Object.entries(job.counts || {})) {
-      if (n > 0) {
-        counts.append(el('span', {class: 'count s-' + f.stateClass(state), 'data-count': state,
-                                  'data-n': n, text: `${n} ${state}`}));
-      }
+    for (const [state, n] of f.ordered(job.counts)) {
+      counts.append(el('span', {class: 'count s-' + f.stateClass(state), 'data-count': state,
+                                'data-n': n, text: `${n} ${state}`}));
     }
     const progress = Dash.overview.progressBar({counts: job.counts, steps: (job.steps || []).length});
     const key = JSON.stringify([job.id, job.name, job.state, job.owner, job.counts, job.reason,
@@ -52,7 +50,8 @@
       return {
         attrs: {'data-step': s.id, 'data-state': s.state},
         cells: [
-          {text: s.id + (s.cleanup ? ' (cleanup)' : ''), class: 'name'},
+          {text: s.id, class: 'name' + (s.cleanup ? ' cleanup' : ''),
+           title: s.cleanup ? 'a cleanup step ("when": "always"): it runs whatever happened' : null},
           {node: () => el('span', {class: 'badge s-' + f.stateClass(s.state), text: s.state}), key: s.state},
           {text: s.attempts ? String(s.attempts) : '-', class: 'num' + (s.attempts > 1 ? ' retried' : '')},
           s.worker || '-',
