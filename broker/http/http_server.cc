@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "broker/http/api_json.h"
+#include "broker/http/dashboard_assets.h"
 #include "broker/http/job_reader.h"
 #include "broker/http/metrics_text.h"
 #include "broker/http/process_figures.h"
@@ -127,6 +128,16 @@ void HttpServer::Route() {
     if (!snapshot) return SendError(res, 503, "the broker has not answered yet");
     res.set_content(MetricsText(*snapshot, ReadProcessFigures(snapshot->spool_dir)),
                     "text/plain; version=0.0.4; charset=utf-8");
+  });
+
+  // The dashboard page: "/" and its files, compiled in (dashboard_assets.h).
+  // Only top-level names reach it: /api/... and /metrics are the routes above.
+  server_->Get(R"(/[A-Za-z0-9_.-]*)", [](const httplib::Request& req, httplib::Response& res) {
+    const Asset* asset = FindDashboardAsset(req.path);
+    if (asset == nullptr) {
+      return SendError(res, 404, "no page " + req.path + " here: the dashboard is at /");
+    }
+    res.set_content(asset->body.data(), asset->body.size(), std::string(asset->content_type));
   });
 }
 
