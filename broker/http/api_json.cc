@@ -11,6 +11,14 @@ namespace {
 
 using nlohmann::json;
 
+// A job's answer stays a size a page can take every second: past these,
+// the steps are left out (the counts remain), the timeline has the latest
+// attempts, and the output the first failed steps'. `submit info`, `logs`
+// and `trace` have the rest.
+constexpr size_t kMaxStepsListed = 5000;
+constexpr size_t kMaxAttemptsListed = 5000;
+constexpr size_t kMaxOutputsListed = 100;
+
 json CountsJson(const std::vector<uint32_t>& counts) {
   json out = json::object();
   for (int i = 0; i < kStepStateCount; ++i) {
@@ -135,9 +143,19 @@ json JobJson(const JobStatus& status, const JobSpec& spec, const JobHistory& his
   out["now_ms"] = now_ms;
   json steps = json::array();
   json output = json::object();
+  json output_ids = json::object();
+  const bool list_steps = spec.steps.size() <= kMaxStepsListed;
   for (uint32_t i = 0; i < spec.steps.size(); ++i) {
     const StepSpec& s = spec.steps[i];
     const StepHistory* h = i < history.size() ? &history.step(StepIndex(i)) : nullptr;
+    if (h && h->state == StepState::kFailed && output.size() < kMaxOutputsListed) {
+      std::vector<std::string> tail = history.Tail(StepIndex(i));
+      if (!tail.empty()) {
+        output[std::to_string(i)] = std::move(tail);
+        output_ids[std::to_string(i)] = s.id;
+      }
+    }
+    if (!list_steps) continue;
     json after = json::array();
     for (StepIndex a : s.after) after.push_back(a.value);
     json step = {{"id", s.id},
@@ -153,14 +171,16 @@ json JobJson(const JobStatus& status, const JobSpec& spec, const JobHistory& his
     step["cpu_ms"] = run ? (run->user_cpu_us + run->sys_cpu_us) / 1000 : 0;
     step["max_rss_kb"] = run ? run->max_rss_kb : 0;
     steps.push_back(std::move(step));
-    if (h && h->state == StepState::kFailed) {
-      std::vector<std::string> tail = history.Tail(StepIndex(i));
-      if (!tail.empty()) output[std::to_string(i)] = std::move(tail);
-    }
   }
   json attempts = json::array();
-  for (const AttemptRecord& a : history.attempts()) {
+  const std::vector<AttemptRecord>& all = history.attempts();
+  const size_t first = all.size() > kMaxAttemptsListed ? all.size() - kMaxAttemptsListed : 0;
+  for (size_t k = first; k < all.size(); ++k) {
+    const AttemptRecord& a = all[k];
+    const std::string& step_id =
+        a.step.value < spec.steps.size() ? spec.steps[a.step.value].id : std::string();
     json attempt = {{"step", a.step.value},
+                    {"step_id", step_id},
                     {"attempt", a.attempt.value},
                     {"worker", a.worker},
                     {"lane", a.lane},
@@ -173,10 +193,13 @@ json JobJson(const JobStatus& status, const JobSpec& spec, const JobHistory& his
   }
   json lanes_json = json::array();
   for (const WorkerLanes& w : lanes) lanes_json.push_back({{"worker", w.worker}, {"lanes", w.lanes}});
+  out["steps_total"] = spec.steps.size();
   out["steps"] = std::move(steps);
+  out["attempts_total"] = all.size();
   out["attempts"] = std::move(attempts);
   out["lanes"] = std::move(lanes_json);
   out["output"] = std::move(output);
+  out["output_ids"] = std::move(output_ids);
   return out;
 }
 

@@ -29,7 +29,9 @@ nlohmann::json OverviewJson(const Snapshot& snapshot, const ListJobs& query,
 
 // One job: its summary, its steps with their dependencies and latest
 // attempts, every attempt with its lane, the lanes by worker, and the last
-// lines of each failed step's output. `history` has lanes assigned.
+// lines of each failed step's output. `history` has lanes assigned. A big
+// job's answer is cut to a size a page can poll (steps_total and
+// attempts_total say what was left out; api_json.cc has the limits).
 nlohmann::json JobJson(const JobStatus& status, const JobSpec& spec, const JobHistory& history,
                        const std::vector<WorkerLanes>& lanes, int64_t now_ms);
 

@@ -20,7 +20,8 @@
       counts.append(el('span', {class: 'count s-' + f.stateClass(state), 'data-count': state,
                                 'data-n': n, text: `${n} ${state}`}));
     }
-    const progress = Dash.overview.progressBar({counts: job.counts, steps: (job.steps || []).length});
+    const total = job.steps_total ?? (job.steps || []).length;
+    const progress = Dash.overview.progressBar({counts: job.counts, steps: total});
     const key = JSON.stringify([job.id, job.name, job.state, job.owner, job.counts, job.reason,
                                 job.submitted_ms, job.ended_ms, job.ended_ms ? 0 : Math.floor(now / 1000)]);
     replaceIfChanged(head, key, () => [
@@ -29,7 +30,7 @@
       el('p', {class: 'meta', text:
          `${job.owner ? 'by ' + job.owner + ' \u00b7 ' : ''}submitted ${f.when(job.submitted_ms, now)} \u00b7 ` +
          `${job.ended_ms ? 'took' : 'running for'} ${f.duration(end - job.submitted_ms)} \u00b7 ` +
-         `${(job.steps || []).length} steps`}),
+         `${total} steps`}),
       progress,
       counts,
       job.reason ? el('p', {class: 'reason', text: job.reason}) : null,
@@ -63,7 +64,10 @@
         ],
       };
     });
-    document.getElementById('steps-note').textContent = shown.length < steps.length ?
+    const total = job.steps_total ?? steps.length;
+    document.getElementById('steps-note').textContent =
+        steps.length < total ? `${total} steps: too many to list here; submit info ${job.id} lists them` :
+        shown.length < steps.length ?
         `the ${shown.length} of ${steps.length} that did not succeed first; submit info ${job.id} lists all` : '';
   }
 
@@ -74,7 +78,7 @@
       const indexes = Object.keys(output).map(Number).sort((a, b) => a - b);
       if (indexes.length) parts.push(el('h3', {text: 'Output of failed steps'}));
       for (const i of indexes) {
-        const step = job.steps[i] || {id: '#' + i};
+        const step = job.steps[i] || {id: (job.output_ids || {})[i] || '#' + i};
         const lines = output[i] || [];
         parts.push(el('section', {class: 'output', 'data-output-step': i, 'data-step': step.id},
                       el('h4', {}, el('span', {class: 'name', text: step.id}),
@@ -94,7 +98,13 @@
     const steps = job.steps || [];
     const graphKey = JSON.stringify(steps.map((s) => [s.id, s.state, s.attempts, s.outcome]));
     const graphBox = document.getElementById('graph');
-    replaceIfChanged(graphBox, graphKey, () => {
+    const total = job.steps_total ?? steps.length;
+    replaceIfChanged(graphBox, graphKey + total, () => {
+      if (steps.length < total) {
+        document.getElementById('graph-note').textContent =
+            `${total} steps: too many to draw here; submit info ${job.id} lists them`;
+        return [];
+      }
       const drawn = Dash.graph.draw(steps);
       document.getElementById('graph-note').textContent = drawn.note;
       return drawn.node;
@@ -103,7 +113,10 @@
     const timelineKey = JSON.stringify([job.attempts, job.lanes, running ? job.now_ms : 0, width]);
     replaceIfChanged(document.getElementById('timeline'), timelineKey, () => {
       const drawn = Dash.timeline.draw(job, width);
-      document.getElementById('timeline-note').textContent = drawn.note;
+      const shown = (job.attempts || []).length;
+      const all = job.attempts_total ?? shown;
+      document.getElementById('timeline-note').textContent = drawn.note +
+          (shown < all ? ` (the latest ${shown} of ${all}; submit trace ${job.id} has them all)` : '');
       return drawn.node;
     });
     renderSteps(job);

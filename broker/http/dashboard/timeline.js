@@ -97,7 +97,7 @@
     });
     const bars = svg('g', {class: 'bars'});
     for (const a of attempts) {
-      const stepId = (job.steps[a.step] || {id: '#' + a.step}).id;
+      const stepId = a.step_id || (job.steps[a.step] || {id: '#' + a.step}).id;
       const y = kAxisH + rowOf.get(a.worker + '\u0000' + a.lane) * kRowH + (kRowH - kBarH) / 2;
       const x0 = x(a.start_ms);
       const w = Math.max(2, x(endOf(a)) - x0);
