@@ -450,9 +450,14 @@ void Server::CountEvent(const Event& event) {
     ++metrics_.attempts_started;
   } else if (const auto* ended = std::get_if<StepEnded>(&event)) {
     if (!ended->run) return;  // never ran
-    ++metrics_.attempts_ended[static_cast<size_t>(ended->run->outcome)];
-    if (ended->run->outcome != Outcome::kLost) {
-      metrics_.attempt_seconds.Observe(static_cast<double>(ended->run->duration_ms()) / 1000);
+    const RunResult& run = *ended->run;
+    ++metrics_.attempts_ended[static_cast<size_t>(run.outcome)];
+    // Only attempts that ran, timed by their worker: not those given back,
+    // never started, or lost (their worker said nothing of their end).
+    const bool ran = run.outcome == Outcome::kExited || run.outcome == Outcome::kSignaled ||
+                     run.outcome == Outcome::kTimedOut || run.outcome == Outcome::kKilled;
+    if (ran && run.started_ms > 0) {
+      metrics_.attempt_seconds.Observe(static_cast<double>(run.duration_ms()) / 1000);
     }
   } else if (const auto* job_ended = std::get_if<JobEnded>(&event)) {
     ++metrics_.jobs_ended[static_cast<size_t>(job_ended->state)];

@@ -34,12 +34,6 @@ uint64_t StepsOf(const std::vector<uint32_t>& counts) {
   return total;
 }
 
-const char* WorkerState(const WorkerStatus& w) {
-  if (w.draining) return "draining";
-  if (w.silent_ms > 0) return "out of touch";
-  return "connected";
-}
-
 json ResourcesJson(const WorkerStatus& w) {
   json out = json::array();
   for (const ResourceAmount& r : w.resources) {
@@ -116,7 +110,7 @@ json OverviewJson(const Snapshot& snapshot, const ListJobs& query, std::string_v
   for (const WorkerStatus& w : snapshot.workers) {
     workers.push_back({{"name", w.name},
                        {"host", w.host},
-                       {"state", WorkerState(w)},
+                       {"state", WorkerStateName(w)},
                        {"slots", w.slots},
                        {"slots_used", w.used},
                        {"resources", ResourcesJson(w)},
@@ -192,7 +186,8 @@ json JobJson(const JobStatus& status, const JobSpec& spec, const JobHistory& his
     attempts.push_back(std::move(attempt));
   }
   json lanes_json = json::array();
-  for (const WorkerLanes& w : lanes) lanes_json.push_back({{"worker", w.worker}, {"lanes", w.lanes}});
+  for (const WorkerLanes& w : lanes)
+    lanes_json.push_back({{"worker", w.worker}, {"lanes", w.lanes}});
   out["steps_total"] = spec.steps.size();
   out["steps"] = std::move(steps);
   out["attempts_total"] = all.size();

@@ -40,8 +40,7 @@ Result<HttpAddress> ParseHttpAddress(std::string_view text) {
   int port = -1;
   const auto [end, ec] =
       std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 0 ||
-      port > 65535) {
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 0 || port > 65535) {
     return bad("the port must be a number from 0 to 65535");
   }
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
@@ -56,7 +55,13 @@ Result<HttpAddress> ParseHttpAddress(std::string_view text) {
 }
 
 std::string HttpRefusal(const HttpAddress& address, bool keys_on, bool token_given) {
-  if (address.loopback || (keys_on && token_given)) return "";
+  if (keys_on && token_given) return "";
+  if (address.loopback && keys_on) {
+    return "with keys on (--key-dir) the dashboard needs --http-token-file, on loopback too: it "
+           "shows every owner's jobs, as an admin sees them, and keys mean people who may see "
+           "only their own (docs/dashboard.md)";
+  }
+  if (address.loopback) return "";
   std::string missing;
   if (!keys_on) missing = "keys (--key-dir)";
   if (!token_given) missing += std::string(missing.empty() ? "" : " and ") + "--http-token-file";
@@ -65,6 +70,19 @@ std::string HttpRefusal(const HttpAddress& address, bool keys_on, bool token_giv
          ": it shows every job's steps, output and owners. Use a loopback address such as "
          "127.0.0.1:" +
          std::to_string(address.port) + ", or give " + missing + " (docs/dashboard.md)";
+}
+
+bool IsLoopbackHostHeader(std::string_view host) {
+  if (host.empty()) return false;
+  if (host.front() == '[') {
+    const size_t close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    const std::string_view rest = host.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return false;
+    return IsLoopbackHost(std::string(host.substr(1, close - 1)));
+  }
+  const size_t colon = host.find(':');
+  return IsLoopbackHost(std::string(host.substr(0, colon)));
 }
 
 Result<std::string> ParseTokenFile(std::string_view text, const std::string& path) {

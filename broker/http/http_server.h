@@ -9,8 +9,15 @@
 // a thread pool, built as a shared library there, so the broker compiles
 // one header of it, and it needs no event loop of its own to fit into the
 // broker's ZeroMQ one.
+//
+// Bounds: a fixed pool of threads and a bounded queue of connections
+// (bounded_pool.h), so connections cannot use up the broker's descriptors;
+// requests and the answers' sizes are small (api_json.h). Without a token,
+// only requests naming a loopback host are answered (a web page elsewhere
+// cannot reach the API through a name that resolves to 127.0.0.1).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -25,13 +32,15 @@ class Server;
 
 namespace drover::broker::http {
 
-class JobReader;
-
 class HttpServer {
  public:
   // `token`: every request must carry it (http_access.h); "" for none.
+  // `board` must outlive the server.
   HttpServer(SnapshotBoard* board, std::string token);
-  ~HttpServer();  // stops serving
+  // Stops serving. Requests still under way after a grace period (a client
+  // that trickles bytes) are left to end with the process, and what they
+  // use is kept for them (bounded_pool.h).
+  ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
@@ -41,13 +50,11 @@ class HttpServer {
   int port() const { return port_; }
 
  private:
-  void Route();
+  struct Shared;  // what the handlers use: it lives as long as they may run
 
-  SnapshotBoard* board_;
-  std::string token_;
-  std::string address_text_;  // what the overview says it is served at
+  std::shared_ptr<Shared> shared_;
   std::unique_ptr<httplib::Server> server_;
-  std::unique_ptr<JobReader> jobs_;
+  std::shared_ptr<std::atomic<bool>> stuck_;  // threads were left busy at shutdown
   int port_ = 0;
   std::thread thread_;
 };

@@ -60,8 +60,8 @@ Status JobReader::CatchUp(const std::string& spool_dir, Entry* entry) {
   for (;;) {
     const size_t kept = buf.size();  // a record cut by the last read
     buf.resize(kept + kReadBytes);
-    const ssize_t n = pread(f.fd, buf.data() + kept, kReadBytes,
-                            static_cast<off_t>(entry->offset + kept));
+    const ssize_t n =
+        pread(f.fd, buf.data() + kept, kReadBytes, static_cast<off_t>(entry->offset + kept));
     if (n < 0 && errno == EINTR) {
       buf.resize(kept);
       continue;
@@ -70,7 +70,8 @@ Status JobReader::CatchUp(const std::string& spool_dir, Entry* entry) {
     buf.resize(kept + static_cast<size_t>(n));
     const size_t whole = WholeRecordsPrefix(buf);
     if (whole > 0) {
-      Result<std::vector<Event>> events = DecodeEventRecords(std::string_view(buf).substr(0, whole));
+      Result<std::vector<Event>> events =
+          DecodeEventRecords(std::string_view(buf).substr(0, whole));
       if (!events.ok()) return Status::Error(path + ": " + events.status().message());
       for (const Event& e : events.value()) entry->history.Apply(e);
       entry->offset += whole;

@@ -41,19 +41,24 @@ uint64_t ForEachEntry(const std::string& path, Each&& each) {
 
 }  // namespace
 
-ProcessFigures ReadProcessFigures(const std::string& spool_dir) {
+ProcessFigures ReadProcessFigures() {
   ProcessFigures figures;
   figures.rss_bytes = ResidentBytes();
   // The directory's own descriptor, open while it is read, is left out.
   const uint64_t fds = ForEachEntry("/proc/self/fd", [](DIR*, const dirent*) {});
   figures.open_fds = fds > 0 ? fds - 1 : 0;
+  return figures;
+}
+
+uint64_t ReadSpoolBytes(const std::string& spool_dir) {
+  uint64_t bytes = 0;
   ForEachEntry(spool_dir, [&](DIR* dir, const dirent* e) {
     struct stat st;
     if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
-      figures.spool_bytes += static_cast<uint64_t>(st.st_blocks) * 512;
+      bytes += static_cast<uint64_t>(st.st_blocks) * 512;
     }
   });
-  return figures;
+  return bytes;
 }
 
 }  // namespace drover::broker::http

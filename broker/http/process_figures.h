@@ -1,6 +1,7 @@
-// What /metrics reads off the system at each scrape (metrics_text.h:
-// ProcessFigures): the broker's RSS and open descriptors from /proc, and
-// the spool's size from its directory. Any figure that cannot be read is 0.
+// What /metrics reads off the system (metrics_text.h: ProcessFigures): the
+// broker's RSS and open descriptors from /proc at each scrape, and the
+// spool's size from its directory (a walk of it: the server takes it less
+// often). Any figure that cannot be read is 0.
 #pragma once
 
 #include <string>
@@ -9,6 +10,9 @@
 
 namespace drover::broker::http {
 
-ProcessFigures ReadProcessFigures(const std::string& spool_dir);
+// The RSS and open descriptors; spool_bytes is left 0.
+ProcessFigures ReadProcessFigures();
+// The disk the regular files directly in `spool_dir` take.
+uint64_t ReadSpoolBytes(const std::string& spool_dir);
 
 }  // namespace drover::broker::http

@@ -34,6 +34,14 @@ struct Snapshot {
   std::string spool_dir;  // where the jobs' event logs and files are
 };
 
+// How the dashboard and /metrics name a worker's state: "connected",
+// "out of touch" (silent past the liveness interval) or "draining".
+inline const char* WorkerStateName(const WorkerStatus& w) {
+  if (w.draining) return "draining";
+  if (w.silent_ms > 0) return "out of touch";
+  return "connected";
+}
+
 class SnapshotBoard {
  public:
   SnapshotBoard();

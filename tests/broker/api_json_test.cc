@@ -68,7 +68,8 @@ TEST_CASE("api: the overview has the workers and the jobs the query picks, newes
   out.name = "b";
   out.silent_ms = 4000;
   s.workers = {w, out};
-  s.jobs = {Status(JobId(1), "old", JobState::kSucceeded), Status(JobId(2), "new", JobState::kFailed),
+  s.jobs = {Status(JobId(1), "old", JobState::kSucceeded),
+            Status(JobId(2), "new", JobState::kFailed),
             Status(JobId(3), "newest", JobState::kRunning)};
   const json o = OverviewJson(s, ParseJobsQuery("", "", "", "2").value(), "127.0.0.1:7780");
   CHECK(o["broker"]["http"] == "127.0.0.1:7780");
@@ -92,7 +93,8 @@ TEST_CASE("api: one job's steps, attempts with their step ids, lanes and failed 
   const JobSpec spec = Spec(3);
   JobHistory h(3);
   h.Apply(StepStarted{StepIndex(0), Attempt(1), "a", kT});
-  h.Apply(StepEnded{StepIndex(0), Attempt(1), StepState::kSucceeded, "", "a", Exited(0, kT, kT + 100)});
+  h.Apply(
+      StepEnded{StepIndex(0), Attempt(1), StepState::kSucceeded, "", "a", Exited(0, kT, kT + 100)});
   h.Apply(StepStarted{StepIndex(1), Attempt(1), "a", kT + 200});
   h.Apply(StepStarted{StepIndex(2), Attempt(1), "b", kT + 200});
   h.Apply(StepOutput{StepIndex(2), Attempt(1), Stream::kStderr, Blob{std::string("oops\n")}});
@@ -115,7 +117,8 @@ TEST_CASE("api: one job's steps, attempts with their step ids, lanes and failed 
   CHECK(j["attempts"][2]["state"] == "failed");
   CHECK(j["output"]["2"] == json::array({"oops"}));
   CHECK(j["output_ids"]["2"] == "s2");
-  CHECK(j["lanes"] == json::array({{{"worker", "a"}, {"lanes", 1}}, {{"worker", "b"}, {"lanes", 1}}}));
+  CHECK(j["lanes"] ==
+        json::array({{{"worker", "a"}, {"lanes", 1}}, {{"worker", "b"}, {"lanes", 1}}}));
 }
 
 TEST_CASE("api: a big job's answer leaves out its steps and early attempts, keeps its counts") {
@@ -126,7 +129,8 @@ TEST_CASE("api: a big job's answer leaves out its steps and early attempts, keep
     const int64_t t = kT + i;
     h.Apply(StepStarted{StepIndex(i), Attempt(1), "a", t});
     const bool fails = i % 10 == 9;
-    if (fails) h.Apply(StepOutput{StepIndex(i), Attempt(1), Stream::kStdout, Blob{std::string("x\n")}});
+    if (fails)
+      h.Apply(StepOutput{StepIndex(i), Attempt(1), Stream::kStdout, Blob{std::string("x\n")}});
     h.Apply(StepEnded{StepIndex(i), Attempt(1), fails ? StepState::kFailed : StepState::kSucceeded,
                       "", "a", Exited(fails ? 1 : 0, t, t + 1)});
   }

@@ -3,8 +3,16 @@
 // The page itself is dashboard_test's; a real Prometheus scraping
 // /metrics is prometheus_test's.
 
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <set>
@@ -34,7 +42,9 @@ Reply Get(int port, const std::string& path, const httplib::Headers& headers = {
   return {res->status, res->body};
 }
 
-std::vector<std::string> HttpArgs(int port) { return {"--http", "127.0.0.1:" + std::to_string(port)}; }
+std::vector<std::string> HttpArgs(int port) {
+  return {"--http", "127.0.0.1:" + std::to_string(port)};
+}
 
 // prep, then two at once, then `bad` (which fails twice, printing two
 // lines each time) and `after-bad`, skipped for it.
@@ -109,10 +119,20 @@ TEST_CASE("http: the API shows the workers, a job's steps, attempts, lanes and f
     }
   }
   CHECK(bad_attempts == 2);
-  uint32_t lanes = 0;
-  for (const json& l : j["lanes"]) lanes += l["lanes"].get<uint32_t>();
-  CHECK(lanes >= 2);  // left and right ran at once
-  CHECK(lanes <= 3);  // the workers' slots
+  // left and right ran at once: their bars overlap, so they are on
+  // different rows (workers or lanes) of the timeline.
+  const json* left = nullptr;
+  const json* right = nullptr;
+  for (const json& a : j["attempts"]) {
+    if (a["step_id"] == "left") left = &a;
+    if (a["step_id"] == "right") right = &a;
+  }
+  REQUIRE(left != nullptr);
+  REQUIRE(right != nullptr);
+  CHECK((*left)["start_ms"] < (*right)["end_ms"]);
+  CHECK((*right)["start_ms"] < (*left)["end_ms"]);
+  CHECK(((*left)["worker"] != (*right)["worker"] || (*left)["lane"] != (*right)["lane"]));
+  for (const json& l : j["lanes"]) CHECK(l["lanes"] <= (l["worker"] == "a" ? 2 : 1));
   const json tail = j["output"]["3"];
   REQUIRE_MESSAGE(tail.is_array(), detail.body);
   CHECK(tail.back() == "boom: no such input");
@@ -143,16 +163,79 @@ TEST_CASE("http: the API shows the workers, a job's steps, attempts, lanes and f
   auto post = http.Post("/api/overview", "{}", "application/json");
   REQUIRE(post);
   CHECK(post->status == 405);
+  // A page elsewhere whose name was pointed at 127.0.0.1 sends that name.
+  const Reply rebound = Get(port, "/api/overview", {{"Host", "rebind.example.org:80"}});
+  CHECK(rebound.status == 403);
+  CHECK(Has(rebound.body, "only to a loopback name"));
+}
+
+// The file descriptors process `pid` has open.
+size_t OpenFds(pid_t pid) {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    ++n;
+  }
+  return n;
+}
+
+// A TCP connection to 127.0.0.1:`port` that never sends a byte (connected
+// without waiting: past the server's backlog a connect would hang).
+struct IdleConnection {
+  int fd;
+  explicit IdleConnection(int port) : fd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    (void)connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  }
+  ~IdleConnection() { close(fd); }
+};
+
+TEST_CASE("http: a running attempt shows, and idle connections cannot starve the broker") {
+  const int port = FreePort();
+  Cluster c({.broker_args = HttpArgs(port)});
+  c.AddWorker("a", 1);
+  const json slow = {{"name", "slow"}, {"steps", {{{"id", "nap"}, {"cmd", "sleep 30"}}}}};
+  REQUIRE(c.Submit(c.dir().Write("slow.json", slow.dump()), {"--detach"}).exit_code == 0);
+  json j;
+  REQUIRE(WaitUntil(seconds(20), [&] {
+    const Reply r = Get(port, "/api/jobs/1");
+    if (r.status != 200) return false;
+    j = json::parse(r.body);
+    return j["steps"][0]["state"] == "running" && j["attempts"].size() == 1;
+  }));
+  CHECK(j["attempts"][0]["end_ms"] == 0);
+  CHECK(j["attempts"][0]["start_ms"] > 0);
+  CHECK(j["attempts"][0]["start_ms"] <= j["now_ms"]);
+  CHECK(j["attempts"][0]["outcome"] == nullptr);
+  CHECK(json::parse(Get(port, "/api/overview").body)["workers"][0]["slots_used"] == 1);
+
+  const size_t before = OpenFds(c.broker().pid());
+  std::vector<std::unique_ptr<IdleConnection>> idle;
+  for (int i = 0; i < 200; ++i) idle.push_back(std::make_unique<IdleConnection>(port));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // A pool's worth of threads and queued connections, not 200.
+  CHECK(OpenFds(c.broker().pid()) <= before + 48);
+  const json quick = {{"steps", {{{"id", "q"}, {"cmd", "true"}}}}};
+  c.AddWorker("b", 1);
+  CHECK(c.Submit(c.dir().Write("quick.json", quick.dump())).exit_code == 0);
+
+  c.broker().Signal(SIGTERM);
+  const auto status = c.broker().Wait(std::chrono::seconds(15));
+  REQUIRE_MESSAGE(status.has_value(), "the broker did not stop within 15 s of SIGTERM");
+  CHECK(c.broker().ExitCode() == 0);
 }
 
 TEST_CASE("http: beyond loopback it needs keys and a token, and then every request carries it") {
   TempDir dir;
   const int port = FreePort();
   const std::string open = "0.0.0.0:" + std::to_string(port);
-  const Run refused = RunCommand({BinDir() + "/broker", "--bind",
-                                  "tcp://127.0.0.1:" + std::to_string(FreePort()), "--state-dir",
-                                  dir.path() + "/state", "--http", open},
-                                 dir, seconds(30));
+  const Run refused =
+      RunCommand({BinDir() + "/broker", "--bind", "tcp://127.0.0.1:" + std::to_string(FreePort()),
+                  "--state-dir", dir.path() + "/state", "--http", open},
+                 dir, seconds(30));
   CHECK(refused.exit_code == 2);
   CHECK_MESSAGE(Has(refused.err, "without keys (--key-dir) and --http-token-file"), refused.err);
 
@@ -164,8 +247,9 @@ TEST_CASE("http: beyond loopback it needs keys and a token, and then every reque
   CHECK(without.status == 401);
   CHECK(Has(without.body, "needs its token"));
   CHECK(Get(port, "/metrics").status == 401);
-  CHECK(Get(port, "/api/overview", {{"Authorization", "Bearer wrong-token-of-some-length"}})
-            .status == 401);
+  CHECK(
+      Get(port, "/api/overview", {{"Authorization", "Bearer wrong-token-of-some-length"}}).status ==
+      401);
   CHECK(Get(port, "/api/overview", {{"Authorization", "Bearer " + token}}).status == 200);
   CHECK(Get(port, "/metrics?token=" + token).status == 200);
 }

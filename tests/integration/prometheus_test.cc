@@ -80,11 +80,11 @@ TEST_CASE("prometheus: a real server scrapes /metrics and counts the graph's suc
          << "scrape_configs:\n  - job_name: drover\n    static_configs:\n"
          << "      - targets: ['127.0.0.1:" << http_port << "']\n";
   const std::string config_file = c.dir().Write("prometheus.yml", config.str());
-  Process server({prometheus, "--config.file=" + config_file,
-                  "--storage.tsdb.path=" + c.dir().path() + "/tsdb",
-                  "--web.listen-address=127.0.0.1:" + std::to_string(prom_port),
-                  "--log.level=warn"},
-                 c.dir().path() + "/prometheus.out", c.dir().path() + "/prometheus.err");
+  Process server(
+      {prometheus, "--config.file=" + config_file,
+       "--storage.tsdb.path=" + c.dir().path() + "/tsdb",
+       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port), "--log.level=warn"},
+      c.dir().path() + "/prometheus.out", c.dir().path() + "/prometheus.err");
 
   std::string succeeded;
   const bool scraped = WaitUntil(seconds(60), [&] {
