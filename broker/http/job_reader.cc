@@ -44,6 +44,12 @@ Result<JobReader::Entry*> JobReader::Find(const std::string& spool_dir, JobId id
   if (!file.ok()) return file.status();
   LoadedJob loaded = LoadJob(file.value(), JobLimits::Unlimited());
   if (!loaded.spec) return Status::Error(path + ": not a job file the broker can read");
+  // Kept for as long as the job is looked at: only what the page shows.
+  for (StepSpec& step : loaded.spec->steps) {
+    step.argv = {};
+    step.env = {};
+    step.stdin_data.reset();
+  }
   const size_t steps = loaded.spec->steps.size();
   lru_.push_front(Entry{id, std::move(*loaded.spec), JobHistory(steps), 0});
   if (lru_.size() > keep_) lru_.pop_back();
