@@ -12,9 +12,10 @@ namespace {
 using nlohmann::json;
 
 // A job's answer stays a size a page can take every second: past these,
-// the steps are left out (the counts remain), the timeline has the latest
-// attempts, and the output the first failed steps'. `submit info`, `logs`
-// and `trace` have the rest.
+// only the steps that did not succeed are listed (failed and running
+// first; the counts cover all), the timeline has the latest attempts, and
+// the output the first failed steps'. `submit info`, `logs` and `trace`
+// have the rest. Each step carries its index, as a list may skip some.
 constexpr size_t kMaxStepsListed = 5000;
 constexpr size_t kMaxAttemptsListed = 5000;
 constexpr size_t kMaxOutputsListed = 100;
@@ -138,21 +139,13 @@ json JobJson(const JobStatus& status, const JobSpec& spec, const JobHistory& his
   json steps = json::array();
   json output = json::object();
   json output_ids = json::object();
-  const bool list_steps = spec.steps.size() <= kMaxStepsListed;
-  for (uint32_t i = 0; i < spec.steps.size(); ++i) {
+  const auto step_json = [&](uint32_t i) {
     const StepSpec& s = spec.steps[i];
     const StepHistory* h = i < history.size() ? &history.step(StepIndex(i)) : nullptr;
-    if (h && h->state == StepState::kFailed && output.size() < kMaxOutputsListed) {
-      std::vector<std::string> tail = history.Tail(StepIndex(i));
-      if (!tail.empty()) {
-        output[std::to_string(i)] = std::move(tail);
-        output_ids[std::to_string(i)] = s.id;
-      }
-    }
-    if (!list_steps) continue;
     json after = json::array();
     for (StepIndex a : s.after) after.push_back(a.value);
-    json step = {{"id", s.id},
+    json step = {{"index", i},
+                 {"id", s.id},
                  {"after", std::move(after)},
                  {"cleanup", s.when == When::kAlways},
                  {"state", StepStateName(h ? h->state : StepState::kWaiting)},
@@ -164,7 +157,32 @@ json JobJson(const JobStatus& status, const JobSpec& spec, const JobHistory& his
     step["duration_ms"] = run ? run->duration_ms() : 0;
     step["cpu_ms"] = run ? (run->user_cpu_us + run->sys_cpu_us) / 1000 : 0;
     step["max_rss_kb"] = run ? run->max_rss_kb : 0;
-    steps.push_back(std::move(step));
+    return step;
+  };
+  const auto state_of = [&](uint32_t i) {
+    return i < history.size() ? history.step(StepIndex(i)).state : StepState::kWaiting;
+  };
+  const uint32_t n = static_cast<uint32_t>(spec.steps.size());
+  if (n <= kMaxStepsListed) {
+    for (uint32_t i = 0; i < n; ++i) steps.push_back(step_json(i));
+  } else {
+    // Too many to list: those that failed or run, then the rest that did
+    // not succeed, as many as fit (what people look for in a big job).
+    for (const bool urgent : {true, false}) {
+      for (uint32_t i = 0; i < n && steps.size() < kMaxStepsListed; ++i) {
+        const StepState st = state_of(i);
+        const bool is_urgent = st == StepState::kFailed || st == StepState::kRunning;
+        const bool done = st == StepState::kSucceeded || st == StepState::kNotNeeded;
+        if (is_urgent == urgent && !done) steps.push_back(step_json(i));
+      }
+    }
+  }
+  for (uint32_t i = 0; i < n && output.size() < kMaxOutputsListed; ++i) {
+    if (state_of(i) != StepState::kFailed) continue;
+    std::vector<std::string> tail = history.Tail(StepIndex(i));
+    if (tail.empty()) continue;
+    output[std::to_string(i)] = std::move(tail);
+    output_ids[std::to_string(i)] = spec.steps[i].id;
   }
   json attempts = json::array();
   const std::vector<AttemptRecord>& all = history.attempts();

@@ -105,6 +105,7 @@ TEST_CASE("api: one job's steps, attempts with their step ids, lanes and failed 
   CHECK(j["steps_total"] == 3);
   REQUIRE(j["steps"].size() == 3);
   CHECK(j["steps"][1]["after"] == json::array({0}));
+  CHECK(j["steps"][1]["index"] == 1);
   CHECK(j["steps"][1]["state"] == "running");
   CHECK(j["steps"][1]["outcome"] == nullptr);
   CHECK(j["steps"][2]["exit_code"] == 2);
@@ -121,7 +122,8 @@ TEST_CASE("api: one job's steps, attempts with their step ids, lanes and failed 
         json::array({{{"worker", "a"}, {"lanes", 1}}, {{"worker", "b"}, {"lanes", 1}}}));
 }
 
-TEST_CASE("api: a big job's answer leaves out its steps and early attempts, keeps its counts") {
+TEST_CASE(
+    "api: a big job's answer lists only steps that did not succeed, and the latest attempts") {
   const size_t n = 6000;
   const JobSpec spec = Spec(n);
   JobHistory h(n);
@@ -139,7 +141,12 @@ TEST_CASE("api: a big job's answer leaves out its steps and early attempts, keep
   status.counts[static_cast<size_t>(StepState::kFailed)] = 600;
   const json j = JobJson(status, spec, h, h.AssignLanes(kT + n), kT + n);
   CHECK(j["steps_total"] == n);
-  CHECK(j["steps"].empty());
+  // Only those that did not succeed, each with its index.
+  REQUIRE(j["steps"].size() == 600);
+  CHECK(j["steps"][0]["index"] == 9);
+  CHECK(j["steps"][0]["id"] == "s9");
+  CHECK(j["steps"][0]["state"] == "failed");
+  CHECK(j["steps"][599]["index"] == 5999);
   CHECK(j["counts"]["failed"] == 600);
   CHECK(j["attempts_total"] == n);
   REQUIRE(j["attempts"].size() == 5000);

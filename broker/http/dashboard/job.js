@@ -40,7 +40,7 @@
   }
 
   function renderSteps(job) {
-    const steps = (job.steps || []).map((s, index) => ({...s, index}));
+    const steps = (job.steps || []).map((s, index) => ({...s, index: s.index ?? index}));
     let shown = steps;
     if (steps.length > kMaxRows) {
       const done = (s) => s.state === 'succeeded' || s.state === 'not-needed';
@@ -66,7 +66,8 @@
     });
     const total = job.steps_total ?? steps.length;
     document.getElementById('steps-note').textContent =
-        steps.length < total ? `${total} steps: too many to list here; submit info ${job.id} lists them` :
+        steps.length < total ? `${total} steps: the ${steps.length} that did not succeed, failed and ` +
+                               `running first; submit info ${job.id} lists them all` :
         shown.length < steps.length ?
         `the ${shown.length} of ${steps.length} that did not succeed first; submit info ${job.id} lists all` : '';
   }
@@ -78,7 +79,7 @@
       const indexes = Object.keys(output).map(Number).sort((a, b) => a - b);
       if (indexes.length) parts.push(el('h3', {text: 'Output of failed steps'}));
       for (const i of indexes) {
-        const step = job.steps[i] || {id: (job.output_ids || {})[i] || '#' + i};
+        const step = {id: (job.output_ids || {})[i] || (job.steps[i] || {id: '#' + i}).id};
         const lines = output[i] || [];
         parts.push(el('section', {class: 'output', 'data-output-step': i, 'data-step': step.id},
                       el('h4', {}, el('span', {class: 'name', text: step.id}),
