@@ -4,6 +4,7 @@
 // runner. Bounds on time are generous: only the timeout test waits on
 // purpose, 0.3 s.
 #include "broker/command_runner.h"
+#include "tests/temp_dir.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -75,15 +76,7 @@ bool GoneWithin(pid_t pid, milliseconds within) {
   return true;
 }
 
-struct TempDir {
-  TempDir() {
-    std::string pattern = std::filesystem::temp_directory_path() / "drover-runner-XXXXXX";
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string path;
-};
+using testing::TempDir;
 
 // The pids a command wrote to `file` ("LEADER CHILD"), once it has.
 std::vector<pid_t> PidsIn(const std::string& file) {
@@ -147,7 +140,7 @@ TEST_CASE("command runner: what a result holds for each way a command ends") {
 
 TEST_CASE("command runner: a timed-out command is killed with what it started") {
   TempDir dir;
-  const std::string pids = dir.path + "/pids";
+  const std::string pids = dir.path() + "/pids";
   CommandRunner runner;
   const auto start = Clock::now();
   runner.Run(1, {"sh", "-c", "sleep 100 & echo $$ $! > " + pids + "; wait"}, 300);
@@ -160,7 +153,7 @@ TEST_CASE("command runner: a timed-out command is killed with what it started") 
 
 TEST_CASE("command runner: a command that exits leaves nothing running in its group") {
   TempDir dir;
-  const std::string pids = dir.path + "/pids";
+  const std::string pids = dir.path() + "/pids";
   // The background sleep keeps stdout open: it is killed when sh exits,
   // which ends the command then, not at its timeout.
   CommandResult r = RunOne({"sh", "-c", "sleep 100 & echo $$ $! > " + pids + "; exit 4"});
@@ -270,13 +263,13 @@ TEST_CASE("command runner: a child reaped elsewhere is reported, not waited for"
 
 TEST_CASE("command runner: destroyed while a command runs, it returns at once and leaves nothing") {
   TempDir dir;
-  const std::string pids = dir.path + "/pids";
+  const std::string pids = dir.path() + "/pids";
   std::vector<pid_t> started;
   auto start = Clock::now();
   {
     CommandRunner runner;
     runner.Run(1, {"sh", "-c", "sleep 100 & echo $$ $! > " + pids + "; wait"}, 100'000);
-    runner.Run(2, {"sh", "-c", "touch " + dir.path + "/second"}, kTimeoutMs);
+    runner.Run(2, {"sh", "-c", "touch " + dir.path() + "/second"}, kTimeoutMs);
     started = PidsIn(pids);
     CHECK(runner.pending() == 2);
     start = Clock::now();
@@ -284,7 +277,7 @@ TEST_CASE("command runner: destroyed while a command runs, it returns at once an
   CHECK(Clock::now() - start < seconds(5));
   for (pid_t pid : started) CHECK(GoneWithin(pid, seconds(5)));
   // The one still queued never ran.
-  CHECK(!std::filesystem::exists(dir.path + "/second"));
+  CHECK(!std::filesystem::exists(dir.path() + "/second"));
 }
 
 }  // namespace

@@ -27,26 +27,14 @@
 
 #include "shared/crc32c.h"
 #include "tests/broker/file_size_limit.h"
+#include "tests/temp_dir.h"
 
 namespace drover::broker {
 namespace {
 
 using Records = std::vector<std::string>;
 
-struct TempDir {
-  TempDir() {
-    std::string pattern = std::filesystem::temp_directory_path() / "drover-journal-XXXXXX";
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-
-  std::string path;
-};
+using testing::TempDir;
 
 struct Opened {
   std::unique_ptr<Journal> journal;
@@ -142,18 +130,18 @@ TEST_CASE("an empty directory opens with nothing to replay") {
 TEST_CASE("appended records come back in order, across several opens") {
   TempDir tmp;
   {
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     AppendAll(*opened.journal, {"alpha", "bravo", "charlie"});
     CHECK(opened.journal->journal_bytes() == 3 * 8 + 5 + 5 + 7);
   }
   {
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     CHECK(opened.records == Records{"alpha", "bravo", "charlie"});
     CHECK(opened.journal->recovered().journal_records == 3);
     CHECK(opened.journal->journal_bytes() == 3 * 8 + 5 + 5 + 7);
     AppendAll(*opened.journal, {"delta"});
   }
-  CHECK(Reopen(tmp.path) == Records{"alpha", "bravo", "charlie", "delta"});
+  CHECK(Reopen(tmp.path()) == Records{"alpha", "bravo", "charlie", "delta"});
   // The bytes are exactly the documented framing.
   CHECK(ReadFile(tmp / "journal-1") ==
         Frame("alpha") + Frame("bravo") + Frame("charlie") + Frame("delta"));
@@ -162,21 +150,21 @@ TEST_CASE("appended records come back in order, across several opens") {
 TEST_CASE("a record encoded in place is framed like an appended one") {
   TempDir tmp;
   {
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     opened.journal->Append("alpha");
     opened.journal->AppendEncoded([](std::string* out) { out->append("bravo"); });
     opened.journal->AppendEncoded([](std::string*) {});  // an empty record is still one
     REQUIRE(opened.journal->Write().ok());
   }
   CHECK(ReadFile(tmp / "journal-1") == Frame("alpha") + Frame("bravo") + Frame(""));
-  CHECK(Reopen(tmp.path) == Records{"alpha", "bravo", ""});
+  CHECK(Reopen(tmp.path()) == Records{"alpha", "bravo", ""});
 }
 
 TEST_CASE("snapshot_bytes is the size of the snapshot in use, after writing and reopening") {
   TempDir tmp;
   uint64_t size = 0;
   {
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     CHECK(opened.journal->snapshot_bytes() == 0);
     REQUIRE(
         opened.journal->WriteSnapshot([](const auto& emit) { emit(std::string(1000, 'x')); }).ok());
@@ -184,7 +172,7 @@ TEST_CASE("snapshot_bytes is the size of the snapshot in use, after writing and 
     CHECK(size == std::filesystem::file_size(tmp / "snapshot"));
     CHECK(size > 1000);
   }
-  CHECK(OpenOk(tmp.path).journal->snapshot_bytes() == size);
+  CHECK(OpenOk(tmp.path()).journal->snapshot_bytes() == size);
 }
 
 TEST_CASE("records of 0 bytes to 5 MiB round-trip, in the journal and the snapshot") {
@@ -192,17 +180,17 @@ TEST_CASE("records of 0 bytes to 5 MiB round-trip, in the journal and the snapsh
   const Records records = {Pattern(0, 1),       Pattern(1, 2), Pattern(100 << 10, 3),
                            Pattern(5 << 20, 4), Pattern(0, 5), Pattern(3 << 20, 6)};
   {
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     AppendAll(*opened.journal, records);
     REQUIRE(opened.journal->Sync().ok());
   }
-  CHECK(Reopen(tmp.path) == records);
+  CHECK(Reopen(tmp.path()) == records);
   {
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     REQUIRE(opened.journal->WriteSnapshot(Producing(records)).ok());
     AppendAll(*opened.journal, records);
   }
-  Opened opened = OpenOk(tmp.path);
+  Opened opened = OpenOk(tmp.path());
   CHECK(opened.journal->recovered().snapshot_records == records.size());
   CHECK(opened.journal->recovered().journal_records == records.size());
   Records both = records;
@@ -212,7 +200,7 @@ TEST_CASE("records of 0 bytes to 5 MiB round-trip, in the journal and the snapsh
 
 TEST_CASE("has_unsynced follows appends, writes and syncs") {
   TempDir tmp;
-  Opened opened = OpenOk(tmp.path);
+  Opened opened = OpenOk(tmp.path());
   Journal& journal = *opened.journal;
   CHECK_FALSE(journal.has_unsynced());
   CHECK(journal.Sync().ok());   // nothing written: no fdatasync
@@ -233,7 +221,7 @@ TEST_CASE("has_unsynced follows appends, writes and syncs") {
 TEST_CASE("a background sync runs off the caller, one at a time, and is waited for on close") {
   TempDir tmp;
   {
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     Journal& journal = *opened.journal;
     Result<bool> nothing = journal.SyncInBackground();  // nothing written: nothing to start
     REQUIRE(nothing.ok());
@@ -262,7 +250,7 @@ TEST_CASE("a background sync runs off the caller, one at a time, and is waited f
   Records want;
   for (int round = 0; round < 50; ++round) want.push_back("record " + std::to_string(round));
   want.push_back("last");
-  CHECK(Reopen(tmp.path) == want);
+  CHECK(Reopen(tmp.path()) == want);
 }
 
 // Waits (up to 30 s) for sync_done_fd to become readable.
@@ -275,7 +263,7 @@ bool WaitSyncDone(Journal& journal) {
 
 TEST_CASE("records become durable by a finished sync that started after their write, or a snapshot") {
   TempDir tmp;
-  Opened opened = OpenOk(tmp.path);
+  Opened opened = OpenOk(tmp.path());
   Journal& journal = *opened.journal;
   CHECK(journal.last_appended() == 0);
   CHECK(journal.last_durable() == 0);
@@ -322,25 +310,25 @@ TEST_CASE("a tail torn at any byte is cut off and appends carry on after it") {
     CAPTURE(cut);
     WriteFile(path, full.substr(0, cut));
     {
-      Opened opened = OpenOk(tmp.path);
+      Opened opened = OpenOk(tmp.path());
       REQUIRE(opened.records == kept);
       CHECK(opened.journal->recovered().torn_bytes == cut - good.size());
       CHECK(std::filesystem::file_size(path) == good.size());
       CHECK(opened.journal->journal_bytes() == good.size());
       AppendAll(*opened.journal, {"after"});
     }
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     CHECK(opened.records == Records{kept[0], kept[1], "after"});
     CHECK(opened.journal->recovered().torn_bytes == 0);
   }
   WriteFile(path, full);
-  CHECK(Reopen(tmp.path) == Records{kept[0], kept[1], last});
+  CHECK(Reopen(tmp.path()) == Records{kept[0], kept[1], last});
 }
 
 TEST_CASE("a zero-filled tail, as a crash can leave one, is torn bytes") {
   TempDir tmp;
   WriteFile(tmp / "journal-1", Frame("a") + Frame("b") + std::string(4096, '\0'));
-  Opened opened = OpenOk(tmp.path);
+  Opened opened = OpenOk(tmp.path());
   CHECK(opened.records == Records{"a", "b"});
   CHECK(opened.journal->recovered().torn_bytes == 4096);
 }
@@ -361,12 +349,12 @@ TEST_CASE("a flipped bit anywhere in a middle record stops replay there") {
     damaged[byte] = static_cast<char>(damaged[byte] ^ (1 << (byte % 8)));
     WriteFile(path, damaged);
     {
-      Opened opened = OpenOk(tmp.path);
+      Opened opened = OpenOk(tmp.path());
       REQUIRE(opened.records == Records{"first"});
       CHECK(opened.journal->recovered().torn_bytes == full.size() - first.size());
       AppendAll(*opened.journal, {"after"});
     }
-    CHECK(Reopen(tmp.path) == Records{"first", "after"});
+    CHECK(Reopen(tmp.path()) == Records{"first", "after"});
   }
 }
 
@@ -378,7 +366,7 @@ TEST_CASE("a huge corrupt length is corruption, not an allocation") {
     std::string bad = Frame(Pattern(32, 1));
     for (int i = 0; i < 4; ++i) bad[i] = static_cast<char>(length >> (8 * i));
     WriteFile(path, Frame("kept") + bad + Frame("lost"));
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     CHECK(opened.records == Records{"kept"});
     CHECK(opened.journal->recovered().torn_bytes == bad.size() + Frame("lost").size());
   }
@@ -387,16 +375,16 @@ TEST_CASE("a huge corrupt length is corruption, not an allocation") {
 TEST_CASE("a snapshot replaces the journal and later records follow it") {
   TempDir tmp;
   {
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     AppendAll(*opened.journal, {"j1", "j2", "j3"});
     REQUIRE(opened.journal->WriteSnapshot(Producing({"s1", "s2"})).ok());
     CHECK(opened.journal->journal_bytes() == 0);
     CHECK_FALSE(opened.journal->has_unsynced());
-    CHECK(ListDir(tmp.path) == std::vector<std::string>{"journal-2", "snapshot"});
+    CHECK(ListDir(tmp.path()) == std::vector<std::string>{"journal-2", "snapshot"});
     AppendAll(*opened.journal, {"j4", "j5"});
   }
   {
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     CHECK(opened.records == Records{"s1", "s2", "j4", "j5"});
     CHECK(opened.journal->recovered().snapshot_records == 2);
     CHECK(opened.journal->recovered().journal_records == 2);
@@ -404,40 +392,40 @@ TEST_CASE("a snapshot replaces the journal and later records follow it") {
     REQUIRE(opened.journal->WriteSnapshot(Producing({"t1"})).ok());
     AppendAll(*opened.journal, {"j7"});
   }
-  CHECK(Reopen(tmp.path) == Records{"t1", "j7"});
-  CHECK(ListDir(tmp.path) == std::vector<std::string>{"journal-3", "snapshot"});
+  CHECK(Reopen(tmp.path()) == Records{"t1", "j7"});
+  CHECK(ListDir(tmp.path()) == std::vector<std::string>{"journal-3", "snapshot"});
 }
 
 TEST_CASE("a snapshot of no records") {
   TempDir tmp;
   {
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     AppendAll(*opened.journal, {"gone"});
     REQUIRE(opened.journal->WriteSnapshot(Producing({})).ok());
   }
   {
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     CHECK(opened.records.empty());
     AppendAll(*opened.journal, {"new"});
   }
-  CHECK(Reopen(tmp.path) == Records{"new"});
+  CHECK(Reopen(tmp.path()) == Records{"new"});
 }
 
 TEST_CASE("WriteSnapshot refuses while records are buffered") {
   TempDir tmp;
-  Opened opened = OpenOk(tmp.path);
+  Opened opened = OpenOk(tmp.path());
   opened.journal->Append("pending");
   CHECK_FALSE(opened.journal->WriteSnapshot(Producing({"s"})).ok());
-  CHECK(ListDir(tmp.path) == std::vector<std::string>{"journal-1"});
+  CHECK(ListDir(tmp.path()) == std::vector<std::string>{"journal-1"});
   REQUIRE(opened.journal->Write().ok());
   REQUIRE(opened.journal->WriteSnapshot(Producing({"s"})).ok());
   opened.journal.reset();
-  CHECK(Reopen(tmp.path) == Records{"s"});
+  CHECK(Reopen(tmp.path()) == Records{"s"});
 }
 
 TEST_CASE("a WriteSnapshot that fails before its rename leaves the old files in use") {
   TempDir tmp;
-  Opened opened = OpenOk(tmp.path);
+  Opened opened = OpenOk(tmp.path());
   AppendAll(*opened.journal, {"a"});
 
   SUBCASE("snapshot.tmp cannot be created") {
@@ -453,10 +441,10 @@ TEST_CASE("a WriteSnapshot that fails before its rename leaves the old files in 
     REQUIRE_FALSE(opened.journal->WriteSnapshot(Producing({"s"})).ok());
     std::filesystem::remove_all(tmp / "snapshot");
   }
-  CHECK(ListDir(tmp.path) == std::vector<std::string>{"journal-1"});
+  CHECK(ListDir(tmp.path()) == std::vector<std::string>{"journal-1"});
   AppendAll(*opened.journal, {"b"});
   opened.journal.reset();
-  CHECK(Reopen(tmp.path) == Records{"a", "b"});
+  CHECK(Reopen(tmp.path()) == Records{"a", "b"});
 }
 
 using testing::FileSizeLimit;
@@ -466,7 +454,7 @@ TEST_CASE("a Write that fails part way is undone, and the next one writes it all
   Records records;
   for (int i = 0; i < 50; ++i) records.push_back(Pattern(30, i));
   {
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     AppendAll(*opened.journal, {"before"});
     for (const std::string& record : records) opened.journal->Append(record);
     const uint64_t total = opened.journal->journal_bytes();
@@ -490,13 +478,13 @@ TEST_CASE("a Write that fails part way is undone, and the next one writes it all
     CHECK(opened.journal->bytes_written() == written + total - Frame("before").size());
   }
   records.insert(records.begin(), "before");
-  CHECK(Reopen(tmp.path) == records);
+  CHECK(Reopen(tmp.path()) == records);
 }
 
 TEST_CASE("records that could not be written can be discarded, as if never appended") {
   TempDir tmp;
   {
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     AppendAll(*opened.journal, {"a", "b"});
     const uint64_t last = opened.journal->last_appended();
     opened.journal->Append("refused");
@@ -510,12 +498,12 @@ TEST_CASE("records that could not be written can be discarded, as if never appen
     AppendAll(*opened.journal, {"c"});
     CHECK(opened.journal->last_appended() == last + 1);
   }
-  CHECK(Reopen(tmp.path) == Records{"a", "b", "c"});
+  CHECK(Reopen(tmp.path()) == Records{"a", "b", "c"});
 }
 
 TEST_CASE("a WriteSnapshot that cannot finish its file leaves the old files in use") {
   TempDir tmp;
-  Opened opened = OpenOk(tmp.path);
+  Opened opened = OpenOk(tmp.path());
   AppendAll(*opened.journal, {"a"});
   {
     // Room for the journal, not for a snapshot of many blocks.
@@ -526,17 +514,17 @@ TEST_CASE("a WriteSnapshot that cannot finish its file leaves the old files in u
     REQUIRE_FALSE(s.ok());
     CHECK(s.message().find("snapshot.tmp") != std::string::npos);
   }
-  CHECK(ListDir(tmp.path) == std::vector<std::string>{"journal-1"});
+  CHECK(ListDir(tmp.path()) == std::vector<std::string>{"journal-1"});
   AppendAll(*opened.journal, {"b"});
   opened.journal.reset();
-  CHECK(Reopen(tmp.path) == Records{"a", "b"});
+  CHECK(Reopen(tmp.path()) == Records{"a", "b"});
 }
 
 // The states a crash leaves between WriteSnapshot()'s steps (see journal.cc),
 // built from the files of a real run.
 TEST_CASE("a crash at any point of WriteSnapshot recovers the right records") {
   TempDir tmp;
-  const std::string dir = tmp.path;
+  const std::string dir = tmp.path();
   std::string journal1, snapshot2, journal2;
   {
     Opened opened = OpenOk(dir);
@@ -596,7 +584,7 @@ TEST_CASE("a crash at any point of WriteSnapshot recovers the right records") {
     // A later snapshot's file as snapshot.tmp, beside the first snapshot.
     TempDir other;
     {
-      Opened opened = OpenOk(other.path);
+      Opened opened = OpenOk(other.path());
       AppendAll(*opened.journal, {"x"});
       REQUIRE(opened.journal->WriteSnapshot(Producing({"x"})).ok());
       REQUIRE(opened.journal->WriteSnapshot(Producing({"u"})).ok());
@@ -620,14 +608,14 @@ TEST_CASE("journal files after a torn one are garbage and removed") {
   WriteFile(tmp / "journal-1", Frame("a") + Frame("b").substr(0, 5));
   WriteFile(tmp / "journal-2", Frame("never written after a torn tail"));
   {
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     CHECK(opened.records == Records{"a"});
     CHECK(opened.journal->recovered().torn_bytes ==
           5 + Frame("never written after a torn tail").size());
-    CHECK(ListDir(tmp.path) == std::vector<std::string>{"journal-1"});
+    CHECK(ListDir(tmp.path()) == std::vector<std::string>{"journal-1"});
     AppendAll(*opened.journal, {"c"});
   }
-  CHECK(Reopen(tmp.path) == Records{"a", "c"});
+  CHECK(Reopen(tmp.path()) == Records{"a", "c"});
 }
 
 TEST_CASE("a missing journal file fails Open") {
@@ -635,18 +623,18 @@ TEST_CASE("a missing journal file fails Open") {
   SUBCASE("a gap") {
     WriteFile(tmp / "journal-1", Frame("a"));
     WriteFile(tmp / "journal-3", Frame("c"));
-    CHECK(OpenError(tmp.path).find("journal-2") != std::string::npos);
+    CHECK(OpenError(tmp.path()).find("journal-2") != std::string::npos);
   }
   SUBCASE("the first") {
     WriteFile(tmp / "journal-2", Frame("b"));
-    CHECK(OpenError(tmp.path).find("journal-1") != std::string::npos);
+    CHECK(OpenError(tmp.path()).find("journal-1") != std::string::npos);
   }
 }
 
 TEST_CASE("a damaged snapshot fails Open, names the file and changes nothing") {
   TempDir tmp;
   {
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     AppendAll(*opened.journal, {"j"});
     REQUIRE(opened.journal->WriteSnapshot(Producing({"s1", Pattern(50, 1), "s3"})).ok());
     AppendAll(*opened.journal, {"k"});
@@ -655,9 +643,9 @@ TEST_CASE("a damaged snapshot fails Open, names the file and changes nothing") {
   const std::string journal = ReadFile(tmp / "journal-2");
   auto expect_failure = [&](const std::string& contents) {
     WriteFile(tmp / "snapshot", contents);
-    const std::string message = OpenError(tmp.path);
+    const std::string message = OpenError(tmp.path());
     CHECK_MESSAGE(message.find(tmp / "snapshot") != std::string::npos, message);
-    CHECK(ListDir(tmp.path) == std::vector<std::string>{"journal-2", "snapshot"});
+    CHECK(ListDir(tmp.path()) == std::vector<std::string>{"journal-2", "snapshot"});
     CHECK(ReadFile(tmp / "journal-2") == journal);
   };
   SUBCASE("a flipped bit anywhere") {
@@ -677,13 +665,13 @@ TEST_CASE("a damaged snapshot fails Open, names the file and changes nothing") {
   SUBCASE("not a snapshot") { expect_failure(Frame("hello") + Frame("world")); }
   SUBCASE("an extra record") { expect_failure(snapshot + Frame("extra")); }
   WriteFile(tmp / "snapshot", snapshot);
-  CHECK(Reopen(tmp.path) == Records{"s1", Pattern(50, 1), "s3", "k"});
+  CHECK(Reopen(tmp.path()) == Records{"s1", Pattern(50, 1), "s3", "k"});
 }
 
 TEST_CASE("an error from the replay callback fails Open and changes nothing") {
   TempDir tmp;
   {
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     AppendAll(*opened.journal, {"s"});
     REQUIRE(opened.journal->WriteSnapshot(Producing({"s1", "s2"})).ok());
     AppendAll(*opened.journal, {"a", "b", "c"});
@@ -692,7 +680,7 @@ TEST_CASE("an error from the replay callback fails Open and changes nothing") {
     CAPTURE(bad);
     Records seen;
     Result<std::unique_ptr<Journal>> journal =
-        Journal::Open(tmp.path, [&](std::string_view record) {
+        Journal::Open(tmp.path(), [&](std::string_view record) {
           seen.emplace_back(record);
           return record == bad ? Status::Error("cannot apply " + bad) : Status::Ok();
         });
@@ -700,15 +688,15 @@ TEST_CASE("an error from the replay callback fails Open and changes nothing") {
     CHECK(journal.status().message() == "cannot apply " + bad);
     CHECK(seen.back() == bad);
   }
-  CHECK(Reopen(tmp.path) == Records{"s1", "s2", "a", "b", "c"});
+  CHECK(Reopen(tmp.path()) == Records{"s1", "s2", "a", "b", "c"});
 }
 
 TEST_CASE("one journal directory, one owner") {
   TempDir tmp;
-  Opened first = OpenOk(tmp.path);
-  CHECK(OpenError(tmp.path).find("in use") != std::string::npos);
+  Opened first = OpenOk(tmp.path());
+  CHECK(OpenError(tmp.path()).find("in use") != std::string::npos);
   first.journal.reset();
-  OpenOk(tmp.path);
+  OpenOk(tmp.path());
 }
 
 // Not a benchmark: a sanity check that a broker-sized burst is cheap and
@@ -723,7 +711,7 @@ TEST_CASE("a million small records, written a thousand at a time") {
   };
   const auto start = std::chrono::steady_clock::now();
   {
-    Opened opened = OpenOk(tmp.path);
+    Opened opened = OpenOk(tmp.path());
     for (int i = 0; i < kRecords; ++i) {
       opened.journal->Append(record(i));
       if (i % 1000 == 999) REQUIRE(opened.journal->Write().ok());
@@ -734,7 +722,7 @@ TEST_CASE("a million small records, written a thousand at a time") {
   const auto written = std::chrono::steady_clock::now();
   int count = 0;
   bool in_order = true;
-  Result<std::unique_ptr<Journal>> journal = Journal::Open(tmp.path, [&](std::string_view r) {
+  Result<std::unique_ptr<Journal>> journal = Journal::Open(tmp.path(), [&](std::string_view r) {
     if (count % 9973 == 0 && r != record(count)) in_order = false;
     ++count;
     return Status::Ok();

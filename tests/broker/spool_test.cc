@@ -17,24 +17,14 @@
 
 #include "shared/codec.h"
 #include "tests/broker/file_size_limit.h"
+#include "tests/temp_dir.h"
 
 namespace drover::broker {
 namespace {
 
 using Level = DiskSpace::Level;
 
-struct TempDir {
-  TempDir() {
-    std::string pattern = std::filesystem::temp_directory_path() / "drover-spool-XXXXXX";
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  std::string path;
-};
+using testing::TempDir;
 
 const JobId kJob(1);
 
@@ -80,7 +70,7 @@ std::string OutputOf(const std::vector<Event>& events, uint32_t step, Stream str
 }
 
 std::unique_ptr<Spool> NewSpool(const TempDir& dir) {
-  Result<std::unique_ptr<Spool>> spool = Spool::Create(dir.path + "/spool");
+  Result<std::unique_ptr<Spool>> spool = Spool::Create(dir.path() + "/spool");
   REQUIRE(spool.ok());
   return std::move(spool).value();
 }
@@ -130,7 +120,7 @@ TEST_CASE("spool: captured stdout that lost a piece is lost whole, and the reade
   TempDir dir;
   std::unique_ptr<Spool> spool = NewSpool(dir);
   spool->OpenJob(kJob, PipeSpec());
-  const std::string capture = dir.path + "/spool/1.stdout.0";
+  const std::string capture = dir.path() + "/spool/1.stdout.0";
   REQUIRE(spool->Record(kJob, StepStarted{StepIndex(0), Attempt(1), "w"}).ok());
   REQUIRE(spool->Record(kJob, Out(0, Stream::kStdout, "part one\n")).ok());
 
@@ -179,7 +169,7 @@ TEST_CASE("spool: a flush failing part way leaves whole records, the next writes
   for (int i = 0; i < 20; ++i) {
     REQUIRE(spool->Record(kJob, Out(1, Stream::kStdout, std::to_string(i) + "\n")).ok());
   }
-  const std::string log = dir.path + "/spool/1.events";
+  const std::string log = dir.path() + "/spool/1.events";
   {
     FileSizeLimit limit(flushed + 30);  // inside the records
     CHECK_FALSE(spool->FlushAll().ok());
@@ -209,7 +199,7 @@ TEST_CASE("spool: a job file that cannot be written whole is not left in part") 
     FileSizeLimit limit(100);
     CHECK_FALSE(spool->WriteJobFile(kJob, std::string(1000, 'j')).ok());
   }
-  CHECK_FALSE(std::filesystem::exists(dir.path + "/spool/1.job"));
+  CHECK_FALSE(std::filesystem::exists(dir.path() + "/spool/1.job"));
   REQUIRE(spool->WriteJobFile(kJob, std::string(1000, 'j')).ok());
   CHECK(spool->ReadJobFile(kJob).value() == std::string(1000, 'j'));
 }
