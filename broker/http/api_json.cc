@@ -216,4 +216,23 @@ json JobJson(const JobStatus& status, const JobSpec& spec, const JobHistory& his
   return out;
 }
 
+bool ShowsDetail(const JobStatus& status) { return StepsOf(status.counts) <= kMaxStepsShown; }
+
+json JobSummaryOnlyJson(const JobStatus& status, int64_t now_ms) {
+  json out = JobSummaryJson(status);
+  const uint64_t steps = StepsOf(status.counts);
+  out["now_ms"] = now_ms;
+  out["steps_total"] = steps;
+  out["steps"] = json::array();
+  out["attempts_total"] = 0;
+  out["attempts"] = json::array();
+  out["lanes"] = json::array();
+  out["output"] = json::object();
+  out["output_ids"] = json::object();
+  out["omitted"] = "this job has " + std::to_string(steps) +
+                   " steps: the dashboard shows steps, attempts and output of jobs of up to " +
+                   std::to_string(kMaxStepsShown) + " (submit info, logs and trace show all)";
+  return out;
+}
+
 }  // namespace drover::broker::http

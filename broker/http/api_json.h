@@ -35,4 +35,16 @@ nlohmann::json OverviewJson(const Snapshot& snapshot, const ListJobs& query,
 nlohmann::json JobJson(const JobStatus& status, const JobSpec& spec, const JobHistory& history,
                        const std::vector<WorkerLanes>& lanes, int64_t now_ms);
 
+// The most steps a job may have for its answer to have them (and its
+// attempts and output): reading a bigger job's log and file on every poll
+// would cost the broker's machine more than a page is worth.
+inline constexpr uint64_t kMaxStepsShown = 100'000;
+
+// Whether JobJson is worth its cost for `status` (kMaxStepsShown).
+bool ShowsDetail(const JobStatus& status);
+
+// A job past kMaxStepsShown: its summary, the same fields as JobJson's
+// with nothing in them, and `omitted` saying why and where to look.
+nlohmann::json JobSummaryOnlyJson(const JobStatus& status, int64_t now_ms);
+
 }  // namespace drover::broker::http

@@ -2,6 +2,8 @@
 
 #include "broker/http/bounded_pool.h"
 
+#include <sys/resource.h>
+
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -29,6 +31,9 @@ BoundedPool::BoundedPool(size_t threads, size_t queued, std::chrono::millisecond
   for (size_t i = 0; i < threads; ++i) {
     // Detached, holding the state: see shutdown().
     std::thread([state = state_] {
+      // Lowest priority (Linux: nice is per thread): a busy broker's loop
+      // gets the CPU first, and the HTTP side what is left.
+      (void)setpriority(PRIO_PROCESS, 0, 19);
       std::unique_lock<std::mutex> lock(state->mu);
       for (;;) {
         state->work.wait(lock, [&] { return state->shutting_down || !state->queue.empty(); });

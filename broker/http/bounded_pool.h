@@ -1,5 +1,6 @@
 // BoundedPool: the broker's task queue for cpp-httplib: a fixed number of
-// threads and a bounded queue of accepted connections. When the queue is
+// threads, at the lowest priority (nice 19: on a busy machine the broker's
+// loop runs first), and a bounded queue of accepted connections. When the queue is
 // full, enqueue() blocks the accepting thread, so further connections wait
 // in the kernel's listen backlog rather than holding descriptors of the
 // broker's: a flood of connections cannot make the broker run out of file

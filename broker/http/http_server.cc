@@ -159,6 +159,7 @@ Status HttpServer::Start(const HttpAddress& address) {
     if (it == jobs.end() || it->id != id) {
       return SendError(res, 404, "no " + name + " (it may have been forgotten)");
     }
+    if (!ShowsDetail(*it)) return SendJson(res, 200, JobSummaryOnlyJson(*it, snapshot->now_ms));
     Result<nlohmann::json> job = shared->jobs.Read(snapshot->spool_dir, *it, snapshot->now_ms);
     if (!job.ok() && job.status().error_number() == ENOENT) {
       // Accepted this moment (its file is written at the end of the

@@ -157,5 +157,19 @@ TEST_CASE(
   CHECK(j.dump().size() < (2 << 20));
 }
 
+TEST_CASE("api: past 100,000 steps a job's answer is its summary, saying why") {
+  JobStatus status = Status(JobId(3), "huge", JobState::kRunning);
+  status.counts[static_cast<size_t>(StepState::kWaiting)] = 100'000;
+  CHECK(ShowsDetail(status));
+  status.counts[static_cast<size_t>(StepState::kRunning)] = 1;
+  CHECK_FALSE(ShowsDetail(status));
+  const json j = JobSummaryOnlyJson(status, kT);
+  CHECK(j["steps_total"] == 100'001);
+  CHECK(j["steps"].empty());
+  CHECK(j["attempts"].empty());
+  CHECK(j["counts"]["running"] == 1);
+  CHECK(j["omitted"].get<std::string>().find("this job has 100001 steps") == 0);
+}
+
 }  // namespace
 }  // namespace drover::broker::http

@@ -65,7 +65,7 @@
       };
     });
     const total = job.steps_total ?? steps.length;
-    document.getElementById('steps-note').textContent =
+    document.getElementById('steps-note').textContent = job.omitted ? '' :
         steps.length < total ? `${total} steps: the ${steps.length} that did not succeed, failed and ` +
                                `running first; submit info ${job.id} lists them all` :
         shown.length < steps.length ?
@@ -100,7 +100,11 @@
     const graphKey = JSON.stringify(steps.map((s) => [s.id, s.state, s.attempts, s.outcome]));
     const graphBox = document.getElementById('graph');
     const total = job.steps_total ?? steps.length;
-    replaceIfChanged(graphBox, graphKey + total, () => {
+    replaceIfChanged(graphBox, graphKey + total + (job.omitted || ''), () => {
+      if (job.omitted) {
+        document.getElementById('graph-note').textContent = job.omitted;
+        return [];
+      }
       if (steps.length < total) {
         document.getElementById('graph-note').textContent =
             `${total} steps: too many to draw here; submit info ${job.id} lists them`;
@@ -113,6 +117,10 @@
     const running = job.state === 'running';
     const timelineKey = JSON.stringify([job.attempts, job.lanes, running ? job.now_ms : 0, width]);
     replaceIfChanged(document.getElementById('timeline'), timelineKey, () => {
+      if (job.omitted) {
+        document.getElementById('timeline-note').textContent = '';
+        return [];
+      }
       const drawn = Dash.timeline.draw(job, width);
       const shown = (job.attempts || []).length;
       const all = job.attempts_total ?? shown;
