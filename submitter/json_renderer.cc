@@ -34,7 +34,8 @@ class JsonRenderer : public Renderer {
     json j;
     if (const auto* e = std::get_if<StepStarted>(&event)) {
       j = {{"event", "step_started"}, {"step", view.id_of(e->step)},
-           {"attempt", e->attempt.value}, {"worker", e->worker}};
+           {"attempt", e->attempt.value}, {"worker", e->worker},
+           {"dispatched_ms", e->at_ms > 0 ? json(e->at_ms) : json(nullptr)}};
     } else if (const auto* e = std::get_if<StepOutput>(&event)) {
       if (!output_.Shows(e->step)) return;  // --quiet, --show
       j = {{"event", "output"}, {"step", view.id_of(e->step)}, {"attempt", e->attempt.value},

@@ -171,7 +171,10 @@ TEST_CASE("a 1,000-step fan-out completes") {
   CHECK(ended[0]["counts"]["succeeded"] == 1002);
   CHECK(EventsOf(events, "output").size() == 1001);
   std::set<std::string> workers;
-  for (const auto& e : EventsOf(events, "step_started")) workers.insert(e["worker"].get<std::string>());
+  for (const auto& e : EventsOf(events, "step_started")) {
+    workers.insert(e["worker"].get<std::string>());
+    CHECK(e["dispatched_ms"].get<int64_t>() > 0);  // the broker's clock
+  }
   CHECK(workers.size() == 2);
 }
 
