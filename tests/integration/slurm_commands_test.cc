@@ -186,7 +186,14 @@ TEST_CASE("slurm: an allocation's script runs a worker per node, squeue follows 
             [](const SlurmJobReport& a, const SlurmJobReport& b) { return a.id < b.id; });
   CHECK(all == std::vector<SlurmJobReport>{{*id, SlurmJobState::kEnded, "COMPLETED"},
                                            {second, SlurmJobState::kEnded, "CANCELLED"}});
-  CHECK(std::filesystem::is_empty(node_tmp));
+  // The cancelled script's workers clean up after Slurm has called the job
+  // CANCELLED (they drain on its SIGTERM, within KillWait): wait for them.
+  const bool cleaned = WaitUntil(seconds(20), [&] { return std::filesystem::is_empty(node_tmp); });
+  std::string left;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(node_tmp)) {
+    left += " " + e.path().string();
+  }
+  CHECK_MESSAGE(cleaned, "left in the nodes' TMPDIR:" << left);
 }
 
 TEST_CASE("slurm: sbatch to a partition that does not exist fails with Slurm's words") {
