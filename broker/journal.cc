@@ -17,6 +17,7 @@
 #include "broker/background_sync.h"
 #include "shared/crc32c.h"
 #include "shared/file_io.h"
+#include "shared/scoped_fd.h"
 
 namespace drover::broker {
 namespace {
@@ -80,21 +81,6 @@ Status RecordTooLarge(size_t size) {
   return Status::Error("journal record of " + std::to_string(size) +
                        " bytes is over the limit of " + std::to_string(kMaxRecordBytes));
 }
-
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ~ScopedFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 Status FileSize(int fd, const std::string& path, uint64_t* size) {
   struct stat st;

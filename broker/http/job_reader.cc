@@ -12,6 +12,7 @@
 #include "shared/codec.h"
 #include "shared/file_io.h"
 #include "shared/job_load.h"
+#include "shared/scoped_fd.h"
 
 namespace drover::broker::http {
 namespace {
@@ -21,14 +22,6 @@ constexpr size_t kReadBytes = 1 << 20;
 std::string PathOf(const std::string& dir, JobId id, const char* suffix) {
   return dir + "/" + std::to_string(id.value) + suffix;
 }
-
-// Closes a descriptor when it goes out of scope.
-struct Fd {
-  int fd;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
 
 }  // namespace
 
@@ -58,16 +51,16 @@ Result<JobReader::Entry*> JobReader::Find(const std::string& spool_dir, JobId id
 
 Status JobReader::CatchUp(const std::string& spool_dir, Entry* entry) {
   const std::string path = PathOf(spool_dir, entry->id, ".events");
-  Fd f{open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  ScopedFd f(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   // Created at the spool's first flush after the job's first event.
-  if (f.fd < 0 && errno == ENOENT) return Status::Ok();
-  if (f.fd < 0) return ErrnoStatus("open " + path, errno);
+  if (!f.valid() && errno == ENOENT) return Status::Ok();
+  if (!f.valid()) return ErrnoStatus("open " + path, errno);
   std::string buf;
   for (;;) {
     const size_t kept = buf.size();  // a record cut by the last read
     buf.resize(kept + kReadBytes);
     const ssize_t n =
-        pread(f.fd, buf.data() + kept, kReadBytes, static_cast<off_t>(entry->offset + kept));
+        pread(f.get(), buf.data() + kept, kReadBytes, static_cast<off_t>(entry->offset + kept));
     if (n < 0 && errno == EINTR) {
       buf.resize(kept);
       continue;
