@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 
 #include "shared/codec.h"
 #include "shared/file_io.h"
@@ -188,6 +189,44 @@ Status Spool::ReopenJob(JobId job, const JobSpec& spec) {
   }
   log.value()->set_ended(false);  // the job is running: more will come
   Track(job, spec, std::move(log).value());
+  OpenJobFiles& files = jobs_[job];
+  if (Status s = ReadBack(files); !s.ok()) {
+    // The job runs on; output sent again may then be kept twice.
+    spdlog::warn("spool: job {}: cannot read back its log ({}): output its workers send again "
+                 "may be kept twice",
+                 job.value, s.message());
+  }
+  return Status::Ok();
+}
+
+Status Spool::ReadBack(OpenJobFiles& files) {
+  std::string scratch;
+  uint64_t at = 0;
+  while (at < files.log->size()) {
+    Result<std::string_view> bytes = files.log->Read(at, 1 << 20, &scratch);
+    if (!bytes.ok()) return bytes.status();
+    if (bytes->empty()) break;
+    Result<std::vector<Event>> events = DecodeEventRecords(bytes.value());
+    if (!events.ok()) return events.status();
+    at += bytes->size();
+    for (const Event& event : events.value()) {
+      if (const auto* started = std::get_if<StepStarted>(&event)) {
+        RunningOutput& running = files.running[started->step.value];
+        running = RunningOutput();
+        running.attempt = started->attempt;
+      } else if (const auto* out = std::get_if<StepOutput>(&event)) {
+        auto it = files.running.find(out->step.value);
+        if (it == files.running.end() || it->second.attempt != out->attempt) continue;
+        uint64_t& end = it->second.end[out->stream == Stream::kStdout ? 0 : 1];
+        // Logs from before offsets were kept say 0: each record follows the last.
+        const uint64_t start = out->offset != 0 ? out->offset : end;
+        end = std::max(end, start + out->data.bytes.size());
+      } else if (const auto* ended = std::get_if<StepEnded>(&event)) {
+        files.running.erase(ended->step.value);
+        NoteCaptureBytes(files, *ended);
+      }
+    }
+  }
   return Status::Ok();
 }
 
@@ -210,68 +249,121 @@ Status Spool::Record(JobId job, const Event& event) {
   if (const auto* out = std::get_if<StepOutput>(&event)) return RecordOutput(job, files, *out);
   files.log->Append(event);
   if (const auto* started = std::get_if<StepStarted>(&event)) {
-    // A new attempt: a fresh ration, and a capture that starts empty.
-    files.running.erase(started->step.value);
-    if (files.captured[started->step.value]) {
-      files.captures_lost.erase(started->step.value);
-      // A new file, not the old one truncated: the old one may be linked
-      // from a resumed job (CarryCapture).
-      const std::string path = CapturePath(job, started->step);
-      unlink(path.c_str());
-      const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-      if (fd < 0) {
-        const int err = errno;
-        files.captures_lost.insert(started->step.value);
-        return ErrnoStatus("create " + path, err);
-      }
-      close(fd);
-    }
-  } else if (const auto* ended = std::get_if<StepEnded>(&event)) {
+    return StartAttempt(job, files, started->step, started->attempt);
+  }
+  if (const auto* ended = std::get_if<StepEnded>(&event)) {
     files.running.erase(ended->step.value);
+    NoteCaptureBytes(files, *ended);
   }
   return Status::Ok();
 }
 
-Status Spool::RecordOutput(JobId job, OpenJobFiles& files, const StepOutput& out) {
-  const size_t stream = out.stream == Stream::kStdout ? 0 : 1;
-  RunningOutput& running = files.running[out.step.value];
-  const bool captured = stream == 0 && files.captured[out.step.value];
-  switch (running.ration.Take(level_, out.data.bytes.size())) {
+void Spool::NoteCaptureBytes(OpenJobFiles& files, const StepEnded& ended) {
+  if (!files.captured[ended.step.value]) return;
+  if (ended.run && ended.run->stdout_bytes >= 0) {
+    files.capture_bytes[ended.step.value] = static_cast<uint64_t>(ended.run->stdout_bytes);
+  } else {
+    files.capture_bytes.erase(ended.step.value);
+  }
+}
+
+Status Spool::StartAttempt(JobId job, OpenJobFiles& files, StepIndex step, Attempt attempt) {
+  RunningOutput& running = files.running[step.value];
+  running = RunningOutput();
+  running.attempt = attempt;
+  files.capture_bytes.erase(step.value);
+  if (!files.captured[step.value]) return Status::Ok();
+  files.captures_lost.erase(step.value);
+  // A new file, not the old one truncated: the old one may be linked from
+  // a resumed job (CarryCapture).
+  const std::string path = CapturePath(job, step);
+  unlink(path.c_str());
+  running.capture.reset(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  if (!running.capture.valid()) {
+    const int err = errno;
+    files.captures_lost.insert(step.value);
+    return ErrnoStatus("create " + path, err);
+  }
+  return Status::Ok();
+}
+
+Status Spool::RecordOutput(JobId job, OpenJobFiles& files, const StepOutput& given) {
+  const size_t stream = given.stream == Stream::kStdout ? 0 : 1;
+  RunningOutput& running = files.running[given.step.value];
+  if (running.attempt != given.attempt) {
+    // Output of an attempt whose start this spool did not see.
+    running = RunningOutput();
+    running.attempt = given.attempt;
+  }
+  // Keep what is new, once: a worker sends again, after a broker restart,
+  // what the broker had not acknowledged, and some of it may be here.
+  uint64_t& end = running.end[stream];
+  std::string_view data = given.data.bytes;
+  uint64_t at = given.offset;
+  if (at + data.size() <= end && !(data.empty() && at == end)) return Status::Ok();
+  if (at < end) {
+    data.remove_prefix(end - at);
+    at = end;
+  }
+  const bool gap = at > end;  // lost on the way (a worker's spill that failed)
+  end = at + data.size();
+  const bool captured = stream == 0 && files.captured[given.step.value];
+  switch (running.ration.Take(level_, data.size())) {
     case OutputVerdict::kKeep:
       break;
     case OutputVerdict::kCut: {
-      StepOutput marker{out.step, out.attempt, out.stream, {}};
+      StepOutput marker{given.step, given.attempt, given.stream, {}, at};
       if (running.open_line[stream]) marker.data.bytes = "\n";
       marker.data.bytes += kOutputNotKeptMarker;
       files.log->Append(marker);
       running.open_line[stream] = false;
       ++cuts_;
-      if (captured) LoseCapture(job, files, out.step);
+      if (captured) LoseCapture(job, files, given.step);
       return Status::Ok();
     }
     case OutputVerdict::kDrop:
-      if (captured) LoseCapture(job, files, out.step);
+      if (captured) LoseCapture(job, files, given.step);
       return Status::Ok();
   }
-  files.log->Append(out);
-  if (!out.data.bytes.empty()) running.open_line[stream] = out.data.bytes.back() != '\n';
-  if (!captured || files.captures_lost.count(out.step.value)) return Status::Ok();
-  const std::string path = CapturePath(job, out.step);
-  const int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    LoseCapture(job, files, out.step);
-    return ErrnoStatus("open " + path, err);
+  if (data.size() == given.data.bytes.size()) {
+    files.log->Append(given);
+  } else {
+    files.log->Append(StepOutput{given.step, given.attempt, given.stream, Blob{std::string(data)}, at});
   }
-  size_t done = 0;
-  Status s = WriteAll(fd, out.data.bytes, path, &done);
-  close(fd);
-  bytes_written_ += done;
-  if (!s.ok()) LoseCapture(job, files, out.step);
+  if (!data.empty()) running.open_line[stream] = data.back() != '\n';
+  if (!captured || files.captures_lost.count(given.step.value)) return Status::Ok();
+  if (gap) {
+    LoseCapture(job, files, given.step);
+    return Status::Ok();
+  }
+  return Capture(job, files, given.step, running, data, at);
+}
+
+Status Spool::Capture(JobId job, OpenJobFiles& files, StepIndex step, RunningOutput& running,
+                      std::string_view data, uint64_t offset) {
+  const std::string path = CapturePath(job, step);
+  if (!running.capture.valid()) {
+    // Reopened after a restart: the file its attempt's start made.
+    running.capture.reset(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!running.capture.valid()) {
+      const int err = errno;
+      LoseCapture(job, files, step);
+      // Gone before the restart: lost to a full disk then.
+      return err == ENOENT ? Status::Ok() : ErrnoStatus("open " + path, err);
+    }
+  }
+  // At its offset: what a worker sends again after a restart may be here
+  // already (the capture is written at once, the log at the turn's end).
+  Status s = PwriteAll(running.capture.get(), data, offset, path);
+  if (s.ok()) bytes_written_ += data.size();
+  if (!s.ok()) LoseCapture(job, files, step);
   return s;
 }
 
 void Spool::LoseCapture(JobId job, OpenJobFiles& files, StepIndex step) {
+  if (auto it = files.running.find(step.value); it != files.running.end()) {
+    it->second.capture.reset();
+  }
   if (!files.captures_lost.insert(step.value).second) return;
   // What is there is only a part, and deleting it gives its space back.
   unlink(CapturePath(job, step).c_str());
@@ -345,23 +437,46 @@ void Spool::ForgetJob(JobId job, const std::vector<uint32_t>& captured) {
   for (uint32_t step : captured) remove(CapturePath(job, StepIndex(step)));
 }
 
-Result<std::string> Spool::ReadCapturedStdout(JobId job, StepIndex step, size_t max_bytes) {
-  if (auto it = jobs_.find(job); it != jobs_.end() && it->second.captures_lost.count(step.value)) {
-    return Status::Error("its output was not kept: the broker's state disk was full");
+Result<uint64_t> Spool::CaptureSize(JobId job, StepIndex step) {
+  std::optional<uint64_t> counted;
+  if (auto it = jobs_.find(job); it != jobs_.end()) {
+    if (it->second.captures_lost.count(step.value)) {
+      return Status::Error("its output was not kept: the broker's state disk was full");
+    }
+    if (auto c = it->second.capture_bytes.find(step.value); c != it->second.capture_bytes.end()) {
+      counted = c->second;
+    }
   }
   const std::string path = CapturePath(job, step);
-  int fd = -1;
-  uint64_t size = 0;
-  if (Status s = OpenSized(path, O_RDONLY, &fd, &size); !s.ok()) return s;
-  if (size > max_bytes) {
-    close(fd);
-    return Status::Error("its output is " + std::to_string(size) + " bytes, over the limit of " +
-                         std::to_string(max_bytes) + " bytes for stdin");
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return ErrnoStatus("open " + path, errno);
+  const auto size = static_cast<uint64_t>(st.st_size);
+  if (counted && size != *counted) {
+    // The machine lost what the broker had not yet written to disk.
+    return Status::Error("its output was not all kept: the broker has " + std::to_string(size) +
+                         " of the " + std::to_string(*counted) + " bytes it wrote");
   }
-  std::string data(size, '\0');
-  Status s = PreadAll(fd, data.data(), data.size(), 0, path);
-  close(fd);
-  if (!s.ok()) return s;
+  return size;
+}
+
+Status Spool::ReadCapture(JobId job, StepIndex step, uint64_t offset, size_t size,
+                          char* out) const {
+  const std::string path = CapturePath(job, step);
+  ScopedFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus("open " + path, errno);
+  return PreadAll(fd.get(), out, size, offset, path);
+}
+
+Result<std::string> Spool::ReadCapturedStdout(JobId job, StepIndex step, size_t max_bytes) {
+  Result<uint64_t> size = CaptureSize(job, step);
+  if (!size.ok()) return size.status();
+  if (size.value() > max_bytes) {
+    return Status::Error("its output is " + std::to_string(size.value()) +
+                         " bytes, over the limit of " + std::to_string(max_bytes) +
+                         " bytes for stdin");
+  }
+  std::string data(size.value(), '\0');
+  if (Status s = ReadCapture(job, step, 0, data.size(), data.data()); !s.ok()) return s;
   return data;
 }
 

@@ -29,6 +29,16 @@
 // log as it was (a partial write is cut off again) and its buffer in
 // memory, for the next flush.
 //
+// Output comes with its offset in the attempt's stream, and the spool keeps
+// each byte once: after a broker restart the worker sends again what was
+// not yet acknowledged, some of which is already here. What the spool has
+// of each running attempt is in memory while it runs, and found again by
+// reading the job's log when a restarted broker reopens it (ReopenJob). A
+// captured stdout is written at its offsets into a file kept open while
+// its step runs; a gap (output lost on the way) loses it, and so does a
+// size other than the one the worker counted (RunResult::stdout_bytes), so
+// that no step reads a part of its input as if it were all of it.
+//
 // Not thread-safe.
 #pragma once
 
@@ -44,6 +54,7 @@
 #include "shared/ids.h"
 #include "shared/job_spec.h"
 #include "shared/protocol.h"
+#include "shared/scoped_fd.h"
 #include "shared/status.h"
 
 namespace drover::broker {
@@ -105,7 +116,8 @@ class Spool {
   // synced. Replay calls it with the journal's copy.
   Status RestoreJobFile(JobId job, std::string_view job_file);
   // Reopens the spool of a job from before a restart: its log is appended
-  // to, not started over.
+  // to, not started over. Reads the log through, to know what it holds of
+  // the attempts still running and how long each captured stdout should be.
   Status ReopenJob(JobId job, const JobSpec& spec);
   Result<std::string> ReadJobFile(JobId job) const;
   // Records one event of an open job (its output as the disk level allows).
@@ -137,9 +149,14 @@ class Spool {
   // then fails saying the file is missing.
   Status CarryCapture(JobId from, StepIndex from_step, JobId to, StepIndex to_step);
   // The captured stdout of `step` (REQUIRES: some step reads it with
-  // stdin_from). Fails past `max_bytes`, naming the size, and if it was
-  // lost to a full disk.
+  // stdin_from). Fails past `max_bytes`, naming the size, if it was lost
+  // to a full disk, and if it is not as long as its worker counted.
   Result<std::string> ReadCapturedStdout(JobId job, StepIndex step, size_t max_bytes);
+  // The size of that captured stdout, with the same checks (lost, not as
+  // long as its worker counted); for a stdin streamed from it.
+  Result<uint64_t> CaptureSize(JobId job, StepIndex step);
+  // Reads `size` bytes at `offset` of that captured stdout into `out`.
+  Status ReadCapture(JobId job, StepIndex step, uint64_t offset, size_t size, char* out) const;
 
   const std::string& dir() const { return dir_; }
 
@@ -154,18 +171,32 @@ class Spool {
   // its first output, dropped when it ends, so a job costs nothing per step
   // that is not running.
   struct RunningOutput {
+    Attempt attempt;
     OutputRation ration;
     bool open_line[2] = {false, false};  // stdout, stderr: last kept byte not '\n'
+    uint64_t end[2] = {0, 0};  // stdout, stderr: offset past the last byte taken
+    ScopedFd capture;          // the captured stdout, while it is written
   };
   struct OpenJobFiles {
     std::unique_ptr<EventLog> log;
     std::vector<bool> captured;  // per step: is its stdout read by stdin_from?
     std::unordered_map<uint32_t, RunningOutput> running;  // by step
     std::unordered_set<uint32_t> captures_lost;  // steps whose capture is gone
+    // Captured steps that ended: the stdout bytes their worker counted.
+    std::unordered_map<uint32_t, uint64_t> capture_bytes;
     bool closing = false;  // closed while its last events could not be written
   };
-  // Records `out` as its step's ration allows.
+  // Records `out` as its step's ration allows, each byte once.
   Status RecordOutput(JobId job, OpenJobFiles& files, const StepOutput& out);
+  // A new attempt of `step`: a fresh ration, and its capture started empty.
+  Status StartAttempt(JobId job, OpenJobFiles& files, StepIndex step, Attempt attempt);
+  // Writes `data` at `offset` of the step's capture.
+  Status Capture(JobId job, OpenJobFiles& files, StepIndex step, RunningOutput& running,
+                 std::string_view data, uint64_t offset);
+  // Remembers how long a captured step's stdout is, as its worker counted.
+  void NoteCaptureBytes(OpenJobFiles& files, const StepEnded& ended);
+  // What the log of a reopened job says of its attempts (ReopenJob).
+  Status ReadBack(OpenJobFiles& files);
   // Deletes the captured stdout of `step`: some of it was not kept.
   void LoseCapture(JobId job, OpenJobFiles& files, StepIndex step);
 

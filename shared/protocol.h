@@ -131,6 +131,11 @@ struct RunResult {
   int64_t user_cpu_us = 0;
   int64_t sys_cpu_us = 0;
   int64_t max_rss_kb = 0;
+  // Bytes the step wrote to stdout, as its worker read them; -1 when not
+  // reported (results the broker makes itself, older workers). The broker
+  // checks a captured stdout against it before a step reads it. A trailing
+  // field (decoders accept trailing fields): no new protocol version.
+  int64_t stdout_bytes = -1;
 
   bool succeeded() const { return outcome == Outcome::kExited && exit_code == 0; }
   // How long it ran, never negative. The times come from a worker's clock
@@ -141,7 +146,7 @@ struct RunResult {
     return ended_ms - started_ms;  // both positive: cannot overflow
   }
   MSGPACK_DEFINE(outcome, exit_code, signal, error, started_ms, ended_ms, user_cpu_us, sys_cpu_us,
-                 max_rss_kb)
+                 max_rss_kb, stdout_bytes)
 };
 
 // One attempt of one step, as a worker runs it. `cmd` steps arrive here
@@ -634,7 +639,12 @@ struct StepOutput {
   Attempt attempt;
   Stream stream = Stream::kStdout;
   Blob data;
-  MSGPACK_DEFINE(step, attempt, stream, data)
+  // Where `data` starts in the attempt's stream (TaskOutput's offset), so
+  // that output a worker sends again after a broker restart is kept once
+  // (broker/spool.h). 0 in logs written before it was kept; a trailing
+  // field, as StepStarted's at_ms.
+  uint64_t offset = 0;
+  MSGPACK_DEFINE(step, attempt, stream, data, offset)
 };
 
 // An attempt ended, or a step reached a final state without running. `state`

@@ -75,6 +75,13 @@ void Agent::FlushResults(Time now, bool force) {
 }
 
 void Agent::OnExit(ProcessObserver::Id id, const RunResult& run) {
+  // Its pipes are drained before its exit is reported: the count is whole.
+  if (const RunningTask* task = core_.FindRunning(id); task != nullptr) {
+    RunResult counted = run;
+    counted.stdout_bytes = static_cast<int64_t>(task->offset[0]);
+    core_.OnExit(id, counted, MonotonicMs());
+    return;
+  }
   core_.OnExit(id, run, MonotonicMs());
 }
 

@@ -203,10 +203,14 @@ void Scheduler::OnStepOutput(WorkerId from, TaskOutput output) {
   std::string& data = output.data.bytes;
   const uint64_t end = output.offset + data.size();
   if (end <= received) return;
-  if (output.offset < received) data.erase(0, received - output.offset);
+  uint64_t at = output.offset;
+  if (at < received) {
+    data.erase(0, received - at);
+    at = received;
+  }
   received = std::max(received, end);
   outbox_->Publish(job->id(), StepOutput{output.key.step, output.key.attempt, output.stream,
-                                         std::move(output.data)});
+                                         std::move(output.data), at});
 }
 
 void Scheduler::OnStepExited(WorkerId from, const TaskResult& result, Time now) {

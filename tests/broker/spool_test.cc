@@ -11,7 +11,9 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -38,9 +40,26 @@ JobSpec PipeSpec() {
   return spec;
 }
 
-StepOutput Out(uint32_t step, Stream stream, std::string data) {
-  return StepOutput{StepIndex(step), Attempt(1), stream, Blob{std::move(data)}};
-}
+// A worker's output as it sends it: each chunk of an attempt's stream at
+// the offset where the one before ended.
+class Printer {
+ public:
+  StepStarted Start(uint32_t step, uint32_t attempt) {
+    attempt_[step] = attempt;
+    next_[step][0] = next_[step][1] = 0;
+    return StepStarted{StepIndex(step), Attempt(attempt), "w"};
+  }
+  StepOutput Out(uint32_t step, Stream stream, std::string data) {
+    uint64_t& at = next_[step][stream == Stream::kStdout ? 0 : 1];
+    StepOutput out{StepIndex(step), Attempt(attempt_[step]), stream, Blob{std::move(data)}, at};
+    at += out.data.bytes.size();
+    return out;
+  }
+
+ private:
+  std::map<uint32_t, uint32_t> attempt_;
+  std::map<uint32_t, std::array<uint64_t, 2>> next_;
+};
 
 // Everything in the job's log, decoded.
 std::vector<Event> LogOf(Spool& spool) {
@@ -79,14 +98,15 @@ TEST_CASE("spool: on a short disk a step keeps a bounded part of its output, the
   TempDir dir;
   std::unique_ptr<Spool> spool = NewSpool(dir);
   spool->OpenJob(kJob, PipeSpec());
-  REQUIRE(spool->Record(kJob, StepStarted{StepIndex(1), Attempt(1), "w"}).ok());
-  REQUIRE(spool->Record(kJob, Out(1, Stream::kStderr, "before\n")).ok());
+  Printer p;
+  REQUIRE(spool->Record(kJob, p.Start(1, 1)).ok());
+  REQUIRE(spool->Record(kJob, p.Out(1, Stream::kStderr, "before\n")).ok());
   spool->set_disk_level(Level::kShort);
   const std::string chunk(DiskSpace::kShortOutputBytes / 4, 'x');
-  for (int i = 0; i < 4; ++i) REQUIRE(spool->Record(kJob, Out(1, Stream::kStderr, chunk)).ok());
+  for (int i = 0; i < 4; ++i) REQUIRE(spool->Record(kJob, p.Out(1, Stream::kStderr, chunk)).ok());
   // Past the allowance; the last byte kept was no newline, so the marker
   // starts a line of its own.
-  for (int i = 0; i < 10; ++i) REQUIRE(spool->Record(kJob, Out(1, Stream::kStderr, "more\n")).ok());
+  for (int i = 0; i < 10; ++i) REQUIRE(spool->Record(kJob, p.Out(1, Stream::kStderr, "more\n")).ok());
   REQUIRE(spool
               ->Record(kJob, StepEnded{StepIndex(1), Attempt(1), StepState::kSucceeded, "", "",
                                        std::nullopt})
@@ -101,17 +121,17 @@ TEST_CASE("spool: on a short disk a step keeps a bounded part of its output, the
 
   SUBCASE("room again: the next attempt's output is kept whole") {
     spool->set_disk_level(Level::kRoomy);
-    REQUIRE(spool->Record(kJob, StepStarted{StepIndex(1), Attempt(2), "w"}).ok());
-    REQUIRE(spool->Record(kJob, Out(1, Stream::kStdout, std::string(1 << 20, 'y'))).ok());
+    REQUIRE(spool->Record(kJob, p.Start(1, 2)).ok());
+    REQUIRE(spool->Record(kJob, p.Out(1, Stream::kStdout, std::string(1 << 20, 'y'))).ok());
     REQUIRE(spool->FlushAll().ok());
     CHECK(OutputOf(LogOf(*spool), 1, Stream::kStdout).size() == (1 << 20));
   }
   SUBCASE("full: a new attempt keeps nothing, the marker is its only output") {
     spool->set_disk_level(Level::kFull);
-    REQUIRE(spool->Record(kJob, StepStarted{StepIndex(1), Attempt(2), "w"}).ok());
+    REQUIRE(spool->Record(kJob, p.Start(1, 2)).ok());
     const size_t before = OutputOf(LogOf(*spool), 1, Stream::kStdout).size();
-    REQUIRE(spool->Record(kJob, Out(1, Stream::kStdout, "a\n")).ok());
-    REQUIRE(spool->Record(kJob, Out(1, Stream::kStdout, "b\n")).ok());
+    REQUIRE(spool->Record(kJob, p.Out(1, Stream::kStdout, "a\n")).ok());
+    REQUIRE(spool->Record(kJob, p.Out(1, Stream::kStdout, "b\n")).ok());
     CHECK(OutputOf(LogOf(*spool), 1, Stream::kStdout).substr(before) == kOutputNotKeptMarker);
   }
 }
@@ -120,40 +140,145 @@ TEST_CASE("spool: captured stdout that lost a piece is lost whole, and the reade
   TempDir dir;
   std::unique_ptr<Spool> spool = NewSpool(dir);
   spool->OpenJob(kJob, PipeSpec());
+  Printer p;
   const std::string capture = dir.path() + "/spool/1.stdout.0";
-  REQUIRE(spool->Record(kJob, StepStarted{StepIndex(0), Attempt(1), "w"}).ok());
-  REQUIRE(spool->Record(kJob, Out(0, Stream::kStdout, "part one\n")).ok());
+  REQUIRE(spool->Record(kJob, p.Start(0, 1)).ok());
+  REQUIRE(spool->Record(kJob, p.Out(0, Stream::kStdout, "part one\n")).ok());
 
   SUBCASE("short, within the allowance: kept") {
     spool->set_disk_level(Level::kShort);
-    REQUIRE(spool->Record(kJob, Out(0, Stream::kStdout, "part two\n")).ok());
+    REQUIRE(spool->Record(kJob, p.Out(0, Stream::kStdout, "part two\n")).ok());
     Result<std::string> read = spool->ReadCapturedStdout(kJob, StepIndex(0), 1 << 20);
     REQUIRE(read.ok());
     CHECK(read.value() == "part one\npart two\n");
   }
   SUBCASE("full: the capture is deleted, and the next attempt starts afresh") {
     spool->set_disk_level(Level::kFull);
-    REQUIRE(spool->Record(kJob, Out(0, Stream::kStdout, "part two\n")).ok());
+    REQUIRE(spool->Record(kJob, p.Out(0, Stream::kStdout, "part two\n")).ok());
     CHECK_FALSE(std::filesystem::exists(capture));
     Result<std::string> read = spool->ReadCapturedStdout(kJob, StepIndex(0), 1 << 20);
     REQUIRE_FALSE(read.ok());
     CHECK(read.status().message() == "its output was not kept: the broker's state disk was full");
     // Room again: more output does not revive a capture with a hole in it.
     spool->set_disk_level(Level::kRoomy);
-    REQUIRE(spool->Record(kJob, Out(0, Stream::kStdout, "part three\n")).ok());
+    REQUIRE(spool->Record(kJob, p.Out(0, Stream::kStdout, "part three\n")).ok());
     CHECK_FALSE(spool->ReadCapturedStdout(kJob, StepIndex(0), 1 << 20).ok());
-    REQUIRE(spool->Record(kJob, StepStarted{StepIndex(0), Attempt(2), "w"}).ok());
-    REQUIRE(spool->Record(kJob, Out(0, Stream::kStdout, "again\n")).ok());
+    REQUIRE(spool->Record(kJob, p.Start(0, 2)).ok());
+    REQUIRE(spool->Record(kJob, p.Out(0, Stream::kStdout, "again\n")).ok());
     read = spool->ReadCapturedStdout(kJob, StepIndex(0), 1 << 20);
     REQUIRE(read.ok());
     CHECK(read.value() == "again\n");
   }
   SUBCASE("a cut of stderr alone leaves the capture whole until stdout loses a piece") {
     spool->set_disk_level(Level::kFull);
-    REQUIRE(spool->Record(kJob, Out(0, Stream::kStderr, "noise\n")).ok());
+    REQUIRE(spool->Record(kJob, p.Out(0, Stream::kStderr, "noise\n")).ok());
     CHECK(spool->ReadCapturedStdout(kJob, StepIndex(0), 1 << 20).ok());
-    REQUIRE(spool->Record(kJob, Out(0, Stream::kStdout, "part two\n")).ok());
+    REQUIRE(spool->Record(kJob, p.Out(0, Stream::kStdout, "part two\n")).ok());
     CHECK_FALSE(spool->ReadCapturedStdout(kJob, StepIndex(0), 1 << 20).ok());
+  }
+}
+
+StepEnded Succeeded(uint32_t step, uint32_t attempt, int64_t stdout_bytes) {
+  RunResult run;
+  run.stdout_bytes = stdout_bytes;
+  return StepEnded{StepIndex(step), Attempt(attempt), StepState::kSucceeded, "", "w", run};
+}
+
+std::string Captured(Spool& spool, uint32_t step) {
+  Result<std::string> read = spool.ReadCapturedStdout(kJob, StepIndex(step), 1 << 20);
+  REQUIRE_MESSAGE(read.ok(), read.status().message());
+  return read.value();
+}
+
+StepOutput At(uint32_t step, uint64_t offset, std::string data) {
+  return StepOutput{StepIndex(step), Attempt(1), Stream::kStdout, Blob{std::move(data)}, offset};
+}
+
+TEST_CASE("spool: output sent again is kept once, in the log and in the capture") {
+  TempDir dir;
+  std::unique_ptr<Spool> spool = NewSpool(dir);
+  spool->OpenJob(kJob, PipeSpec());
+  Printer p;
+  REQUIRE(spool->Record(kJob, p.Start(0, 1)).ok());
+  REQUIRE(spool->Record(kJob, At(0, 0, "one\n")).ok());
+  REQUIRE(spool->Record(kJob, At(0, 4, "two\n")).ok());
+  REQUIRE(spool->Record(kJob, At(0, 0, "one\n")).ok());             // all of it here
+  REQUIRE(spool->Record(kJob, At(0, 4, "two\nthree\n")).ok());      // part of it
+  REQUIRE(spool->Record(kJob, At(0, 8, "three\n")).ok());
+  REQUIRE(spool->Record(kJob, At(0, 14, "four\n")).ok());
+  REQUIRE(spool->Record(kJob, Succeeded(0, 1, 19)).ok());
+  REQUIRE(spool->FlushAll().ok());
+  CHECK(OutputOf(LogOf(*spool), 0, Stream::kStdout) == "one\ntwo\nthree\nfour\n");
+  CHECK(Captured(*spool, 0) == "one\ntwo\nthree\nfour\n");
+}
+
+TEST_CASE("spool: a gap in captured stdout loses the capture, and its log keeps what came") {
+  TempDir dir;
+  std::unique_ptr<Spool> spool = NewSpool(dir);
+  spool->OpenJob(kJob, PipeSpec());
+  Printer p;
+  REQUIRE(spool->Record(kJob, p.Start(0, 1)).ok());
+  REQUIRE(spool->Record(kJob, At(0, 0, "one\n")).ok());
+  REQUIRE(spool->Record(kJob, At(0, 8, "three\n")).ok());  // "two\n" never came
+  REQUIRE(spool->FlushAll().ok());
+  CHECK(OutputOf(LogOf(*spool), 0, Stream::kStdout) == "one\nthree\n");
+  CHECK_FALSE(spool->ReadCapturedStdout(kJob, StepIndex(0), 1 << 20).ok());
+}
+
+TEST_CASE("spool: reopened after a restart, it keeps once what the worker sends again") {
+  TempDir dir;
+  {
+    std::unique_ptr<Spool> spool = NewSpool(dir);
+    spool->OpenJob(kJob, PipeSpec());
+    Printer p;
+    REQUIRE(spool->Record(kJob, p.Start(0, 1)).ok());
+    REQUIRE(spool->Record(kJob, p.Start(1, 1)).ok());  // another attempt running, no output
+    REQUIRE(spool->Record(kJob, p.Out(0, Stream::kStdout, "one\n")).ok());
+    REQUIRE(spool->Record(kJob, p.Out(0, Stream::kStderr, "warn\n")).ok());
+    REQUIRE(spool->Record(kJob, p.Out(0, Stream::kStdout, "two\n")).ok());
+    REQUIRE(spool->FlushAll().ok());
+    // Killed after writing this to the capture, before the log's flush.
+    REQUIRE(spool->Record(kJob, p.Out(0, Stream::kStdout, "three\n")).ok());
+  }
+  std::unique_ptr<Spool> spool = NewSpool(dir);
+  REQUIRE(spool->ReopenJob(kJob, PipeSpec()).ok());
+  // The worker sends again all it was not credited for, and goes on.
+  REQUIRE(spool->Record(kJob, At(0, 4, "two\nthree\n")).ok());
+  REQUIRE(spool->Record(kJob, StepOutput{StepIndex(0), Attempt(1), Stream::kStderr,
+                                         Blob{std::string("warn\nmore\n")}, 0})
+              .ok());
+  REQUIRE(spool->Record(kJob, At(0, 14, "four\n")).ok());
+  REQUIRE(spool->Record(kJob, Succeeded(0, 1, 19)).ok());
+  REQUIRE(spool->FlushAll().ok());
+  const std::vector<Event> events = LogOf(*spool);
+  CHECK(OutputOf(events, 0, Stream::kStdout) == "one\ntwo\nthree\nfour\n");
+  CHECK(OutputOf(events, 0, Stream::kStderr) == "warn\nmore\n");
+  CHECK(Captured(*spool, 0) == "one\ntwo\nthree\nfour\n");
+}
+
+TEST_CASE("spool: a capture other than as long as its worker counted is not read") {
+  TempDir dir;
+  std::unique_ptr<Spool> spool = NewSpool(dir);
+  spool->OpenJob(kJob, PipeSpec());
+  Printer p;
+  REQUIRE(spool->Record(kJob, p.Start(0, 1)).ok());
+  REQUIRE(spool->Record(kJob, p.Out(0, Stream::kStdout, "one\n")).ok());
+  SUBCASE("shorter: what the machine lost before the broker wrote it") {
+    REQUIRE(spool->Record(kJob, Succeeded(0, 1, 8)).ok());
+    Result<std::string> read = spool->ReadCapturedStdout(kJob, StepIndex(0), 1 << 20);
+    REQUIRE_FALSE(read.ok());
+    CHECK(read.status().message() ==
+          "its output was not all kept: the broker has 4 of the 8 bytes it wrote");
+  }
+  SUBCASE("not counted (a worker from before the count): read as it is") {
+    REQUIRE(spool->Record(kJob, Succeeded(0, 1, -1)).ok());
+    CHECK(Captured(*spool, 0) == "one\n");
+  }
+  SUBCASE("a new attempt forgets the old count") {
+    REQUIRE(spool->Record(kJob, Succeeded(0, 1, 8)).ok());
+    REQUIRE(spool->Record(kJob, p.Start(0, 2)).ok());
+    REQUIRE(spool->Record(kJob, p.Out(0, Stream::kStdout, "again\n")).ok());
+    CHECK(Captured(*spool, 0) == "again\n");
   }
 }
 
@@ -163,11 +288,12 @@ TEST_CASE("spool: a flush failing part way leaves whole records, the next writes
   TempDir dir;
   std::unique_ptr<Spool> spool = NewSpool(dir);
   spool->OpenJob(kJob, PipeSpec());
-  REQUIRE(spool->Record(kJob, StepStarted{StepIndex(1), Attempt(1), "w"}).ok());
+  Printer p;
+  REQUIRE(spool->Record(kJob, p.Start(1, 1)).ok());
   REQUIRE(spool->FlushAll().ok());
   const uint64_t flushed = spool->Log(kJob)->size();
   for (int i = 0; i < 20; ++i) {
-    REQUIRE(spool->Record(kJob, Out(1, Stream::kStdout, std::to_string(i) + "\n")).ok());
+    REQUIRE(spool->Record(kJob, p.Out(1, Stream::kStdout, std::to_string(i) + "\n")).ok());
   }
   const std::string log = dir.path() + "/spool/1.events";
   {
