@@ -24,8 +24,11 @@ struct ProcessSet::Process {
   // Our copies of the write ends of out_fd, kept until the leader is reaped
   // (see Spawn).
   int out_write_fd[2] = {-1, -1};
-  std::string stdin_data;
+  std::string stdin_data;  // what is queued for stdin, from stdin_written on
   size_t stdin_written = 0;
+  bool stdin_streamed = false;  // fed by FeedStdin until EndStdin
+  bool stdin_ended = false;     // streamed: EndStdin came, close once written
+  uint64_t stdin_total = 0;     // streamed: bytes written to the child
   Time timeout_at = -1;      // when to Terminate(kTimedOut); -1: never
   Time kill_at = -1;         // when SIGTERM's grace runs out; -1: no SIGTERM pending
   Time linger_until = -1;    // reaped but a pipe is still open: when to abandon it
@@ -158,7 +161,7 @@ Result<ProcessSet::Id> ProcessSet::Spawn(const SpawnSpec& spec, Time now) {
     }
   };
   for (auto& pipe : pipes) {
-    if (&pipe == &pipes[0] && spec.stdin_data.empty()) continue;
+    if (&pipe == &pipes[0] && spec.stdin_data.empty() && !spec.stdin_stream) continue;
     if (pipe2(pipe, O_CLOEXEC) != 0) {
       const int err = errno;
       close_pipes();
@@ -200,6 +203,7 @@ Result<ProcessSet::Id> ProcessSet::Spawn(const SpawnSpec& spec, Time now) {
   p->out_write_fd[static_cast<int>(Stream::kStdout)] = pipes[1][1];
   p->out_write_fd[static_cast<int>(Stream::kStderr)] = pipes[2][1];
   p->stdin_data = spec.stdin_data;
+  p->stdin_streamed = spec.stdin_stream;
   if (spec.timeout_ms > 0) p->timeout_at = now + spec.timeout_ms;
   p->run.started_ms = started_ms;
   processes_.emplace(p->id, std::move(owned));
@@ -212,7 +216,11 @@ Result<ProcessSet::Id> ProcessSet::Spawn(const SpawnSpec& spec, Time now) {
 
 void ProcessSet::CollectPollFds(bool want_output, std::vector<PollFd>* out) const {
   for (const auto& [id, p] : processes_) {
-    if (p->stdin_fd >= 0) out->push_back({p->stdin_fd, POLLOUT});
+    // A streamed stdin with nothing queued would be writable at once, and
+    // poll would never sleep.
+    if (p->stdin_fd >= 0 && p->stdin_written < p->stdin_data.size()) {
+      out->push_back({p->stdin_fd, POLLOUT});
+    }
     if (!want_output) continue;
     for (int fd : p->out_fd) {
       if (fd >= 0) out->push_back({fd, POLLIN});
@@ -318,21 +326,66 @@ std::vector<ProcessSet::Id> ProcessSet::Ids() const {
 }
 
 void ProcessSet::WriteStdin(Process* p) {
+  const uint64_t before = p->stdin_total;
+  bool refused = false;  // EPIPE: the child closed its stdin and wants no more
   while (p->stdin_written < p->stdin_data.size()) {
     const ssize_t n = write(p->stdin_fd, p->stdin_data.data() + p->stdin_written,
                             p->stdin_data.size() - p->stdin_written);
     if (n > 0) {
       p->stdin_written += static_cast<size_t>(n);
+      p->stdin_total += static_cast<uint64_t>(n);
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && errno == EAGAIN) {
-      return;  // the pipe is full; POLLOUT will tell when it drains
+      break;  // the pipe is full; POLLOUT will tell when it drains
     } else {
-      break;  // EPIPE: the child closed its stdin and wants no more
+      refused = true;
+      break;
     }
   }
-  CloseFd(&p->stdin_fd);  // EOF tells the child it has everything
-  std::string().swap(p->stdin_data);
+  const bool all_written = p->stdin_written == p->stdin_data.size();
+  if (!p->stdin_streamed) {
+    if (!all_written && !refused) return;
+    CloseFd(&p->stdin_fd);  // EOF tells the child it has everything
+    std::string().swap(p->stdin_data);
+    return;
+  }
+  if (all_written) {
+    p->stdin_data.clear();
+    p->stdin_written = 0;
+  }
+  const Id id = p->id;
+  if (refused) {
+    CloseFd(&p->stdin_fd);
+    std::string().swap(p->stdin_data);
+    p->stdin_written = 0;
+    observer_->OnStdinClosed(id);
+    return;
+  }
+  if (all_written && p->stdin_ended) CloseFd(&p->stdin_fd);
+  if (p->stdin_total != before) observer_->OnStdinWritten(id, p->stdin_total);
+}
+
+bool ProcessSet::FeedStdin(Id id, std::string_view data) {
+  Process* p = Find(id);
+  if (p == nullptr || !p->stdin_streamed || p->stdin_fd < 0 || p->stdin_ended) return false;
+  // What was written leaves the queue before it grows: memory stays about
+  // what the caller lets be queued.
+  if (p->stdin_written > 0) {
+    p->stdin_data.erase(0, p->stdin_written);
+    p->stdin_written = 0;
+  }
+  // Written when poll says the pipe takes it, not here: the observer is
+  // called only from the loop's own calls, never from inside its own.
+  p->stdin_data.append(data);
+  return true;
+}
+
+void ProcessSet::EndStdin(Id id) {
+  Process* p = Find(id);
+  if (p == nullptr || !p->stdin_streamed || p->stdin_fd < 0) return;
+  p->stdin_ended = true;
+  if (p->stdin_written == p->stdin_data.size()) CloseFd(&p->stdin_fd);
 }
 
 void ProcessSet::ReadOutput(Process* p, Stream stream, Time now) {

@@ -71,6 +71,9 @@ struct SpawnSpec {
   std::vector<std::string> env;   // the child's complete environment, "NAME=value"
   std::string cwd;                // "" keeps the worker's directory
   std::string stdin_data;         // written to the child's stdin, which is then closed
+  // Stdin comes later, in pieces (FeedStdin, then EndStdin), and stays open
+  // until then; `stdin_data` must be empty.
+  bool stdin_stream = false;
   uint32_t timeout_ms = 0;        // 0: none; else terminate (kTimedOut) after this long
   // The file to execute; "" finds it from argv[0] (FindProgram). A caller
   // that vetted a resolved path (worker/run_policy.h) passes it here, so
@@ -94,6 +97,16 @@ class ProcessObserver {
   virtual void OnOutput(Id id, Stream stream, std::string_view data) = 0;
   // The process is finished (see above); `run` says how. The id is then gone.
   virtual void OnExit(Id id, const RunResult& run) = 0;
+  // A streamed stdin (SpawnSpec::stdin_stream): `total` bytes of it have now
+  // been written to the child, which makes room for more.
+  virtual void OnStdinWritten(Id id, uint64_t total) {
+    (void)id;
+    (void)total;
+  }
+  // A streamed stdin closed before EndStdin asked: the child closed its end
+  // (EPIPE) and wants no more. What was queued is dropped; not a failure
+  // (`head` does it).
+  virtual void OnStdinClosed(Id id) { (void)id; }
 };
 
 // A file descriptor the caller's poll should watch for this set.
@@ -130,6 +143,14 @@ class ProcessSet {
   // one that CollectPollFds listed: reads at most one chunk (calling OnOutput)
   // or writes more stdin. Unknown fds are ignored.
   void HandleReady(int fd, short revents, Time now);
+
+  // A streamed stdin: queues `data` for the child, written as its pipe
+  // takes it (HandleReady). Calls no observer method. False, and the data dropped, when the id is unknown or
+  // its stdin is closed (the child closed it, or EndStdin). The caller
+  // bounds what it queues (the worker by its credit window).
+  bool FeedStdin(Id id, std::string_view data);
+  // A streamed stdin is complete: closed once what is queued is written.
+  void EndStdin(Id id);
 
   // Reaps every exited child without blocking; call on SIGCHLD.
   void ReapExited(Time now);

@@ -66,6 +66,13 @@ struct Recorder : ProcessObserver {
     if (on_exit) on_exit(id);
   }
 
+  void OnStdinWritten(Id id, uint64_t total) override {
+    CHECK(total > stdin_written[id]);
+    stdin_written[id] = total;
+    if (on_stdin_written) on_stdin_written(id, total);
+  }
+  void OnStdinClosed(Id id) override { ++stdin_closed[id]; }
+
   std::string Out(Id id) { return text[static_cast<int>(Stream::kStdout)][id]; }
   std::string Err(Id id) { return text[static_cast<int>(Stream::kStderr)][id]; }
 
@@ -76,6 +83,9 @@ struct Recorder : ProcessObserver {
   std::map<Id, RunResult> exits;
   std::map<Id, int> exit_calls;
   std::function<void(Id)> on_exit;
+  std::map<Id, uint64_t> stdin_written;
+  std::map<Id, int> stdin_closed;
+  std::function<void(Id, uint64_t)> on_stdin_written;
 };
 
 // One loop turn after another, like the worker's, until `done()` or the
@@ -359,6 +369,74 @@ TEST_CASE("a child that does not read its stdin does not block the set") {
   spec.stdin_data = std::string(1 << 20, 'x');
   const Id id = f.Start(spec);
   REQUIRE(RunUntilDone(f.set));  // EPIPE, not a hang or a SIGPIPE
+  CHECK(f.recorder.exits[id].succeeded());
+}
+
+// Streamed stdin: pieces of `data` fed as the child takes them, at most
+// `window` bytes queued at once, as the worker's credit window allows.
+TEST_CASE("a streamed stdin reaches the child whole, fed in pieces within a window") {
+  Fixture f;
+  std::string data(8 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7919 % 251);
+  SpawnSpec spec;
+  spec.argv = {"cat"};
+  spec.stdin_stream = true;
+  const Id id = f.Start(spec);
+  std::vector<PollFd> fds;
+  f.set.CollectPollFds(/*want_output=*/false, &fds);
+  CHECK(fds.empty());  // nothing queued: no POLLOUT, or the loop would spin
+  const size_t window = 1 << 20;
+  const size_t piece = 100'000;
+  size_t fed = 0;
+  auto feed = [&](Id, uint64_t written) {
+    while (fed < data.size() && fed - written + piece <= window) {
+      const size_t n = std::min(piece, data.size() - fed);
+      REQUIRE(f.set.FeedStdin(id, std::string_view(data).substr(fed, n)));
+      fed += n;
+    }
+    if (fed == data.size()) f.set.EndStdin(id);
+  };
+  f.recorder.on_stdin_written = feed;
+  feed(id, 0);
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.stdin_written[id] == data.size());
+  CHECK(f.recorder.stdin_closed[id] == 0);
+  CHECK(f.recorder.Out(id).size() == data.size());
+  CHECK(f.recorder.Out(id) == data);
+}
+
+TEST_CASE("a streamed stdin stays open until EndStdin, then the child reads EOF") {
+  Fixture f;
+  SpawnSpec spec;
+  spec.argv = {"wc", "-c"};
+  spec.stdin_stream = true;
+  const Id id = f.Start(spec);
+  // Nothing yet: the child waits for more rather than reading EOF.
+  CHECK_FALSE(RunUntil(f.set, [&] { return f.set.size() == 0; }, true, 300));
+  REQUIRE(f.set.FeedStdin(id, "abc"));
+  CHECK_FALSE(RunUntil(f.set, [&] { return f.set.size() == 0; }, true, 200));
+  f.set.EndStdin(id);
+  CHECK_FALSE(f.set.FeedStdin(id, "more"));  // ended: nothing more is taken
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.Out(id) == "3\n");
+}
+
+TEST_CASE("a child closing its streamed stdin midway is told apart from a failure") {
+  Fixture f;
+  SpawnSpec spec;
+  spec.argv = {"/bin/sh", "-c", "head -c 10 >/dev/null; exec 0<&-; echo took 10; sleep 0.3"};
+  spec.stdin_stream = true;
+  const Id id = f.Start(spec);
+  // Fed until the child has gone: its pipe then refuses (EPIPE).
+  const std::string piece(64 << 10, 'y');
+  REQUIRE(RunUntil(f.set, [&] {
+    if (f.recorder.stdin_closed[id] == 0) (void)f.set.FeedStdin(id, piece);
+    return f.recorder.stdin_closed[id] > 0;
+  }));
+  CHECK(f.recorder.stdin_closed[id] == 1);
+  CHECK_FALSE(f.set.FeedStdin(id, piece));
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.Out(id) == "took 10\n");
   CHECK(f.recorder.exits[id].succeeded());
 }
 
