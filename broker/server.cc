@@ -81,6 +81,8 @@ int64_t Server::NextDeadline() const {
   for (int64_t t : {next_pump_, sync_due_, scheduler_.NextWakeup(), alloc_.NextDue()}) {
     if (t >= 0) wake = std::min(wake, t);
   }
+  // Input whose window is open but did not fit in the last turn goes next.
+  if (inputs_.Ready()) wake = 0;
   return wake;
 }
 
@@ -146,6 +148,7 @@ Status Server::Run(SignalFd* signals) {
       next_tick_ = now + options_.heartbeat_ms;
     }
     ScheduleAndDispatch(now);
+    FeedInputs();
     AllocTurn(now);
     // The jobs' event logs first: replay does not publish events again, so
     // a kill between the two writes must leave the logs ahead of the
@@ -393,6 +396,8 @@ void Server::HandleWorkerMessage(Peer& peer, const std::string& route, Message& 
       peer.results_seen =
           std::max(peer.results_seen, results->first_seq + results->results.size() - 1);
     }
+  } else if (auto* credit = std::get_if<InputCredit>(&msg)) {
+    HandleInputCredit(peer, *credit);
   } else if (auto* declined = std::get_if<RetractDeclined>(&msg)) {
     scheduler_.OnRetractDeclined(peer.worker, declined->keys);
   } else if (auto* draining = std::get_if<Draining>(&msg)) {
@@ -473,16 +478,26 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey
   if (step.stdin_data) {
     task.stdin_data = *step.stdin_data;
   } else if (step.stdin_from) {
-    Result<std::string> data = spool_->ReadCapturedStdout(key.job, *step.stdin_from,
-                                                          options_.job_limits.max_stdin_bytes);
-    if (!data.ok()) {
+    // Small enough, it rides in the dispatch; else it streams from the
+    // spool once the step starts (server_inputs.cc).
+    Result<uint64_t> size = spool_->CaptureSize(key.job, *step.stdin_from);
+    Result<std::string> data = std::string();
+    if (size.ok() && size.value() <= kInlineStdinFromBytes) {
+      data = spool_->ReadCapturedStdout(key.job, *step.stdin_from, kInlineStdinFromBytes);
+    }
+    if (!size.ok() || !data.ok()) {
       RunResult run;
       run.outcome = Outcome::kSpawnFailed;
-      run.error = "stdin_from \"" + job->step(*step.stdin_from).id + "\": " + data.status().message();
+      run.error = "stdin_from \"" + job->step(*step.stdin_from).id +
+                  "\": " + (size.ok() ? data.status() : size.status()).message();
       failed_before_start_.emplace_back(worker, TaskResult{key, std::move(run)});
       return;
     }
-    task.stdin_data = stdin_read_.emplace_back(std::move(data).value());
+    if (size.value() <= kInlineStdinFromBytes) {
+      task.stdin_data = stdin_read_.emplace_back(std::move(data).value());
+    } else {
+      task.stdin_stream = true;
+    }
   }
   pending_dispatch_[worker].push_back(task);
 }

@@ -68,6 +68,7 @@
 #include "broker/core/carry_over.h"
 #include "broker/core/disk_space.h"
 #include "broker/core/finished_jobs.h"
+#include "broker/core/input_feed.h"
 #include "broker/http/snapshot.h"
 #include "broker/journal.h"
 #include "broker/key_dir.h"
@@ -223,6 +224,15 @@ class Server : private Outbox {
   void Tick(int64_t now);
   void ScheduleAndDispatch(int64_t now);
   void SendCredits();
+
+  // server_inputs.cc: stdin streamed from captured stdout.
+  // The sizes of what attempt `key` on `worker` reads, in order; none if
+  // it is not that worker's, reads nothing, or its input is gone (then
+  // the attempt is stopped).
+  std::optional<std::vector<uint64_t>> StreamedSources(WorkerId worker, const TaskKey& key);
+  void HandleInputCredit(const Peer& peer, const InputCredit& credit);
+  // The turn's pieces of input, read and queued to send.
+  void FeedInputs();
   // How the core hears that the shell stops talking to a worker.
   enum class WorkerEnd {
     kLost,     // gone for good: its attempts are lost now, for `reason`
@@ -442,6 +452,8 @@ class Server : private Outbox {
   // Attempts to ask back, by worker: one Retract each, after its Dispatch.
   std::unordered_map<WorkerId, std::vector<TaskKey>> pending_retract_;
   std::deque<std::string> stdin_read_;  // stdin_from bytes the pending dispatches view
+  InputFeeds inputs_;         // streamed stdin of running attempts
+  std::string input_buffer_;  // one piece of it, read from the spool
   // Attempts that failed before reaching a worker (e.g. stdin_from too big).
   std::vector<std::pair<WorkerId, TaskResult>> failed_before_start_;
   // Submissions waiting for their JobRecord (number `record`) to be durable

@@ -43,6 +43,22 @@ void EncodeTaskOutput(const TaskKey& key, Stream stream, std::string_view data, 
   packer.pack(offset);
 }
 
+void EncodeTaskInput(const TaskKey& key, uint64_t offset, std::string_view data, bool eof,
+                     std::string* out) {
+  out->reserve(out->size() + data.size() + 48);
+  StringSink sink(out);
+  msgpack::packer<StringSink> packer(sink);
+  packer.pack_array(2);
+  packer.pack(static_cast<uint8_t>(TaskInput::kType));
+  packer.pack_array(6);
+  packer.pack(key.job);
+  packer.pack(key.step);
+  packer.pack(key.attempt);
+  packer.pack(offset);
+  PackBin(packer, data);
+  packer.pack(eof);
+}
+
 void EncodeJobEvents(JobId job, uint64_t offset, std::string_view records, bool last,
                      std::string* out) {
   out->reserve(out->size() + records.size() + 32);
@@ -68,7 +84,7 @@ void EncodeDispatch(const TaskRef* tasks, size_t count, uint64_t results_acked, 
     // Field for field as Task's MSGPACK_DEFINE.
     const TaskRef& task = tasks[i];
     const StepSpec& step = *task.step;
-    packer.pack_array(14);
+    packer.pack_array(15);
     packer.pack(task.key.job);
     packer.pack(task.key.step);
     packer.pack(task.key.attempt);
@@ -94,6 +110,7 @@ void EncodeDispatch(const TaskRef* tasks, size_t count, uint64_t results_acked, 
     } else {
       packer.pack_array(0);
     }
+    packer.pack(task.stdin_stream);
   }
   packer.pack(results_acked);
 }
@@ -101,7 +118,7 @@ void EncodeDispatch(const TaskRef* tasks, size_t count, uint64_t results_acked, 
 size_t EncodedTaskBytes(const TaskRef& task) {
   const StepSpec& step = *task.step;
   // Every integer takes at most 9 bytes, every header at most 5.
-  size_t bytes = 14 * 9 + step.id.size() + step.cwd.size() + task.stdin_data.size() + 32;
+  size_t bytes = 15 * 9 + step.id.size() + step.cwd.size() + task.stdin_data.size() + 32;
   if (task.resources != nullptr) {
     for (const ResourceAmount& r : *task.resources) bytes += r.name.size() + 16;
   }
@@ -178,6 +195,8 @@ const char* MessageTypeName(MessageType type) {
     case MessageType::kRetractDeclined: return "RetractDeclined";
     case MessageType::kDrain: return "Drain";
     case MessageType::kDraining: return "Draining";
+    case MessageType::kTaskInput: return "TaskInput";
+    case MessageType::kInputCredit: return "InputCredit";
     case MessageType::kDrainWorker: return "DrainWorker";
     case MessageType::kDrainAccepted: return "DrainAccepted";
     case MessageType::kAllocRequest: return "AllocRequest";

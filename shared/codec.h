@@ -27,11 +27,13 @@ namespace drover {
 void EncodeMessage(const Message& msg, std::string* out);
 std::string EncodeMessage(const Message& msg);
 
-// The two messages that carry bulk output, encoded straight from views of
+// The three messages that carry bulk data, encoded straight from views of
 // the bytes (no Blob to fill first). The result equals EncodeMessage() of
-// the same TaskOutput / JobEvents; codec_test checks it.
+// the same TaskOutput / TaskInput / JobEvents; codec_test checks it.
 void EncodeTaskOutput(const TaskKey& key, Stream stream, std::string_view data, uint64_t offset,
                       std::string* out);
+void EncodeTaskInput(const TaskKey& key, uint64_t offset, std::string_view data, bool eof,
+                     std::string* out);
 void EncodeJobEvents(JobId job, uint64_t offset, std::string_view records, bool last,
                      std::string* out);
 
@@ -46,6 +48,7 @@ struct TaskRef {
   StepIndex after_step = {};
   Attempt after_attempt = {};  // 0: start as soon as a slot allows
   const ResourceList* resources = nullptr;  // the step's request; null: none
+  bool stdin_stream = false;  // its stdin follows in TaskInput messages
 };
 
 // The Dispatch of `tasks`, encoded straight from the steps: equals

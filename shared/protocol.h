@@ -17,6 +17,10 @@
 //   - A worker may have at most kOutputWindowBytes of TaskOutput data that the
 //     broker has not yet credited (OutputCredit); past that it stops reading its
 //     children's pipes, so a child that prints too fast blocks in write().
+//   - A step's stdin streamed from another step's output (TaskInput) is
+//     sent at most kInputWindowBytes past what the worker has
+//     written to the child and credited (InputCredit);
+//     broker/core/input_feed.h.
 //   - The broker sends a follower JobEvents only while the follower has acked
 //     (EventsAck) all but kEventsWindowBytes of them; the rest waits in the
 //     job's event log on disk.
@@ -45,7 +49,8 @@ namespace drover {
 // 5: forgetting jobs (ForgetJobs, ForgetReply).
 // 6: queries (ListJobs, JobList; `follow` in WatchJob, `last` in JobEvents;
 // times in JobStatus and WorkerStatus).
-inline constexpr uint32_t kProtocolVersion = 6;
+// 7: streamed stdin (TaskInput, InputCredit; `stdin_stream` in Task).
+inline constexpr uint32_t kProtocolVersion = 7;
 
 // Liveness defaults: a peer silent for kHeartbeatMs * kHeartbeatLiveness is gone.
 inline constexpr uint32_t kHeartbeatMs = 1000;
@@ -53,6 +58,12 @@ inline constexpr uint32_t kHeartbeatLiveness = 5;
 
 inline constexpr uint64_t kOutputWindowBytes = 4 << 20;
 inline constexpr uint64_t kEventsWindowBytes = 4 << 20;
+// A streamed stdin's window: what the broker may send past what the worker
+// has written to the child. The worker credits in quarters of it.
+inline constexpr uint64_t kInputWindowBytes = 2 << 20;
+// A stdin_from input at most this large rides inside the dispatch; a larger
+// one is streamed (TaskInput).
+inline constexpr uint64_t kInlineStdinFromBytes = 1 << 20;
 // Largest piece of output one TaskOutput carries.
 inline constexpr size_t kOutputChunkBytes = 64 << 10;
 
@@ -71,12 +82,14 @@ enum class MessageType : uint8_t {
   kResultsAck = 23,
   kRetract = 24,
   kDrain = 25,
+  kTaskInput = 26,
   // Worker -> broker.
   kTaskOutput = 30,
   kTaskResults = 31,
   kGoodbye = 32,
   kRetractDeclined = 33,
   kDraining = 34,
+  kInputCredit = 35,
   // Client (submit) -> broker.
   kSubmitJob = 40,
   kWatchJob = 41,
@@ -171,11 +184,14 @@ struct Task {
   // by then the broker may run it elsewhere (docs/reliability.md).
   uint32_t lease_ms = 30'000;
   ResourceList resources = {};  // what it holds besides slots while it runs
+  // Its stdin comes in TaskInput messages once it has started (the output
+  // of steps it reads, too large to travel here); `stdin_data` is empty.
+  bool stdin_stream = false;
 
   bool follows() const { return after_attempt.value != 0; }
   TaskKey predecessor() const { return TaskKey{key.job, after_step, after_attempt}; }
   MSGPACK_DEFINE(key.job, key.step, key.attempt, step_id, argv, env, cwd, stdin_data, timeout_ms,
-                 slots, after_step, after_attempt, lease_ms, resources)
+                 slots, after_step, after_attempt, lease_ms, resources, stdin_stream)
 };
 
 struct TaskResult {
@@ -302,7 +318,36 @@ struct Drain {
   MSGPACK_DEFINE()
 };
 
+// A piece of a streamed stdin (Task::stdin_stream): `data` goes at `offset`
+// of the attempt's stdin; `eof`: nothing follows, close it once written.
+// Sent only within the window the worker's InputCredit opens; a worker
+// drops what it already has, by offset.
+struct TaskInput {
+  static constexpr MessageType kType = MessageType::kTaskInput;
+  TaskKey key;
+  uint64_t offset = 0;
+  Blob data;
+  bool eof = false;
+  MSGPACK_DEFINE(key.job, key.step, key.attempt, offset, data, eof)
+};
+
 // ---- Worker -> broker ----
+
+// On a streamed stdin: the child has been given `consumed` bytes, and the
+// worker holds all up to `received`. The first is sent when the child
+// starts (both 0), which opens the window; then as it reads. `resume`: what
+// came after `received` may be lost (sent on every new connection, and on
+// a gap), send from there. `closed`: the child closed its stdin (or
+// ended); send no more.
+struct InputCredit {
+  static constexpr MessageType kType = MessageType::kInputCredit;
+  TaskKey key;
+  uint64_t consumed = 0;
+  uint64_t received = 0;
+  bool resume = false;
+  bool closed = false;
+  MSGPACK_DEFINE(key.job, key.step, key.attempt, consumed, received, resume, closed)
+};
 
 // `offset` is where `data` starts in the attempt's stream: a worker sends
 // again what the broker may not have had when a connection broke, and the
@@ -608,7 +653,7 @@ using Message =
                  CancelJob, EventsAck, StatusRequest, ResumeJob, JobAccepted, JobRejected,
                  JobEvents, CancelAccepted, StatusReply, Retract, RetractDeclined, Drain,
                  Draining, DrainWorker, DrainAccepted, AllocRequest, AllocReply, ForgetJobs,
-                 ForgetReply, ListJobs, JobList>;
+                 ForgetReply, ListJobs, JobList, TaskInput, InputCredit>;
 
 // ---- Job events: the records of a job's event log and of JobEvents ----
 

@@ -315,6 +315,8 @@ bool Agent::HandleMessage(Message& msg, Time now) {
     while (!in_flight_.empty() && in_flight_.front().end <= output_credited_) {
       in_flight_.pop_front();
     }
+  } else if (auto* input = std::get_if<TaskInput>(&msg)) {
+    OnTaskInput(*input);
   } else if (auto* ack = std::get_if<ResultsAck>(&msg)) {
     core_.Acknowledged(ack->through);
   } else if (std::holds_alternative<Drain>(msg)) {
@@ -332,6 +334,7 @@ bool Agent::HandleMessage(Message& msg, Time now) {
     // not yet acknowledged goes again (the broker ignores those it has).
     output_sent_ = output_credited_ = 0;
     core_.OnWelcome(now, heartbeat_ms_);
+    ResumeInputs();
     spdlog::info("{} {} as worker #{}", again ? "back in touch with" : "registered with",
                  options_.broker, id_.value);
   } else if (auto* error = std::get_if<ErrorReply>(&msg)) {

@@ -112,6 +112,8 @@ class Agent : private ProcessObserver, private ProcessRunner {
   // ProcessObserver: what the children do.
   void OnOutput(ProcessObserver::Id id, Stream stream, std::string_view data) override;
   void OnExit(ProcessObserver::Id id, const RunResult& run) override;
+  void OnStdinWritten(ProcessObserver::Id id, uint64_t total) override;
+  void OnStdinClosed(ProcessObserver::Id id) override;
   // ProcessRunner: what the core asks of processes (agent_runner.cc).
   Result<ProcessRunner::Id> Start(Task& task, const Grant& grant, int64_t now) override;
   void Stop(ProcessRunner::Id id, Outcome why, int64_t now, int64_t grace_ms) override;
@@ -128,6 +130,12 @@ class Agent : private ProcessObserver, private ProcessRunner {
   // Returns false when the worker must stop.
   bool HandleMessage(Message& msg, Time now);
   void Send(const Message& msg);
+
+  // A streamed stdin (agent_input.cc): a piece of it, the word to the
+  // broker on it, and that word for every running one on a new connection.
+  void OnTaskInput(const TaskInput& input);
+  void SendInputCredit(const RunningTask& task, bool resume, bool closed);
+  void ResumeInputs();
 
   // Applies options_.policy to a task about to start: an error (the step's
   // failure reason) if the worker refuses it; else sets spec->program to the

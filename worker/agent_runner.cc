@@ -71,6 +71,7 @@ Result<ProcessRunner::Id> Agent::Start(Task& task, const Grant& grant, int64_t /
   spec.env = ChildEnv(task, grant);
   spec.cwd = std::move(task.cwd);
   spec.stdin_data = std::move(task.stdin_data.bytes);
+  spec.stdin_stream = task.stdin_stream;
   spec.timeout_ms = task.timeout_ms;
   if (Status vetted = Vet(&spec, task); !vetted.ok()) {
     spdlog::info("{} ({}) could not start: {}", ToString(task.key), task.step_id, vetted.message());
@@ -82,6 +83,9 @@ Result<ProcessRunner::Id> Agent::Start(Task& task, const Grant& grant, int64_t /
   if (!id.ok()) {
     spdlog::info("{} ({}) could not start: {}", ToString(task.key), task.step_id,
                  id.status().message());
+  } else if (task.stdin_stream && welcomed_) {
+    // The child runs: the broker may send its stdin now.
+    Send(InputCredit{task.key, 0, 0, false, false});
   }
   return id;
 }

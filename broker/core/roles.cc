@@ -14,6 +14,7 @@ Senders SendersOf(MessageType type) {
     case MessageType::kGoodbye:
     case MessageType::kRetractDeclined:
     case MessageType::kDraining:
+    case MessageType::kInputCredit:
       return kWorkerSender;
     case MessageType::kClientHello:
     case MessageType::kSubmitJob:
@@ -41,6 +42,7 @@ Senders SendersOf(MessageType type) {
     case MessageType::kStatusReply:
     case MessageType::kCancelAccepted:
     case MessageType::kDrain:
+    case MessageType::kTaskInput:
     case MessageType::kDrainAccepted:
     case MessageType::kAllocReply:
     case MessageType::kForgetReply:

@@ -62,6 +62,14 @@ TEST_CASE("every message type survives a round trip") {
   CHECK(RoundTrip(JobAccepted{JobId(3), "diamond", {"a", "b"}}).step_ids.size() == 2);
   CHECK(RoundTrip(JobRejected{{"steps[0].id: bad"}}).problems.size() == 1);
   CHECK(RoundTrip(EventsAck{JobId(3), 999}).offset == 999);
+  const TaskInput input = RoundTrip(TaskInput{task.key, 1ull << 33, Blob{"in"}, true});
+  CHECK((input.key == task.key && input.offset == 1ull << 33 && input.data.bytes == "in" &&
+         input.eof));
+  const InputCredit credit = RoundTrip(InputCredit{task.key, 5, 9, true, false});
+  CHECK((credit.consumed == 5 && credit.received == 9 && credit.resume && !credit.closed));
+  run.stdout_bytes = 1ull << 40;
+  CHECK(RoundTrip(TaskResults{{TaskResult{task.key, run}}}).results[0].run.stdout_bytes ==
+        1ull << 40);
   RoundTrip(Heartbeat{});
   RoundTrip(Goodbye{});
   RoundTrip(StatusRequest{});
@@ -78,6 +86,9 @@ TEST_CASE("the bulk encoders write exactly what EncodeMessage writes") {
       direct.clear();
       EncodeJobEvents(JobId(9), 123456789, data, last, &direct);
       CHECK(direct == EncodeMessage(JobEvents{JobId(9), 123456789, Blob{data}, last}));
+      direct.clear();
+      EncodeTaskInput(key, 1ull << 35, data, last, &direct);
+      CHECK(direct == EncodeMessage(TaskInput{key, 1ull << 35, Blob{data}, last}));
     }
   }
 }
@@ -102,7 +113,7 @@ TEST_CASE("a dispatch encoded from its steps is the Dispatch of their copies") {
       // No stdin: a view with no data pointer (the sink must not memcpy from it).
       {.key = TaskKey{JobId(2), StepIndex(1), Attempt(1)}, .step = &shell,
        .stdin_data = std::string_view(), .lease_ms = 1u << 31, .after_step = StepIndex(0),
-       .after_attempt = Attempt(2)},
+       .after_attempt = Attempt(2), .stdin_stream = true},
   };
   Dispatch copies;
   copies.results_acked = 1ull << 35;
@@ -121,6 +132,7 @@ TEST_CASE("a dispatch encoded from its steps is the Dispatch of their copies") {
     task.after_attempt = ref.after_attempt;
     task.lease_ms = ref.lease_ms;
     if (ref.resources != nullptr) task.resources = *ref.resources;
+    task.stdin_stream = ref.stdin_stream;
     copies.tasks.push_back(std::move(task));
   }
   const std::string expected = EncodeMessage(copies);
@@ -137,6 +149,8 @@ TEST_CASE("a dispatch encoded from its steps is the Dispatch of their copies") {
   CHECK(back.tasks[1].resources.empty());
   CHECK(back.tasks[1].argv == std::vector<std::string>{"/bin/sh", "-c", "echo hi | wc -c"});
   CHECK(back.tasks[1].follows());
+  CHECK(back.tasks[1].stdin_stream);
+  CHECK_FALSE(back.tasks[0].stdin_stream);
   std::string empty;
   EncodeDispatch(nullptr, 0, 0, &empty);
   CHECK(empty == EncodeMessage(Dispatch{}));

@@ -135,6 +135,7 @@ void LocalScheduler::Start(Task task, Time now) {
   running.slots = task.slots;
   running.lease_ms = task.lease_ms;
   running.resources = task.resources;
+  running.input.streamed = task.stdin_stream;
   running.grant = resources_.Take(running.resources);
   Result<Id> id = runner_->Start(task, running.grant, now);
   if (!id.ok()) {

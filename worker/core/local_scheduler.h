@@ -76,6 +76,15 @@ struct RunningTask {
   Grant grant;             // the devices among them
   uint64_t offset[2] = {0, 0};  // output bytes read so far: stdout, stderr
   bool cut_off = false;         // stopped because its lease was running out
+  // A streamed stdin (Task::stdin_stream), as the agent feeds it.
+  struct Input {
+    bool streamed = false;
+    bool gap = false;       // a piece came past `received`: asked to send again
+    bool ended = false;     // the last piece came, or the child closed its stdin
+    uint64_t received = 0;  // bytes held, from the start
+    uint64_t written = 0;   // ... given to the child
+    uint64_t credited = 0;  // `written` as last told to the broker
+  } input;
 };
 
 class LocalScheduler {
@@ -139,6 +148,16 @@ class LocalScheduler {
   std::vector<TaskKey> Held() const;
   // The running task of process `id`, or null.
   RunningTask* FindRunning(Id id);
+  // The process running attempt `key`; 0 if none runs it here.
+  Id ProcessOf(const TaskKey& key) const {
+    auto it = process_of_.find(key);
+    return it == process_of_.end() ? 0 : it->second;
+  }
+  // Calls f(id, task) for each running task.
+  template <typename F>
+  void ForEachRunning(F f) {
+    for (auto& [id, task] : running_) f(id, task);
+  }
   size_t running() const { return running_.size(); }
   size_t waiting() const;
 

@@ -1,0 +1,174 @@
+// InputFeeds, the pure core of streamed stdin: windows, budgets, turns
+// between feeds, resuming after a broken connection or a restart, and the
+// end of a feed. Invariants are checked after every step.
+#include "broker/core/input_feed.h"
+
+#include <doctest/doctest.h>
+
+#include <map>
+#include <random>
+
+namespace drover::broker {
+namespace {
+
+const WorkerId kW1(1);
+const WorkerId kW2(2);
+constexpr uint64_t kMiB = 1 << 20;
+
+TaskKey Key(uint32_t step, uint32_t attempt = 1) {
+  return TaskKey{JobId(1), StepIndex(step), Attempt(attempt)};
+}
+
+std::vector<InputPiece> Plan(InputFeeds& feeds) {
+  std::vector<InputPiece> pieces = feeds.Plan();
+  const std::string problem = feeds.CheckInvariants();
+  REQUIRE_MESSAGE(problem.empty(), problem);
+  return pieces;
+}
+
+uint64_t Bytes(const std::vector<InputPiece>& pieces) {
+  uint64_t n = 0;
+  for (const InputPiece& p : pieces) n += p.length;
+  return n;
+}
+
+TEST_CASE("input feed: a window's worth, then more only as the worker writes it") {
+  InputFeeds feeds;
+  feeds.Open(Key(1), kW1, {10 * kMiB}, 0);
+  std::vector<InputPiece> pieces = Plan(feeds);
+  CHECK(Bytes(pieces) == InputFeeds::kWindowBytes);
+  uint64_t at = 0;
+  for (const InputPiece& p : pieces) {
+    CHECK(p.offset == at);
+    CHECK(p.source_offset == at);
+    CHECK(p.length <= InputFeeds::kPieceBytes);
+    CHECK_FALSE(p.eof);
+    at += p.length;
+  }
+  CHECK(Plan(feeds).empty());  // the window is full
+  feeds.OnCredit(Key(1), kW1, kMiB, 2 * kMiB, false, false);
+  pieces = Plan(feeds);
+  CHECK(Bytes(pieces) == kMiB);
+  CHECK(pieces.front().offset == 2 * kMiB);
+  // From another worker (an old attempt's), a credit changes nothing.
+  feeds.OnCredit(Key(1), kW2, 3 * kMiB, 3 * kMiB, false, false);
+  CHECK(Plan(feeds).empty());
+}
+
+TEST_CASE("input feed: sources are read in order as one stream, and the last piece says eof") {
+  InputFeeds feeds;
+  feeds.Open(Key(1), kW1, {100, 0, 300 * 1024, 5}, 0);
+  std::vector<InputPiece> pieces = Plan(feeds);
+  // 100 from source 0, nothing of the empty one, 256 KiB then the rest of
+  // source 2, then source 3's 5 bytes with the end.
+  REQUIRE(pieces.size() == 4);
+  CHECK((pieces[0].source == 0 && pieces[0].length == 100 && pieces[0].offset == 0));
+  CHECK((pieces[1].source == 2 && pieces[1].source_offset == 0 &&
+         pieces[1].length == InputFeeds::kPieceBytes && pieces[1].offset == 100));
+  CHECK((pieces[2].source == 2 && pieces[2].source_offset == InputFeeds::kPieceBytes));
+  CHECK((pieces[3].source == 3 && pieces[3].length == 5 && pieces[3].eof));
+  CHECK(pieces[3].offset + 5 == 100 + 300 * 1024 + 5);
+  for (size_t i = 0; i + 1 < pieces.size(); ++i) CHECK_FALSE(pieces[i].eof);
+  CHECK(Plan(feeds).empty());  // the end is said once
+}
+
+TEST_CASE("input feed: an empty input is an eof alone") {
+  InputFeeds feeds;
+  feeds.Open(Key(1), kW1, {0}, 0);
+  std::vector<InputPiece> pieces = Plan(feeds);
+  REQUIRE(pieces.size() == 1);
+  CHECK((pieces[0].eof && pieces[0].length == 0 && pieces[0].offset == 0));
+}
+
+TEST_CASE("input feed: a resume sends again from what the worker has") {
+  InputFeeds feeds;
+  feeds.Open(Key(1), kW1, {kMiB}, 0);
+  std::vector<InputPiece> pieces = Plan(feeds);
+  CHECK(pieces.back().eof);
+  // The connection broke: the worker has 300,000 bytes, wrote 100,000.
+  feeds.OnCredit(Key(1), kW1, 100'000, 300'000, true, false);
+  pieces = Plan(feeds);
+  REQUIRE(!pieces.empty());
+  CHECK(pieces.front().offset == 300'000);
+  CHECK(Bytes(pieces) == kMiB - 300'000);
+  CHECK(pieces.back().eof);
+  SUBCASE("numbers past what was sent are kept within it") {
+    feeds.OnCredit(Key(1), kW1, 5 * kMiB, 5 * kMiB, false, false);
+    CHECK(feeds.outstanding() == 0);
+    CHECK(feeds.CheckInvariants().empty());
+  }
+}
+
+TEST_CASE("input feed: opened after a restart from what the worker has") {
+  InputFeeds feeds;
+  feeds.Open(Key(1), kW1, {3 * kMiB}, 2 * kMiB + 5);
+  std::vector<InputPiece> pieces = Plan(feeds);
+  CHECK(pieces.front().offset == 2 * kMiB + 5);
+  CHECK(Bytes(pieces) == kMiB - 5);
+  CHECK(pieces.back().eof);
+}
+
+TEST_CASE("input feed: the child closing its stdin, or its attempt ending, ends the feed") {
+  InputFeeds feeds;
+  feeds.Open(Key(1), kW1, {10 * kMiB}, 0);
+  feeds.Open(Key(2), kW1, {10 * kMiB}, 0);
+  (void)Plan(feeds);
+  feeds.OnCredit(Key(1), kW1, 1000, 1000, false, true);
+  CHECK_FALSE(feeds.Has(Key(1)));
+  CHECK(feeds.CheckInvariants().empty());
+  feeds.Retain([](const TaskKey&, WorkerId) { return false; });
+  CHECK(feeds.size() == 0);
+  CHECK(feeds.outstanding() == 0);
+  CHECK(feeds.CheckInvariants().empty());
+}
+
+TEST_CASE("input feed: a turn's bytes are bounded, and feeds take turns coming first") {
+  InputFeeds feeds;
+  // Eight feeds on four workers: 16 MiB of windows, twice a turn's bytes.
+  for (uint32_t i = 0; i < 8; ++i) feeds.Open(Key(i), WorkerId(i / 2 + 1), {100 * kMiB}, 0);
+  std::map<uint32_t, uint64_t> first_turn;
+  std::vector<InputPiece> pieces = Plan(feeds);
+  CHECK(Bytes(pieces) == InputFeeds::kTurnBytes);
+  for (const InputPiece& p : pieces) first_turn[p.key.step.value] += p.length;
+  CHECK(first_turn.size() == 4);  // four full windows
+  pieces = Plan(feeds);
+  CHECK(Bytes(pieces) == InputFeeds::kTurnBytes);
+  for (const InputPiece& p : pieces) CHECK(first_turn.count(p.key.step.value) == 0);
+}
+
+TEST_CASE("input feed: one worker's feeds share its bytes") {
+  InputFeeds feeds;
+  for (uint32_t i = 0; i < 20; ++i) feeds.Open(Key(i), kW1, {100 * kMiB}, 0);
+  uint64_t sent = 0;
+  for (int turn = 0; turn < 5; ++turn) sent += Bytes(Plan(feeds));
+  CHECK(sent == InputFeeds::kWorkerBytes);
+  CHECK(feeds.outstanding() == InputFeeds::kWorkerBytes);
+}
+
+TEST_CASE("input feed: random credits, resumes and closes keep the invariants") {
+  std::mt19937 random(7);
+  InputFeeds feeds;
+  for (int round = 0; round < 2000; ++round) {
+    const TaskKey key = Key(random() % 6);
+    const WorkerId worker(random() % 2 + 1);
+    switch (random() % 5) {
+      case 0:
+        feeds.Open(key, worker, {random() % (3 * kMiB), random() % kMiB}, random() % kMiB);
+        break;
+      case 1:
+        feeds.OnCredit(key, worker, random() % (4 * kMiB), random() % (4 * kMiB),
+                       random() % 4 == 0, random() % 10 == 0);
+        break;
+      case 2:
+        feeds.Close(key);
+        break;
+      default:
+        (void)feeds.Plan();
+    }
+    const std::string problem = feeds.CheckInvariants();
+    REQUIRE_MESSAGE(problem.empty(), "round " << round << ": " << problem);
+  }
+}
+
+}  // namespace
+}  // namespace drover::broker
