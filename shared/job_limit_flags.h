@@ -40,7 +40,7 @@ class JobLimitFlags {
     add("--max-env-vars", &env_vars_, "Most variables in one step's env", uint64_t{1} << 24);
     add("--max-after", &after_, "Most entries in one step's `after`", uint64_t{1} << 32);
     add("--max-stdin-mb", &stdin_mb_,
-        "Largest stdin (inline or from stdin_from) a step may get, in MiB", 4095);
+        "Largest inline stdin a step may have, in MiB", 4095);
   }
 
   JobLimits Apply() const {
