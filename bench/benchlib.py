@@ -312,9 +312,12 @@ class Cluster:
     in it. Start it with `start()`; `submit()` times one job; `stop()` shuts
     it down (SIGTERM, as a service manager would) and reports trouble."""
 
-    def __init__(self, ctx, directory, worker_slots, name="cluster", keys=None, broker_args=()):
+    def __init__(self, ctx, directory, worker_slots, name="cluster", keys=None, broker_args=(),
+                 worker_args=None):
         self.ctx = ctx
         self.broker_args = list(broker_args)  # more flags for the broker
+        # More flags for each worker, by index (e.g. labels); None: none.
+        self.worker_args = worker_args or [[] for _ in worker_slots]
         self.dir = directory
         self.worker_slots = list(worker_slots)  # --slots of each worker
         self.name = name
@@ -370,7 +373,8 @@ class Cluster:
             self.workers.append(self.ctx.procs.start(
                 [self.ctx.bin("worker"), "--broker", self.endpoint, "--slots", str(slots),
                  "--name", f"{self.name}-w{i}", "--log-level", "warn",
-                 "--state-dir", os.path.join(self.dir, "worker-state")] + worker_args,
+                 "--state-dir", os.path.join(self.dir, "worker-state")] + worker_args
+                + list(self.worker_args[i]),
                 cwd=self.dir, stdout=self._log(f"worker{i}"), stderr=self._log(f"worker{i}")))
         self.wait_for_workers(len(self.workers))
 

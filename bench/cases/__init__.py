@@ -48,6 +48,6 @@ def register(name, title, params=()):
     return add
 
 
-_MODULES = ["spawn", "chain", "makespan", "stream", "alone", "latency", "workers", "soak", "dashboard"]
+_MODULES = ["spawn", "chain", "makespan", "stream", "pipe", "alone", "latency", "workers", "soak", "dashboard"]
 for _module in _MODULES:
     importlib.import_module(f"{__name__}.{_module}")

@@ -27,6 +27,38 @@ def generator(size):
     return f"yes {LINE} | head -c {size}"
 
 
+def socat_transfer(procs, timeout, d, size, sink_address):
+    """generator | socat -> TCP loopback -> socat -> sink. Seconds from starting
+    the sender until the sink has read EOF and exited, so every byte has
+    crossed (the sender alone may exit with the last bytes still in socket
+    buffers)."""
+    def path(name):
+        return os.path.join(d, name)
+
+    port = free_port()
+    sink = procs.start(["socat", "-u", f"TCP-LISTEN:{port},reuseaddr", sink_address],
+                       cwd=d, stderr=path("sink.log"))
+    try:
+        def sink_alive():
+            if sink.poll() is not None:
+                raise BenchError(f"socat sink exited with {sink.returncode}: "
+                                 f"{benchlib.tail(path('sink.log'))}")
+        wait_until(lambda: is_listening(port), 10, "the socat sink to listen", check=sink_alive)
+        t0 = time.perf_counter()
+        sender = run_timed(procs, ["sh", "-c", f"{generator(size)} | socat -u STDIN "
+                                   f"TCP:127.0.0.1:{port}"], timeout, cwd=d,
+                           stderr_path=path("sender.log"))
+        usage = wait_exit(procs, sink, timeout, "socat sink")
+        seconds = time.perf_counter() - t0
+        if sink.returncode != 0:
+            raise BenchError(f"socat sink exited with {sink.returncode}: "
+                             f"{benchlib.tail(path('sink.log'))}")
+    finally:
+        procs.stop(sink, grace=1.0)
+    return Measurement(seconds, {"sender_cpu_s": sender.extra["cpu_s"],
+                                 "sink_cpu_s": usage.ru_utime + usage.ru_stime})
+
+
 @register("stream", "one step writing text lines to stdout, followed live", params=[
     Param("--stream-bytes", 1 << 30, 16 << 20, "bytes the stream case's step writes (e.g. 1G)",
           size=True),
@@ -39,38 +71,10 @@ def stream(ctx):
     def path(name):
         return os.path.join(d, name)
 
-    # --- socat: generator | socat -> TCP loopback -> socat -> sink
-    def socat_transfer(size, sink_address):
-        """Seconds from starting the sender until the sink has read EOF and exited,
-        so every byte has crossed (the sender alone may exit with the last
-        bytes still in socket buffers)."""
-        port = free_port()
-        sink = procs.start(["socat", "-u", f"TCP-LISTEN:{port},reuseaddr", sink_address],
-                           cwd=d, stderr=path("sink.log"))
-        try:
-            def sink_alive():
-                if sink.poll() is not None:
-                    raise BenchError(f"socat sink exited with {sink.returncode}: "
-                                     f"{benchlib.tail(path('sink.log'))}")
-            wait_until(lambda: is_listening(port), 10, "the socat sink to listen", check=sink_alive)
-            t0 = time.perf_counter()
-            sender = run_timed(procs, ["sh", "-c", f"{generator(size)} | socat -u STDIN "
-                                       f"TCP:127.0.0.1:{port}"], timeout, cwd=d,
-                               stderr_path=path("sender.log"))
-            usage = wait_exit(procs, sink, timeout, "socat sink")
-            seconds = time.perf_counter() - t0
-            if sink.returncode != 0:
-                raise BenchError(f"socat sink exited with {sink.returncode}: "
-                                 f"{benchlib.tail(path('sink.log'))}")
-        finally:
-            procs.stop(sink, grace=1.0)
-        return Measurement(seconds, {"sender_cpu_s": sender.extra["cpu_s"],
-                                     "sink_cpu_s": usage.ru_utime + usage.ru_stime})
-
     def socat_setup():
         """Checks that the sink really receives every byte."""
         received = path("probe.out")
-        socat_transfer(PROBE_BYTES, f"CREATE:{received}")
+        socat_transfer(procs, timeout, d, PROBE_BYTES, f"CREATE:{received}")
         got = os.path.getsize(received)
         if got != PROBE_BYTES:
             raise BenchError(f"socat probe: sent {PROBE_BYTES} bytes, sink got {got}")
@@ -109,7 +113,8 @@ def stream(ctx):
         job["path"] = convert("stream", size)
 
     tools = [
-        Tool("socat loopback", lambda rep: socat_transfer(size, "OPEN:/dev/null"),
+        Tool("socat loopback",
+             lambda rep: socat_transfer(procs, timeout, d, size, "OPEN:/dev/null"),
              needs=("socat",), setup=socat_setup),
         Tool("drover", lambda rep: drover_transfer(rep, job["path"]),
              needs=(ctx.bin("broker"), ctx.bin("worker"), ctx.bin("submit")), setup=drover_setup),
