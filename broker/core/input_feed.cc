@@ -22,6 +22,7 @@ InputFeeds::Feeds::iterator InputFeeds::Erase(Feeds::iterator it) {
   const Feed& feed = it->second;
   auto w = outstanding_.find(feed.worker);
   w->second -= feed.sent - feed.consumed;
+  all_outstanding_ -= feed.sent - feed.consumed;
   const WorkerId worker = feed.worker;
   it = feeds_.erase(it);
   const bool more = std::any_of(feeds_.begin(), feeds_.end(),
@@ -41,6 +42,7 @@ void InputFeeds::OnCredit(const TaskKey& key, WorkerId worker, uint64_t consumed
   Feed& feed = it->second;
   uint64_t& out = outstanding_[worker];
   out -= feed.sent - feed.consumed;
+  all_outstanding_ -= feed.sent - feed.consumed;
   // A worker's numbers come over the wire: kept within what was sent.
   if (resume) {
     feed.sent = std::min(received, feed.total);
@@ -48,6 +50,7 @@ void InputFeeds::OnCredit(const TaskKey& key, WorkerId worker, uint64_t consumed
   }
   feed.consumed = std::clamp(consumed, feed.consumed, feed.sent);
   out += feed.sent - feed.consumed;
+  all_outstanding_ += feed.sent - feed.consumed;
 }
 
 void InputFeeds::Close(const TaskKey& key) {
@@ -72,7 +75,8 @@ uint64_t InputFeeds::PlanFeed(const TaskKey& key, Feed& feed, uint64_t budget,
       return planned;
     }
     const uint64_t in_window = feed.sent - feed.consumed;
-    if (in_window >= kWindowBytes || worker_out >= kWorkerBytes || planned >= budget) {
+    if (in_window >= kWindowBytes || worker_out >= kWorkerBytes ||
+        all_outstanding_ >= kAllBytes || planned >= budget) {
       return planned;
     }
     // The source holding byte `sent`.
@@ -81,12 +85,14 @@ uint64_t InputFeeds::PlanFeed(const TaskKey& key, Feed& feed, uint64_t budget,
     while (start + feed.sizes[source] <= feed.sent) start += feed.sizes[source++];
     const uint64_t source_offset = feed.sent - start;
     const uint64_t room = std::min({kWindowBytes - in_window, kWorkerBytes - worker_out,
-                                    budget - planned, uint64_t{kPieceBytes},
+                                    kAllBytes - all_outstanding_, budget - planned,
+                                    uint64_t{kPieceBytes},
                                     feed.sizes[source] - source_offset});
     out->push_back(InputPiece{key, feed.worker, source, source_offset, feed.sent,
                               static_cast<uint32_t>(room), false});
     feed.sent += room;
     worker_out += room;
+    all_outstanding_ += room;
     planned += room;
   }
 }
@@ -113,17 +119,11 @@ bool InputFeeds::Ready() const {
     if (feed.eof_sent) continue;
     if (feed.sent == feed.total) return true;  // its end is due
     if (feed.sent - feed.consumed < kWindowBytes &&
-        outstanding_.at(feed.worker) < kWorkerBytes) {
+        outstanding_.at(feed.worker) < kWorkerBytes && all_outstanding_ < kAllBytes) {
       return true;
     }
   }
   return false;
-}
-
-uint64_t InputFeeds::outstanding() const {
-  uint64_t sum = 0;
-  for (const auto& [worker, bytes] : outstanding_) sum += bytes;
-  return sum;
 }
 
 std::string InputFeeds::CheckInvariants() const {
@@ -141,6 +141,9 @@ std::string InputFeeds::CheckInvariants() const {
     expected[feed.worker] += feed.sent - feed.consumed;
   }
   if (expected != outstanding_) return "outstanding bytes per worker are off";
+  uint64_t all = 0;
+  for (const auto& [worker, bytes] : expected) all += bytes;
+  if (all != all_outstanding_) return "outstanding bytes in all are off";
   return "";
 }
 

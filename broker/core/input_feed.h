@@ -13,15 +13,17 @@
 //
 // Flow control: a feed sends at most kWindowBytes past what the worker has
 // written to the child (`consumed`), a worker's feeds together at most
-// kWorkerBytes, and one turn at most kTurnBytes in pieces of at most
-// kPieceBytes, taking turns between feeds. The broker's memory for input is
-// then a turn's pieces, and a worker's is its window.
+// kWorkerBytes, all feeds together at most kAllBytes, and one turn at most
+// kTurnBytes in pieces of at most kPieceBytes, taking turns between feeds.
+// What the broker holds of input (read, or queued in sockets) is then at
+// most kAllBytes, and a worker's is its feeds' windows.
 //
 // Invariants (CheckInvariants):
 //   1. For each feed, consumed <= sent <= total, where total is the sum of
 //      its sources; eof_sent implies sent == total.
 //   2. outstanding_[w] == the sum of (sent - consumed) over w's feeds, and
-//      w has an entry exactly while it has a feed.
+//      w has an entry exactly while it has a feed; all_outstanding_ is the
+//      sum over all feeds.
 #pragma once
 
 #include <cstdint>
@@ -49,6 +51,7 @@ class InputFeeds {
  public:
   static constexpr uint64_t kWindowBytes = kInputWindowBytes;
   static constexpr uint64_t kWorkerBytes = 16 << 20;
+  static constexpr uint64_t kAllBytes = 64 << 20;
   static constexpr uint64_t kTurnBytes = 8 << 20;
   static constexpr uint32_t kPieceBytes = 256 << 10;
 
@@ -87,7 +90,7 @@ class InputFeeds {
   // Whether Plan would give something now.
   bool Ready() const;
   // Bytes sent and not yet written to a child, over all feeds.
-  uint64_t outstanding() const;
+  uint64_t outstanding() const { return all_outstanding_; }
   // Empty if the invariants hold, else what is wrong.
   std::string CheckInvariants() const;
 
@@ -108,6 +111,7 @@ class InputFeeds {
 
   Feeds feeds_;
   std::map<WorkerId, uint64_t> outstanding_;  // by worker: sum of sent - consumed
+  uint64_t all_outstanding_ = 0;
   TaskKey cursor_{};  // the feed served first next turn is the one after this
 };
 

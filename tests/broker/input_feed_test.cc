@@ -145,6 +145,19 @@ TEST_CASE("input feed: one worker's feeds share its bytes") {
   CHECK(feeds.outstanding() == InputFeeds::kWorkerBytes);
 }
 
+TEST_CASE("input feed: all feeds together hold at most kAllBytes") {
+  InputFeeds feeds;
+  // 40 workers' worth of windows: 80 MiB, past the 64 MiB for all.
+  for (uint32_t i = 0; i < 40; ++i) feeds.Open(Key(i), WorkerId(i + 1), {100 * kMiB}, 0);
+  uint64_t sent = 0;
+  for (int turn = 0; turn < 20; ++turn) sent += Bytes(Plan(feeds));
+  CHECK(sent == InputFeeds::kAllBytes);
+  CHECK_FALSE(feeds.Ready());
+  feeds.OnCredit(Key(0), WorkerId(1), kMiB, 2 * kMiB, false, false);
+  CHECK(feeds.Ready());
+  CHECK(Bytes(Plan(feeds)) == kMiB);
+}
+
 TEST_CASE("input feed: random credits, resumes and closes keep the invariants") {
   std::mt19937 random(7);
   InputFeeds feeds;
