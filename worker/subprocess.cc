@@ -289,6 +289,13 @@ Time ProcessSet::NextDeadline() const {
   return next;
 }
 
+void ProcessSet::CloseOutput(Id id, Stream stream, Time now) {
+  Process* p = Find(id);
+  if (p == nullptr) return;
+  CloseFd(&p->out_fd[static_cast<int>(stream)]);
+  MaybeFinish(p, now);  // `p` may dangle now
+}
+
 void ProcessSet::Terminate(Id id, Outcome why, Time now, int64_t grace_ms) {
   Process* p = Find(id);
   if (p == nullptr) return;

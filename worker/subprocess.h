@@ -152,6 +152,12 @@ class ProcessSet {
   // A streamed stdin is complete: closed once what is queued is written.
   void EndStdin(Id id);
 
+  // Stops reading the child's `stream`: its pipe loses its only reader, so
+  // the child's next write to it gets SIGPIPE (or EPIPE), as a writer in a
+  // shell pipeline whose reader has exited. Output not yet read is lost.
+  // Unknown ids are ignored.
+  void CloseOutput(Id id, Stream stream, Time now);
+
   // Reaps every exited child without blocking; call on SIGCHLD.
   void ReapExited(Time now);
 

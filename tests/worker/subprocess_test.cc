@@ -440,6 +440,17 @@ TEST_CASE("a child closing its streamed stdin midway is told apart from a failur
   CHECK(f.recorder.exits[id].succeeded());
 }
 
+TEST_CASE("a child whose stdout is closed gets SIGPIPE at its next write, as in a shell pipe") {
+  Fixture f;
+  const Id id = f.Shell("echo started; exec yes");
+  REQUIRE(RunUntil(f.set, [&] { return f.recorder.Out(id).size() > 100'000; }));
+  f.set.CloseOutput(id, Stream::kStdout, MonotonicMs());
+  REQUIRE(RunUntilDone(f.set));
+  CHECK(f.recorder.exits[id].outcome == Outcome::kSignaled);
+  CHECK(f.recorder.exits[id].signal == SIGPIPE);
+  CHECK(f.recorder.exit_calls[id] == 1);
+}
+
 TEST_CASE("100 MB of output is counted exactly in bounded chunks") {
   Fixture f;
   f.recorder.keep_output = false;
