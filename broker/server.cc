@@ -472,17 +472,29 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey
   }
   if (step.stdin_data) {
     task.stdin_data = *step.stdin_data;
-  } else if (step.stdin_from) {
-    Result<std::string> data = spool_->ReadCapturedStdout(key.job, *step.stdin_from,
-                                                          options_.job_limits.max_stdin_bytes);
-    if (!data.ok()) {
-      RunResult run;
-      run.outcome = Outcome::kSpawnFailed;
-      run.error = "stdin_from \"" + job->step(*step.stdin_from).id + "\": " + data.status().message();
-      failed_before_start_.emplace_back(worker, TaskResult{key, std::move(run)});
-      return;
+  } else if (!step.stdin_from.empty()) {
+    // The producers' captures concatenated in order, the sum under the limit.
+    std::string& input = stdin_read_.emplace_back();
+    for (StepIndex producer : step.stdin_from) {
+      Result<std::string> data = spool_->ReadCapturedStdout(
+          key.job, producer, options_.job_limits.max_stdin_bytes - input.size());
+      if (!data.ok()) {
+        stdin_read_.pop_back();
+        RunResult run;
+        run.outcome = Outcome::kSpawnFailed;
+        run.error = "stdin_from \"" + job->step(producer).id + "\": " + data.status().message() +
+                    (input.empty() ? "" : " (after " + std::to_string(input.size()) +
+                                              " bytes from the steps before it)");
+        failed_before_start_.emplace_back(worker, TaskResult{key, std::move(run)});
+        return;
+      }
+      if (step.stdin_from.size() == 1) {
+        input = std::move(data).value();
+      } else {
+        input += data.value();
+      }
     }
-    task.stdin_data = stdin_read_.emplace_back(std::move(data).value());
+    task.stdin_data = input;
   }
   pending_dispatch_[worker].push_back(task);
 }
