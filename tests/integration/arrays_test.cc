@@ -87,6 +87,27 @@ TEST_CASE("an array's outputs fan in through stdin_from in index order") {
   CHECK(final["part[2]"]["ended_ms"] <= final["part[0]"]["ended_ms"]);
 }
 
+TEST_CASE("the outputs read through a stdin_from list count together against --max-stdin-mb") {
+  Cluster c(ClusterOptions{.broker_args = {"--max-stdin-mb", "1"}});
+  c.AddWorker("alpha", 2);
+  const std::string job = c.dir().Write("big.json", R"({"steps": [
+    {"id": "a", "cmd": "head -c 700000 /dev/zero"},
+    {"id": "b", "cmd": "head -c 700000 /dev/zero"},
+    {"id": "one", "stdin_from": "b", "argv": ["wc", "-c"]},
+    {"id": "both", "stdin_from": ["a", "b"], "argv": ["wc", "-c"]}
+  ]})");
+  int code = -1;
+  const auto events = c.SubmitJson(job, &code);
+  CHECK(code == 1);
+  auto final = FinalStates(events);
+  CHECK(final["one"]["state"] == "succeeded");
+  CHECK(final["both"]["state"] == "failed");
+  // The error names the producer it was reading when the sum went over.
+  CHECK(final["both"]["error"] ==
+        "stdin_from \"b\": its output is 700000 bytes, over the limit of 348576 bytes for stdin "
+        "(what is left of 1048576 after 700000 bytes from the steps before it)");
+}
+
 TEST_CASE("submit validate --expand prints the job file an array amounts to") {
   TempDir d;
   const std::string job = d.path() + "/sweep.json";
