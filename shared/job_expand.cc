@@ -100,18 +100,21 @@ class Expander {
   Classified Classify(uint32_t i, const StepRef& ref);
   bool CountEdges();
   void Build();
-  StepSpec RenderElement(uint32_t i, uint64_t e);
-  // Reports the first thing wrong with `spec`, element `e` of step i; false if any.
-  bool CheckElement(uint32_t i, uint64_t e, const StepSpec& spec);
+  // What rendering an array's elements needs, worked out once per array.
+  struct Template {
+    uint32_t file_index = 0;
+    bool id_is_pattern = false;          // else element ids are "id[e]"
+    std::vector<std::string> env_names;  // DROVER_PARAM_<NAME>, per parameter
+  };
+  Template TemplateOf(uint32_t i) const;
+  StepSpec RenderElement(const Template& t, uint64_t e) const;
+  // Reports the first thing wrong with `spec`, element `e` of the array;
+  // false if anything is.
+  bool CheckElement(const Template& t, uint64_t e, const StepSpec& spec);
   void Report(uint64_t order, std::string path, std::string message) {
     problems_->Add(order, std::move(path), std::move(message));
   }
   const ArraySpec& Each(uint32_t i) const { return draft_->job.steps[i].each; }
-  bool IdIsPattern(uint32_t i) const {
-    bool pattern = false;
-    ForEachPlaceholder(draft_->job.steps[i].id, [&](std::string_view, size_t) { pattern = true; });
-    return pattern;
-  }
   bool IsArray(uint32_t i) const { return !Each(i).empty(); }
 
   const JobLimits& limits_;
@@ -349,18 +352,27 @@ bool Expander::CountEdges() {
   return true;
 }
 
-StepSpec Expander::RenderElement(uint32_t i, uint64_t e) {
-  const StepSpec& t = draft_->job.steps[i];
+Expander::Template Expander::TemplateOf(uint32_t i) const {
+  Template t;
+  t.file_index = i;
+  ForEachPlaceholder(draft_->job.steps[i].id,
+                     [&](std::string_view, size_t) { t.id_is_pattern = true; });
+  for (const ArrayParam& p : Each(i).params) t.env_names.push_back(ParamEnvName(p.name));
+  return t;
+}
+
+StepSpec Expander::RenderElement(const Template& tmpl, uint64_t e) const {
+  const StepSpec& t = draft_->job.steps[tmpl.file_index];
   const ArraySpec& each = t.each;
   StepSpec spec;
-  spec.id = ElementId(t.id, each, e);
+  spec.id = tmpl.id_is_pattern ? Render(t.id, each, e) : t.id + "[" + std::to_string(e) + "]";
   spec.argv.reserve(t.argv.size());
   for (const std::string& arg : t.argv) spec.argv.push_back(Render(arg, each, e));
   if (t.stdin_data) spec.stdin_data = Render(*t.stdin_data, each, e);
   spec.env.reserve(t.env.size() + each.params.size() + 1);
   for (const auto& [name, value] : t.env) spec.env.emplace_back(name, Render(value, each, e));
   for (size_t p = 0; p < each.params.size(); ++p) {
-    SetEnv(&spec.env, ParamEnvName(each.params[p].name), ParamValue(each, p, e));
+    SetEnv(&spec.env, tmpl.env_names[p], ParamValue(each, p, e));
   }
   SetEnv(&spec.env, "DROVER_INDEX", std::to_string(e));
   spec.cwd = Render(t.cwd, each, e);
@@ -379,61 +391,63 @@ StepSpec Expander::RenderElement(uint32_t i, uint64_t e) {
   return spec;
 }
 
-bool Expander::CheckElement(uint32_t i, uint64_t e, const StepSpec& spec) {
+bool Expander::CheckElement(const Template& t, uint64_t e, const StepSpec& spec) {
+  const uint32_t i = t.file_index;
   const StepDraft& step = draft_->steps[i];
-  const std::string path = StepPath(i);
-  const std::string which = "element " + std::to_string(e);
+  // Made only for a report: this runs for every element.
+  const auto path = [&] { return StepPath(i); };
+  const auto which = [&] { return "element " + std::to_string(e); };
   const std::string& id = spec.id;
-  if (IdIsPattern(i)) {
+  if (t.id_is_pattern) {
     // A default "id[e]" is valid whenever the id is; a rendered one may not be.
     if (id.empty() || id.size() > kMaxIdLength || !std::all_of(id.begin(), id.end(), IsIdChar)) {
-      Report(step.id_order, path + ".id",
-             which + "'s id " + Quote(id) + " is not a valid id (1 to " +
+      Report(step.id_order, path() + ".id",
+             which() + "'s id " + Quote(id) + " is not a valid id (1 to " +
                  std::to_string(kMaxIdLength) +
                  " letters, digits, \"_\", \".\" and \"-\"): choose placeholders whose values "
                  "are such, or use {index}");
       return false;
     }
   }
-  const std::string argv_path = path + (spec.shell ? ".cmd" : ".argv");
+  const auto argv_path = [&] { return path() + (spec.shell ? ".cmd" : ".argv"); };
   size_t argv_bytes = 0;
   for (const std::string& arg : spec.argv) argv_bytes += arg.size() + (spec.shell ? 0 : 1);
   if (argv_bytes > limits_.max_argv_bytes) {
-    Report(step.argv_order, argv_path,
-           which + "'s " + OverLimit(argv_bytes, limits_.max_argv_bytes, "a command line"));
+    Report(step.argv_order, argv_path(),
+           which() + "'s " + OverLimit(argv_bytes, limits_.max_argv_bytes, "a command line"));
     return false;
   }
   if (!spec.argv.empty() && spec.argv[0].empty()) {
-    Report(step.argv_order, argv_path,
-           which + "'s " + (spec.shell ? "command line" : "program to run") + " is empty");
+    Report(step.argv_order, argv_path(),
+           which() + "'s " + (spec.shell ? "command line" : "program to run") + " is empty");
     return false;
   }
   const uint64_t cwd_order = step.cwd_order ? step.cwd_order : step.order;
   if ((draft_->job.steps[i].cwd.size() > 0 && spec.cwd.empty()) || spec.cwd.size() > kMaxCwdBytes) {
-    Report(cwd_order, path + ".cwd",
-           which + "'s directory " +
+    Report(cwd_order, path() + ".cwd",
+           which() + "'s directory " +
                (spec.cwd.empty() ? std::string("is empty")
                                  : OverLength(spec.cwd.size(), kMaxCwdBytes)));
     return false;
   }
   const uint64_t env_order = step.env_order ? step.env_order : step.order;
   if (const size_t bytes = EnvBytes(spec.env); bytes > limits_.max_env_bytes) {
-    Report(env_order, path + ".env",
-           which + "'s " +
+    Report(env_order, path() + ".env",
+           which() + "'s " +
                OverLimit(bytes, limits_.max_env_bytes,
                          "a step's environment (with DROVER_PARAM_* and DROVER_INDEX)"));
     return false;
   }
   if (spec.env.size() > limits_.max_env_vars) {
-    Report(env_order, path + ".env",
-           which + " " +
+    Report(env_order, path() + ".env",
+           which() + " " +
                OverCount(spec.env.size(), limits_.max_env_vars,
                          "variables (with DROVER_PARAM_* and DROVER_INDEX)"));
     return false;
   }
   if (spec.stdin_data && spec.stdin_data->size() > limits_.max_stdin_bytes) {
-    Report(step.stdin_order ? step.stdin_order : step.order, path + ".stdin",
-           which + "'s stdin " +
+    Report(step.stdin_order ? step.stdin_order : step.order, path() + ".stdin",
+           which() + "'s stdin " +
                OverLimit(spec.stdin_data->size(), limits_.max_stdin_bytes, "inline stdin"));
     return false;
   }
@@ -475,6 +489,7 @@ void Expander::Build() {
   };
   for (uint32_t i = 0; i < n; ++i) {
     const StepDraft& file_step = d.steps[i];
+    const Template tmpl = IsArray(i) ? TemplateOf(i) : Template{};
     bool checking = true;  // until one element has a problem
     for (uint64_t e = 0; e < count_[i]; ++e) {
       StepDraft& step = steps.emplace_back(file_step);
@@ -488,8 +503,8 @@ void Expander::Build() {
         specs.push_back(std::move(d.job.steps[i]));  // its only use
         continue;
       }
-      StepSpec& spec = specs.emplace_back(RenderElement(i, e));
-      if (checking) checking = CheckElement(i, e, spec);
+      StepSpec& spec = specs.emplace_back(RenderElement(tmpl, e));
+      if (checking) checking = CheckElement(tmpl, e, spec);
     }
   }
   d.file_steps = std::move(d.steps);
