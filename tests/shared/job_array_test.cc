@@ -219,6 +219,21 @@ TEST_CASE("dependencies on arrays: every element, one element, or element by ele
   CHECK(after_of("one") == std::vector<std::string>{"train[2]"});
 }
 
+TEST_CASE("an array whose id has placeholders is named by that id as written") {
+  const JobSpec job = Spec(LoadJson(R"({"steps": [
+    {"id": "sim-{a}", "each": {"a": ["x", "y", "z"]}, "cmd": "sim {a}"},
+    {"id": "all", "cmd": "true", "after": ["sim-{a}"]},
+    {"id": "one", "cmd": "true", "after": ["sim-{a}[2]"]},
+    {"id": "by-id", "cmd": "true", "after": ["sim-y"]},
+    {"id": "pair", "each": {"b": [1, 2, 3]}, "cmd": "true", "stdin_from": "sim-{a}[{index}]"}]})"));
+  CHECK(Ids(job) == std::vector<std::string>{"sim-x", "sim-y", "sim-z", "all", "one", "by-id",
+                                             "pair[0]", "pair[1]", "pair[2]"});
+  CHECK(IdsOf(job, job.steps[3].after) == std::vector<std::string>{"sim-x", "sim-y", "sim-z"});
+  CHECK(IdsOf(job, job.steps[4].after) == std::vector<std::string>{"sim-z"});
+  CHECK(IdsOf(job, job.steps[5].after) == std::vector<std::string>{"sim-y"});
+  CHECK(IdsOf(job, job.steps[7].stdin_from) == std::vector<std::string>{"sim-y"});
+}
+
 TEST_CASE("stdin_from an array reads all its elements in index order") {
   const JobSpec job = Spec(LoadJson(R"({"steps": [
     {"id": "part", "each": {"n": {"range": [3, 0, -1]}}, "cmd": "echo {n}"},
