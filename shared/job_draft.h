@@ -8,6 +8,8 @@
 //   3. ExpandArrays (job_expand.cc): each array step (`each`) into one plain
 //      step per element, its references to arrays resolved to elements.
 //   4. ValidateGraph (job_validate.cc): unique ids, references, cycles.
+//   5. ValidateKinds (job_validate.cc): kinds of steps and resource names.
+// A file past the step limit once arrays are counted skips 4 and 5.
 // Each pass keeps going after a problem, so one run reports them all. Every
 // value visited gets an `order` number in file order; problems carry the
 // number of the value they are about, so the final list comes out in file
@@ -175,7 +177,7 @@ void ApplyDefaults(const JobLimits& limits, JobDraft* draft, ProblemList* proble
 // is then not examined (the file is rejected whatever it holds).
 bool ExpandArrays(const JobLimits& limits, JobDraft* draft, ProblemList* problems);
 void ValidateGraph(JobDraft* draft, ProblemList* problems);
-// Pass 4: the limits on kinds of steps and resource names in one job.
+// Pass 5: the limits on kinds of steps and resource names in one job.
 void ValidateKinds(const JobDraft& draft, ProblemList* problems);
 
 }  // namespace drover

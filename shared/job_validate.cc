@@ -1,7 +1,10 @@
 // Pass 4 of LoadJob (shared/job_draft.h): the graph. Ids must be unique,
 // every `after` and `stdin_from` must name another step, and the `after`
 // edges must not form a cycle. All of it is O(steps + edges) and iterative,
-// since graphs reach a million steps.
+// since graphs reach a million steps. It sees arrays' elements as plain
+// steps (ExpandArrays ran before): their references to arrays come resolved
+// (StepRef::target), and a problem every element of an array would share is
+// reported for its first element only.
 
 #include <algorithm>
 #include <set>
