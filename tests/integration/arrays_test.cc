@@ -66,10 +66,11 @@ TEST_CASE("an array's outputs fan in through stdin_from in index order") {
   Cluster c;
   c.AddWorker("alpha", 3);
   c.AddWorker("beta", 3);
-  // Element 0 finishes last, element 2 first: the order read is the index's.
+  // Element 0 finishes last, element 2 first (0.4 s apart): the order read
+  // is the index's.
   const std::string job = c.dir().Write("fan_in.json", R"({"steps": [
-    {"id": "part", "each": {"n": [3, 2, 1]}, "cmd": "sleep 0.{n}; echo part {n}"},
-    {"id": "twice", "each": {"n": [3, 2, 1]}, "stdin_from": "part[{index}]",
+    {"id": "part", "each": {"n": [6, 4, 2]}, "cmd": "sleep 0.{n}; echo part {n}"},
+    {"id": "twice", "each": {"n": [6, 4, 2]}, "stdin_from": "part[{index}]",
      "cmd": "read line; echo \"$line $line\""},
     {"id": "head", "cmd": "echo head"},
     {"id": "all", "stdin_from": ["head", "part", "twice[1]"], "cmd": "cat"}
@@ -79,10 +80,10 @@ TEST_CASE("an array's outputs fan in through stdin_from in index order") {
   CHECK(code == 0);
   const auto outputs = OutputsByStep(events);
   REQUIRE(outputs.count("all") == 1);
-  CHECK(outputs.at("all") == "head\npart 3\npart 2\npart 1\npart 2 part 2\n");
+  CHECK(outputs.at("all") == "head\npart 6\npart 4\npart 2\npart 4 part 4\n");
   // Paired element by element: each `twice` read its own `part`.
-  CHECK(outputs.at("twice[0]") == "part 3 part 3\n");
-  CHECK(outputs.at("twice[2]") == "part 1 part 1\n");
+  CHECK(outputs.at("twice[0]") == "part 6 part 6\n");
+  CHECK(outputs.at("twice[2]") == "part 2 part 2\n");
   auto final = FinalStates(events);
   CHECK(final["part[2]"]["ended_ms"] <= final["part[0]"]["ended_ms"]);
 }
