@@ -484,9 +484,9 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey
         run.outcome = Outcome::kSpawnFailed;
         run.error = "stdin_from \"" + job->step(producer).id + "\": " + data.status().message();
         if (!input.empty()) {
-          run.error += " (what is left of " +
-                       std::to_string(options_.job_limits.max_stdin_bytes) + " after " +
-                       std::to_string(input.size()) + " bytes from the steps before it)";
+          run.error += " (what is left of " + std::to_string(options_.job_limits.max_stdin_bytes) +
+                       " after " + std::to_string(input.size()) +
+                       " bytes from the steps before it)";
         }
         failed_before_start_.emplace_back(worker, TaskResult{key, std::move(run)});
         return;

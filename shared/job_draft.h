@@ -99,7 +99,7 @@ Status DecodeJobBytes(std::string_view bytes, msgpack::object_handle* handle);
 struct StepRef {
   std::string_view id;  // points into the decoded bytes
   uint64_t order = 0;
-  uint32_t position = 0;   // its index in `after` or `stdin_from`, or kWholeField
+  uint32_t position = 0;  // its index in `after` or `stdin_from`, or kWholeField
   bool in_stdin_from = false;
   // The step it names, when ExpandArrays resolved it already (it names an
   // array or an element); kUnresolved for ValidateGraph to look up by id.
@@ -148,7 +148,7 @@ struct StepDraft {
   bool names_stdin_from = false;  // the field is present, valid or not
   size_t after_begin = 0;         // its `after` is JobDraft::refs[after_begin, after_end)
   size_t after_end = 0;
-  size_t stdin_from_begin = 0;    // its `stdin_from`, JobDraft::refs[begin, end)
+  size_t stdin_from_begin = 0;  // its `stdin_from`, JobDraft::refs[begin, end)
   size_t stdin_from_end = 0;
   // Where the step is in the file: after ExpandArrays, an array's elements
   // all point at the array's entry in `steps`.

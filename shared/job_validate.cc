@@ -162,9 +162,9 @@ void Validator::IndexIds() {
       reported_file_step = step.file_index;
       const std::string element =
           step.element == kNotElement ? "" : "element " + std::to_string(step.element) + "; ";
-      problems_->Add(step.id_order, StepPath(i) + ".id",
-                     "duplicate id " + Quote(specs_[i].id) + " (" + element + "also " +
-                         Where(first) + ")");
+      problems_->Add(
+          step.id_order, StepPath(i) + ".id",
+          "duplicate id " + Quote(specs_[i].id) + " (" + element + "also " + Where(first) + ")");
     }
   }
 }

@@ -1002,14 +1002,16 @@ TEST_CASE("stdin_from lists are checked entry by entry") {
     {"id": "b", "cmd": "cat", "stdin_from": []},
     {"id": "c", "cmd": "cat", "stdin_from": ["a", "x", 3, "a", "c"]},
     {"id": "d", "cmd": "cat", "stdin_from": {"a": 1}}]})");
-  CHECK(Problems(loaded) == std::vector<std::string>{
-      "steps[1] (id \"b\").stdin_from: must name at least one step (leave it out for no input)",
-      "steps[2] (id \"c\").stdin_from[1]: unknown step \"x\"",
-      "steps[2] (id \"c\").stdin_from[2]: expected a step id (a string), got integer 3",
-      "steps[2] (id \"c\").stdin_from[3]: step a is already read (once is enough)",
-      "steps[2] (id \"c\").stdin_from[4]: a step cannot read its own output",
-      "steps[3] (id \"d\").stdin_from: expected a step id or an array of them, got a map",
-  });
+  CHECK(
+      Problems(loaded) ==
+      std::vector<std::string>{
+          "steps[1] (id \"b\").stdin_from: must name at least one step (leave it out for no input)",
+          "steps[2] (id \"c\").stdin_from[1]: unknown step \"x\"",
+          "steps[2] (id \"c\").stdin_from[2]: expected a step id (a string), got integer 3",
+          "steps[2] (id \"c\").stdin_from[3]: step a is already read (once is enough)",
+          "steps[2] (id \"c\").stdin_from[4]: a step cannot read its own output",
+          "steps[3] (id \"d\").stdin_from: expected a step id or an array of them, got a map",
+      });
 }
 
 TEST_CASE("arrays take part in the graph: cycles through elements are found") {
@@ -1017,11 +1019,12 @@ TEST_CASE("arrays take part in the graph: cycles through elements are found") {
     {"id": "a", "each": {"i": [1, 2]}, "cmd": "true", "after": ["b[{index}]"]},
     {"id": "b", "each": {"j": [3, 4]}, "cmd": "true", "after": ["a[1]"]},
     {"id": "c", "each": {"j": [3, 4]}, "cmd": "true", "after": ["nope"], "when": "failure"}]})");
-  CHECK(Problems(loaded) == std::vector<std::string>{
-      "steps[0] (id \"a\").after[0]: dependency cycle: a[1] -> b[1] -> a[1] (\"->\" reads "
-      "\"comes after\")",
-      "steps[2] (id \"c\").after[0]: unknown step \"nope\"",
-  });
+  CHECK(Problems(loaded) ==
+        std::vector<std::string>{
+            "steps[0] (id \"a\").after[0]: dependency cycle: a[1] -> b[1] -> a[1] (\"->\" reads "
+            "\"comes after\")",
+            "steps[2] (id \"c\").after[0]: unknown step \"nope\"",
+        });
 }
 
 TEST_CASE("an element id may be written as a plain step's, as --expand writes it") {
