@@ -339,9 +339,13 @@ bool Expander::CountEdges() {
     };
     for (size_t r = step.after_begin; r < step.after_end; ++r) add(r);
     for (size_t r = step.stdin_from_begin; r < step.stdin_from_end; ++r) add(r);
-    // Both factors are at most 2^32 (steps, and entries of one file).
-    edges += per_element * count_[i];
-    if (edges > kMaxExpandedEdges) {
+    // Each addend is at most 2^32 (the steps), and a step's references are
+    // fewer than the file's bytes: the sum cannot wrap. The product is
+    // checked by division before it is formed.
+    const bool over = per_element > kMaxExpandedEdges ||
+                      (per_element > 0 && count_[i] > (kMaxExpandedEdges - edges) / per_element);
+    if (!over) edges += per_element * count_[i];
+    if (over) {
       Report(step.order, StepPath(i),
              "its references to arrays make more than " + std::to_string(kMaxExpandedEdges) +
                  " dependencies in the job, written out; depend on fewer elements (a step "

@@ -332,6 +332,24 @@ TEST_CASE("elements count against the step limit") {
                                  "than the limit of 1000000 steps (--max-steps)"});
 }
 
+TEST_CASE("the dependencies arrays make, written out, have a limit") {
+  // 10,000 elements each after all of 10,000: 10^8 edges, past 2^26, reported
+  // before anything is written out.
+  CHECK(Problems(LoadJson(R"({"steps": [
+    {"id": "a", "each": {"x": {"range": [0, 10000]}}, "cmd": "true"},
+    {"id": "b", "each": {"x": {"range": [0, 10000]}}, "cmd": "true", "after": ["a"]}]})")) ==
+        std::vector<std::string>{
+            "steps[1] (id \"b\"): its references to arrays make more than 67108864 dependencies "
+            "in the job, written out; depend on fewer elements (a step after the array can "
+            "stand for it)"});
+  // Through one step after the array instead, it is 20,000.
+  CHECK(Spec(LoadJson(R"({"steps": [
+    {"id": "a", "each": {"x": {"range": [0, 10000]}}, "cmd": "true"},
+    {"id": "a-done", "cmd": "true", "after": ["a"]},
+    {"id": "b", "each": {"x": {"range": [0, 10000]}}, "cmd": "true", "after": ["a-done"]}]})"))
+            .steps.size() == 20001);
+}
+
 TEST_CASE("rendered values are checked against the limits, once per array") {
   JobLimits limits;
   limits.max_argv_bytes = 16;
