@@ -3,7 +3,7 @@
 // the processes are missing (a simulated worker "runs" a task by answering
 // it, at once or after --task-ms). Prints one JSON object with the results.
 //
-//   loadgen throughput   --broker E --broker-pid P --steps N [--shape independent|mixed]
+//   loadgen throughput   --broker E --broker-pid P --steps N [--shape independent|mixed|array]
 //                        [--workers W --slots S]
 //       Submits one graph with no workers connected (to measure the broker's
 //       memory per queued step), then connects W simulated workers that
@@ -86,6 +86,8 @@ struct StringSink {
 // `shape` independent: N steps running /bin/true, no edges.
 // `shape` mixed: blocks of 20 steps: a chain of 10, then 9 steps after the
 // chain's end (fan-out), then one step after those 9 (fan-in).
+// `shape` array: the independent graph as one array step of N elements
+// (`each`), a few dozen bytes however large.
 std::string MakeGraph(size_t steps, const std::string& shape) {
   std::string out;
   StringSink sink{&out};
@@ -94,6 +96,24 @@ std::string MakeGraph(size_t steps, const std::string& shape) {
   p.pack("name");
   p.pack("loadgen-" + shape);
   p.pack("steps");
+  if (shape == "array") {
+    p.pack_array(1);
+    p.pack_map(3);
+    p.pack("id");
+    p.pack("s");
+    p.pack("argv");
+    p.pack_array(1);
+    p.pack("/bin/true");
+    p.pack("each");
+    p.pack_map(1);
+    p.pack("i");
+    p.pack_map(1);
+    p.pack("range");
+    p.pack_array(2);
+    p.pack(0);
+    p.pack(static_cast<uint64_t>(steps));
+    return out;
+  }
   p.pack_array(static_cast<uint32_t>(steps));
   auto id = [](size_t i) { return "s" + std::to_string(i); };
   for (size_t i = 0; i < steps; ++i) {
@@ -471,7 +491,9 @@ int main(int argc, char** argv) {
   }
   if (a.broker.empty()) Die("--broker is required");
   if (a.mode != "latency" && a.broker_pid == 0) Die("--broker-pid is required");
-  if (a.shape != "independent" && a.shape != "mixed") Die("--shape is independent or mixed");
+  if (a.shape != "independent" && a.shape != "mixed" && a.shape != "array") {
+    Die("--shape is independent, mixed or array");
+  }
   drover::RaiseOpenFileLimit();  // a thousand simulated workers need a thousand sockets
   zmq::context_t ctx(1);
   ctx.set(zmq::ctxopt::max_sockets, 100'000);

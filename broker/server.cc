@@ -477,27 +477,38 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey
   }
   if (step.stdin_data) {
     task.stdin_data = *step.stdin_data;
-  } else if (step.stdin_from) {
-    // Small enough, it rides in the dispatch; else it streams from the
-    // spool once the step starts (server_inputs.cc).
-    Result<uint64_t> size = spool_->CaptureSize(key.job, *step.stdin_from);
-    Result<std::string> data = std::string();
-    if (size.ok() && size.value() <= kInlineStdinFromBytes) {
-      data = spool_->ReadCapturedStdout(key.job, *step.stdin_from, kInlineStdinFromBytes);
+  } else if (!step.stdin_from.empty()) {
+    // The producers' captures in order. Small enough, they ride in the
+    // dispatch; else they stream from the spool once the step starts
+    // (server_inputs.cc).
+    Result<std::vector<uint64_t>> sizes = InputSizes(*job, key.step);
+    uint64_t total = 0;
+    if (sizes.ok()) {
+      for (uint64_t size : sizes.value()) total += size;
     }
-    if (!size.ok() || !data.ok()) {
+    Status read;
+    if (sizes.ok() && total <= kInlineStdinFromBytes) {
+      std::string& input = stdin_read_.emplace_back();
+      for (StepIndex producer : step.stdin_from) {
+        Result<std::string> data =
+            spool_->ReadCapturedStdout(key.job, producer, kInlineStdinFromBytes);
+        if (!data.ok()) {
+          read = Status::Error("stdin_from \"" + job->step(producer).id +
+                               "\": " + data.status().message());
+          break;
+        }
+        input += data.value();
+      }
+      task.stdin_data = input;
+    }
+    if (!sizes.ok() || !read.ok()) {
       RunResult run;
       run.outcome = Outcome::kSpawnFailed;
-      run.error = "stdin_from \"" + job->step(*step.stdin_from).id +
-                  "\": " + (size.ok() ? data.status() : size.status()).message();
+      run.error = (sizes.ok() ? read : sizes.status()).message();
       failed_before_start_.emplace_back(worker, TaskResult{key, std::move(run)});
       return;
     }
-    if (size.value() <= kInlineStdinFromBytes) {
-      task.stdin_data = stdin_read_.emplace_back(std::move(data).value());
-    } else {
-      task.stdin_stream = true;
-    }
+    task.stdin_stream = total > kInlineStdinFromBytes;
   }
   pending_dispatch_[worker].push_back(task);
 }

@@ -226,6 +226,9 @@ class Server : private Outbox {
   void SendCredits();
 
   // server_inputs.cc: stdin streamed from captured stdout.
+  // The sizes of the captures `step` reads (stdin_from), in order; an error
+  // names the producer whose capture is lost or short.
+  Result<std::vector<uint64_t>> InputSizes(const Job& job, StepIndex step);
   // The sizes of what attempt `key` on `worker` reads, in order; none if
   // it is not that worker's, reads nothing, or its input is gone (then
   // the attempt is stopped).

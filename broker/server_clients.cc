@@ -216,11 +216,13 @@ JobId Server::Accept(const std::string& route, JobSpec spec, std::string job_fil
 
 void Server::CarryCaptures(JobId from, JobId to, const JobSpec& spec, const CarryOver& carry) {
   for (const StepSpec& step : spec.steps) {
-    if (!step.stdin_from || step.stdin_from->value >= carry.from.size()) continue;
-    const std::optional<StepIndex>& producer = carry.from[step.stdin_from->value];
-    if (!producer) continue;
-    if (Status s = spool_->CarryCapture(from, *producer, to, *step.stdin_from); !s.ok()) {
-      spdlog::error("job {}: {}", to.value, s.message());
+    for (StepIndex read : step.stdin_from) {
+      if (read.value >= carry.from.size()) continue;
+      const std::optional<StepIndex>& producer = carry.from[read.value];
+      if (!producer) continue;
+      if (Status s = spool_->CarryCapture(from, *producer, to, read); !s.ok()) {
+        spdlog::error("job {}: {}", to.value, s.message());
+      }
     }
   }
 }
@@ -497,7 +499,7 @@ void Server::RetireEndedJobs() {
       }
     }
     for (const StepSpec& step : job->spec().steps) {
-      if (step.stdin_from) summary.captured.push_back(step.stdin_from->value);
+      for (StepIndex producer : step.stdin_from) summary.captured.push_back(producer.value);
     }
     std::sort(summary.captured.begin(), summary.captured.end());
     summary.captured.erase(std::unique(summary.captured.begin(), summary.captured.end()),

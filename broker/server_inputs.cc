@@ -15,26 +15,37 @@
 
 namespace drover::broker {
 
+Result<std::vector<uint64_t>> Server::InputSizes(const Job& job, StepIndex step) {
+  std::vector<uint64_t> sizes;
+  for (StepIndex producer : job.step(step).stdin_from) {
+    Result<uint64_t> size = spool_->CaptureSize(job.id(), producer);
+    if (!size.ok()) {
+      return Status::Error("stdin_from \"" + job.step(producer).id + "\": " +
+                           size.status().message());
+    }
+    sizes.push_back(size.value());
+  }
+  return sizes;
+}
+
 std::optional<std::vector<uint64_t>> Server::StreamedSources(WorkerId worker,
                                                              const TaskKey& key) {
   const Worker* w = scheduler_.FindWorker(worker);
   const Job* job = scheduler_.FindJob(key.job);
   if (w == nullptr || job == nullptr || !w->running.count(key) ||
-      key.step.value >= job->size() || !job->step(key.step).stdin_from) {
+      key.step.value >= job->size() || job->step(key.step).stdin_from.empty()) {
     return std::nullopt;  // an old attempt's word, or a worker's mistake
   }
-  const StepIndex producer = *job->step(key.step).stdin_from;
-  Result<uint64_t> size = spool_->CaptureSize(key.job, producer);
-  if (!size.ok()) {
+  Result<std::vector<uint64_t>> sizes = InputSizes(*job, key.step);
+  if (!sizes.ok()) {
     // Checked at the dispatch; gone since (the machine lost it in a
     // restart): the step must not read a part of its input as all of it.
-    spdlog::error("job {}: stopping attempt {} of step {}: stdin_from \"{}\": {}",
-                  key.job.value, key.attempt.value, job->step(key.step).id,
-                  job->step(producer).id, size.status().message());
+    spdlog::error("job {}: stopping attempt {} of step {}: {}", key.job.value, key.attempt.value,
+                  job->step(key.step).id, sizes.status().message());
     Kill(worker, key);
     return std::nullopt;
   }
-  return std::vector<uint64_t>{size.value()};
+  return std::move(sizes).value();
 }
 
 void Server::HandleInputCredit(const Peer& peer, const InputCredit& credit) {
@@ -61,7 +72,7 @@ void Server::FeedInputs() {
   for (const InputPiece& piece : inputs_.Plan()) {
     if (std::find(failed.begin(), failed.end(), piece.key) != failed.end()) continue;
     const Job* job = scheduler_.FindJob(piece.key.job);
-    const StepIndex producer = *job->step(piece.key.step).stdin_from;
+    const StepIndex producer = job->step(piece.key.step).stdin_from[piece.source];
     input_buffer_.resize(piece.length);
     if (piece.length > 0) {
       Status s = spool_->ReadCapture(piece.key.job, producer, piece.source_offset, piece.length,

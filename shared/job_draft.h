@@ -5,7 +5,11 @@
 //   1. ParseJob (job_parse.cc): types, ranges, unknown fields and limits, into
 //      a JobDraft whose step references are still ids as written.
 //   2. ApplyDefaults (job_parse.cc): the `defaults` map into every step.
-//   3. ValidateGraph (job_validate.cc): unique ids, references, cycles.
+//   3. ExpandArrays (job_expand.cc): each array step (`each`) into one plain
+//      step per element, its references to arrays resolved to elements.
+//   4. ValidateGraph (job_validate.cc): unique ids, references, cycles.
+//   5. ValidateKinds (job_validate.cc): kinds of steps and resource names.
+// A file past the step limit once arrays are counted skips 4 and 5.
 // Each pass keeps going after a problem, so one run reports them all. Every
 // value visited gets an `order` number in file order; problems carry the
 // number of the value they are about, so the final list comes out in file
@@ -95,9 +99,15 @@ Status DecodeJobBytes(std::string_view bytes, msgpack::object_handle* handle);
 struct StepRef {
   std::string_view id;  // points into the decoded bytes
   uint64_t order = 0;
-  uint32_t element = 0;  // its index in `after`, or kStdinFromRef
+  uint32_t position = 0;  // its index in `after` or `stdin_from`, or kWholeField
+  bool in_stdin_from = false;
+  // The step it names, when ExpandArrays resolved it already (it names an
+  // array or an element); kUnresolved for ValidateGraph to look up by id.
+  uint32_t target = UINT32_MAX;
 };
-inline constexpr uint32_t kStdinFromRef = UINT32_MAX;
+inline constexpr uint32_t kUnresolved = UINT32_MAX;
+// StepRef::position of a `stdin_from` given as one id rather than a list.
+inline constexpr uint32_t kWholeField = UINT32_MAX;
 
 // Optional step fields, as bits of StepDraft::set: which ones a step (or
 // `defaults`) sets itself, and so which defaults still apply to it.
@@ -118,6 +128,9 @@ enum StepFieldBit : uint32_t {
   kSetTimeRequest = 1u << 13,
 };
 
+// StepDraft::element of a step that is not an array's element.
+inline constexpr uint32_t kNotElement = UINT32_MAX;
+
 // What the loader knows about a step besides its StepSpec: where things are
 // in the file, and the references still to resolve.
 struct StepDraft {
@@ -127,27 +140,44 @@ struct StepDraft {
   bool id_valid = false;  // and keeps the id rules: problems name the step by it
   uint64_t id_order = 0;
   uint64_t env_order = 0;
+  uint64_t argv_order = 0;  // of `argv` or `cmd`
+  uint64_t cwd_order = 0;
+  uint64_t stdin_order = 0;
+  uint64_t each_order = 0;
   uint32_t set = 0;               // StepFieldBit values of the fields given a valid value
   bool names_stdin_from = false;  // the field is present, valid or not
   size_t after_begin = 0;         // its `after` is JobDraft::refs[after_begin, after_end)
   size_t after_end = 0;
-  std::optional<StepRef> stdin_from;
+  size_t stdin_from_begin = 0;  // its `stdin_from`, JobDraft::refs[begin, end)
+  size_t stdin_from_end = 0;
+  // Where the step is in the file: after ExpandArrays, an array's elements
+  // all point at the array's entry in `steps`.
+  uint32_t file_index = 0;
+  uint32_t element = kNotElement;  // which element of that array it is
 };
 
 struct JobDraft {
   JobSpec job;                   // what LoadJob returns; ValidateGraph fills in
                                  // each step's `after` and `stdin_from`
   std::vector<StepDraft> steps;  // one for each of job.steps
-  std::vector<StepRef> refs;     // every `after` entry, in file order
+  std::vector<StepRef> refs;     // every `after` and `stdin_from` entry
   StepSpec defaults;             // the values in `defaults`,
   StepDraft defaults_draft;      // and which fields it sets
+  // The steps as the file has them, once ExpandArrays has replaced `steps`
+  // with elements (empty when the file has no array): problems name steps
+  // by file position and id.
+  std::vector<StepDraft> file_steps;
+  std::vector<std::string> file_ids;
 };
 
 void ParseJob(const msgpack::object& root, const JobLimits& limits, JobDraft* draft,
               ProblemList* problems);
 void ApplyDefaults(const JobLimits& limits, JobDraft* draft, ProblemList* problems);
+// False when the file asks for more steps than the limits allow: its graph
+// is then not examined (the file is rejected whatever it holds).
+bool ExpandArrays(const JobLimits& limits, JobDraft* draft, ProblemList* problems);
 void ValidateGraph(JobDraft* draft, ProblemList* problems);
-// Pass 4: the limits on kinds of steps and resource names in one job.
+// Pass 5: the limits on kinds of steps and resource names in one job.
 void ValidateKinds(const JobDraft& draft, ProblemList* problems);
 
 }  // namespace drover

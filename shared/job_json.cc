@@ -242,10 +242,16 @@ Result<std::string> ReadJobFile(const std::string& path) {
   if (std::ferror(file.get())) return ErrnoStatus(name, errno);
   const Result<JobFormat> format = GuessJobFormat(bytes);
   if (!format.ok()) return Status::Error(name + ": " + format.status().message());
-  if (format.value() == JobFormat::kMsgpack) return bytes;
-  Result<std::string> converted = JsonToMsgpack(bytes);
-  if (!converted.ok()) return Status::Error(name + ": " + converted.status().message());
-  return converted;
+  if (format.value() == JobFormat::kJson) {
+    Result<std::string> converted = JsonToMsgpack(bytes);
+    if (!converted.ok()) return Status::Error(name + ": " + converted.status().message());
+    bytes = std::move(converted).value();
+  }
+  const size_t slash = path.rfind('/');
+  const std::string dir = from_stdin || slash == std::string::npos ? "" : path.substr(0, slash + 1);
+  Result<std::string> resolved = ResolveEachLines(std::move(bytes), dir);
+  if (!resolved.ok()) return Status::Error(name + ": " + resolved.status().message());
+  return resolved;
 }
 
 }  // namespace drover

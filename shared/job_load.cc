@@ -57,6 +57,12 @@ size_t Utf8SequenceLength(std::string_view text, size_t i) {
 // such as "steps[0]", is written in brackets.)
 void NameStepsInPaths(const JobDraft& draft, std::vector<Problem>* problems) {
   constexpr std::string_view kSteps = "steps[";
+  // The steps as written, when arrays were expanded.
+  const bool expanded = !draft.file_steps.empty();
+  const std::vector<StepDraft>& steps = expanded ? draft.file_steps : draft.steps;
+  const auto id_of = [&](size_t i) -> const std::string& {
+    return expanded ? draft.file_ids[i] : draft.job.steps[i].id;
+  };
   for (Problem& p : *problems) {
     if (!p.path.starts_with(kSteps)) continue;
     const size_t close = p.path.find(']', kSteps.size());
@@ -64,11 +70,11 @@ void NameStepsInPaths(const JobDraft& draft, std::vector<Problem>* problems) {
     size_t index = 0;
     const char* digits = p.path.data() + kSteps.size();
     if (std::from_chars(digits, p.path.data() + close, index).ptr != p.path.data() + close ||
-        index >= draft.steps.size() || !draft.steps[index].id_valid ||
+        index >= steps.size() || !steps[index].id_valid ||
         std::string_view(p.path).substr(close + 1) == ".id") {
       continue;
     }
-    p.path.insert(close + 1, " (id " + Quote(draft.job.steps[index].id, kMaxIdLength) + ")");
+    p.path.insert(close + 1, " (id " + Quote(id_of(index), kMaxIdLength) + ")");
   }
 }
 
@@ -298,8 +304,10 @@ LoadedJob LoadJob(std::string_view msgpack_bytes, const JobLimits& limits) {
   try {
     ParseJob(handle.get(), limits, &draft, &problems);
     ApplyDefaults(limits, &draft, &problems);
-    ValidateGraph(&draft, &problems);
-    ValidateKinds(draft, &problems);
+    if (ExpandArrays(limits, &draft, &problems)) {
+      ValidateGraph(&draft, &problems);
+      ValidateKinds(draft, &problems);
+    }
   } catch (const std::exception& e) {
     // Only running out of memory gets here; the job is as good as too big.
     problems.Add(0, "", std::string("cannot load the job file: ") + e.what());

@@ -76,8 +76,24 @@ Result<std::string> JsonToMsgpack(std::string_view json_text);
 // the path.
 Result<std::string> MsgpackToJson(std::string_view msgpack_bytes);
 
+// Replaces each `{"lines": "FILE"}` in a step's `each` with the list of
+// FILE's lines (without line endings; blank lines left out), FILE relative
+// to `base_dir` unless absolute. `submit` does this before sending, so the
+// broker never reads the user's files. Bytes with no `lines` (or that do
+// not decode: LoadJob says why) come back as they are. An error names the
+// value's path and the file.
+Result<std::string> ResolveEachLines(std::string msgpack_bytes, const std::string& base_dir);
+
+// The job file `job` amounts to, as JSON: the job's fields, then one step
+// a line, each with the fields that differ from their defaults (`submit
+// validate --expand`: an array's elements written out). Loading it gives
+// `job` again. Fails on a string JSON cannot hold (not UTF-8).
+Result<std::string> JobSpecToJson(const JobSpec& job);
+
 // Reads a job file from disk, in either format (shared/job_format.h guesses
-// which), and returns its MessagePack bytes (what SubmitJob carries). Errors
+// which), and returns its MessagePack bytes (what SubmitJob carries), with
+// `lines` in `each` resolved relative to the file's directory
+// (ResolveEachLines; for stdin, the working directory). Errors
 // name the file; a file in neither format gets one that says what it looks
 // like ("jobs.yaml: looks like YAML; ..."). The path "-" reads stdin to its
 // end (named "stdin" in errors).

@@ -38,6 +38,7 @@ enum class Field {
   kDuration,
   kResources,
   kTimeRequest,
+  kEach,
 };
 
 struct FieldInfo {
@@ -66,6 +67,7 @@ constexpr FieldInfo kStepFields[] = {
     {"duration", Field::kDuration, nullptr},
     {"resources", Field::kResources, nullptr},
     {"time_request", Field::kTimeRequest, nullptr},
+    {"each", Field::kEach, "each array step lists its own parameters"},
 };
 
 constexpr std::string_view kJobFields[] = {"name",  "max_parallel",  "lease",
@@ -134,7 +136,7 @@ class Parser {
   void ParseStepMap(const msgpack::object& o, uint64_t order, const PathNode* path,
                     bool in_defaults, StepSpec* spec, StepDraft* step);
   void ParseField(Field field, const msgpack::object& o, uint64_t order, const PathNode* path,
-                  StepSpec* spec, StepDraft* step);
+                  bool is_array, StepSpec* spec, StepDraft* step);
 
   ValueReader reader_;
   std::vector<StepRef>* refs_;
@@ -219,6 +221,7 @@ void Parser::ParseSteps(const msgpack::object& o, uint64_t order, const PathNode
   draft->job.steps.resize(count);
   draft->steps.resize(count);
   for (size_t i = 0; i < count; ++i) {
+    draft->steps[i].file_index = static_cast<uint32_t>(i);
     const PathNode step_path{path, true, i, {}};
     ParseStepMap(o.via.array.ptr[i], Tick(), &step_path, /*in_defaults=*/false,
                  &draft->job.steps[i], &draft->steps[i]);
@@ -236,6 +239,11 @@ void Parser::ParseStepMap(const msgpack::object& o, uint64_t order, const PathNo
     return;
   }
   uint32_t seen = 0;
+  // An array step's id may hold placeholders; `each` may come after it.
+  bool is_array = false;
+  for (const msgpack::object_kv& kv : std::span(o.via.map.ptr, o.via.map.size)) {
+    if (kv.key.type == msgpack::type::STR && StrView(kv.key) == "each") is_array = !in_defaults;
+  }
   for (const msgpack::object_kv& kv : std::span(o.via.map.ptr, o.via.map.size)) {
     const uint64_t field_order = Tick();
     if (kv.key.type != msgpack::type::STR) {
@@ -260,7 +268,7 @@ void Parser::ParseStepMap(const msgpack::object& o, uint64_t order, const PathNo
       continue;
     }
     seen |= Bit(info->field);
-    ParseField(info->field, kv.val, field_order, &field_path, spec, step);
+    ParseField(info->field, kv.val, field_order, &field_path, is_array, spec, step);
   }
   if (in_defaults) return;
   step->names_stdin_from = seen & Bit(Field::kStdinFrom);
@@ -278,22 +286,24 @@ void Parser::ParseStepMap(const msgpack::object& o, uint64_t order, const PathNo
 }
 
 void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order, const PathNode* path,
-                        StepSpec* spec, StepDraft* step) {
+                        bool is_array, StepSpec* spec, StepDraft* step) {
   ValueReader& r = reader_;
   std::string_view text;
   int64_t n;
   switch (field) {
     case Field::kId:
-      if (r.ReadId(o, order, path, &text, &step->id_valid)) {
+      if (r.ReadId(o, order, path, &text, &step->id_valid, is_array)) {
         spec->id = text;
         step->has_id = true;
         step->id_order = order;
       }
       break;
     case Field::kArgv:
+      step->argv_order = order;
       r.ReadArgv(o, order, path, &spec->argv);
       break;
     case Field::kCmd:
+      step->argv_order = order;
       if (std::string cmd; r.ReadCommand(o, order, path, &cmd)) {
         spec->argv = {std::move(cmd)};
         spec->shell = true;
@@ -308,18 +318,24 @@ void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order, c
       if (r.ReadWhen(o, order, path, &spec->when)) step->set |= kSetWhen;
       break;
     case Field::kStdin:
+      step->stdin_order = order;
       if (r.ReadStdin(o, order, path, &spec->stdin_data)) step->set |= kSetStdin;
       break;
     case Field::kStdinFrom:
-      if (r.ReadString(o, order, path, &text, "a step id (a string)")) {
-        step->stdin_from = StepRef{text, order, kStdinFromRef};
-      }
+      step->stdin_from_begin = refs_->size();
+      r.ReadStdinFrom(o, order, path, refs_);
+      step->stdin_from_end = refs_->size();
+      break;
+    case Field::kEach:
+      step->each_order = order;
+      r.ReadEach(o, order, path, &spec->each);
       break;
     case Field::kEnv:
       step->env_order = order;
       if (r.ReadEnv(o, order, path, &spec->env)) step->set |= kSetEnv;
       break;
     case Field::kCwd:
+      step->cwd_order = order;
       if (r.ReadCString(o, order, path, &text, "a directory name")) {
         if (text.size() > kMaxCwdBytes) {
           r.Report(order, path, OverLength(text.size(), kMaxCwdBytes));

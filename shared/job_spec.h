@@ -3,16 +3,20 @@
 // description of every field.
 //
 // Invariants of a JobSpec returned by LoadJob():
-//   1. steps is non-empty and every step id is unique and matches [A-Za-z0-9_.-]+.
+//   1. steps is non-empty and every step id is unique and matches [A-Za-z0-9_.-]+,
+//      or that followed by "[N]" (an array's element; N decimal, no leading 0).
 //   2. argv is non-empty; with `shell` it holds exactly one element, the
 //      command line (`cmd` in the file).
 //   3. Every index in `after` and `stdin_from` is a valid index of another step;
-//      `after` holds no duplicates and contains `stdin_from` when that is set.
+//      neither holds duplicates, and `after` contains every `stdin_from` entry.
 //   4. The `after` edges form no cycle.
 //   5. `defaults` have already been applied; the spec carries no separate defaults.
 //   6. A step's `resources` is 0 or names an entry of `resource_requests`
 //      (its index + 1); each entry is a ResourceList (shared/resources.h),
 //      and no two entries are equal.
+//   7. Every step's `each` is empty: LoadJob expands arrays into plain steps
+//      (for now; shared/job_array.h holds what a later core needs to keep
+//      them as templates instead).
 #pragma once
 
 #include <cstdint>
@@ -37,6 +41,27 @@ const char* WhenName(When when);
 
 using EnvList = std::vector<std::pair<std::string, std::string>>;
 
+// One parameter of an array step (`each` in the job file): a list of values
+// or an integer range, kept compact (a range is never written out).
+struct ArrayParam {
+  std::string name;                 // [A-Za-z_][A-Za-z0-9_]*, not "index"
+  std::vector<std::string> values;  // as they render; unused for a range
+  bool is_range = false;
+  int64_t begin = 0;  // a range: begin, begin + step, ... up to end, excluded
+  int64_t end = 0;
+  int64_t step = 1;  // never 0; may be negative
+  bool operator==(const ArrayParam&) const = default;
+};
+
+// What an array step repeats over: the product of its parameters in the
+// order written, the first varying slowest. Empty for a plain step.
+// shared/job_array.h counts, names and renders its elements.
+struct ArraySpec {
+  std::vector<ArrayParam> params;
+  bool empty() const { return params.empty(); }
+  bool operator==(const ArraySpec&) const = default;
+};
+
 // Fields are ordered so that the small ones share padding: a graph may hold
 // a million steps, and the broker keeps every one.
 struct StepSpec {
@@ -48,7 +73,10 @@ struct StepSpec {
   std::string cwd;                        // empty: the worker's own directory
   std::vector<uint8_t> retry_unless_exit;  // exit codes never retried (sorted, unique)
   std::vector<std::string> requires_labels;  // worker must carry all of these
-  std::optional<StepIndex> stdin_from;    // that step's whole stdout is the stdin
+  // The steps whose whole stdouts, concatenated in this order, are the
+  // stdin; empty for none.
+  std::vector<StepIndex> stdin_from;
+  ArraySpec each;                         // empty but in a template (invariant 7)
   uint32_t timeout_ms = 0;                // 0: no timeout
   uint32_t retries = 0;                   // extra attempts after a failure
   uint32_t retry_delay_ms = 0;            // before the first retry; doubles for each next

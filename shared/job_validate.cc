@@ -1,7 +1,10 @@
-// Pass 3 of LoadJob (shared/job_draft.h): the graph. Ids must be unique,
+// Pass 4 of LoadJob (shared/job_draft.h): the graph. Ids must be unique,
 // every `after` and `stdin_from` must name another step, and the `after`
 // edges must not form a cycle. All of it is O(steps + edges) and iterative,
-// since graphs reach a million steps.
+// since graphs reach a million steps. It sees arrays' elements as plain
+// steps (ExpandArrays ran before): their references to arrays come resolved
+// (StepRef::target), and a problem every element of an array would share is
+// reported for its first element only.
 
 #include <algorithm>
 #include <set>
@@ -80,11 +83,12 @@ struct Graph {
   std::vector<const StepRef*> ref;
 };
 
-std::string StepPath(size_t step) { return "steps[" + std::to_string(step) + "]"; }
+std::string FilePath(size_t file_index) { return "steps[" + std::to_string(file_index) + "]"; }
 
-std::string RefPath(size_t step, const StepRef& ref) {
-  if (ref.element == kStdinFromRef) return StepPath(step) + ".stdin_from";
-  return StepPath(step) + ".after[" + std::to_string(ref.element) + "]";
+std::string RefPath(const std::string& step_path, const StepRef& ref) {
+  const std::string field = ref.in_stdin_from ? ".stdin_from" : ".after";
+  if (ref.position == kWholeField) return step_path + field;
+  return step_path + field + "[" + std::to_string(ref.position) + "]";
 }
 
 bool IsPlainId(std::string_view id) {
@@ -96,7 +100,9 @@ bool IsPlainId(std::string_view id) {
 
 // Ids appear bare in cycle reports; one that breaks the id rules (already
 // reported) is quoted so the report still reads unambiguously.
-std::string ShowId(std::string_view id) { return IsPlainId(id) ? std::string(id) : Quote(id); }
+std::string ShowId(std::string_view id) {
+  return IsPlainId(id) || IsElementId(id) ? std::string(id) : Quote(id);
+}
 
 class Validator {
  public:
@@ -114,6 +120,19 @@ class Validator {
   }
 
  private:
+  // Where step i is in the file ("steps[3]"): an array's elements share
+  // their array's place.
+  std::string StepPath(size_t i) const { return FilePath(steps_[i].file_index); }
+  // Step i for a message: "steps[3].id", or "element 7 of steps[3]".
+  std::string Where(size_t i) const {
+    if (steps_[i].element == kNotElement) return StepPath(i) + ".id";
+    return "element " + std::to_string(steps_[i].element) + " of " + StepPath(i);
+  }
+  // Whether a problem that every element of an array would share is
+  // reported for step i: for plain steps, and for an array's first element.
+  bool ReportsShared(size_t i) const {
+    return steps_[i].element == kNotElement || steps_[i].element == 0;
+  }
   void IndexIds();
   void ResolveReferences();
   // The step a reference names, or kNone after reporting why there is none.
@@ -134,26 +153,32 @@ class Validator {
 };
 
 void Validator::IndexIds() {
+  uint32_t reported_file_step = kNone;  // an array's duplicates are reported once
   for (size_t i = 0; i < steps_.size(); ++i) {
     const StepDraft& step = steps_[i];
     if (!step.has_id) continue;
     const uint32_t first = index_.Insert(static_cast<uint32_t>(i));
-    if (first != kNone) {
-      problems_->Add(step.id_order, StepPath(i) + ".id",
-                     "duplicate id " + Quote(specs_[i].id) + " (also " + StepPath(first) + ".id)");
+    if (first != kNone && step.file_index != reported_file_step) {
+      reported_file_step = step.file_index;
+      const std::string element =
+          step.element == kNotElement ? "" : "element " + std::to_string(step.element) + "; ";
+      problems_->Add(
+          step.id_order, StepPath(i) + ".id",
+          "duplicate id " + Quote(specs_[i].id) + " (" + element + "also " + Where(first) + ")");
     }
   }
 }
 
 uint32_t Validator::Resolve(size_t step, const StepRef& ref) {
-  const uint32_t found = index_.Find(ref.id);
+  const uint32_t found = ref.target != kUnresolved ? ref.target : index_.Find(ref.id);
   if (found != kNone) {
     if (found != step) return found;
-    problems_->Add(ref.order, RefPath(step, ref),
-                   ref.element == kStdinFromRef ? "a step cannot read its own output"
-                                                : "a step cannot come after itself");
+    problems_->Add(ref.order, RefPath(StepPath(step), ref),
+                   ref.in_stdin_from ? "a step cannot read its own output"
+                                     : "a step cannot come after itself");
     return kNone;
   }
+  if (!ReportsShared(step)) return kNone;
   std::string message = "unknown step " + Quote(ref.id);
   if (ids_.empty()) {
     for (size_t i = 0; i < steps_.size(); ++i) {
@@ -164,7 +189,7 @@ uint32_t Validator::Resolve(size_t step, const StepRef& ref) {
     spellcheck_budget_ -= ids_.size();
     message += DidYouMean(ref.id, ids_);
   }
-  problems_->Add(ref.order, RefPath(step, ref), std::move(message));
+  problems_->Add(ref.order, RefPath(StepPath(step), ref), std::move(message));
   return kNone;
 }
 
@@ -172,6 +197,7 @@ void Validator::ResolveReferences() {
   const size_t n = steps_.size();
   // listed[t] == i when step i already has an edge to t: repeats collapse in O(1).
   std::vector<uint32_t> listed(n, kNone);
+  std::vector<uint32_t> reads(n, kNone);  // reads[t] == i: t is in i's stdin_from
   graph_.begin.assign(n + 1, 0);
   for (size_t i = 0; i < n; ++i) {
     const StepDraft& step = steps_[i];
@@ -187,13 +213,22 @@ void Validator::ResolveReferences() {
     for (size_t r = step.after_begin; r < step.after_end; ++r) {
       if (const uint32_t t = Resolve(i, refs_[r]); t != kNone) add_edge(t, refs_[r]);
     }
-    if (step.stdin_from) {
-      if (const uint32_t t = Resolve(i, *step.stdin_from); t != kNone) {
-        spec.stdin_from = StepIndex(t);
-        add_edge(t, *step.stdin_from);
+    for (size_t r = step.stdin_from_begin; r < step.stdin_from_end; ++r) {
+      const uint32_t t = Resolve(i, refs_[r]);
+      if (t == kNone) continue;
+      if (reads[t] == i) {
+        if (ReportsShared(i)) {
+          problems_->Add(refs_[r].order, RefPath(StepPath(i), refs_[r]),
+                         "step " + ShowId(specs_[t].id) + " is already read (once is enough)");
+        }
+        continue;
       }
+      reads[t] = static_cast<uint32_t>(i);
+      spec.stdin_from.push_back(StepIndex(t));
+      add_edge(t, refs_[r]);
     }
-    if (spec.when == When::kFailure && step.after_begin == step.after_end && !step.stdin_from) {
+    if (spec.when == When::kFailure && step.after_begin == step.after_end &&
+        step.stdin_from_begin == step.stdin_from_end && ReportsShared(i)) {
       problems_->Add(step.order, StepPath(i) + ".when",
                      "a \"failure\" step needs an \"after\" list: with nothing to follow, it "
                      "could never run");
@@ -311,7 +346,7 @@ void Validator::ReportCycle(const std::vector<uint32_t>& component, uint32_t id)
   }
   text += " (\"->\" reads \"comes after\")";
   const StepRef& first = *graph_.ref[edges.front()];
-  problems_->Add(first.order, RefPath(start, first), std::move(text));
+  problems_->Add(first.order, RefPath(StepPath(start), first), std::move(text));
 }
 
 }  // namespace
@@ -331,7 +366,7 @@ void ValidateKinds(const JobDraft& draft, ProblemList* problems) {
     }
     if (!kinds.emplace(s.slots, s.requires_labels, s.resources).second) continue;
     if (kinds.size() > kMaxStepKinds) {
-      problems->Add(draft.steps[i].order, "steps[" + std::to_string(i) + "]",
+      problems->Add(draft.steps[i].order, FilePath(draft.steps[i].file_index),
                     "more than " + std::to_string(kMaxStepKinds) +
                         " different combinations of slots, requires and resources in one job "
                         "(give steps that need about the same the same amounts: mem rounded "
@@ -340,7 +375,7 @@ void ValidateKinds(const JobDraft& draft, ProblemList* problems) {
     }
     for (const ResourceAmount& r : draft.job.ResourcesOf(s)) {
       if (names.insert(r.name).second && names.size() > kMaxResourceNames) {
-        problems->Add(draft.steps[i].order, "steps[" + std::to_string(i) + "].resources",
+        problems->Add(draft.steps[i].order, FilePath(draft.steps[i].file_index) + ".resources",
                       "more than " + std::to_string(kMaxResourceNames) +
                           " different resource names in one job");
         return;

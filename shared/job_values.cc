@@ -20,6 +20,20 @@ bool IsIdChar(char c) {
          c == '.' || c == '-';
 }
 
+}  // namespace
+
+bool IsElementId(std::string_view id) {
+  const size_t open = id.find('[');
+  if (open == 0 || open == std::string_view::npos || !id.ends_with(']')) return false;
+  const std::string_view name = id.substr(0, open);
+  const std::string_view digits = id.substr(open + 1, id.size() - open - 2);
+  return std::all_of(name.begin(), name.end(), IsIdChar) && !digits.empty() &&
+         (digits.size() == 1 || digits[0] != '0') &&
+         std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+namespace {
+
 // The number itself, for "got 0".
 std::string NumberText(const msgpack::object& o) {
   if (o.type == msgpack::type::POSITIVE_INTEGER) return std::to_string(o.via.u64);
@@ -105,7 +119,7 @@ bool ValueReader::ReadCString(const msgpack::object& o, uint64_t order, const Pa
 }
 
 bool ValueReader::ReadId(const msgpack::object& o, uint64_t order, const PathNode* path,
-                         std::string_view* id, bool* valid) {
+                         std::string_view* id, bool* valid, bool pattern) {
   *valid = false;
   if (!ReadString(o, order, path, id)) return false;
   if (id->empty()) {
@@ -114,9 +128,12 @@ bool ValueReader::ReadId(const msgpack::object& o, uint64_t order, const PathNod
     Report(order, path,
            "is " + std::to_string(id->size()) + " characters long, more than the limit of " +
                std::to_string(kMaxIdLength));
-  } else if (!std::all_of(id->begin(), id->end(), IsIdChar)) {
+  } else if (!IsElementId(*id) && !std::all_of(id->begin(), id->end(), [&](char c) {
+               return IsIdChar(c) || (pattern && (c == '{' || c == '}'));
+             })) {
     Report(order, path,
-           "invalid id " + Quote(*id) + " (use only letters, digits, \"_\", \".\" and \"-\")");
+           "invalid id " + Quote(*id) + " (use only letters, digits, \"_\", \".\" and \"-\"" +
+               (pattern ? ", and placeholders such as {index})" : ")"));
   } else {
     *valid = true;
   }
@@ -173,8 +190,25 @@ bool ValueReader::ReadArgv(const msgpack::object& o, uint64_t order, const PathN
   return ok;
 }
 
+bool ValueReader::ReadStdinFrom(const msgpack::object& o, uint64_t order, const PathNode* path,
+                                std::vector<StepRef>* refs) {
+  if (o.type == msgpack::type::STR) {
+    refs->push_back(StepRef{StrView(o), order, kWholeField, true});
+    return true;
+  }
+  if (o.type != msgpack::type::ARRAY) {
+    Report(order, path, "expected a step id or an array of them, got " + DescribeValue(o));
+    return false;
+  }
+  if (o.via.array.size == 0) {
+    Report(order, path, "must name at least one step (leave it out for no input)");
+    return false;
+  }
+  return ReadStepRefs(o, order, path, refs, /*in_stdin_from=*/true);
+}
+
 bool ValueReader::ReadStepRefs(const msgpack::object& o, uint64_t order, const PathNode* path,
-                               std::vector<StepRef>* refs) {
+                               std::vector<StepRef>* refs, bool in_stdin_from) {
   if (o.type != msgpack::type::ARRAY) {
     Report(order, path, "expected an array of step ids, got " + DescribeValue(o));
     return false;
@@ -189,7 +223,7 @@ bool ValueReader::ReadStepRefs(const msgpack::object& o, uint64_t order, const P
     const PathNode ref_path{path, true, i, {}};
     std::string_view id;
     if (ReadString(o.via.array.ptr[i], ref_order, &ref_path, &id, "a step id (a string)")) {
-      refs->push_back(StepRef{id, ref_order, i});
+      refs->push_back(StepRef{id, ref_order, i, in_stdin_from});
     } else {
       ok = false;
     }

@@ -37,15 +37,22 @@ class ValueReader {
   // True whenever `o` is a string, even one that breaks the id rules (that
   // is reported): such a step is still found by the steps that name it.
   // `*valid` says whether it keeps the rules.
+  // With `pattern` (the step has `each`), placeholders such as `{lr}` may
+  // stand among the id's characters; the rendered ids are checked later.
   bool ReadId(const msgpack::object& o, uint64_t order, const PathNode* path, std::string_view* id,
-              bool* valid);
+              bool* valid, bool pattern = false);
   bool ReadCommand(const msgpack::object& o, uint64_t order, const PathNode* path,
                    std::string* cmd);
   bool ReadArgv(const msgpack::object& o, uint64_t order, const PathNode* path,
                 std::vector<std::string>* argv);
   // Appends the ids listed in `after` to `refs`, each with its own position.
   bool ReadStepRefs(const msgpack::object& o, uint64_t order, const PathNode* path,
-                    std::vector<StepRef>* refs);
+                    std::vector<StepRef>* refs, bool in_stdin_from = false);
+  // `stdin_from`: one step id, or a non-empty array of them.
+  bool ReadStdinFrom(const msgpack::object& o, uint64_t order, const PathNode* path,
+                     std::vector<StepRef>* refs);
+  // `each`: a map of parameter names to lists or ranges (job_each.cc).
+  bool ReadEach(const msgpack::object& o, uint64_t order, const PathNode* path, ArraySpec* out);
   bool ReadWhen(const msgpack::object& o, uint64_t order, const PathNode* path, When* out);
   bool ReadStdin(const msgpack::object& o, uint64_t order, const PathNode* path,
                  std::optional<std::string>* out);
@@ -74,6 +81,10 @@ class ValueReader {
   ProblemList* problems_;
   uint64_t next_order_ = 0;
 };
+
+// "train[7]": the id of an array's element, as `submit validate --expand`
+// writes it (a plain id, then the index in brackets without leading zeros).
+bool IsElementId(std::string_view id);
 
 // " (did you mean "cmd"?)", or "" when no word is close to `text`.
 std::string DidYouMean(std::string_view text, const std::vector<std::string_view>& words);

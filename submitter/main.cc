@@ -62,6 +62,7 @@ struct Options {
   // validate / convert
   std::vector<std::string> validate_files;
   bool all_problems = false;  // validate: print every problem, not kProblemsShown
+  bool expand = false;        // validate: print the job file with its arrays expanded
   std::string convert_in, convert_out;
   JobLimits limits;  // checked locally, as the broker will (job_limit_flags.h)
   // keys
@@ -95,10 +96,12 @@ void PrintProblems(const std::string& heading, const std::vector<std::string>& l
 std::string JobFileName(const std::string& path) { return path == "-" ? "stdin" : path; }
 
 // Reads and validates a job file, printing its problems (at most
-// `max_shown`). nullopt if unusable. `steps`, if given, gets its step ids.
+// `max_shown`). nullopt if unusable. `steps`, if given, gets its step ids;
+// `spec`, the loaded job.
 std::optional<std::string> LoadAndCheck(const std::string& path, const JobLimits& limits,
                                         size_t max_shown, std::string_view more_hint,
-                                        std::vector<std::string>* steps = nullptr) {
+                                        std::vector<std::string>* steps = nullptr,
+                                        std::optional<JobSpec>* spec = nullptr) {
   Result<std::string> bytes = ReadJobFile(path);
   if (!bytes.ok()) {
     Error(bytes.status().message());
@@ -118,6 +121,7 @@ std::optional<std::string> LoadAndCheck(const std::string& path, const JobLimits
     steps->clear();
     for (const StepSpec& step : job.spec->steps) steps->push_back(step.id);
   }
+  if (spec) *spec = std::move(job.spec);
   return std::move(bytes).value();
 }
 
@@ -255,12 +259,26 @@ int RunValidate(const Options& o) {
   bool all_ok = true;
   for (const std::string& path : o.validate_files) {
     std::vector<std::string> steps;
+    std::optional<JobSpec> spec;
     const size_t max_shown = o.all_problems ? SIZE_MAX : kProblemsShown;
-    if (LoadAndCheck(path, o.limits, max_shown, " (--all lists them all)", &steps)) {
-      printf("%s: ok (%zu steps)\n", JobFileName(path).c_str(), steps.size());
-    } else {
+    if (!LoadAndCheck(path, o.limits, max_shown, " (--all lists them all)", &steps,
+                      o.expand ? &spec : nullptr)) {
       all_ok = false;
+      continue;
     }
+    if (!o.expand) {
+      printf("%s: ok (%zu steps)\n", JobFileName(path).c_str(), steps.size());
+      continue;
+    }
+    // The job file on stdout, to be kept or piped; the verdict beside it.
+    const Result<std::string> json = JobSpecToJson(*spec);
+    if (!json.ok()) {
+      Error(JobFileName(path) + ": cannot expand: " + json.status().message());
+      all_ok = false;
+      continue;
+    }
+    fwrite(json->data(), 1, json->size(), stdout);
+    fprintf(stderr, "%s: ok (%zu steps)\n", JobFileName(path).c_str(), steps.size());
   }
   return ToInt(all_ok ? ExitCode::kOk : ExitCode::kUsage);
 }
@@ -628,6 +646,9 @@ int main(int argc, char** argv) {
   validate->add_flag(
       "--all", o.all_problems,
       "List every problem of a file, not just the first " + std::to_string(kProblemsShown));
+  validate->add_flag("--expand", o.expand,
+                     "Print each file as the job file it amounts to, its arrays (each) written "
+                     "out as plain steps, one step a line (JSON, on stdout)");
   CLI::App* convert = app.add_subcommand(
       "convert", "Convert a job file between JSON and MessagePack (direction from the input)");
   convert->add_option("input", o.convert_in, "Job file to read")->required();

@@ -33,7 +33,8 @@ def alone(ctx):
 
     tools = [tool(f"{small:,} independent", small, "independent"),
              tool(f"{big:,} independent", big, "independent"),
-             tool(f"{big:,} chains+fan-ins", big, "mixed")]
+             tool(f"{big:,} chains+fan-ins", big, "mixed"),
+             tool(f"{big:,} as one array", big, "array")]
     results = benchlib.interleave(ctx, "alone", tools)
 
     def cells(r):
@@ -56,6 +57,9 @@ def alone(ctx):
                f"{ctx.runs} run(s), a fresh broker each",
                "loadgen: 8 simulated workers of 64 slots answer every dispatch at once; "
                "chains+fan-ins: blocks of 20 (a chain of 10, 9 after it, 1 after those 9)",
+               "as one array: the independent graph written as one step with `each` (a range), "
+               "expanded into plain steps by the loader for now: the figures before arrays "
+               "are kept as templates (docs/design/arrays-and-streams.md, increment 5)",
                "accept s: submission to JobAccepted (the broker decodes and validates the "
                "graph); peak RSS includes that decoding"],
         data={"steps": big, "small_steps": small})

@@ -28,11 +28,14 @@ std::vector<bool> CarryOver::Succeeded() const {
 
 bool SameWork(const JobSpec& a_job, const StepSpec& a, const JobSpec& b_job, const StepSpec& b) {
   if (a.shell != b.shell || a.argv != b.argv || a.cwd != b.cwd || a.stdin_data != b.stdin_data ||
-      a.stdin_from.has_value() != b.stdin_from.has_value()) {
+      a.stdin_from.size() != b.stdin_from.size()) {
     return false;
   }
-  if (a.stdin_from && a_job.steps[a.stdin_from->value].id != b_job.steps[b.stdin_from->value].id) {
-    return false;
+  // The same producers, by id, in the same order.
+  for (size_t k = 0; k < a.stdin_from.size(); ++k) {
+    if (a_job.steps[a.stdin_from[k].value].id != b_job.steps[b.stdin_from[k].value].id) {
+      return false;
+    }
   }
   // Usually in the same order: sort only when they differ.
   return a.env == b.env || Sorted(a.env) == Sorted(b.env);
@@ -54,7 +57,7 @@ CarryOver PlanCarryOver(const JobSpec& old, const std::vector<bool>& old_succeed
   }
   std::vector<bool> read(n);  // some step of `next` reads its stdout
   for (const StepSpec& step : next.steps) {
-    if (step.stdin_from) read[step.stdin_from->value] = true;
+    for (StepIndex producer : step.stdin_from) read[producer.value] = true;
   }
 
   // Rules 1, 2 and 4: the candidates.

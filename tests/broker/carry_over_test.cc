@@ -36,7 +36,7 @@ std::vector<bool> SucceededOf(const JobSpec& spec, const std::vector<std::string
 std::vector<uint32_t> CapturedOf(const JobSpec& spec) {
   std::vector<uint32_t> out;
   for (const StepSpec& s : spec.steps) {
-    if (s.stdin_from) out.push_back(s.stdin_from->value);
+    for (StepIndex p : s.stdin_from) out.push_back(p.value);
   }
   return out;
 }

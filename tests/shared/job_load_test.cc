@@ -103,7 +103,7 @@ TEST_CASE("a minimal job gets every default") {
   CHECK(s.after.empty());
   CHECK(s.when == When::kSuccess);
   CHECK_FALSE(s.stdin_data.has_value());
-  CHECK_FALSE(s.stdin_from.has_value());
+  CHECK(s.stdin_from.empty());
   CHECK(s.env.empty());
   CHECK(s.cwd.empty());
   CHECK(s.timeout_ms == 0);
@@ -165,8 +165,7 @@ TEST_CASE("stdin_from implies after") {
     {"id": "sum", "cmd": "paste -sd+", "stdin_from": "gen", "after": ["other"]},
     {"id": "again", "cmd": "cat", "after": ["gen", "other"], "stdin_from": "gen"}]})");
   const JobSpec& job = Spec(loaded);
-  REQUIRE(job.steps[2].stdin_from.has_value());
-  CHECK(job.steps[2].stdin_from->value == 0);
+  CHECK(Indices(job.steps[2].stdin_from) == std::vector<uint32_t>{0});
   CHECK(Indices(job.steps[2].after) == std::vector<uint32_t>{1, 0});
   CHECK(Indices(job.steps[3].after) == std::vector<uint32_t>{0, 1});
 }
@@ -206,7 +205,7 @@ TEST_CASE("defaults apply unless a step sets the field, and env merges") {
 
   // A step that reads another's output does not also get the default stdin.
   CHECK_FALSE(job.steps[2].stdin_data.has_value());
-  CHECK(job.steps[2].stdin_from.has_value());
+  CHECK(job.steps[2].stdin_from.size() == 1);
 }
 
 TEST_CASE("defaults may not say what a step runs or where it sits") {
@@ -984,6 +983,57 @@ TEST_CASE("large graphs: a 100,000-step chain and fan-out") {
             "s99996 -> "
             "s99995 -> ... 99991 more ... -> s3 -> s2 -> s1 -> s0 (\"->\" reads \"comes after\")",
         });
+}
+
+TEST_CASE("stdin_from takes a list: the outputs concatenated in that order") {
+  const JobSpec job = Spec(LoadJson(R"({"steps": [
+    {"id": "a", "cmd": "echo a"},
+    {"id": "b", "cmd": "echo b"},
+    {"id": "c", "cmd": "echo c"},
+    {"id": "all", "cmd": "cat", "stdin_from": ["c", "a", "b"], "after": ["a"]}]})"));
+  CHECK(Indices(job.steps[3].stdin_from) == std::vector<uint32_t>{2, 0, 1});
+  // Each producer is also in `after`, once.
+  CHECK(Indices(job.steps[3].after) == std::vector<uint32_t>{0, 2, 1});
+}
+
+TEST_CASE("stdin_from lists are checked entry by entry") {
+  const LoadedJob loaded = LoadJson(R"({"steps": [
+    {"id": "a", "cmd": "echo a"},
+    {"id": "b", "cmd": "cat", "stdin_from": []},
+    {"id": "c", "cmd": "cat", "stdin_from": ["a", "x", 3, "a", "c"]},
+    {"id": "d", "cmd": "cat", "stdin_from": {"a": 1}}]})");
+  CHECK(
+      Problems(loaded) ==
+      std::vector<std::string>{
+          "steps[1] (id \"b\").stdin_from: must name at least one step (leave it out for no input)",
+          "steps[2] (id \"c\").stdin_from[1]: unknown step \"x\"",
+          "steps[2] (id \"c\").stdin_from[2]: expected a step id (a string), got integer 3",
+          "steps[2] (id \"c\").stdin_from[3]: step a is already read (once is enough)",
+          "steps[2] (id \"c\").stdin_from[4]: a step cannot read its own output",
+          "steps[3] (id \"d\").stdin_from: expected a step id or an array of them, got a map",
+      });
+}
+
+TEST_CASE("arrays take part in the graph: cycles through elements are found") {
+  const LoadedJob loaded = LoadJson(R"({"steps": [
+    {"id": "a", "each": {"i": [1, 2]}, "cmd": "true", "after": ["b[{index}]"]},
+    {"id": "b", "each": {"j": [3, 4]}, "cmd": "true", "after": ["a[1]"]},
+    {"id": "c", "each": {"j": [3, 4]}, "cmd": "true", "after": ["nope"], "when": "failure"}]})");
+  CHECK(Problems(loaded) ==
+        std::vector<std::string>{
+            "steps[0] (id \"a\").after[0]: dependency cycle: a[1] -> b[1] -> a[1] (\"->\" reads "
+            "\"comes after\")",
+            "steps[2] (id \"c\").after[0]: unknown step \"nope\"",
+        });
+}
+
+TEST_CASE("an element id may be written as a plain step's, as --expand writes it") {
+  const JobSpec job = Spec(LoadJson(R"({"steps": [
+    {"id": "t[0]", "cmd": "true"},
+    {"id": "t[1]", "cmd": "true", "after": ["t[0]"]}]})"));
+  CHECK(Indices(job.steps[1].after) == std::vector<uint32_t>{0});
+  CHECK(OnlyProblem(R"({"steps": [{"id": "t[01]", "cmd": "true"}]})") ==
+        "steps[0].id: invalid id \"t[01]\" (use only letters, digits, \"_\", \".\" and \"-\")");
 }
 
 }  // namespace drover
