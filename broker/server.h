@@ -56,6 +56,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -234,6 +235,12 @@ class Server : private Outbox {
   // the attempt is stopped).
   std::optional<std::vector<uint64_t>> StreamedSources(WorkerId worker, const TaskKey& key);
   void HandleInputCredit(const Peer& peer, const InputCredit& credit);
+  // server_journal.cc: a replayed result's stdout count, for the spool.
+  void NoteReplayedCount(const TaskResult& result);
+  // Stops attempt `key`, whose input cannot be read (`why`), for good.
+  void StopForInput(WorkerId worker, const TaskKey& key, const std::string& why);
+  // Reads `piece` into input_buffer_.
+  Status ReadPiece(const InputPiece& piece);
   // The turn's pieces of input, read and queued to send.
   void FeedInputs();
   // How the core hears that the shell stops talking to a worker.
@@ -456,6 +463,7 @@ class Server : private Outbox {
   std::unordered_map<WorkerId, std::vector<TaskKey>> pending_retract_;
   std::deque<std::string> stdin_read_;  // stdin_from bytes the pending dispatches view
   InputFeeds inputs_;         // streamed stdin of running attempts
+  std::set<TaskKey> inputs_refused_;  // stopped for their input: no feed again
   std::string input_buffer_;  // one piece of it, read from the spool
   // Attempts that failed before reaching a worker (e.g. stdin_from too big).
   std::vector<std::pair<WorkerId, TaskResult>> failed_before_start_;

@@ -40,17 +40,27 @@ std::optional<std::vector<uint64_t>> Server::StreamedSources(WorkerId worker,
   if (!sizes.ok()) {
     // Checked at the dispatch; gone since (the machine lost it in a
     // restart): the step must not read a part of its input as all of it.
-    spdlog::error("job {}: stopping attempt {} of step {}: {}", key.job.value, key.attempt.value,
-                  job->step(key.step).id, sizes.status().message());
-    Kill(worker, key);
+    StopForInput(worker, key, sizes.status().message());
     return std::nullopt;
   }
+  uint64_t total = 0;
+  for (uint64_t size : sizes.value()) total += size;
+  if (total <= kInlineStdinFromBytes) return std::nullopt;  // it went in the dispatch
   return std::move(sizes).value();
+}
+
+void Server::StopForInput(WorkerId worker, const TaskKey& key, const std::string& why) {
+  const Job* job = scheduler_.FindJob(key.job);
+  spdlog::error("job {}: stopping attempt {} of step {}: its stdin: {}", key.job.value,
+                key.attempt.value, job != nullptr ? job->step(key.step).id : "?", why);
+  Kill(worker, key);
+  inputs_.Close(key);
+  inputs_refused_.insert(key);  // its worker's next credit must not open it again
 }
 
 void Server::HandleInputCredit(const Peer& peer, const InputCredit& credit) {
   if (!inputs_.Has(credit.key)) {
-    if (credit.closed) return;
+    if (credit.closed || inputs_refused_.count(credit.key)) return;
     std::optional<std::vector<uint64_t>> sizes = StreamedSources(peer.worker, credit.key);
     if (!sizes) return;
     inputs_.Open(credit.key, peer.worker, std::move(*sizes), credit.received);
@@ -64,31 +74,46 @@ void Server::FeedInputs() {
   // A worker merely silent keeps its feeds: it may not know it was, and
   // would not ask for them again. One that comes back on a new connection
   // says what it has (InputCredit with `resume`).
-  inputs_.Retain([this](const TaskKey& key, WorkerId worker) {
+  auto runs = [this](const TaskKey& key, WorkerId worker) {
     const Worker* w = scheduler_.FindWorker(worker);
     return w != nullptr && w->running.count(key) > 0 && worker_routes_.count(worker) > 0;
+  };
+  inputs_.Retain(runs);
+  std::erase_if(inputs_refused_, [this](const TaskKey& key) {
+    const Job* job = scheduler_.FindJob(key.job);
+    return job == nullptr || job->run(key.step).attempt != key.attempt.value ||
+           job->run(key.step).state != StepState::kRunning;
   });
-  std::vector<TaskKey> failed;
   for (const InputPiece& piece : inputs_.Plan()) {
-    if (std::find(failed.begin(), failed.end(), piece.key) != failed.end()) continue;
-    const Job* job = scheduler_.FindJob(piece.key.job);
-    const StepIndex producer = job->step(piece.key.step).stdin_from[piece.source];
-    input_buffer_.resize(piece.length);
-    if (piece.length > 0) {
-      Status s = spool_->ReadCapture(piece.key.job, producer, piece.source_offset, piece.length,
-                                     input_buffer_.data());
-      if (!s.ok()) {
-        spdlog::error("job {}: stopping attempt {} of step {}: its stdin: {}", piece.key.job.value,
-                      piece.key.attempt.value, job->step(piece.key.step).id, s.message());
-        Kill(piece.worker, piece.key);
-        inputs_.Close(piece.key);
-        failed.push_back(piece.key);
-        continue;
-      }
+    if (inputs_refused_.count(piece.key)) continue;
+    if (Status s = ReadPiece(piece); !s.ok()) {
+      StopForInput(piece.worker, piece.key, s.message());
+      continue;
     }
     std::string& out = outgoing_.emplace_back(worker_routes_.at(piece.worker), std::string()).second;
     EncodeTaskInput(piece.key, piece.offset, input_buffer_, piece.eof, &out);
   }
+}
+
+Status Server::ReadPiece(const InputPiece& piece) {
+  const Job* job = scheduler_.FindJob(piece.key.job);
+  const std::vector<StepIndex>& producers = job->step(piece.key.step).stdin_from;
+  input_buffer_.resize(piece.length);
+  // From its first source on into the next ones, as long as the piece is.
+  size_t done = 0;
+  uint64_t from = piece.source_offset;
+  for (size_t source = piece.source; done < piece.length; ++source, from = 0) {
+    if (source >= producers.size()) return Status::Error("its sources are shorter than planned");
+    Result<uint64_t> size = spool_->CaptureSize(piece.key.job, producers[source]);
+    if (!size.ok()) return size.status();
+    if (size.value() <= from) continue;
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(size.value() - from, piece.length - done));
+    Status s = spool_->ReadCapture(piece.key.job, producers[source], from, n,
+                                   input_buffer_.data() + done);
+    if (!s.ok()) return s;
+    done += n;
+  }
+  return Status::Ok();
 }
 
 }  // namespace drover::broker

@@ -201,6 +201,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
             }
             for (const TaskResult& result : results->results) {
               scheduler_.ReplayResult(w->second.first, result, now);
+              NoteReplayedCount(result);
             }
             return Status::Ok();
           },
@@ -212,6 +213,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
             auto w = replay_workers_.find(r.worker_number);
             if (w == replay_workers_.end()) return UnknownWorker(r.worker_number);
             scheduler_.ReplayResult(w->second.first, r.result, now);
+            NoteReplayedCount(r.result);
             return Status::Ok();
           },
           [&](const LostRecord& r) -> Status {
@@ -486,6 +488,18 @@ Status Server::TakeSnapshot() {
   spdlog::info("snapshot: {} running and {} finished job(s) in {} ms", files.size(),
                finished_.size(), MonotonicMs() - t0);
   return Status::Ok();
+}
+
+void Server::NoteReplayedCount(const TaskResult& result) {
+  // The journal is synced and the spool is not: after a power loss the
+  // log may have lost the step's end with the capture's tail, and the
+  // count is what tells the capture is short.
+  const Job* job = scheduler_.FindJob(result.key.job);
+  if (job == nullptr || result.run.stdout_bytes < 0 || result.key.step.value >= job->size()) return;
+  const StepRun& r = job->run(result.key.step);
+  if (r.attempt != result.key.attempt.value || r.state != StepState::kSucceeded) return;
+  spool_->NoteCaptureBytes(result.key.job, result.key.step,
+                           static_cast<uint64_t>(result.run.stdout_bytes));
 }
 
 }  // namespace drover::broker

@@ -199,6 +199,24 @@ Status Spool::ReopenJob(JobId job, const JobSpec& spec) {
   return Status::Ok();
 }
 
+namespace {
+
+// Whether the StepOutput record `framed` (of extent `out`) is the marker
+// RecordOutput writes where output was cut.
+bool IsCutMarker(const OutputExtent& out, std::string_view framed) {
+  const size_t marker = std::string_view(kOutputNotKeptMarker).size();
+  if (out.size != marker && out.size != marker + 1) return false;
+  Result<std::vector<Event>> events = DecodeEventRecords(framed);
+  if (!events.ok() || events->size() != 1) return false;
+  const auto* e = std::get_if<StepOutput>(&events->front());
+  if (e == nullptr) return false;
+  std::string_view text = e->data.bytes;
+  if (text.size() == marker + 1 && text.front() == '\n') text.remove_prefix(1);
+  return text == kOutputNotKeptMarker;
+}
+
+}  // namespace
+
 Status Spool::ReadBack(OpenJobFiles& files) {
   std::string scratch;
   uint64_t at = 0;
@@ -206,24 +224,38 @@ Status Spool::ReadBack(OpenJobFiles& files) {
     Result<std::string_view> bytes = files.log->Read(at, 1 << 20, &scratch);
     if (!bytes.ok()) return bytes.status();
     if (bytes->empty()) break;
-    Result<std::vector<Event>> events = DecodeEventRecords(bytes.value());
-    if (!events.ok()) return events.status();
     at += bytes->size();
-    for (const Event& event : events.value()) {
-      if (const auto* started = std::get_if<StepStarted>(&event)) {
-        RunningOutput& running = files.running[started->step.value];
-        running = RunningOutput();
-        running.attempt = started->attempt;
-      } else if (const auto* out = std::get_if<StepOutput>(&event)) {
+    // Record by record: output (most of a log) only for where it lies,
+    // without copying it; the rest decoded whole.
+    for (std::string_view rest = bytes.value(); !rest.empty();) {
+      if (rest.size() < 4 || rest.size() - 4 < RecordLength(rest)) {
+        return Status::Error("a record cut short at byte " + std::to_string(at));
+      }
+      const std::string_view framed = rest.substr(0, 4 + RecordLength(rest));
+      rest.remove_prefix(framed.size());
+      const std::string_view record = framed.substr(4);
+      if (std::optional<OutputExtent> out = DecodeOutputExtent(record)) {
         auto it = files.running.find(out->step.value);
         if (it == files.running.end() || it->second.attempt != out->attempt) continue;
+        // A full disk's marker stands in for output, and is none of it.
+        if (IsCutMarker(*out, framed)) continue;
         uint64_t& end = it->second.end[out->stream == Stream::kStdout ? 0 : 1];
         // Logs from before offsets were kept say 0: each record follows the last.
         const uint64_t start = out->offset != 0 ? out->offset : end;
-        end = std::max(end, start + out->data.bytes.size());
-      } else if (const auto* ended = std::get_if<StepEnded>(&event)) {
-        files.running.erase(ended->step.value);
-        NoteCaptureBytes(files, *ended);
+        end = std::max(end, start + out->size);
+        continue;
+      }
+      Result<std::vector<Event>> events = DecodeEventRecords(framed);
+      if (!events.ok()) return events.status();
+      for (const Event& event : events.value()) {
+        if (const auto* started = std::get_if<StepStarted>(&event)) {
+          RunningOutput& running = files.running[started->step.value];
+          running = RunningOutput();
+          running.attempt = started->attempt;
+        } else if (const auto* ended = std::get_if<StepEnded>(&event)) {
+          files.running.erase(ended->step.value);
+          NoteCaptureBytes(files, *ended);
+        }
       }
     }
   }
@@ -267,6 +299,15 @@ void Spool::NoteCaptureBytes(OpenJobFiles& files, const StepEnded& ended) {
   }
 }
 
+void Spool::NoteCaptureBytes(JobId job, StepIndex step, uint64_t bytes) {
+  auto it = jobs_.find(job);
+  if (it == jobs_.end() || step.value >= it->second.captured.size() ||
+      !it->second.captured[step.value]) {
+    return;
+  }
+  it->second.capture_bytes[step.value] = bytes;
+}
+
 Status Spool::StartAttempt(JobId job, OpenJobFiles& files, StepIndex step, Attempt attempt) {
   RunningOutput& running = files.running[step.value];
   running = RunningOutput();
@@ -278,10 +319,11 @@ Status Spool::StartAttempt(JobId job, OpenJobFiles& files, StepIndex step, Attem
   // a resumed job (CarryCapture).
   const std::string path = CapturePath(job, step);
   unlink(path.c_str());
-  running.capture.reset(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
-  if (!running.capture.valid()) {
+  ScopedFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  if (!fd.valid()) {
     const int err = errno;
-    files.captures_lost.insert(step.value);
+    files.captures_lost.emplace(step.value, "its output could not be kept: " +
+                                                ErrnoStatus("create " + path, err).message());
     return ErrnoStatus("create " + path, err);
   }
   return Status::Ok();
@@ -290,24 +332,30 @@ Status Spool::StartAttempt(JobId job, OpenJobFiles& files, StepIndex step, Attem
 Status Spool::RecordOutput(JobId job, OpenJobFiles& files, const StepOutput& given) {
   const size_t stream = given.stream == Stream::kStdout ? 0 : 1;
   RunningOutput& running = files.running[given.step.value];
+  const bool captured = given.stream == Stream::kStdout && files.captured[given.step.value];
   if (running.attempt != given.attempt) {
-    // Output of an attempt whose start this spool did not see.
+    // Output of an attempt whose start this spool did not see, or whose end
+    // its log has from a broker that stopped before its journal did: what
+    // its capture holds was kept.
     running = RunningOutput();
     running.attempt = given.attempt;
+    struct stat st;
+    if (captured && stat(CapturePath(job, given.step).c_str(), &st) == 0) {
+      running.end[0] = static_cast<uint64_t>(st.st_size);
+    }
   }
   // Keep what is new, once: a worker sends again, after a broker restart,
   // what the broker had not acknowledged, and some of it may be here.
   uint64_t& end = running.end[stream];
   std::string_view data = given.data.bytes;
   uint64_t at = given.offset;
-  if (at + data.size() <= end && !(data.empty() && at == end)) return Status::Ok();
+  if (at + data.size() <= end) return Status::Ok();
   if (at < end) {
     data.remove_prefix(end - at);
     at = end;
   }
   const bool gap = at > end;  // lost on the way (a worker's spill that failed)
   end = at + data.size();
-  const bool captured = stream == 0 && files.captured[given.step.value];
   switch (running.ration.Take(level_, data.size())) {
     case OutputVerdict::kKeep:
       break;
@@ -318,11 +366,11 @@ Status Spool::RecordOutput(JobId job, OpenJobFiles& files, const StepOutput& giv
       files.log->Append(marker);
       running.open_line[stream] = false;
       ++cuts_;
-      if (captured) LoseCapture(job, files, given.step);
+      if (captured) LoseCapture(job, files, given.step, kNotKeptFullDisk);
       return Status::Ok();
     }
     case OutputVerdict::kDrop:
-      if (captured) LoseCapture(job, files, given.step);
+      if (captured) LoseCapture(job, files, given.step, kNotKeptFullDisk);
       return Status::Ok();
   }
   if (data.size() == given.data.bytes.size()) {
@@ -333,38 +381,34 @@ Status Spool::RecordOutput(JobId job, OpenJobFiles& files, const StepOutput& giv
   if (!data.empty()) running.open_line[stream] = data.back() != '\n';
   if (!captured || files.captures_lost.count(given.step.value)) return Status::Ok();
   if (gap) {
-    LoseCapture(job, files, given.step);
+    LoseCapture(job, files, given.step,
+                "its output was not all kept: a piece of it was lost on the way to the broker");
     return Status::Ok();
   }
-  return Capture(job, files, given.step, running, data, at);
+  return Capture(job, files, given.step, data, at);
 }
 
-Status Spool::Capture(JobId job, OpenJobFiles& files, StepIndex step, RunningOutput& running,
-                      std::string_view data, uint64_t offset) {
+Status Spool::Capture(JobId job, OpenJobFiles& files, StepIndex step, std::string_view data,
+                      uint64_t offset) {
+  // Opened for each write, not kept open while the step runs: a broker may
+  // have many captured steps running (an array's), each holding nothing.
   const std::string path = CapturePath(job, step);
-  if (!running.capture.valid()) {
-    // Reopened after a restart: the file its attempt's start made.
-    running.capture.reset(open(path.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!running.capture.valid()) {
-      const int err = errno;
-      LoseCapture(job, files, step);
-      // Gone before the restart: lost to a full disk then.
-      return err == ENOENT ? Status::Ok() : ErrnoStatus("open " + path, err);
-    }
+  ScopedFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    const Status s = ErrnoStatus("open " + path, errno);
+    LoseCapture(job, files, step, "its output could not be kept: " + s.message());
+    return s;
   }
   // At its offset: what a worker sends again after a restart may be here
   // already (the capture is written at once, the log at the turn's end).
-  Status s = PwriteAll(running.capture.get(), data, offset, path);
+  Status s = PwriteAll(fd.get(), data, offset, path);
   if (s.ok()) bytes_written_ += data.size();
-  if (!s.ok()) LoseCapture(job, files, step);
+  if (!s.ok()) LoseCapture(job, files, step, "its output could not be kept: " + s.message());
   return s;
 }
 
-void Spool::LoseCapture(JobId job, OpenJobFiles& files, StepIndex step) {
-  if (auto it = files.running.find(step.value); it != files.running.end()) {
-    it->second.capture.reset();
-  }
-  if (!files.captures_lost.insert(step.value).second) return;
+void Spool::LoseCapture(JobId job, OpenJobFiles& files, StepIndex step, std::string why) {
+  if (!files.captures_lost.emplace(step.value, std::move(why)).second) return;
   // What is there is only a part, and deleting it gives its space back.
   unlink(CapturePath(job, step).c_str());
 }
@@ -440,8 +484,9 @@ void Spool::ForgetJob(JobId job, const std::vector<uint32_t>& captured) {
 Result<uint64_t> Spool::CaptureSize(JobId job, StepIndex step) {
   std::optional<uint64_t> counted;
   if (auto it = jobs_.find(job); it != jobs_.end()) {
-    if (it->second.captures_lost.count(step.value)) {
-      return Status::Error("its output was not kept: the broker's state disk was full");
+    if (auto lost = it->second.captures_lost.find(step.value);
+        lost != it->second.captures_lost.end()) {
+      return Status::Error(lost->second);
     }
     if (auto c = it->second.capture_bytes.find(step.value); c != it->second.capture_bytes.end()) {
       counted = c->second;

@@ -34,8 +34,8 @@
 // not yet acknowledged, some of which is already here. What the spool has
 // of each running attempt is in memory while it runs, and found again by
 // reading the job's log when a restarted broker reopens it (ReopenJob). A
-// captured stdout is written at its offsets into a file kept open while
-// its step runs; a gap (output lost on the way) loses it, and so does a
+// captured stdout is written at its offsets; a gap (output lost on the
+// way) loses it, and so does a
 // size other than the one the worker counted (RunResult::stdout_bytes), so
 // that no step reads a part of its input as if it were all of it.
 //
@@ -152,6 +152,11 @@ class Spool {
   // stdin_from). Fails past `max_bytes`, naming the size, if it was lost
   // to a full disk, and if it is not as long as its worker counted.
   Result<std::string> ReadCapturedStdout(JobId job, StepIndex step, size_t max_bytes);
+  // The captured stdout of `step`, which succeeded, is `bytes` long, as
+  // its worker counted (from a replayed result: the journal has it when
+  // the log lost its end). Ignored unless the job is open and some step
+  // reads that stdout.
+  void NoteCaptureBytes(JobId job, StepIndex step, uint64_t bytes);
   // The size of that captured stdout, with the same checks (lost, not as
   // long as its worker counted); for a stdin streamed from it.
   Result<uint64_t> CaptureSize(JobId job, StepIndex step);
@@ -175,13 +180,13 @@ class Spool {
     OutputRation ration;
     bool open_line[2] = {false, false};  // stdout, stderr: last kept byte not '\n'
     uint64_t end[2] = {0, 0};  // stdout, stderr: offset past the last byte taken
-    ScopedFd capture;          // the captured stdout, while it is written
   };
   struct OpenJobFiles {
     std::unique_ptr<EventLog> log;
     std::vector<bool> captured;  // per step: is its stdout read by stdin_from?
     std::unordered_map<uint32_t, RunningOutput> running;  // by step
-    std::unordered_set<uint32_t> captures_lost;  // steps whose capture is gone
+    // Steps whose capture is gone, and why (what their readers are told).
+    std::unordered_map<uint32_t, std::string> captures_lost;
     // Captured steps that ended: the stdout bytes their worker counted.
     std::unordered_map<uint32_t, uint64_t> capture_bytes;
     bool closing = false;  // closed while its last events could not be written
@@ -191,14 +196,16 @@ class Spool {
   // A new attempt of `step`: a fresh ration, and its capture started empty.
   Status StartAttempt(JobId job, OpenJobFiles& files, StepIndex step, Attempt attempt);
   // Writes `data` at `offset` of the step's capture.
-  Status Capture(JobId job, OpenJobFiles& files, StepIndex step, RunningOutput& running,
-                 std::string_view data, uint64_t offset);
+  Status Capture(JobId job, OpenJobFiles& files, StepIndex step, std::string_view data,
+                 uint64_t offset);
   // Remembers how long a captured step's stdout is, as its worker counted.
   void NoteCaptureBytes(OpenJobFiles& files, const StepEnded& ended);
   // What the log of a reopened job says of its attempts (ReopenJob).
   Status ReadBack(OpenJobFiles& files);
-  // Deletes the captured stdout of `step`: some of it was not kept.
-  void LoseCapture(JobId job, OpenJobFiles& files, StepIndex step);
+  // Deletes the captured stdout of `step`: some of it was not kept, `why`.
+  void LoseCapture(JobId job, OpenJobFiles& files, StepIndex step, std::string why);
+  static constexpr const char* kNotKeptFullDisk =
+      "its output was not kept: the broker's state disk was full";
 
   std::string dir_;
   std::unordered_map<JobId, OpenJobFiles> jobs_;

@@ -166,6 +166,38 @@ Result<std::vector<Event>> DecodeEventRecords(std::string_view records,
   return events;
 }
 
+std::optional<OutputExtent> DecodeOutputExtent(std::string_view record) {
+  try {
+    size_t used = 0;
+    msgpack::object_handle handle = msgpack::unpack(record.data(), record.size(), used,
+                                                    codec_internal::ReferenceInput);
+    const msgpack::object& root = handle.get();
+    if (used != record.size() || root.type != msgpack::type::ARRAY || root.via.array.size != 2 ||
+        root.via.array.ptr[0].type != msgpack::type::POSITIVE_INTEGER ||
+        root.via.array.ptr[0].via.u64 != static_cast<uint64_t>(StepOutput::kType) ||
+        root.via.array.ptr[1].type != msgpack::type::ARRAY ||
+        root.via.array.ptr[1].via.array.size < 4) {
+      return std::nullopt;
+    }
+    const msgpack::object* f = root.via.array.ptr[1].via.array.ptr;
+    OutputExtent extent;
+    f[0].convert(extent.step);
+    f[1].convert(extent.attempt);
+    f[2].convert(extent.stream);
+    if (f[3].type == msgpack::type::BIN) {
+      extent.size = f[3].via.bin.size;
+    } else if (f[3].type == msgpack::type::STR) {
+      extent.size = f[3].via.str.size;
+    } else {
+      return std::nullopt;
+    }
+    if (root.via.array.ptr[1].via.array.size > 4) f[4].convert(extent.offset);
+    return extent;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 const char* MessageTypeName(MessageType type) {
   switch (type) {
     case MessageType::kHeartbeat: return "Heartbeat";

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,6 +75,19 @@ Result<std::vector<Event>> DecodeEventRecords(std::string_view records,
 
 // The length of the longest prefix of `bytes` made of whole records.
 size_t WholeRecordsPrefix(std::string_view bytes);
+
+// Where a StepOutput record's data lies in its attempt's stream, read
+// without copying the data: for going through a long log quickly.
+struct OutputExtent {
+  StepIndex step;
+  Attempt attempt;
+  Stream stream = Stream::kStdout;
+  uint64_t offset = 0;  // 0 in logs written before offsets were kept
+  uint64_t size = 0;
+};
+// `record` is one record without its length header. Nothing if it is
+// another event, or does not decode.
+std::optional<OutputExtent> DecodeOutputExtent(std::string_view record);
 
 const char* MessageTypeName(MessageType type);
 

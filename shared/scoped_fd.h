@@ -25,7 +25,7 @@ class ScopedFd {
   bool valid() const { return fd_ >= 0; }
   int release() { return std::exchange(fd_, -1); }
   void reset(int fd = -1) {
-    if (fd_ >= 0) close(fd_);
+    if (fd_ >= 0 && fd_ != fd) close(fd_);
     fd_ = fd;
   }
 

@@ -135,6 +135,8 @@ class Agent : private ProcessObserver, private ProcessRunner {
   // broker on it, and that word for every running one on a new connection.
   void OnTaskInput(const TaskInput& input);
   void SendInputCredit(const RunningTask& task, bool resume, bool closed);
+  // After the last piece, once the child has all of it: `closed`.
+  void MaybeInputDone(RunningTask& task);
   void ResumeInputs();
 
   // Applies options_.policy to a task about to start: an error (the step's

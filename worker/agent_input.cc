@@ -1,7 +1,10 @@
 // Agent (agent.h): a streamed stdin (Task::stdin_stream). The broker sends
 // the pieces (TaskInput) within a window this side opens and moves on with
-// InputCredit: when the child starts, as it takes its input (in quarters of
-// kInputWindowBytes), and on every new connection, with what it holds, so
+// InputCredit: when the child starts; as it takes its input, in quarters of
+// kInputWindowBytes and whenever it has taken all the worker holds (else
+// a window's tail under a quarter would never be credited, and the
+// broker's budgets would stay spent); `closed` once it has all of it or
+// closed its stdin; and on every new connection, with what it holds, so
 // that the broker resumes from there after a restart. Pieces are kept by
 // offset: one it has is dropped, one past what it has (lost on a broken
 // connection) asks for the rest again.
@@ -36,19 +39,34 @@ void Agent::OnTaskInput(const TaskInput& input) {
   if (known > data.size()) return;  // all of it here already
   data.remove_prefix(static_cast<size_t>(known));
   in.received += data.size();
-  if (!data.empty() && !processes_->FeedStdin(id, data)) return;  // closed: told already
+  // Refused: the child closed its stdin (told in OnStdinClosed), or it has
+  // ended and its pipes linger (the attempt's end closes the feed).
+  if (!data.empty() && !processes_->FeedStdin(id, data)) return;
   if (input.eof) {
-    in.ended = true;
+    in.eof = true;
     processes_->EndStdin(id);
+    MaybeInputDone(*task);
   }
+}
+
+void Agent::MaybeInputDone(RunningTask& task) {
+  RunningTask::Input& in = task.input;
+  if (!in.eof || in.ended || in.written < in.received) return;
+  in.ended = true;
+  in.credited = in.written;
+  SendInputCredit(task, /*resume=*/false, /*closed=*/true);
 }
 
 void Agent::OnStdinWritten(ProcessObserver::Id id, uint64_t total) {
   RunningTask* task = core_.FindRunning(id);
   if (task == nullptr) return;
-  task->input.written = total;
-  if (total - task->input.credited >= kInputWindowBytes / 4) {
-    task->input.credited = total;
+  RunningTask::Input& in = task->input;
+  in.written = total;
+  if (in.eof) {
+    MaybeInputDone(*task);
+  } else if (total - in.credited >= kInputWindowBytes / 4 ||
+             (total == in.received && total > in.credited)) {
+    in.credited = total;
     SendInputCredit(*task, /*resume=*/false, /*closed=*/false);
   }
 }
@@ -62,10 +80,11 @@ void Agent::OnStdinClosed(ProcessObserver::Id id) {
 
 void Agent::ResumeInputs() {
   core_.ForEachRunning([this](ProcessSet::Id, RunningTask& task) {
-    if (!task.input.streamed || task.input.ended) return;
+    if (!task.input.streamed) return;
     task.input.gap = false;
     task.input.credited = task.input.written;
-    SendInputCredit(task, /*resume=*/true, /*closed=*/false);
+    // An ended one again too: its `closed` may not have got out.
+    SendInputCredit(task, /*resume=*/!task.input.ended, /*closed=*/task.input.ended);
   });
 }
 

@@ -293,7 +293,9 @@ void ProcessSet::CloseOutput(Id id, Stream stream, Time now) {
   Process* p = Find(id);
   if (p == nullptr) return;
   CloseFd(&p->out_fd[static_cast<int>(stream)]);
-  MaybeFinish(p, now);  // `p` may dangle now
+  // Finished, if it was, at the next OnTick, never here: a caller inside an
+  // observer callback may still hold `p` (as Terminate does).
+  if (p->reaped && p->out_fd[0] < 0 && p->out_fd[1] < 0) p->linger_until = now;
 }
 
 void ProcessSet::Terminate(Id id, Outcome why, Time now, int64_t grace_ms) {
@@ -376,9 +378,9 @@ void ProcessSet::WriteStdin(Process* p) {
 bool ProcessSet::FeedStdin(Id id, std::string_view data) {
   Process* p = Find(id);
   if (p == nullptr || !p->stdin_streamed || p->stdin_fd < 0 || p->stdin_ended) return false;
-  // What was written leaves the queue before it grows: memory stays about
-  // what the caller lets be queued.
-  if (p->stdin_written > 0) {
+  // What was written leaves the queue once it is half of it: memory stays
+  // about what the caller lets be queued, and few bytes move.
+  if (p->stdin_written > 0 && p->stdin_written >= p->stdin_data.size() / 2) {
     p->stdin_data.erase(0, p->stdin_written);
     p->stdin_written = 0;
   }

@@ -155,7 +155,8 @@ class ProcessSet {
   // Stops reading the child's `stream`: its pipe loses its only reader, so
   // the child's next write to it gets SIGPIPE (or EPIPE), as a writer in a
   // shell pipeline whose reader has exited. Output not yet read is lost.
-  // Unknown ids are ignored.
+  // Unknown ids are ignored. Calls no observer method (a process it
+  // finishes is reported at the next OnTick).
   void CloseOutput(Id id, Stream stream, Time now);
 
   // Reaps every exited child without blocking; call on SIGCHLD.

@@ -43,14 +43,17 @@ void InputFeeds::OnCredit(const TaskKey& key, WorkerId worker, uint64_t consumed
   uint64_t& out = outstanding_[worker];
   out -= feed.sent - feed.consumed;
   all_outstanding_ -= feed.sent - feed.consumed;
-  // A worker's numbers come over the wire: kept within what was sent.
+  // A worker's numbers come over the wire: each is kept within what was
+  // credited before and what was sent (consumed <= sent always holds).
   if (resume) {
-    feed.sent = std::min(received, feed.total);
+    feed.sent = std::clamp(received, feed.consumed, feed.sent);
     feed.eof_sent = false;
   }
   feed.consumed = std::clamp(consumed, feed.consumed, feed.sent);
   out += feed.sent - feed.consumed;
   all_outstanding_ += feed.sent - feed.consumed;
+  // All of it written: nothing more will be asked of this feed.
+  if (feed.eof_sent && feed.consumed == feed.total) Erase(it);
 }
 
 void InputFeeds::Close(const TaskKey& key) {
@@ -79,17 +82,18 @@ uint64_t InputFeeds::PlanFeed(const TaskKey& key, Feed& feed, uint64_t budget,
         all_outstanding_ >= kAllBytes || planned >= budget) {
       return planned;
     }
-    // The source holding byte `sent`.
-    uint32_t source = 0;
-    uint64_t start = 0;
-    while (start + feed.sizes[source] <= feed.sent) start += feed.sizes[source++];
-    const uint64_t source_offset = feed.sent - start;
+    // The source holding byte `sent`: from the last one found, moving
+    // back only after a resume, so that a fan-in of many small sources
+    // costs no scan per piece. A piece may run on into the next sources.
+    if (feed.cursor_start > feed.sent) feed.cursor = feed.cursor_start = 0;
+    while (feed.cursor_start + feed.sizes[feed.cursor] <= feed.sent) {
+      feed.cursor_start += feed.sizes[feed.cursor++];
+    }
     const uint64_t room = std::min({kWindowBytes - in_window, kWorkerBytes - worker_out,
                                     kAllBytes - all_outstanding_, budget - planned,
-                                    uint64_t{kPieceBytes},
-                                    feed.sizes[source] - source_offset});
-    out->push_back(InputPiece{key, feed.worker, source, source_offset, feed.sent,
-                              static_cast<uint32_t>(room), false});
+                                    uint64_t{kPieceBytes}, feed.total - feed.sent});
+    out->push_back(InputPiece{key, feed.worker, feed.cursor, feed.sent - feed.cursor_start,
+                              feed.sent, static_cast<uint32_t>(room), false});
     feed.sent += room;
     worker_out += room;
     all_outstanding_ += room;

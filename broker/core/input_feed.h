@@ -11,6 +11,9 @@
 // (`received`), so that feeds need no journal: they follow from the
 // attempts that run.
 //
+// A feed opened after a restart counts what the worker says it holds as
+// consumed, so a worker may then hold up to that plus a window.
+//
 // Flow control: a feed sends at most kWindowBytes past what the worker has
 // written to the child (`consumed`), a worker's feeds together at most
 // kWorkerBytes, all feeds together at most kAllBytes, and one turn at most
@@ -40,8 +43,9 @@ namespace drover::broker {
 struct InputPiece {
   TaskKey key;
   WorkerId worker;
-  uint32_t source = 0;         // which of the feed's sources
-  uint64_t source_offset = 0;  // where in it
+  uint32_t source = 0;         // which of the feed's sources it starts in
+  uint64_t source_offset = 0;  // where in it; the piece runs on into the next
+                               // sources (empty ones skipped) when it is longer
   uint64_t offset = 0;         // where in the attempt's stdin
   uint32_t length = 0;         // 0 only for an eof of its own
   bool eof = false;            // the last piece: the worker closes stdin after it
@@ -49,6 +53,11 @@ struct InputPiece {
 
 class InputFeeds {
  public:
+  // A window covers a round trip at about 1 GB/s across hosts; eight
+  // windows per worker, 32 in all, keep the broker's input memory near
+  // its other buffers (the output window, a follower's); a turn's 8 MiB
+  // keeps other work in the loop moving; a piece of 256 KiB makes a
+  // message cheap to encode and well under every size limit.
   static constexpr uint64_t kWindowBytes = kInputWindowBytes;
   static constexpr uint64_t kWorkerBytes = 16 << 20;
   static constexpr uint64_t kAllBytes = 64 << 20;
@@ -64,7 +73,9 @@ class InputFeeds {
   // it has written `consumed` bytes to the child and holds all up to
   // `received`. `resume`: what was sent past `received` may be lost (a
   // broken connection), send it again. `closed`: the child wants no more;
-  // the feed ends.
+  // the feed ends, as it does once all of it is consumed. Numbers from the
+  // wire are clamped: consumed and received to between what was consumed
+  // before and what was sent.
   void OnCredit(const TaskKey& key, WorkerId worker, uint64_t consumed, uint64_t received,
                 bool resume, bool closed);
 
@@ -102,6 +113,8 @@ class InputFeeds {
     uint64_t sent = 0;
     uint64_t consumed = 0;
     bool eof_sent = false;
+    uint32_t cursor = 0;        // a source at or before the one holding `sent`
+    uint64_t cursor_start = 0;  // where it starts in the stream
   };
   using Feeds = std::map<TaskKey, Feed>;
   Feeds::iterator Erase(Feeds::iterator it);

@@ -59,17 +59,41 @@ TEST_CASE("input feed: sources are read in order as one stream, and the last pie
   InputFeeds feeds;
   feeds.Open(Key(1), kW1, {100, 0, 300 * 1024, 5}, 0);
   std::vector<InputPiece> pieces = Plan(feeds);
-  // 100 from source 0, nothing of the empty one, 256 KiB then the rest of
-  // source 2, then source 3's 5 bytes with the end.
-  REQUIRE(pieces.size() == 4);
-  CHECK((pieces[0].source == 0 && pieces[0].length == 100 && pieces[0].offset == 0));
-  CHECK((pieces[1].source == 2 && pieces[1].source_offset == 0 &&
-         pieces[1].length == InputFeeds::kPieceBytes && pieces[1].offset == 100));
-  CHECK((pieces[2].source == 2 && pieces[2].source_offset == InputFeeds::kPieceBytes));
-  CHECK((pieces[3].source == 3 && pieces[3].length == 5 && pieces[3].eof));
-  CHECK(pieces[3].offset + 5 == 100 + 300 * 1024 + 5);
-  for (size_t i = 0; i + 1 < pieces.size(); ++i) CHECK_FALSE(pieces[i].eof);
+  // Pieces run on from one source into the next (the empty one adds
+  // nothing): 256 KiB from source 0's start, then the rest from where that
+  // left source 2, with the end.
+  const uint64_t total = 100 + 300 * 1024 + 5;
+  REQUIRE(pieces.size() == 2);
+  CHECK((pieces[0].source == 0 && pieces[0].source_offset == 0 && pieces[0].offset == 0 &&
+         pieces[0].length == InputFeeds::kPieceBytes && !pieces[0].eof));
+  CHECK((pieces[1].source == 2 && pieces[1].source_offset == InputFeeds::kPieceBytes - 100 &&
+         pieces[1].offset == InputFeeds::kPieceBytes &&
+         pieces[1].length == total - InputFeeds::kPieceBytes && pieces[1].eof));
   CHECK(Plan(feeds).empty());  // the end is said once
+}
+
+TEST_CASE("input feed: many small sources cost no more pieces than their bytes need") {
+  InputFeeds feeds;
+  feeds.Open(Key(1), kW1, std::vector<uint64_t>(100'000, 10), 0);  // 1,000,000 bytes
+  std::vector<InputPiece> pieces = Plan(feeds);
+  REQUIRE(pieces.size() == 4);
+  CHECK(pieces[1].source == InputFeeds::kPieceBytes / 10);
+  CHECK(pieces[1].source_offset == InputFeeds::kPieceBytes % 10);
+  CHECK(pieces.back().eof);
+  // A resume from the middle finds its source again.
+  feeds.OnCredit(Key(1), kW1, 5, 55, true, false);
+  pieces = Plan(feeds);
+  REQUIRE(!pieces.empty());
+  CHECK((pieces[0].offset == 55 && pieces[0].source == 5 && pieces[0].source_offset == 5));
+}
+
+TEST_CASE("input feed: a feed ends once its worker has written all of it") {
+  InputFeeds feeds;
+  feeds.Open(Key(1), kW1, {1000}, 0);
+  CHECK(Plan(feeds).back().eof);
+  feeds.OnCredit(Key(1), kW1, 1000, 1000, false, false);
+  CHECK_FALSE(feeds.Has(Key(1)));
+  CHECK(feeds.outstanding() == 0);
 }
 
 TEST_CASE("input feed: an empty input is an eof alone") {

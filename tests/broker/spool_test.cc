@@ -256,6 +256,53 @@ TEST_CASE("spool: reopened after a restart, it keeps once what the worker sends 
   CHECK(Captured(*spool, 0) == "one\ntwo\nthree\nfour\n");
 }
 
+TEST_CASE("spool: output sent again for an attempt whose end the log has keeps its capture") {
+  // The broker wrote the step's end to the log, then stopped before its
+  // journal had it: after the restart the attempt runs as far as the core
+  // knows, and its worker sends its last output and result again.
+  TempDir dir;
+  {
+    std::unique_ptr<Spool> spool = NewSpool(dir);
+    spool->OpenJob(kJob, PipeSpec());
+    Printer p;
+    REQUIRE(spool->Record(kJob, p.Start(0, 1)).ok());
+    REQUIRE(spool->Record(kJob, p.Out(0, Stream::kStdout, "one\n")).ok());
+    REQUIRE(spool->Record(kJob, p.Out(0, Stream::kStdout, "two\n")).ok());
+    REQUIRE(spool->Record(kJob, Succeeded(0, 1, 8)).ok());
+    REQUIRE(spool->FlushAll().ok());
+  }
+  std::unique_ptr<Spool> spool = NewSpool(dir);
+  REQUIRE(spool->ReopenJob(kJob, PipeSpec()).ok());
+  REQUIRE(spool->Record(kJob, At(0, 4, "two\n")).ok());
+  REQUIRE(spool->Record(kJob, Succeeded(0, 1, 8)).ok());
+  CHECK(Captured(*spool, 0) == "one\ntwo\n");
+}
+
+TEST_CASE("spool: a full disk's marker read back after a restart is not taken for output") {
+  TempDir dir;
+  const std::string line(100, 'x');
+  {
+    std::unique_ptr<Spool> spool = NewSpool(dir);
+    spool->OpenJob(kJob, PipeSpec());
+    Printer p;
+    REQUIRE(spool->Record(kJob, p.Start(1, 1)).ok());
+    REQUIRE(spool->Record(kJob, p.Out(1, Stream::kStdout, "a\n")).ok());
+    spool->set_disk_level(Level::kFull);
+    REQUIRE(spool->Record(kJob, p.Out(1, Stream::kStdout, "b\n")).ok());  // cut: the marker
+    REQUIRE(spool->FlushAll().ok());
+  }
+  std::unique_ptr<Spool> spool = NewSpool(dir);
+  REQUIRE(spool->ReopenJob(kJob, PipeSpec()).ok());
+  // Sent again from the start: "a\n" is there; what the marker stands in
+  // for (at 2) is new to the log, as is what follows.
+  REQUIRE(spool->Record(kJob, StepOutput{StepIndex(1), Attempt(1), Stream::kStdout,
+                                         Blob{std::string("a\nb\nc\n")}, 0})
+              .ok());
+  REQUIRE(spool->FlushAll().ok());
+  CHECK(OutputOf(LogOf(*spool), 1, Stream::kStdout) ==
+        std::string("a\n") + kOutputNotKeptMarker + "b\nc\n");
+}
+
 TEST_CASE("spool: a capture other than as long as its worker counted is not read") {
   TempDir dir;
   std::unique_ptr<Spool> spool = NewSpool(dir);

@@ -80,7 +80,9 @@ struct RunningTask {
   struct Input {
     bool streamed = false;
     bool gap = false;       // a piece came past `received`: asked to send again
-    bool ended = false;     // the last piece came, or the child closed its stdin
+    bool eof = false;       // the last piece came
+    bool ended = false;     // all of it written after the last piece, or the child
+                            // closed its stdin: the broker was told `closed`
     uint64_t received = 0;  // bytes held, from the start
     uint64_t written = 0;   // ... given to the child
     uint64_t credited = 0;  // `written` as last told to the broker
