@@ -20,20 +20,19 @@ Result<std::vector<uint64_t>> Server::InputSizes(const Job& job, StepIndex step)
   for (StepIndex producer : job.step(step).stdin_from) {
     Result<uint64_t> size = spool_->CaptureSize(job.id(), producer);
     if (!size.ok()) {
-      return Status::Error("stdin_from \"" + job.step(producer).id + "\": " +
-                           size.status().message());
+      return Status::Error("stdin_from \"" + job.step(producer).id +
+                           "\": " + size.status().message());
     }
     sizes.push_back(size.value());
   }
   return sizes;
 }
 
-std::optional<std::vector<uint64_t>> Server::StreamedSources(WorkerId worker,
-                                                             const TaskKey& key) {
+std::optional<std::vector<uint64_t>> Server::StreamedSources(WorkerId worker, const TaskKey& key) {
   const Worker* w = scheduler_.FindWorker(worker);
   const Job* job = scheduler_.FindJob(key.job);
-  if (w == nullptr || job == nullptr || !w->running.count(key) ||
-      key.step.value >= job->size() || job->step(key.step).stdin_from.empty()) {
+  if (w == nullptr || job == nullptr || !w->running.count(key) || key.step.value >= job->size() ||
+      job->step(key.step).stdin_from.empty()) {
     return std::nullopt;  // an old attempt's word, or a worker's mistake
   }
   Result<std::vector<uint64_t>> sizes = InputSizes(*job, key.step);
@@ -90,7 +89,8 @@ void Server::FeedInputs() {
       StopForInput(piece.worker, piece.key, s.message());
       continue;
     }
-    std::string& out = outgoing_.emplace_back(worker_routes_.at(piece.worker), std::string()).second;
+    std::string& out =
+        outgoing_.emplace_back(worker_routes_.at(piece.worker), std::string()).second;
     EncodeTaskInput(piece.key, piece.offset, input_buffer_, piece.eof, &out);
   }
 }
@@ -107,9 +107,10 @@ Status Server::ReadPiece(const InputPiece& piece) {
     Result<uint64_t> size = spool_->CaptureSize(piece.key.job, producers[source]);
     if (!size.ok()) return size.status();
     if (size.value() <= from) continue;
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(size.value() - from, piece.length - done));
-    Status s = spool_->ReadCapture(piece.key.job, producers[source], from, n,
-                                   input_buffer_.data() + done);
+    const size_t n =
+        static_cast<size_t>(std::min<uint64_t>(size.value() - from, piece.length - done));
+    Status s =
+        spool_->ReadCapture(piece.key.job, producers[source], from, n, input_buffer_.data() + done);
     if (!s.ok()) return s;
     done += n;
   }

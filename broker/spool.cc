@@ -192,9 +192,10 @@ Status Spool::ReopenJob(JobId job, const JobSpec& spec) {
   OpenJobFiles& files = jobs_[job];
   if (Status s = ReadBack(files); !s.ok()) {
     // The job runs on; output sent again may then be kept twice.
-    spdlog::warn("spool: job {}: cannot read back its log ({}): output its workers send again "
-                 "may be kept twice",
-                 job.value, s.message());
+    spdlog::warn(
+        "spool: job {}: cannot read back its log ({}): output its workers send again "
+        "may be kept twice",
+        job.value, s.message());
   }
   return Status::Ok();
 }
@@ -376,7 +377,8 @@ Status Spool::RecordOutput(JobId job, OpenJobFiles& files, const StepOutput& giv
   if (data.size() == given.data.bytes.size()) {
     files.log->Append(given);
   } else {
-    files.log->Append(StepOutput{given.step, given.attempt, given.stream, Blob{std::string(data)}, at});
+    files.log->Append(
+        StepOutput{given.step, given.attempt, given.stream, Blob{std::string(data)}, at});
   }
   if (!data.empty()) running.open_line[stream] = data.back() != '\n';
   if (!captured || files.captures_lost.count(given.step.value)) return Status::Ok();

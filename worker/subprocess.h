@@ -46,8 +46,8 @@
 // SIGKILL to the group kill_grace_ms later if the leader still runs.
 #pragma once
 
-#include <sys/types.h>
 #include <signal.h>
+#include <sys/types.h>
 
 #include <cstdint>
 #include <functional>
@@ -74,7 +74,7 @@ struct SpawnSpec {
   // Stdin comes later, in pieces (FeedStdin, then EndStdin), and stays open
   // until then; `stdin_data` must be empty.
   bool stdin_stream = false;
-  uint32_t timeout_ms = 0;        // 0: none; else terminate (kTimedOut) after this long
+  uint32_t timeout_ms = 0;  // 0: none; else terminate (kTimedOut) after this long
   // The file to execute; "" finds it from argv[0] (FindProgram). A caller
   // that vetted a resolved path (worker/run_policy.h) passes it here, so
   // that what runs is what was vetted.
@@ -145,9 +145,9 @@ class ProcessSet {
   void HandleReady(int fd, short revents, Time now);
 
   // A streamed stdin: queues `data` for the child, written as its pipe
-  // takes it (HandleReady). Calls no observer method. False, and the data dropped, when the id is unknown or
-  // its stdin is closed (the child closed it, or EndStdin). The caller
-  // bounds what it queues (the worker by its credit window).
+  // takes it (HandleReady). Calls no observer method. False, and the data dropped, when the id is
+  // unknown or its stdin is closed (the child closed it, or EndStdin). The caller bounds what it
+  // queues (the worker by its credit window).
   bool FeedStdin(Id id, std::string_view data);
   // A streamed stdin is complete: closed once what is queued is written.
   void EndStdin(Id id);

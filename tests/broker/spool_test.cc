@@ -106,7 +106,9 @@ TEST_CASE("spool: on a short disk a step keeps a bounded part of its output, the
   for (int i = 0; i < 4; ++i) REQUIRE(spool->Record(kJob, p.Out(1, Stream::kStderr, chunk)).ok());
   // Past the allowance; the last byte kept was no newline, so the marker
   // starts a line of its own.
-  for (int i = 0; i < 10; ++i) REQUIRE(spool->Record(kJob, p.Out(1, Stream::kStderr, "more\n")).ok());
+  for (int i = 0; i < 10; ++i) {
+    REQUIRE(spool->Record(kJob, p.Out(1, Stream::kStderr, "more\n")).ok());
+  }
   REQUIRE(spool
               ->Record(kJob, StepEnded{StepIndex(1), Attempt(1), StepState::kSucceeded, "", "",
                                        std::nullopt})

@@ -95,7 +95,8 @@ TEST_CASE("a stdin_from list of several MB streams the outputs concatenated, in 
   Cluster c(ClusterOptions{.broker_args = {"--max-stdin-mb", "1"}});
   c.AddWorker("alpha", 2);
   c.AddWorker("beta", 2);
-  const std::string parts = "yes a | head -c 700000; yes b | head -c 1500000; yes c | head -c 900000";
+  const std::string parts =
+      "yes a | head -c 700000; yes b | head -c 1500000; yes c | head -c 900000";
   const std::string job = c.dir().Write("big.json", R"({"steps": [
     {"id": "a", "cmd": "yes a | head -c 700000"},
     {"id": "part", "each": {"x": ["b 1500000", "c 900000"]}, "cmd": "set -- {x}; yes $1 | head -c $2"},
