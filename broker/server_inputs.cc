@@ -17,7 +17,7 @@ namespace drover::broker {
 
 Result<std::vector<uint64_t>> Server::InputSizes(const Job& job, StepIndex step) {
   std::vector<uint64_t> sizes;
-  for (StepIndex producer : job.step(step).stdin_from) {
+  for (StepIndex producer : job.step(step).StdinFrom()) {
     Result<uint64_t> size = spool_->CaptureSize(job.id(), producer);
     if (!size.ok()) {
       return Status::Error("stdin_from \"" + job.step(producer).id + "\": " +
@@ -32,8 +32,8 @@ std::optional<std::vector<uint64_t>> Server::StreamedSources(WorkerId worker,
                                                              const TaskKey& key) {
   const Worker* w = scheduler_.FindWorker(worker);
   const Job* job = scheduler_.FindJob(key.job);
-  if (w == nullptr || job == nullptr || !w->running.count(key) ||
-      key.step.value >= job->size() || job->step(key.step).stdin_from.empty()) {
+  if (w == nullptr || job == nullptr || !w->running.count(key) || key.step.value >= job->size() ||
+      job->step(key.step).StdinFrom().empty()) {
     return std::nullopt;  // an old attempt's word, or a worker's mistake
   }
   Result<std::vector<uint64_t>> sizes = InputSizes(*job, key.step);
@@ -72,7 +72,7 @@ void Server::FeedInputs() {
   for (const InputPiece& piece : inputs_.Plan()) {
     if (std::find(failed.begin(), failed.end(), piece.key) != failed.end()) continue;
     const Job* job = scheduler_.FindJob(piece.key.job);
-    const StepIndex producer = job->step(piece.key.step).stdin_from[piece.source];
+    const StepIndex producer = job->step(piece.key.step).StdinFrom()[piece.source];
     input_buffer_.resize(piece.length);
     if (piece.length > 0) {
       Status s = spool_->ReadCapture(piece.key.job, producer, piece.source_offset, piece.length,
