@@ -477,7 +477,7 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey
   }
   if (step.stdin_data) {
     task.stdin_data = *step.stdin_data;
-  } else if (!step.stdin_from.empty()) {
+  } else if (!step.StdinFrom().empty()) {
     // The producers' captures in order. Small enough, they ride in the
     // dispatch; else they stream from the spool once the step starts
     // (server_inputs.cc).
@@ -489,7 +489,7 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey
     Status read;
     if (sizes.ok() && total <= kInlineStdinFromBytes) {
       std::string& input = stdin_read_.emplace_back();
-      for (StepIndex producer : step.stdin_from) {
+      for (StepIndex producer : step.StdinFrom()) {
         Result<std::string> data =
             spool_->ReadCapturedStdout(key.job, producer, kInlineStdinFromBytes);
         if (!data.ok()) {

@@ -216,7 +216,7 @@ JobId Server::Accept(const std::string& route, JobSpec spec, std::string job_fil
 
 void Server::CarryCaptures(JobId from, JobId to, const JobSpec& spec, const CarryOver& carry) {
   for (const StepSpec& step : spec.steps) {
-    for (StepIndex read : step.stdin_from) {
+    for (StepIndex read : step.StdinFrom()) {
       if (read.value >= carry.from.size()) continue;
       const std::optional<StepIndex>& producer = carry.from[read.value];
       if (!producer) continue;
@@ -499,7 +499,7 @@ void Server::RetireEndedJobs() {
       }
     }
     for (const StepSpec& step : job->spec().steps) {
-      for (StepIndex producer : step.stdin_from) summary.captured.push_back(producer.value);
+      for (StepIndex producer : step.StdinFrom()) summary.captured.push_back(producer.value);
     }
     std::sort(summary.captured.begin(), summary.captured.end());
     summary.captured.erase(std::unique(summary.captured.begin(), summary.captured.end()),

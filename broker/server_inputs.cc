@@ -17,7 +17,7 @@ namespace drover::broker {
 
 Result<std::vector<uint64_t>> Server::InputSizes(const Job& job, StepIndex step) {
   std::vector<uint64_t> sizes;
-  for (StepIndex producer : job.step(step).stdin_from) {
+  for (StepIndex producer : job.step(step).StdinFrom()) {
     Result<uint64_t> size = spool_->CaptureSize(job.id(), producer);
     if (!size.ok()) {
       return Status::Error("stdin_from \"" + job.step(producer).id +
@@ -32,7 +32,7 @@ std::optional<std::vector<uint64_t>> Server::StreamedSources(WorkerId worker, co
   const Worker* w = scheduler_.FindWorker(worker);
   const Job* job = scheduler_.FindJob(key.job);
   if (w == nullptr || job == nullptr || !w->running.count(key) || key.step.value >= job->size() ||
-      job->step(key.step).stdin_from.empty()) {
+      job->step(key.step).StdinFrom().empty()) {
     return std::nullopt;  // an old attempt's word, or a worker's mistake
   }
   Result<std::vector<uint64_t>> sizes = InputSizes(*job, key.step);
@@ -97,7 +97,7 @@ void Server::FeedInputs() {
 
 Status Server::ReadPiece(const InputPiece& piece) {
   const Job* job = scheduler_.FindJob(piece.key.job);
-  const std::vector<StepIndex>& producers = job->step(piece.key.step).stdin_from;
+  const auto producers = job->step(piece.key.step).StdinFrom();
   input_buffer_.resize(piece.length);
   // From its first source on into the next ones, as long as the piece is.
   size_t done = 0;

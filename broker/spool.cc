@@ -148,7 +148,7 @@ void Spool::Track(JobId job, const JobSpec& spec, std::unique_ptr<EventLog> log)
   files.log = std::move(log);
   files.captured.assign(spec.steps.size(), false);
   for (const StepSpec& step : spec.steps) {
-    for (StepIndex producer : step.stdin_from) files.captured[producer.value] = true;
+    for (StepIndex producer : step.StdinFrom()) files.captured[producer.value] = true;
   }
   jobs_[job] = std::move(files);
 }

@@ -114,7 +114,7 @@ class Expander {
   void Report(uint64_t order, std::string path, std::string message) {
     problems_->Add(order, std::move(path), std::move(message));
   }
-  const ArraySpec& Each(uint32_t i) const { return draft_->job.steps[i].each; }
+  const ArraySpec& Each(uint32_t i) const { return draft_->job.EachOf(draft_->job.steps[i]); }
   bool IsArray(uint32_t i) const { return !Each(i).empty(); }
 
   const JobLimits& limits_;
@@ -128,9 +128,7 @@ class Expander {
 
 bool Expander::Run() {
   const auto& specs = draft_->job.steps;
-  if (std::none_of(specs.begin(), specs.end(), [](const StepSpec& s) { return !s.each.empty(); })) {
-    return true;
-  }
+  if (draft_->job.arrays.empty()) return true;
   if (!CountElements()) return false;
   IndexArrays();
   for (uint32_t i = 0; i < specs.size(); ++i) {
@@ -367,7 +365,7 @@ Expander::Template Expander::TemplateOf(uint32_t i) const {
 
 StepSpec Expander::RenderElement(const Template& tmpl, uint64_t e) const {
   const StepSpec& t = draft_->job.steps[tmpl.file_index];
-  const ArraySpec& each = t.each;
+  const ArraySpec& each = Each(tmpl.file_index);
   StepSpec spec;
   spec.id = tmpl.id_is_pattern ? Render(t.id, each, e) : t.id + "[" + std::to_string(e) + "]";
   spec.argv.reserve(t.argv.size());
@@ -515,6 +513,7 @@ void Expander::Build() {
   d.steps = std::move(steps);
   d.job.steps = std::move(specs);
   d.refs = std::move(refs);
+  d.job.arrays.clear();  // every template is written out (job_spec.h invariant 7)
 }
 
 }  // namespace

@@ -118,10 +118,11 @@ std::string UnknownJobField(std::string_view name) {
 class Parser {
  public:
   // `after` entries go to `refs` (JobDraft::refs); each distinct
-  // `resources` list to `requests` (JobSpec::resource_requests).
+  // `resources` list to `requests` (JobSpec::resource_requests); each
+  // array's `each` to `arrays` (JobSpec::arrays).
   Parser(const JobLimits& limits, ProblemList* problems, std::vector<StepRef>* refs,
-         std::vector<ResourceList>* requests)
-      : reader_(limits, problems), refs_(refs), requests_(requests) {}
+         std::vector<ResourceList>* requests, std::vector<ArraySpec>* arrays)
+      : reader_(limits, problems), refs_(refs), requests_(requests), arrays_(arrays) {}
 
   void ParseRoot(const msgpack::object& root, JobDraft* draft);
 
@@ -141,6 +142,7 @@ class Parser {
   ValueReader reader_;
   std::vector<StepRef>* refs_;
   std::vector<ResourceList>* requests_;
+  std::vector<ArraySpec>* arrays_;
   std::map<ResourceList, uint16_t> request_index_;  // into requests_, + 1
 };
 
@@ -326,10 +328,16 @@ void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order, c
       r.ReadStdinFrom(o, order, path, refs_);
       step->stdin_from_end = refs_->size();
       break;
-    case Field::kEach:
+    case Field::kEach: {
       step->each_order = order;
-      r.ReadEach(o, order, path, &spec->each);
+      ArraySpec each;
+      r.ReadEach(o, order, path, &each);
+      if (!each.empty()) {
+        arrays_->push_back(std::move(each));
+        spec->each = static_cast<uint32_t>(arrays_->size());
+      }
       break;
+    }
     case Field::kEnv:
       step->env_order = order;
       if (r.ReadEnv(o, order, path, &spec->env)) step->set |= kSetEnv;
@@ -413,7 +421,8 @@ void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order, c
 
 void ParseJob(const msgpack::object& root, const JobLimits& limits, JobDraft* draft,
               ProblemList* problems) {
-  Parser(limits, problems, &draft->refs, &draft->job.resource_requests).ParseRoot(root, draft);
+  Parser(limits, problems, &draft->refs, &draft->job.resource_requests, &draft->job.arrays)
+      .ParseRoot(root, draft);
 }
 
 void ApplyDefaults(const JobLimits& limits, JobDraft* draft, ProblemList* problems) {

@@ -7,20 +7,23 @@
 //      or that followed by "[N]" (an array's element; N decimal, no leading 0).
 //   2. argv is non-empty; with `shell` it holds exactly one element, the
 //      command line (`cmd` in the file).
-//   3. Every index in `after` and `stdin_from` is a valid index of another step;
-//      neither holds duplicates, and `after` contains every `stdin_from` entry.
+//   3. Every index in `after` is a valid index of another step, and `after`
+//      holds no duplicates. Its first `stdin_from_count` entries are the
+//      `stdin_from` steps, in the order written (StepSpec::StdinFrom()); the
+//      plain `after` steps follow.
 //   4. The `after` edges form no cycle.
 //   5. `defaults` have already been applied; the spec carries no separate defaults.
 //   6. A step's `resources` is 0 or names an entry of `resource_requests`
 //      (its index + 1); each entry is a ResourceList (shared/resources.h),
 //      and no two entries are equal.
-//   7. Every step's `each` is empty: LoadJob expands arrays into plain steps
-//      (for now; shared/job_array.h holds what a later core needs to keep
-//      them as templates instead).
+//   7. Every step's `each` is 0 and `arrays` is empty: LoadJob expands arrays
+//      into plain steps (for now; shared/job_array.h holds what a later core
+//      needs to keep them as templates instead).
 #pragma once
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -63,20 +66,18 @@ struct ArraySpec {
 };
 
 // Fields are ordered so that the small ones share padding: a graph may hold
-// a million steps, and the broker keeps every one.
+// a million steps, and the broker keeps every one. Anything a step rarely
+// has and that is larger than a number lives in a side table of JobSpec
+// (`resources`, `each`), so the common step stays small.
 struct StepSpec {
   std::string id;
   std::vector<std::string> argv;  // exec'd directly; with `shell`, {command line}
-  std::vector<StepIndex> after;
+  std::vector<StepIndex> after;   // stdin_from steps first (StdinFrom()), then the rest
   std::optional<std::string> stdin_data;  // bytes fed to the step's stdin
   EnvList env;                            // added to the worker's environment
   std::string cwd;                        // empty: the worker's own directory
   std::vector<uint8_t> retry_unless_exit;  // exit codes never retried (sorted, unique)
   std::vector<std::string> requires_labels;  // worker must carry all of these
-  // The steps whose whole stdouts, concatenated in this order, are the
-  // stdin; empty for none.
-  std::vector<StepIndex> stdin_from;
-  ArraySpec each;                         // empty but in a template (invariant 7)
   uint32_t timeout_ms = 0;                // 0: no timeout
   uint32_t retries = 0;                   // extra attempts after a failure
   uint32_t retry_delay_ms = 0;            // before the first retry; doubles for each next
@@ -88,13 +89,30 @@ struct StepSpec {
   // The most it may run (`time_request`): it goes only to a worker that
   // will not reach its time limit before then; 0: no such need.
   uint32_t time_request_ms = 0;
+  // How many of the first entries of `after` are `stdin_from` steps: the
+  // steps whose whole stdouts, concatenated in that order, are the stdin;
+  // 0 for none.
+  uint32_t stdin_from_count = 0;
+  // An array's template (`each` in the job file): 0 for a plain step, else
+  // 1 + an index into JobSpec::arrays. 0 after LoadJob (invariant 7).
+  uint32_t each = 0;
   // What it asks for besides slots (`resources` in the job file): 0 for
   // nothing, else 1 + an index into JobSpec::resource_requests, where steps
   // asking for the same share one list.
   uint16_t resources = 0;
   bool shell = false;                     // given as `cmd`: argv[0] runs under /bin/sh -c
   When when = When::kSuccess;
+
+  // The steps whose whole stdouts, concatenated in this order, are the
+  // stdin (`stdin_from`); empty for none.
+  std::span<const StepIndex> StdinFrom() const { return {after.data(), stdin_from_count}; }
 };
+// The broker holds a StepSpec for every step of every queued graph, and
+// bench/run's `alone` case holds it to at most 512 bytes of RSS per queued
+// step; 264 bytes (x86-64, libstdc++) is what leaves room for the rest. A
+// field that would grow it belongs in a side table of JobSpec, as
+// `resources` and `each` do, or in the padding.
+static_assert(sizeof(StepSpec) <= 264, "StepSpec grew past 264 bytes: see the comment above");
 
 struct JobSpec {
   std::string name;
@@ -103,11 +121,17 @@ struct JobSpec {
   std::vector<uint8_t> abort_on_exit;  // a step exiting so ends the job (sorted, unique)
   std::vector<StepSpec> steps;
   std::vector<ResourceList> resource_requests;  // the distinct `resources` of the steps
+  std::vector<ArraySpec> arrays;  // the array steps' `each`, in file order; empty after LoadJob
 
   // What `step` asks for besides slots; empty for nothing.
   const ResourceList& ResourcesOf(const StepSpec& step) const {
     static const ResourceList kNone;
     return step.resources == 0 ? kNone : resource_requests[step.resources - 1];
+  }
+  // What array `step` is a template of; empty for a plain step.
+  const ArraySpec& EachOf(const StepSpec& step) const {
+    static const ArraySpec kPlain;
+    return step.each == 0 ? kPlain : arrays[step.each - 1];
   }
 };
 

@@ -198,6 +198,7 @@ void Validator::ResolveReferences() {
   // listed[t] == i when step i already has an edge to t: repeats collapse in O(1).
   std::vector<uint32_t> listed(n, kNone);
   std::vector<uint32_t> reads(n, kNone);  // reads[t] == i: t is in i's stdin_from
+  std::vector<StepIndex> stdin_from;      // step i's, as written
   graph_.begin.assign(n + 1, 0);
   for (size_t i = 0; i < n; ++i) {
     const StepDraft& step = steps_[i];
@@ -224,8 +225,18 @@ void Validator::ResolveReferences() {
         continue;
       }
       reads[t] = static_cast<uint32_t>(i);
-      spec.stdin_from.push_back(StepIndex(t));
+      stdin_from.push_back(StepIndex(t));
       add_edge(t, refs_[r]);
+    }
+    // The stdin_from steps lead `after`, in the order written (job_spec.h
+    // invariant 3); the other `after` steps keep theirs.
+    if (!stdin_from.empty()) {
+      spec.stdin_from_count = static_cast<uint32_t>(stdin_from.size());
+      for (StepIndex a : spec.after) {
+        if (reads[a.value] != i) stdin_from.push_back(a);
+      }
+      spec.after.swap(stdin_from);
+      stdin_from.clear();
     }
     if (spec.when == When::kFailure && step.after_begin == step.after_end &&
         step.stdin_from_begin == step.stdin_from_end && ReportsShared(i)) {

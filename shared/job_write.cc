@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <span>
 
 #include "shared/job_draft.h"
 #include "shared/job_load.h"
@@ -34,11 +35,9 @@ Result<Json> StepJson(const JobSpec& job, const StepSpec& s) {
     step["argv"] = s.argv;
   }
   Json after = Json::array();
-  for (StepIndex a : s.after) {
-    // `stdin_from` adds its steps to `after` by itself.
-    if (std::find(s.stdin_from.begin(), s.stdin_from.end(), a) == s.stdin_from.end()) {
-      after.push_back(job.steps[a.value].id);
-    }
+  // `stdin_from` adds its steps to `after` by itself: they lead it.
+  for (StepIndex a : std::span(s.after).subspan(s.stdin_from_count)) {
+    after.push_back(job.steps[a.value].id);
   }
   if (!after.empty()) step["after"] = std::move(after);
   if (s.when != When::kSuccess) step["when"] = WhenName(s.when);
@@ -49,11 +48,11 @@ Result<Json> StepJson(const JobSpec& job, const StepSpec& s) {
     }
     step["stdin"] = *s.stdin_data;
   }
-  if (s.stdin_from.size() == 1) {
-    step["stdin_from"] = job.steps[s.stdin_from[0].value].id;
-  } else if (!s.stdin_from.empty()) {
+  if (s.StdinFrom().size() == 1) {
+    step["stdin_from"] = job.steps[s.StdinFrom()[0].value].id;
+  } else if (!s.StdinFrom().empty()) {
     Json from = Json::array();
-    for (StepIndex p : s.stdin_from) from.push_back(job.steps[p.value].id);
+    for (StepIndex p : s.StdinFrom()) from.push_back(job.steps[p.value].id);
     step["stdin_from"] = std::move(from);
   }
   if (!s.env.empty()) {

@@ -298,17 +298,22 @@ class HumanRenderer : public Renderer {
   }
 
   void Summary(const JobView& view) {
-    std::vector<uint32_t> rows;
-    for (uint32_t i = 0; i < view.size(); ++i) rows.push_back(i);
+    std::vector<uint32_t> all;
+    for (uint32_t i = 0; i < view.size(); ++i) all.push_back(i);
+    std::vector<TableEntry> rows = GroupElements(view, all);  // an array is one row
     size_t hidden = 0;
     if (rows.size() > options_.summary_rows) {
       // Too many to list: show what went wrong, which is what needs reading.
-      std::erase_if(rows, [&](uint32_t i) {
-        const StepState s = view.step(StepIndex(i)).state;
-        return s == StepState::kSucceeded || s == StepState::kNotNeeded;
+      std::erase_if(rows, [&](const TableEntry& e) {
+        for (uint32_t i = e.first; i < e.first + e.count; ++i) {
+          const StepState s = view.step(StepIndex(i)).state;
+          if (s != StepState::kSucceeded && s != StepState::kNotNeeded) return false;
+        }
+        return true;
       });
       if (rows.size() > options_.summary_rows) rows.resize(options_.summary_rows);
-      hidden = view.size() - rows.size();
+      hidden = view.size();
+      for (const TableEntry& e : rows) hidden -= e.count;
     }
     if (rows.empty()) {
       if (hidden > 0) fprintf(err_, "(all %zu steps succeeded or were not needed)\n", view.size());

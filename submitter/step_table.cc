@@ -26,14 +26,26 @@ std::string ExitColumn(const StepView& v) {
 
 std::vector<std::string> StepTableLines(const JobView& view, const std::vector<uint32_t>& rows,
                                         bool color) {
+  return StepTableLines(view, GroupElements(view, rows), color);
+}
+
+std::vector<std::string> StepTableLines(const JobView& view, const std::vector<TableEntry>& entries,
+                                        bool color) {
   // TRIES: the attempt the row shows (retries and lost attempts count);
   // CPU and MEM: its CPU time (user + system) and peak resident memory,
   // as the worker measured them (the whole process tree's).
   // STEP and WORKER give way when the table is wider than a terminal.
+  // An array's row has its name and range under STEP and, from STATE on,
+  // what became of its elements (GroupSummary), cut to the same width.
   TextTable table({"STEP", "STATE", "TRIES", "WORKER", "EXIT", "START", "TIME", "CPU", "MEM"},
                   {0, 3});
   const int64_t t0 = view.first_start_ms();
-  for (uint32_t i : rows) {
+  for (const TableEntry& entry : entries) {
+    if (entry.grouped()) {
+      table.Add({GroupName(view, entry), "", "", "", "", "", "", "", ""});
+      continue;
+    }
+    const uint32_t i = entry.first;
     const StepView& v = view.step(StepIndex(i));
     std::string start = "-", time = "-", cpu = "-", mem = "-";
     if (v.run && v.run->started_ms > 0) {
@@ -48,12 +60,19 @@ std::vector<std::string> StepTableLines(const JobView& view, const std::vector<u
                v.attempt > 0 ? std::to_string(v.attempt) : "-", v.worker.empty() ? "-" : v.worker,
                ExitColumn(v), start, time, cpu, mem});
   }
-  std::vector<std::string> lines = table.Lines();
-  if (!color) return lines;
+  std::vector<std::string> lines = table.Lines(kTableColumns);
   // STATE is never cut, and starts where its header does on every line.
   const size_t at = lines[0].find("STATE");
   for (size_t r = 1; r < lines.size(); ++r) {
-    const StepState state = view.step(StepIndex(rows[r - 1])).state;
+    const TableEntry& entry = entries[r - 1];
+    if (entry.grouped()) {
+      const size_t width = kTableColumns > at ? kTableColumns - at : 0;
+      lines[r].resize(at, ' ');  // its empty cells, which may have been trimmed
+      lines[r] += GroupSummary(view, entry, width);
+      continue;
+    }
+    if (!color) continue;
+    const StepState state = view.step(StepIndex(entry.first)).state;
     const std::string_view name = StepStateName(state);
     lines[r].replace(at, name.size(), Paint(ToneOf(state), name, true));
   }

@@ -28,12 +28,12 @@ std::vector<bool> CarryOver::Succeeded() const {
 
 bool SameWork(const JobSpec& a_job, const StepSpec& a, const JobSpec& b_job, const StepSpec& b) {
   if (a.shell != b.shell || a.argv != b.argv || a.cwd != b.cwd || a.stdin_data != b.stdin_data ||
-      a.stdin_from.size() != b.stdin_from.size()) {
+      a.StdinFrom().size() != b.StdinFrom().size()) {
     return false;
   }
   // The same producers, by id, in the same order.
-  for (size_t k = 0; k < a.stdin_from.size(); ++k) {
-    if (a_job.steps[a.stdin_from[k].value].id != b_job.steps[b.stdin_from[k].value].id) {
+  for (size_t k = 0; k < a.StdinFrom().size(); ++k) {
+    if (a_job.steps[a.StdinFrom()[k].value].id != b_job.steps[b.StdinFrom()[k].value].id) {
       return false;
     }
   }
@@ -57,7 +57,7 @@ CarryOver PlanCarryOver(const JobSpec& old, const std::vector<bool>& old_succeed
   }
   std::vector<bool> read(n);  // some step of `next` reads its stdout
   for (const StepSpec& step : next.steps) {
-    for (StepIndex producer : step.stdin_from) read[producer.value] = true;
+    for (StepIndex producer : step.StdinFrom()) read[producer.value] = true;
   }
 
   // Rules 1, 2 and 4: the candidates.

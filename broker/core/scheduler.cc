@@ -466,7 +466,7 @@ void Scheduler::TryFollow(Job* job, StepIndex s, Worker* worker) {
     const StepSpec& spec = job->step(*d);
     StepRun& r = job->run(*d);
     if (r.state != StepState::kWaiting || spec.after.size() != 1 || spec.when != When::kSuccess ||
-        !spec.stdin_from.empty() || spec.slots > slots) {
+        !spec.StdinFrom().empty() || spec.slots > slots) {
       continue;
     }
     // Whether it fits the worker's time is placement's to say (it knows the time).

@@ -36,7 +36,7 @@ std::vector<bool> SucceededOf(const JobSpec& spec, const std::vector<std::string
 std::vector<uint32_t> CapturedOf(const JobSpec& spec) {
   std::vector<uint32_t> out;
   for (const StepSpec& s : spec.steps) {
-    for (StepIndex p : s.stdin_from) out.push_back(p.value);
+    for (StepIndex p : s.StdinFrom()) out.push_back(p.value);
   }
   return out;
 }

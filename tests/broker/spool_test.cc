@@ -36,7 +36,8 @@ JobSpec PipeSpec() {
   spec.steps.resize(2);
   spec.steps[0].id = "make";
   spec.steps[1].id = "take";
-  spec.steps[1].stdin_from = {StepIndex(0)};
+  spec.steps[1].after = {StepIndex(0)};
+  spec.steps[1].stdin_from_count = 1;
   return spec;
 }
 

@@ -111,6 +111,26 @@ TEST_CASE("a stdin_from list of several MB streams the outputs concatenated, in 
   CHECK(outputs.at("all") == expected.out);
 }
 
+TEST_CASE("submit's summary shows an array as one row, and --json every element") {
+  Cluster c;
+  c.AddWorker("alpha", 4);
+  const std::string job = c.dir().Write("sweep.json", R"({"steps": [
+    {"id": "prep", "cmd": "true"},
+    {"id": "sim", "each": {"n": {"range": [0, 30]}}, "after": ["prep"],
+     "cmd": "test $(({n} % 10)) != 3"}
+  ]})");
+  Run run = c.Submit(job);
+  CHECK(run.exit_code != 0);
+  CAPTURE(run.err);
+  CHECK(run.err.find("\nsim[0..29]  27 succeeded, 3 failed: sim[3], sim[13], sim[23]\n") !=
+        std::string::npos);
+  CHECK(run.err.find("\nprep ") != std::string::npos);
+  CHECK(run.err.find("sim[1] ") == std::string::npos);  // no row of its own
+  int code = -1;
+  const auto events = c.SubmitJson(job, &code);
+  CHECK(FinalStates(events).size() == 31);
+}
+
 TEST_CASE("submit validate --expand prints the job file an array amounts to") {
   TempDir d;
   const std::string job = d.path() + "/sweep.json";

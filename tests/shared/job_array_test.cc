@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <msgpack.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,7 +41,7 @@ std::vector<std::string> Ids(const JobSpec& job) {
 }
 
 // The ids of step `s`'s `after` (or `stdin_from`) steps.
-std::vector<std::string> IdsOf(const JobSpec& job, const std::vector<StepIndex>& steps) {
+std::vector<std::string> IdsOf(const JobSpec& job, std::span<const StepIndex> steps) {
   std::vector<std::string> ids;
   for (StepIndex s : steps) ids.push_back(job.steps[s.value].id);
   return ids;
@@ -155,7 +156,8 @@ TEST_CASE("an array step expands into one plain step per element") {
   CHECK(EnvOf(s, "DROVER_INDEX") == "4");
   CHECK(s.timeout_ms == 5000);
   CHECK(s.retries == 2);
-  CHECK(s.each.empty());  // job_spec.h invariant 7
+  CHECK(s.each == 0);  // job_spec.h invariant 7
+  CHECK(job.arrays.empty());
 }
 
 TEST_CASE("placeholders are rendered in every field that takes them") {
@@ -212,8 +214,9 @@ TEST_CASE("dependencies on arrays: every element, one element, or element by ele
   };
   CHECK(after_of("train[0]") == std::vector<std::string>{"prep[0]"});
   CHECK(after_of("train[2]") == std::vector<std::string>{"prep[2]"});
-  CHECK(after_of("eval[1]") == std::vector<std::string>{"train[1]", "prep[1]"});
-  CHECK(IdsOf(job, job.steps[7].stdin_from) == std::vector<std::string>{"prep[1]"});
+  // The stdin_from step leads `after` (job_spec.h invariant 3).
+  CHECK(after_of("eval[1]") == std::vector<std::string>{"prep[1]", "train[1]"});
+  CHECK(IdsOf(job, job.steps[7].StdinFrom()) == std::vector<std::string>{"prep[1]"});
   CHECK(after_of("again[2]") == std::vector<std::string>{"train[2]"});
   CHECK(after_of("report") == std::vector<std::string>{"eval[0]", "eval[1]", "eval[2]", "prep[1]"});
   CHECK(after_of("one") == std::vector<std::string>{"train[2]"});
@@ -231,7 +234,7 @@ TEST_CASE("an array whose id has placeholders is named by that id as written") {
   CHECK(IdsOf(job, job.steps[3].after) == std::vector<std::string>{"sim-x", "sim-y", "sim-z"});
   CHECK(IdsOf(job, job.steps[4].after) == std::vector<std::string>{"sim-z"});
   CHECK(IdsOf(job, job.steps[5].after) == std::vector<std::string>{"sim-y"});
-  CHECK(IdsOf(job, job.steps[7].stdin_from) == std::vector<std::string>{"sim-y"});
+  CHECK(IdsOf(job, job.steps[7].StdinFrom()) == std::vector<std::string>{"sim-y"});
 }
 
 TEST_CASE("stdin_from an array reads all its elements in index order") {
@@ -240,7 +243,7 @@ TEST_CASE("stdin_from an array reads all its elements in index order") {
     {"id": "head", "cmd": "echo head"},
     {"id": "all", "cmd": "cat", "stdin_from": ["head", "part"]}]})"));
   const StepSpec& all = job.steps.back();
-  CHECK(IdsOf(job, all.stdin_from) ==
+  CHECK(IdsOf(job, all.StdinFrom()) ==
         std::vector<std::string>{"head", "part[0]", "part[1]", "part[2]"});
   CHECK(all.after.size() == 4);
   CHECK(job.steps[0].argv == std::vector<std::string>{"echo 3"});
@@ -434,7 +437,7 @@ TEST_CASE("the expanded job file loads back to the same job") {
     CHECK(a.shell == b.shell);
     CHECK(a.env == b.env);
     CHECK(IdsOf(job, a.after) == IdsOf(again, b.after));
-    CHECK(IdsOf(job, a.stdin_from) == IdsOf(again, b.stdin_from));
+    CHECK(IdsOf(job, a.StdinFrom()) == IdsOf(again, b.StdinFrom()));
     CHECK(a.timeout_ms == b.timeout_ms);
     CHECK(a.retries == b.retries);
     CHECK(a.priority == b.priority);

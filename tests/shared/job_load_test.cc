@@ -5,6 +5,7 @@
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -80,7 +81,7 @@ std::string GeneratedJob(uint32_t count, Edges edges) {
   });
 }
 
-std::vector<uint32_t> Indices(const std::vector<StepIndex>& after) {
+std::vector<uint32_t> Indices(std::span<const StepIndex> after) {
   std::vector<uint32_t> out;
   for (StepIndex s : after) out.push_back(s.value);
   return out;
@@ -103,7 +104,7 @@ TEST_CASE("a minimal job gets every default") {
   CHECK(s.after.empty());
   CHECK(s.when == When::kSuccess);
   CHECK_FALSE(s.stdin_data.has_value());
-  CHECK(s.stdin_from.empty());
+  CHECK(s.StdinFrom().empty());
   CHECK(s.env.empty());
   CHECK(s.cwd.empty());
   CHECK(s.timeout_ms == 0);
@@ -165,9 +166,13 @@ TEST_CASE("stdin_from implies after") {
     {"id": "sum", "cmd": "paste -sd+", "stdin_from": "gen", "after": ["other"]},
     {"id": "again", "cmd": "cat", "after": ["gen", "other"], "stdin_from": "gen"}]})");
   const JobSpec& job = Spec(loaded);
-  CHECK(Indices(job.steps[2].stdin_from) == std::vector<uint32_t>{0});
-  CHECK(Indices(job.steps[2].after) == std::vector<uint32_t>{1, 0});
+  CHECK(Indices(job.steps[2].StdinFrom()) == std::vector<uint32_t>{0});
+  // The stdin_from steps lead `after` (job_spec.h invariant 3).
+  CHECK(Indices(job.steps[2].after) == std::vector<uint32_t>{0, 1});
+  CHECK(job.steps[2].stdin_from_count == 1);
   CHECK(Indices(job.steps[3].after) == std::vector<uint32_t>{0, 1});
+  CHECK(job.steps[3].stdin_from_count == 1);
+  CHECK(job.steps[1].stdin_from_count == 0);
 }
 
 TEST_CASE("defaults apply unless a step sets the field, and env merges") {
@@ -205,7 +210,7 @@ TEST_CASE("defaults apply unless a step sets the field, and env merges") {
 
   // A step that reads another's output does not also get the default stdin.
   CHECK_FALSE(job.steps[2].stdin_data.has_value());
-  CHECK(job.steps[2].stdin_from.size() == 1);
+  CHECK(job.steps[2].StdinFrom().size() == 1);
 }
 
 TEST_CASE("defaults may not say what a step runs or where it sits") {
@@ -991,9 +996,9 @@ TEST_CASE("stdin_from takes a list: the outputs concatenated in that order") {
     {"id": "b", "cmd": "echo b"},
     {"id": "c", "cmd": "echo c"},
     {"id": "all", "cmd": "cat", "stdin_from": ["c", "a", "b"], "after": ["a"]}]})"));
-  CHECK(Indices(job.steps[3].stdin_from) == std::vector<uint32_t>{2, 0, 1});
-  // Each producer is also in `after`, once.
-  CHECK(Indices(job.steps[3].after) == std::vector<uint32_t>{0, 2, 1});
+  CHECK(Indices(job.steps[3].StdinFrom()) == std::vector<uint32_t>{2, 0, 1});
+  // Each producer is also in `after`, once, and they lead it in their order.
+  CHECK(Indices(job.steps[3].after) == std::vector<uint32_t>{2, 0, 1});
 }
 
 TEST_CASE("stdin_from lists are checked entry by entry") {
