@@ -28,7 +28,7 @@ Result<std::string> ReadWholeFile(const std::string& path) {
   return bytes;
 }
 
-const msgpack::object* Field(const msgpack::object& map, std::string_view name) {
+const msgpack::object* MapField(const msgpack::object& map, std::string_view name) {
   if (map.type != msgpack::type::MAP) return nullptr;
   for (const msgpack::object_kv& kv : std::span(map.via.map.ptr, map.via.map.size)) {
     if (kv.key.type == msgpack::type::STR && StrView(kv.key) == name) return &kv.val;
@@ -55,15 +55,15 @@ Result<std::string> ResolveEachLines(std::string msgpack_bytes, const std::strin
   msgpack::object_handle handle;
   // A file that does not decode is LoadJob's to report.
   if (!DecodeJobBytes(msgpack_bytes, &handle).ok()) return msgpack_bytes;
-  const msgpack::object* steps = Field(handle.get(), "steps");
+  const msgpack::object* steps = MapField(handle.get(), "steps");
   if (steps == nullptr || steps->type != msgpack::type::ARRAY) return msgpack_bytes;
   msgpack::zone& zone = *handle.zone();
   bool changed = false;
   for (size_t i = 0; i < steps->via.array.size; ++i) {
-    const msgpack::object* each = Field(steps->via.array.ptr[i], "each");
+    const msgpack::object* each = MapField(steps->via.array.ptr[i], "each");
     if (each == nullptr || each->type != msgpack::type::MAP) continue;
     for (msgpack::object_kv& kv : std::span(each->via.map.ptr, each->via.map.size)) {
-      const msgpack::object* file = Field(kv.val, "lines");
+      const msgpack::object* file = MapField(kv.val, "lines");
       if (file == nullptr || kv.val.via.map.size != 1) continue;
       std::string path = "steps[" + std::to_string(i) + "].each";
       if (kv.key.type == msgpack::type::STR) AppendPathKey(StrView(kv.key), &path);
