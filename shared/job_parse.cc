@@ -323,11 +323,14 @@ void Parser::ParseField(Field field, const msgpack::object& o, uint64_t order, c
       step->stdin_order = order;
       if (r.ReadStdin(o, order, path, &spec->stdin_data)) step->set |= kSetStdin;
       break;
-    case Field::kStdinFrom:
+    case Field::kStdinFrom: {
       step->stdin_from_begin = refs_->size();
-      r.ReadStdinFrom(o, order, path, refs_);
+      bool stream = false;
+      r.ReadStdinFrom(o, order, path, refs_, &stream);
+      spec->stdin_stream = stream;
       step->stdin_from_end = refs_->size();
       break;
+    }
     case Field::kEach: {
       step->each_order = order;
       ArraySpec each;

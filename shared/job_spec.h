@@ -19,6 +19,8 @@
 //   7. Every step's `each` is 0 and `arrays` is empty: LoadJob expands arrays
 //      into plain steps (for now; shared/job_array.h holds what a later core
 //      needs to keep them as templates instead).
+//   8. A step with `stdin_stream` has exactly one `stdin_from` step
+//      (stdin_from_count == 1) and `when` kSuccess.
 #pragma once
 
 #include <cstdint>
@@ -100,8 +102,13 @@ struct StepSpec {
   // nothing, else 1 + an index into JobSpec::resource_requests, where steps
   // asking for the same share one list.
   uint16_t resources = 0;
-  bool shell = false;                     // given as `cmd`: argv[0] runs under /bin/sh -c
   When when = When::kSuccess;
+  // (Bits, for the 264 bytes below.)
+  bool shell : 1 = false;  // given as `cmd`: argv[0] runs under /bin/sh -c
+  // Its one `stdin_from` step is read while it runs (`"stream": true`): the
+  // step starts once that one has started, not ended, and the two form a
+  // pipe (docs/jobs.md, "Streamed stdin_from").
+  bool stdin_stream : 1 = false;
 
   // The steps whose whole stdouts, concatenated in this order, are the
   // stdin (`stdin_from`); empty for none.

@@ -137,6 +137,8 @@ class Validator {
   void ResolveReferences();
   // The step a reference names, or kNone after reporting why there is none.
   uint32_t Resolve(size_t step, const StepRef& ref);
+  // The rules of a streamed stdin_from (`"stream": true`), for step i.
+  void CheckStreamed(size_t i);
   void FindCycles();
   void ReportCycle(const std::vector<uint32_t>& component, uint32_t id);
 
@@ -238,6 +240,7 @@ void Validator::ResolveReferences() {
       spec.after.swap(stdin_from);
       stdin_from.clear();
     }
+    if (spec.stdin_stream && ReportsShared(i)) CheckStreamed(i);
     if (spec.when == When::kFailure && step.after_begin == step.after_end &&
         step.stdin_from_begin == step.stdin_from_end && ReportsShared(i)) {
       problems_->Add(step.order, StepPath(i) + ".when",
@@ -246,6 +249,28 @@ void Validator::ResolveReferences() {
     }
   }
   graph_.begin[n] = static_cast<uint32_t>(graph_.target.size());
+}
+
+void Validator::CheckStreamed(size_t i) {
+  const StepDraft& step = steps_[i];
+  const StepSpec& spec = specs_[i];
+  const std::string path = StepPath(i) + ".stdin_from";
+  // Fewer means the reference did not resolve, which is reported already.
+  if (spec.stdin_from_count > 1) {
+    problems_->Add(refs_[step.stdin_from_begin].order, path,
+                   "a streamed stdin_from reads exactly one step, but this names " +
+                       std::to_string(spec.stdin_from_count) +
+                       " (an array's elements: name one, e.g. \"" +
+                       std::string(refs_[step.stdin_from_begin].id) + "[{index}]\")");
+  }
+  // It starts once its producer has started, before anything has ended:
+  // there is no outcome yet for `when` to look at.
+  if (spec.when != When::kSuccess) {
+    problems_->Add(step.order, StepPath(i) + ".when",
+                   std::string("a step with a streamed stdin_from runs while its producer does, "
+                               "so it cannot wait for \"") +
+                       WhenName(spec.when) + "\"");
+  }
 }
 
 // Tarjan's strongly connected components, with an explicit stack in place of

@@ -191,13 +191,16 @@ bool ValueReader::ReadArgv(const msgpack::object& o, uint64_t order, const PathN
 }
 
 bool ValueReader::ReadStdinFrom(const msgpack::object& o, uint64_t order, const PathNode* path,
-                                std::vector<StepRef>* refs) {
+                                std::vector<StepRef>* refs, bool* stream) {
+  if (o.type == msgpack::type::MAP) return ReadStreamedStdinFrom(o, order, path, refs, stream);
   if (o.type == msgpack::type::STR) {
     refs->push_back(StepRef{StrView(o), order, kWholeField, true});
     return true;
   }
   if (o.type != msgpack::type::ARRAY) {
-    Report(order, path, "expected a step id or an array of them, got " + DescribeValue(o));
+    Report(order, path,
+           "expected a step id, an array of them, or {\"step\": ID, \"stream\": true}, got " +
+               DescribeValue(o));
     return false;
   }
   if (o.via.array.size == 0) {
@@ -205,6 +208,47 @@ bool ValueReader::ReadStdinFrom(const msgpack::object& o, uint64_t order, const 
     return false;
   }
   return ReadStepRefs(o, order, path, refs, /*in_stdin_from=*/true);
+}
+
+bool ValueReader::ReadStreamedStdinFrom(const msgpack::object& o, uint64_t order,
+                                        const PathNode* path, std::vector<StepRef>* refs,
+                                        bool* stream) {
+  bool ok = true;
+  bool has_step = false;
+  for (uint32_t i = 0; i < o.via.map.size; ++i) {
+    const msgpack::object_kv& kv = o.via.map.ptr[i];
+    if (kv.key.type != msgpack::type::STR) {
+      Report(order, path, "expects the keys \"step\" and \"stream\", got " + DescribeValue(kv.key));
+      ok = false;
+      continue;
+    }
+    const std::string_view key = StrView(kv.key);
+    const PathNode key_path{path, false, 0, key};
+    if (key == "step") {
+      std::string_view id;
+      if (ReadString(kv.val, order, &key_path, &id, "a step id (a string)")) {
+        refs->push_back(StepRef{id, order, kWholeField, true});
+        has_step = true;
+      } else {
+        ok = false;
+      }
+    } else if (key == "stream") {
+      if (kv.val.type != msgpack::type::BOOLEAN) {
+        Report(order, &key_path, "expected true or false, got " + DescribeValue(kv.val));
+        ok = false;
+      } else {
+        *stream = kv.val.via.boolean;
+      }
+    } else {
+      Report(order, &key_path, "unknown key (a streamed stdin_from has \"step\" and \"stream\")");
+      ok = false;
+    }
+  }
+  if (!has_step && ok) {
+    Report(order, path, "needs \"step\": the id of the step whose stdout it reads");
+    ok = false;
+  }
+  return ok;
 }
 
 bool ValueReader::ReadStepRefs(const msgpack::object& o, uint64_t order, const PathNode* path,

@@ -48,9 +48,12 @@ class ValueReader {
   // Appends the ids listed in `after` to `refs`, each with its own position.
   bool ReadStepRefs(const msgpack::object& o, uint64_t order, const PathNode* path,
                     std::vector<StepRef>* refs, bool in_stdin_from = false);
-  // `stdin_from`: one step id, or a non-empty array of them.
+  // `stdin_from`: one step id, a non-empty array of them, or
+  // {"step": ID, "stream": BOOL} (`*stream` set to the latter).
   bool ReadStdinFrom(const msgpack::object& o, uint64_t order, const PathNode* path,
-                     std::vector<StepRef>* refs);
+                     std::vector<StepRef>* refs, bool* stream);
+  bool ReadStreamedStdinFrom(const msgpack::object& o, uint64_t order, const PathNode* path,
+                             std::vector<StepRef>* refs, bool* stream);
   // `each`: a map of parameter names to lists or ranges (job_each.cc).
   bool ReadEach(const msgpack::object& o, uint64_t order, const PathNode* path, ArraySpec* out);
   bool ReadWhen(const msgpack::object& o, uint64_t order, const PathNode* path, When* out);

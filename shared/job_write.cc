@@ -48,7 +48,9 @@ Result<Json> StepJson(const JobSpec& job, const StepSpec& s) {
     }
     step["stdin"] = *s.stdin_data;
   }
-  if (s.StdinFrom().size() == 1) {
+  if (s.stdin_stream) {
+    step["stdin_from"] = Json{{"step", job.steps[s.StdinFrom()[0].value].id}, {"stream", true}};
+  } else if (s.StdinFrom().size() == 1) {
     step["stdin_from"] = job.steps[s.StdinFrom()[0].value].id;
   } else if (!s.StdinFrom().empty()) {
     Json from = Json::array();

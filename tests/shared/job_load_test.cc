@@ -1006,7 +1006,8 @@ TEST_CASE("stdin_from lists are checked entry by entry") {
     {"id": "a", "cmd": "echo a"},
     {"id": "b", "cmd": "cat", "stdin_from": []},
     {"id": "c", "cmd": "cat", "stdin_from": ["a", "x", 3, "a", "c"]},
-    {"id": "d", "cmd": "cat", "stdin_from": {"a": 1}}]})");
+    {"id": "d", "cmd": "cat", "stdin_from": {"a": 1}},
+    {"id": "e", "cmd": "cat", "stdin_from": 7}]})");
   CHECK(
       Problems(loaded) ==
       std::vector<std::string>{
@@ -1015,8 +1016,45 @@ TEST_CASE("stdin_from lists are checked entry by entry") {
           "steps[2] (id \"c\").stdin_from[2]: expected a step id (a string), got integer 3",
           "steps[2] (id \"c\").stdin_from[3]: step a is already read (once is enough)",
           "steps[2] (id \"c\").stdin_from[4]: a step cannot read its own output",
-          "steps[3] (id \"d\").stdin_from: expected a step id or an array of them, got a map",
+          "steps[3] (id \"d\").stdin_from.a: unknown key (a streamed stdin_from has \"step\" "
+          "and \"stream\")",
+          "steps[4] (id \"e\").stdin_from: expected a step id, an array of them, or {\"step\": "
+          "ID, \"stream\": true}, got integer 7",
       });
+}
+
+TEST_CASE("a streamed stdin_from reads one step while it runs") {
+  const LoadedJob ok = LoadJson(R"({"steps": [
+    {"id": "p", "cmd": "yes"},
+    {"id": "c", "cmd": "head -1", "stdin_from": {"step": "p", "stream": true}, "after": ["q"]},
+    {"id": "q", "cmd": "true"},
+    {"id": "s", "cmd": "cat", "stdin_from": {"step": "p", "stream": false}}]})");
+  REQUIRE(Problems(ok).empty());
+  const JobSpec& job = *ok.spec;
+  CHECK(job.steps[1].stdin_stream);
+  CHECK(job.steps[1].stdin_from_count == 1);
+  CHECK(Indices(job.steps[1].after) == std::vector<uint32_t>{0, 2});
+  CHECK_FALSE(job.steps[3].stdin_stream);  // "stream": false is the stored kind
+  CHECK(job.steps[3].stdin_from_count == 1);
+
+  const LoadedJob bad = LoadJson(R"({"steps": [
+    {"id": "p", "each": {"i": [1, 2]}, "cmd": "seq {i}"},
+    {"id": "c", "cmd": "cat", "stdin_from": {"step": "p", "stream": true}},
+    {"id": "d", "cmd": "cat", "when": "always", "stdin_from": {"step": "c", "stream": true}},
+    {"id": "e", "cmd": "cat", "stdin_from": {"stream": true}},
+    {"id": "f", "cmd": "cat", "stdin_from": {"step": "c", "stream": "yes"}},
+    {"id": "g", "each": {"i": [1, 2]}, "cmd": "cat",
+     "stdin_from": {"step": "p[{index}]", "stream": true}}]})");
+  CHECK(Problems(bad) ==
+        std::vector<std::string>{
+            "steps[1] (id \"c\").stdin_from: a streamed stdin_from reads exactly one step, but "
+            "this names 2 (an array's elements: name one, e.g. \"p[{index}]\")",
+            "steps[2] (id \"d\").when: a step with a streamed stdin_from runs while its producer "
+            "does, so it cannot wait for \"always\"",
+            "steps[3] (id \"e\").stdin_from: needs \"step\": the id of the step whose stdout it "
+            "reads",
+            "steps[4] (id \"f\").stdin_from.stream: expected true or false, got string \"yes\"",
+        });
 }
 
 TEST_CASE("arrays take part in the graph: cycles through elements are found") {
