@@ -228,6 +228,7 @@ const char* MessageTypeName(MessageType type) {
     case MessageType::kDrain: return "Drain";
     case MessageType::kDraining: return "Draining";
     case MessageType::kTaskInput: return "TaskInput";
+    case MessageType::kCloseOutput: return "CloseOutput";
     case MessageType::kInputCredit: return "InputCredit";
     case MessageType::kDrainWorker: return "DrainWorker";
     case MessageType::kDrainAccepted: return "DrainAccepted";

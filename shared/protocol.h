@@ -83,6 +83,7 @@ enum class MessageType : uint8_t {
   kRetract = 24,
   kDrain = 25,
   kTaskInput = 26,
+  kCloseOutput = 27,
   // Worker -> broker.
   kTaskOutput = 30,
   kTaskResults = 31,
@@ -281,6 +282,15 @@ struct Dispatch {
 
 struct KillTask {
   static constexpr MessageType kType = MessageType::kKillTask;
+  TaskKey key;
+  MSGPACK_DEFINE(key.job, key.step, key.attempt)
+};
+
+// Every reader of attempt `key`'s stdout stream is done: the worker closes
+// its end of the child's stdout pipe, so that the child gets SIGPIPE (or
+// EPIPE) at its next write, as in a shell pipe whose reader exited.
+struct CloseOutput {
+  static constexpr MessageType kType = MessageType::kCloseOutput;
   TaskKey key;
   MSGPACK_DEFINE(key.job, key.step, key.attempt)
 };
@@ -651,9 +661,9 @@ using Message =
     std::variant<Heartbeat, ErrorReply, WorkerHello, ClientHello, Welcome, Dispatch, KillTask,
                  OutputCredit, ResultsAck, TaskOutput, TaskResults, Goodbye, SubmitJob, WatchJob,
                  CancelJob, EventsAck, StatusRequest, ResumeJob, JobAccepted, JobRejected,
-                 JobEvents, CancelAccepted, StatusReply, Retract, RetractDeclined, Drain,
-                 Draining, DrainWorker, DrainAccepted, AllocRequest, AllocReply, ForgetJobs,
-                 ForgetReply, ListJobs, JobList, TaskInput, InputCredit>;
+                 JobEvents, CancelAccepted, StatusReply, Retract, RetractDeclined, Drain, Draining,
+                 DrainWorker, DrainAccepted, AllocRequest, AllocReply, ForgetJobs, ForgetReply,
+                 ListJobs, JobList, TaskInput, InputCredit, CloseOutput>;
 
 // ---- Job events: the records of a job's event log and of JobEvents ----
 

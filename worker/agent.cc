@@ -317,6 +317,12 @@ bool Agent::HandleMessage(Message& msg, Time now) {
     }
   } else if (auto* input = std::get_if<TaskInput>(&msg)) {
     OnTaskInput(*input);
+  } else if (auto* close = std::get_if<CloseOutput>(&msg)) {
+    // Its stdout's readers are done: it meets a closed pipe, as in a shell.
+    if (const ProcessSet::Id id = core_.ProcessOf(close->key); id != 0) {
+      spdlog::info("closing the stdout of {}: its readers are done", ToString(close->key));
+      processes_->CloseOutput(id, Stream::kStdout, now);
+    }
   } else if (auto* ack = std::get_if<ResultsAck>(&msg)) {
     core_.Acknowledged(ack->through);
   } else if (std::holds_alternative<Drain>(msg)) {

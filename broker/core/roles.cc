@@ -43,6 +43,7 @@ Senders SendersOf(MessageType type) {
     case MessageType::kCancelAccepted:
     case MessageType::kDrain:
     case MessageType::kTaskInput:
+    case MessageType::kCloseOutput:
     case MessageType::kDrainAccepted:
     case MessageType::kAllocReply:
     case MessageType::kForgetReply:
