@@ -477,6 +477,8 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey
   }
   if (step.stdin_data) {
     task.stdin_data = *step.stdin_data;
+  } else if (step.stdin_stream) {
+    task.stdin_stream = true;  // read while its producer writes (server_inputs.cc)
   } else if (!step.StdinFrom().empty()) {
     // The producers' captures in order. Small enough, they ride in the
     // dispatch; else they stream from the spool once the step starts
@@ -517,6 +519,12 @@ void Server::Kill(WorkerId worker, const TaskKey& key) {
   if (replaying_) return;
   auto it = worker_routes_.find(worker);
   if (it != worker_routes_.end()) Reply(it->second, KillTask{key});
+}
+
+void Server::CloseOutput(WorkerId worker, const TaskKey& key) {
+  if (replaying_) return;
+  auto it = worker_routes_.find(worker);
+  if (it != worker_routes_.end()) Reply(it->second, drover::CloseOutput{key});
 }
 
 void Server::Retract(WorkerId worker, const TaskKey& key) {

@@ -205,6 +205,7 @@ class Server : private Outbox {
   void Publish(JobId job, const Event& event) override;
   void AttemptLost(const TaskKey& key, const std::string& reason) override;
   void Retract(WorkerId worker, const TaskKey& key) override;
+  void CloseOutput(WorkerId worker, const TaskKey& key) override;
 
   // server.cc: the loop, peers and workers.
   // `key`: the sender's public key with keys on, else empty.
@@ -234,6 +235,18 @@ class Server : private Outbox {
   // it is not that worker's, reads nothing, or its input is gone (then
   // the attempt is stopped).
   std::optional<std::vector<uint64_t>> StreamedSources(WorkerId worker, const TaskKey& key);
+  // A streamed stdin_from's source as it stands: its producer's attempt,
+  // what its capture holds, and whether that is all of it (it succeeded);
+  // none once that attempt neither runs nor succeeded (its readers are
+  // withdrawn); an error if its capture is lost.
+  struct StreamSource {
+    TaskKey producer;
+    uint64_t size = 0;
+    bool complete = false;
+  };
+  Result<std::optional<StreamSource>> StreamState(const Job& job, StepIndex reader);
+  // Brings each streamed feed's source up to date (a turn's first step).
+  void GrowStreams();
   void HandleInputCredit(const Peer& peer, const InputCredit& credit);
   // server_journal.cc: a replayed result's stdout count, for the spool.
   void NoteReplayedCount(const TaskResult& result);
@@ -464,6 +477,7 @@ class Server : private Outbox {
   std::deque<std::string> stdin_read_;  // stdin_from bytes the pending dispatches view
   InputFeeds inputs_;         // streamed stdin of running attempts
   std::set<TaskKey> inputs_refused_;  // stopped for their input: no feed again
+  std::map<TaskKey, TaskKey> streams_;  // feeds of streamed readers: their producer's attempt
   std::string input_buffer_;  // one piece of it, read from the spool
   // Attempts that failed before reaching a worker (e.g. stdin_from too big).
   std::vector<std::pair<WorkerId, TaskResult>> failed_before_start_;

@@ -147,6 +147,15 @@ Job::Job(JobId id, JobSpec spec, WorkerPool* labels)
   }
   counts_[static_cast<int>(StepState::kWaiting)] = static_cast<uint32_t>(n);
 
+  // Both ends of each streamed edge.
+  for (size_t i = 0; i < n; ++i) {
+    if (std::optional<StepIndex> p = StreamProducer(StepIndex(static_cast<uint32_t>(i)))) {
+      runs_[i].stream_end = true;
+      runs_[p->value].stream_end = true;
+      has_streams_ = true;
+    }
+  }
+
   // Command shapes. Steps next to each other often run the same command:
   // compare with the previous one before hashing.
   std::unordered_map<uint64_t, uint16_t> shape_index;
@@ -316,10 +325,21 @@ void Job::CheckInvariants() const {
         !Cleans(StepIndex(static_cast<uint32_t>(i)))) {
       throw std::logic_error("job: a step of a cancelled job waits that is no cleanup step");
     }
-    if (r.state == StepState::kWaiting) {
+    const std::optional<StepIndex> producer = StreamProducer(StepIndex(static_cast<uint32_t>(i)));
+    if (r.state == StepState::kWaiting || r.withdrawn) {
       uint32_t pending = 0;
       for (StepIndex a : spec_.steps[i].after) pending += !IsFinal(runs_[a.value].state);
+      if (r.live && !IsFinal(runs_[producer->value].state)) --pending;
       if (pending != r.pending) throw std::logic_error("job: pending count of a waiting step");
+    }
+    if (r.live && !IsFinal(r.state)) {
+      const StepState ps = producer ? runs_[producer->value].state : StepState::kWaiting;
+      if (ps != StepState::kRunning && ps != StepState::kSucceeded) {
+        throw std::logic_error("job: a live reader whose producer neither runs nor succeeded");
+      }
+    }
+    if (r.withdrawn && r.state != StepState::kRunning) {
+      throw std::logic_error("job: a withdrawn step not running");
     }
   }
   if (counts != counts_) throw std::logic_error("job: state counts");

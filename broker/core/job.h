@@ -26,17 +26,29 @@
 //   2. A step is in exactly one class queue iff it is kReady and not
 //      `delayed` (a retry waiting out its delay); queued() is the total of the
 //      queue sizes.
-//   3. For a kWaiting step, pending == its after-steps that are not final.
+//   3. For a kWaiting step, and a withdrawn one, pending == its after-steps
+//      that are not final, less one while it is `live` and its producer runs.
 //   4. running_steps/running_slots sum the kRunning steps (and their slots).
 //   5. unfinished == steps not in a final state.
 //   6. Every queued entry carries its step's priority and current rank.
 //   7. In a cancelled job every step still kWaiting or kReady is a cleanup
 //      step that still runs (Cleans); cleanup_stopped() implies cancelled().
+//   8. A step that is `live` and not final reads a stream whose producer is
+//      running or has succeeded; one that is `withdrawn` is kRunning (and
+//      live again once its producer's next attempt has started).
+//
+// Streams. A step with a streamed `stdin_from` (StepSpec::stdin_stream)
+// reads its producer's stdout while both run: its edge to the producer is
+// *live*, counted in `pending` until the producer's attempt starts rather
+// than until it ends (invariant 3 discounts it while `live`). Should that
+// attempt end other than in success, its readers are withdrawn (the
+// scheduler's to decide) and wait for the next one.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,6 +65,11 @@ struct StepRun {
   StepState state = StepState::kWaiting;
   bool dep_failed = false;       // an after-step failed, or was skipped by a failure
   bool dep_unsucceeded = false;  // an after-step ended other than succeeded
+  // Streamed stdin_from (job.h, "Streams"), in the padding byte:
+  bool stream_end : 1 = false;     // either end of a streamed edge (fixed)
+  bool live : 1 = false;           // a reader whose producer's start is counted in pending
+  bool withdrawn : 1 = false;      // a running reader being killed: its input went away
+  bool output_closed : 1 = false;  // a running producer whose readers are all done
   uint16_t failures = 0;         // failed attempts so far (bounded by retries)
   uint16_t losses = 0;           // attempts lost with their worker
   uint32_t pending = 0;          // after-steps not final yet
@@ -161,6 +178,13 @@ class Job {
   StepRun& run(StepIndex s) { return runs_[s.value]; }
   const StepRun& run(StepIndex s) const { return runs_[s.value]; }
   const StepSpec& step(StepIndex s) const { return spec_.steps[s.value]; }
+  // The step whose stdout `s` reads as a stream, if it does.
+  std::optional<StepIndex> StreamProducer(StepIndex s) const {
+    const StepSpec& spec = step(s);
+    if (!spec.stdin_stream) return std::nullopt;
+    return spec.StdinFrom()[0];
+  }
+  bool has_streams() const { return has_streams_; }
 
   // Steps that list `s` in their `after`. (data() + offset, not
   // &dependents_[offset]: in a job without `after` the vector is empty, and
@@ -278,6 +302,7 @@ class Job {
   bool cleanup_stopped_ = false;
   std::string cancel_reason_;
   bool finished_ = false;
+  bool has_streams_ = false;  // some step reads another's stdout as a stream
 };
 
 }  // namespace drover::broker

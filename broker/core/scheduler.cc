@@ -144,6 +144,7 @@ WorkerId Scheduler::OnWorkerHello(WorkerInfo info, const std::vector<TaskKey>& h
       outbox_->Kill(w->id, key);
     }
   }
+  ResendStreamEffects(*w);
   return w->id;
 }
 
@@ -254,9 +255,16 @@ void Scheduler::EndAttempt(Job* job, StepIndex s, const RunResult& run,
     }
     return;
   }
-  if (!run.succeeded()) UnfollowDependents(job, s);
-  if (run.succeeded()) {
-    Settle(job, s, StepState::kSucceeded, "", worker_name, run, attempt);
+  if (EndWithdrawn(job, s, run, worker_name)) return;
+  // A producer whose readers all closed the pipe died of it, as in a shell.
+  const bool closed_pipe = ClosedPipe(r, run) && !job->cancelled();
+  if (!run.succeeded() && !closed_pipe) {
+    UnfollowDependents(job, s);
+    if (r.stream_end) WithdrawStreams(job, s);
+  }
+  if (run.succeeded() || closed_pipe) {
+    Settle(job, s, StepState::kSucceeded, closed_pipe ? "its readers closed the pipe" : "",
+           worker_name, run, attempt);
   } else if (job->cancelled() && !job->Cleans(s)) {
     Settle(job, s, StepState::kCancelled, job->cancel_reason(), worker_name, run, attempt);
   } else if (run.outcome == Outcome::kRetracted) {
@@ -369,10 +377,16 @@ void Scheduler::Finish(Job* job, StepIndex s, StepState state, std::string reaso
       }
       Unfollow(job, *d, /*release=*/true);  // and on to deciding it like any other
     }
-    if (dr.state != StepState::kWaiting) continue;  // already settled (cancelled)
+    // A live reader counted its producer's start already.
+    if (dr.live && job->StreamProducer(*d) == s) continue;
+    // Already settled (cancelled), or running; a withdrawn one is decided
+    // when its attempt ends.
+    if (dr.state != StepState::kWaiting && !dr.withdrawn) continue;
     NoteAfterStepEnded(&dr, s, state);
-    if (--dr.pending == 0) decide->push_back(*d);
+    if (--dr.pending == 0 && !dr.withdrawn) decide->push_back(*d);
   }
+  // A reader done: its producers may have no one left to write for.
+  for (StepIndex p : job->step(s).StdinFrom()) MaybeCloseOutput(job, p);
 }
 
 void Scheduler::NoteAfterStepEnded(StepRun* dr, StepIndex s, StepState state) {
@@ -442,11 +456,13 @@ void Scheduler::Start(Job* job, StepIndex s, Worker* worker) {
   StepRun& r = job->run(s);
   ++r.attempt;
   r.worker = worker->id;
+  r.output_closed = false;
   job->SetState(s, StepState::kRunning);
   const TaskKey key{job->id(), s, Attempt(r.attempt)};
   pool_.Assign(worker, key, job->step(s).slots, job->class_of(s).needs);
   outbox_->Dispatch(worker->id, key, std::nullopt);
   outbox_->Publish(job->id(), StepStarted{s, key.attempt, worker->info.name});
+  if (r.stream_end) OpenStreams(job, s);
   TryFollow(job, s, worker);
 }
 
@@ -466,7 +482,7 @@ void Scheduler::TryFollow(Job* job, StepIndex s, Worker* worker) {
     const StepSpec& spec = job->step(*d);
     StepRun& r = job->run(*d);
     if (r.state != StepState::kWaiting || spec.after.size() != 1 || spec.when != When::kSuccess ||
-        !spec.StdinFrom().empty() || spec.slots > slots) {
+        !spec.StdinFrom().empty() || spec.slots > slots || r.stream_end) {
       continue;
     }
     // Whether it fits the worker's time is placement's to say (it knows the time).
@@ -558,7 +574,9 @@ void Scheduler::Place(Time now) {
       }
       if (best == nullptr) break;
       const Time until = best->time_request_ms > 0 ? now + best->time_request_ms : 0;
-      worker = pool_.Pick(best->slots, best->labels, best->needs, until);
+      // The ends of a stream start at once or not at all (scheduler_streams.cc).
+      const bool idle_only = job->has_streams() && job->run(best->top().step).stream_end;
+      worker = pool_.Pick(best->slots, best->labels, best->needs, until, idle_only);
       if (worker != nullptr) {
         chosen = best;
         break;

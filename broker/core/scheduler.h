@@ -57,6 +57,10 @@
 //     (then StepStarted is published); if the predecessor fails, is retried
 //     or is lost, the follower goes back to kWaiting (the worker drops it and
 //     reports kNotRun, a result that is then stale).
+//   - Streams: a step with a streamed stdin_from starts once its producer
+//     has started; both run only in idle slots; a producer attempt that
+//     fails withdraws its readers, and readers that are done close its
+//     stdout (scheduler_streams.cc).
 //   - Nothing queued stays stranded: when a worker has idle slots and no
 //     ready step fits it, steps that another worker holds beyond its slots
 //     (queued there, not started) are asked back (Outbox::Retract), newest
@@ -104,6 +108,9 @@ class Outbox {
   virtual void AttemptLost(const TaskKey& key, const std::string& reason) = 0;
   // Ask `worker` to give attempt `key` back if it has not started it.
   virtual void Retract(WorkerId worker, const TaskKey& key) = 0;
+  // Close the reading end of attempt `key`'s stdout on `worker`: every
+  // reader of its stream is done (scheduler_streams.cc).
+  virtual void CloseOutput(WorkerId worker, const TaskKey& key) = 0;
 };
 
 // How long ready steps that no connected worker could run wait before the
@@ -277,6 +284,26 @@ class Scheduler {
   // Asks other workers for queued steps that workers left idle could run
   // now (scheduler_retract.cc).
   void RetractForIdle(Time now);
+
+  // Streams (scheduler_streams.cc). Producer `p`'s attempt has started:
+  // its readers' edges go live.
+  void OpenStreams(Job* job, StepIndex p);
+  // Producer `p`'s attempt ended other than in success: its readers wait
+  // for the next one (running ones are killed, and marked withdrawn).
+  void WithdrawStreams(Job* job, StepIndex p);
+  // Settles the end of a withdrawn reader's attempt, which counts as
+  // neither failure nor loss; false if `s` is not withdrawn.
+  bool EndWithdrawn(Job* job, StepIndex s, const RunResult& run, const std::string& worker_name);
+  // Closes running `producer`'s stdout if every reader of it is done.
+  void MaybeCloseOutput(Job* job, StepIndex producer);
+  // Whether every step reading `p`'s stdout is final, one of them streamed.
+  static bool ReadersDone(const Job& job, StepIndex p);
+  // Whether `run` is a producer dying of the pipe its readers closed.
+  static bool ClosedPipe(const StepRun& r, const RunResult& run);
+  // Sends again the closes and kills a worker may have missed (it is back).
+  void ResendStreamEffects(const Worker& w);
+  // Works out the stream flags of a job restored from a snapshot.
+  void RestoreStreams(Job* job);
 
   Outbox* outbox_;
   SchedulerOptions options_;

@@ -29,8 +29,10 @@ void Scheduler::ReplayDispatch(const TaskKey& key, const std::string& instance,
   r.attempt = key.attempt.value;
   r.worker = w->id;
   r.conditional = after.has_value();
+  r.output_closed = false;
   job->SetState(key.step, StepState::kRunning);
   pool_.Hold(w, key, job->step(key.step).slots, job->class_of(key.step).needs);
+  if (r.stream_end && !r.conditional) OpenStreams(job, key.step);
 }
 
 Worker* Scheduler::WorkerOfInstance(const std::string& instance, const std::string& name,
@@ -80,6 +82,7 @@ void Scheduler::RestoreJob(JobId id, JobSpec spec, const std::vector<StepSnapsho
       }
     }
   }
+  RestoreStreams(job);
 }
 
 void Scheduler::ReplayResult(const std::string& instance, const TaskResult& result, Time now) {

@@ -296,7 +296,7 @@ void WorkerPool::SetDraining(Worker* worker) {
 }
 
 Worker* WorkerPool::Pick(uint32_t slots, const LabelSet& labels, const ResourceNeeds& needs,
-                         Time until) {
+                         Time until, bool idle_only) {
   auto fits = [&](const Worker& w) {
     return Fits(w, slots, labels, needs) && HasRoom(w, needs) && LastsUntil(w, until);
   };
@@ -306,6 +306,7 @@ Worker* WorkerPool::Pick(uint32_t slots, const LabelSet& labels, const ResourceN
     if (idle < slots) break;
     if (Worker& w = workers_.at(id); fits(w)) return &w;
   }
+  if (idle_only) return nullptr;
   for (const auto& [free, id] : by_free_) {
     if (free < slots) break;
     Worker& w = workers_.at(id);

@@ -188,9 +188,10 @@ class WorkerPool {
   const std::unordered_map<WorkerId, Worker>& all() const { return workers_; }
 
   // The best worker for a step needing `slots`, `labels` and `needs`, that
-  // lasts until `until` (0: no need), or nullptr.
-  Worker* Pick(uint32_t slots, const LabelSet& labels, const ResourceNeeds& needs,
-               Time until = 0);
+  // lasts until `until` (0: no need), or nullptr. `idle_only`: one where it
+  // starts at once, never one that would queue it.
+  Worker* Pick(uint32_t slots, const LabelSet& labels, const ResourceNeeds& needs, Time until = 0,
+               bool idle_only = false);
   // Whether `worker` could ever run such a step (its slots, labels and
   // resource totals), and whether the resources are free now.
   static bool Fits(const Worker& worker, uint32_t slots, const LabelSet& labels,

@@ -32,6 +32,9 @@ class RecordingOutbox : public Outbox {
   void Retract(WorkerId worker, const TaskKey& key) override {
     retracts.push_back({worker, key, {}});
   }
+  void CloseOutput(WorkerId worker, const TaskKey& key) override {
+    closes.push_back({worker, key, {}});
+  }
   void AttemptLost(const TaskKey& key, const std::string& reason) override {
     lost.emplace_back(key, reason);
   }
@@ -47,6 +50,7 @@ class RecordingOutbox : public Outbox {
   std::deque<Sent> dispatches;
   std::deque<Sent> kills;
   std::deque<Sent> retracts;  // attempts asked back
+  std::deque<Sent> closes;    // stdouts closed (streams)
   std::vector<std::pair<JobId, Event>> events;
   std::vector<std::pair<TaskKey, std::string>> lost;  // journaled decisions
 };
