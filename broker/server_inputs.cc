@@ -28,12 +28,36 @@ Result<std::vector<uint64_t>> Server::InputSizes(const Job& job, StepIndex step)
   return sizes;
 }
 
+Result<std::optional<Server::StreamSource>> Server::StreamState(const Job& job, StepIndex reader) {
+  const StepIndex p = *job.StreamProducer(reader);
+  const StepRun& pr = job.run(p);
+  const bool producing = pr.state == StepState::kRunning && !pr.conditional;
+  if (!producing && pr.state != StepState::kSucceeded) return std::optional<StreamSource>();
+  StreamSource source{TaskKey{job.id(), p, Attempt(pr.attempt)}, 0, !producing};
+  Result<uint64_t> size = spool_->CaptureSize(job.id(), p);
+  if (!size.ok()) {
+    return Status::Error("stdin_from \"" + job.step(p).id + "\": " + size.status().message());
+  }
+  source.size = size.value();
+  return std::optional<StreamSource>(source);
+}
+
 std::optional<std::vector<uint64_t>> Server::StreamedSources(WorkerId worker, const TaskKey& key) {
   const Worker* w = scheduler_.FindWorker(worker);
   const Job* job = scheduler_.FindJob(key.job);
   if (w == nullptr || job == nullptr || !w->running.count(key) || key.step.value >= job->size() ||
       job->step(key.step).StdinFrom().empty()) {
     return std::nullopt;  // an old attempt's word, or a worker's mistake
+  }
+  if (job->step(key.step).stdin_stream) {
+    Result<std::optional<StreamSource>> source = StreamState(*job, key.step);
+    if (!source.ok()) {
+      StopForInput(worker, key, source.status().message());
+      return std::nullopt;
+    }
+    if (!source.value()) return std::nullopt;  // withdrawn: its kill is on the way
+    streams_[key] = source.value()->producer;
+    return std::vector<uint64_t>{source.value()->size};
   }
   Result<std::vector<uint64_t>> sizes = InputSizes(*job, key.step);
   if (!sizes.ok()) {
@@ -62,14 +86,40 @@ void Server::HandleInputCredit(const Peer& peer, const InputCredit& credit) {
     if (credit.closed || inputs_refused_.count(credit.key)) return;
     std::optional<std::vector<uint64_t>> sizes = StreamedSources(peer.worker, credit.key);
     if (!sizes) return;
-    inputs_.Open(credit.key, peer.worker, std::move(*sizes), credit.received);
+    inputs_.Open(credit.key, peer.worker, std::move(*sizes), credit.received,
+                 /*growing=*/streams_.count(credit.key) > 0);
   }
   inputs_.OnCredit(credit.key, peer.worker, credit.consumed, credit.received, credit.resume,
                    credit.closed);
 }
 
+void Server::GrowStreams() {
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    const TaskKey reader = it->first;
+    const Job* job = scheduler_.FindJob(reader.job);
+    Result<std::optional<StreamSource>> source =
+        job == nullptr ? Result<std::optional<StreamSource>>(std::optional<StreamSource>())
+                       : StreamState(*job, reader.step);
+    if (!inputs_.Has(reader)) {
+      it = streams_.erase(it);
+    } else if (!source.ok()) {
+      StopForInput(inputs_.WorkerOf(reader), reader, source.status().message());
+      it = streams_.erase(it);
+    } else if (!source.value() || source.value()->producer != it->second) {
+      // Its producer's attempt ended without success: no more comes, and
+      // the reader is being withdrawn (scheduler_streams.cc).
+      inputs_.Close(reader);
+      it = streams_.erase(it);
+    } else {
+      inputs_.Grow(reader, source.value()->size, source.value()->complete);
+      ++it;
+    }
+  }
+}
+
 void Server::FeedInputs() {
   if (inputs_.size() == 0 || replaying_) return;
+  GrowStreams();
   // A worker merely silent keeps its feeds: it may not know it was, and
   // would not ask for them again. One that comes back on a new connection
   // says what it has (InputCredit with `resume`).

@@ -5,14 +5,17 @@
 namespace drover::broker {
 
 void InputFeeds::Open(const TaskKey& key, WorkerId worker, std::vector<uint64_t> sizes,
-                      uint64_t from) {
+                      uint64_t from, bool growing) {
   if (auto it = feeds_.find(key); it != feeds_.end()) Erase(it);
   Feed feed;
   feed.worker = worker;
+  feed.growing = growing && sizes.size() == 1;
   feed.sizes = std::move(sizes);
   for (uint64_t size : feed.sizes) feed.total += size;
   // What it has, it has written or will: counted as consumed, so that the
   // window starts from there.
+  // (A growing source may not hold all that yet: what is sent again then
+  // the worker drops, as it keeps its input by offset.)
   feed.sent = feed.consumed = std::min(from, feed.total);
   feeds_.emplace(key, std::move(feed));
   outstanding_[worker];  // an entry while it has a feed (invariant 2)
@@ -56,6 +59,14 @@ void InputFeeds::OnCredit(const TaskKey& key, WorkerId worker, uint64_t consumed
   if (feed.eof_sent && feed.consumed == feed.total) Erase(it);
 }
 
+void InputFeeds::Grow(const TaskKey& key, uint64_t size, bool complete) {
+  auto it = feeds_.find(key);
+  if (it == feeds_.end() || !it->second.growing) return;
+  Feed& feed = it->second;
+  if (size > feed.total) feed.sizes[0] = feed.total = size;
+  feed.growing = !complete;
+}
+
 void InputFeeds::Close(const TaskKey& key) {
   if (auto it = feeds_.find(key); it != feeds_.end()) Erase(it);
 }
@@ -66,6 +77,7 @@ uint64_t InputFeeds::PlanFeed(const TaskKey& key, Feed& feed, uint64_t budget,
   uint64_t& worker_out = outstanding_[feed.worker];
   uint64_t planned = 0;
   for (;;) {
+    if (feed.sent == feed.total && feed.growing) return planned;  // more may come
     if (feed.sent == feed.total) {
       // The end, on the last piece or on a piece of its own.
       if (!out->empty() && out->back().key == key && out->back().offset + out->back().length ==
@@ -121,7 +133,10 @@ std::vector<InputPiece> InputFeeds::Plan() {
 bool InputFeeds::Ready() const {
   for (const auto& [key, feed] : feeds_) {
     if (feed.eof_sent) continue;
-    if (feed.sent == feed.total) return true;  // its end is due
+    if (feed.sent == feed.total) {
+      if (feed.growing) continue;  // waits for its source
+      return true;                 // its end is due
+    }
     if (feed.sent - feed.consumed < kWindowBytes &&
         outstanding_.at(feed.worker) < kWorkerBytes && all_outstanding_ < kAllBytes) {
       return true;
@@ -139,7 +154,7 @@ std::string InputFeeds::CheckInvariants() const {
     if (!(feed.consumed <= feed.sent && feed.sent <= feed.total)) {
       return "feed " + ToString(key) + ": consumed <= sent <= total does not hold";
     }
-    if (feed.eof_sent && feed.sent != feed.total) {
+    if (feed.eof_sent && (feed.sent != feed.total || feed.growing)) {
       return "feed " + ToString(key) + ": eof sent before the end";
     }
     expected[feed.worker] += feed.sent - feed.consumed;

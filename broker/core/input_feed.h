@@ -66,8 +66,17 @@ class InputFeeds {
 
   // Feeds `key` on `worker` from sources of `sizes` bytes, in order, from
   // byte `from` on (what the worker has already). Replaces a feed of `key`.
-  void Open(const TaskKey& key, WorkerId worker, std::vector<uint64_t> sizes, uint64_t from);
+  // `growing`: its one source is still being written (a streamed
+  // stdin_from whose producer runs): `sizes` is what it holds so far, Grow
+  // says more, and the end is sent only once Grow says it is complete.
+  void Open(const TaskKey& key, WorkerId worker, std::vector<uint64_t> sizes, uint64_t from,
+            bool growing = false);
+  // The growing source of `key`'s feed now holds `size` bytes (never less
+  // than before); `complete`: that is all of it. Ignored for other feeds.
+  void Grow(const TaskKey& key, uint64_t size, bool complete);
   bool Has(const TaskKey& key) const { return feeds_.count(key) > 0; }
+  // The worker of `key`'s feed. REQUIRES: Has(key).
+  WorkerId WorkerOf(const TaskKey& key) const { return feeds_.at(key).worker; }
 
   // The worker's word on its feed of `key` (ignored from another worker):
   // it has written `consumed` bytes to the child and holds all up to
@@ -113,6 +122,7 @@ class InputFeeds {
     uint64_t sent = 0;
     uint64_t consumed = 0;
     bool eof_sent = false;
+    bool growing = false;       // its one source may hold more later
     uint32_t cursor = 0;        // a source at or before the one holding `sent`
     uint64_t cursor_start = 0;  // where it starts in the stream
   };

@@ -55,6 +55,37 @@ TEST_CASE("input feed: a window's worth, then more only as the worker writes it"
   CHECK(Plan(feeds).empty());
 }
 
+TEST_CASE("input feed: a growing source is sent as it grows, and ends only when complete") {
+  InputFeeds feeds;
+  feeds.Open(Key(1), kW1, {0}, 0, /*growing=*/true);
+  CHECK_FALSE(feeds.Ready());  // nothing yet, and no end either
+  CHECK(Plan(feeds).empty());
+  feeds.Grow(Key(1), 1000, false);
+  CHECK(feeds.Ready());
+  std::vector<InputPiece> pieces = Plan(feeds);
+  CHECK(Bytes(pieces) == 1000);
+  CHECK_FALSE(pieces.back().eof);
+  CHECK_FALSE(feeds.Ready());
+  feeds.Grow(Key(1), 500, false);  // never less than before
+  CHECK(Plan(feeds).empty());
+  feeds.Grow(Key(1), 3 * kMiB, false);
+  pieces = Plan(feeds);
+  CHECK(pieces.front().offset == 1000);
+  CHECK(Bytes(pieces) == InputFeeds::kWindowBytes - 1000);        // the window holds as ever
+  feeds.OnCredit(Key(1), kW1, 3 * kMiB, 3 * kMiB, false, false);  // clamped to what was sent
+  feeds.Grow(Key(1), 3 * kMiB, true);
+  pieces = Plan(feeds);
+  REQUIRE_FALSE(pieces.empty());
+  CHECK(pieces.back().eof);
+  CHECK(pieces.back().offset + pieces.back().length == 3 * kMiB);
+  // A feed that is not growing ignores Grow.
+  feeds.Open(Key(2), kW1, {10}, 0);
+  feeds.Grow(Key(2), 20, false);
+  pieces = Plan(feeds);
+  CHECK(Bytes(pieces) == 10);
+  CHECK(pieces.back().eof);
+}
+
 TEST_CASE("input feed: sources are read in order as one stream, and the last piece says eof") {
   InputFeeds feeds;
   feeds.Open(Key(1), kW1, {100, 0, 300 * 1024, 5}, 0);
