@@ -266,6 +266,10 @@ class HumanRenderer : public Renderer {
         }
         break;
       }
+      case StepState::kWaiting:  // a streamed reader withdrawn: it runs again
+        Say(tag + Paint(Tone::kYellow,
+                        "attempt " + std::to_string(e.attempt.value) + " " + e.reason, color));
+        break;
       case StepState::kSkipped:
         Say(tag + Paint(Tone::kYellow, "skipped: " + e.reason, color));
         break;

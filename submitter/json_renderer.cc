@@ -42,9 +42,12 @@ class JsonRenderer : public Renderer {
            {"stream", e->stream == Stream::kStdout ? "stdout" : "stderr"},
            {"data", e->data.bytes}};
     } else if (const auto* e = std::get_if<StepEnded>(&event)) {
-      j = {{"event", "step_finished"}, {"step", view.id_of(e->step)},
-           {"attempt", e->attempt.value}, {"state", StepStateName(e->state)},
-           {"retrying", e->state == StepState::kReady}, {"reason", e->reason},
+      j = {{"event", "step_finished"},
+           {"step", view.id_of(e->step)},
+           {"attempt", e->attempt.value},
+           {"state", StepStateName(e->state)},
+           {"retrying", e->state == StepState::kReady || e->state == StepState::kWaiting},
+           {"reason", e->reason},
            {"worker", e->worker.empty() ? json(nullptr) : json(e->worker)}};
       if (e->run) j.update(RunFields(*e->run));
     } else if (const auto* e = std::get_if<StepWaiting>(&event)) {
