@@ -462,6 +462,7 @@ class Server : private Outbox {
   // Attempts to ask back, by worker: one Retract each, after its Dispatch.
   std::unordered_map<WorkerId, std::vector<TaskKey>> pending_retract_;
   std::deque<std::string> stdin_read_;  // stdin_from bytes the pending dispatches view
+  std::deque<StepSpec> rendered_;       // array elements the pending dispatches point at
   InputFeeds inputs_;         // streamed stdin of running attempts
   std::set<TaskKey> inputs_refused_;  // stopped for their input: no feed again
   std::string input_buffer_;  // one piece of it, read from the spool
