@@ -1,6 +1,7 @@
 #include "shared/job_elements.h"
 
 #include <cctype>
+#include <charconv>
 
 #include "shared/job_array.h"
 
@@ -118,12 +119,26 @@ ElementRenderer::ElementRenderer(const StepSpec& step, const ArraySpec& each)
   if (each.empty()) return;
   ForEachPlaceholder(step.id, [&](std::string_view, size_t) { id_is_pattern_ = true; });
   for (const ArrayParam& p : each.params) env_names_.push_back(ParamEnvName(p.name));
+  // Fields with nothing to render are copied: most of a sweep's are.
+  for (const std::string& arg : step.argv) renders_.push_back(NeedsRendering(arg));
+  for (const auto& [name, value] : step.env) renders_.push_back(NeedsRendering(value));
+  renders_.push_back(NeedsRendering(step.cwd));
+  renders_.push_back(step.stdin_data && NeedsRendering(*step.stdin_data));
 }
 
 std::string ElementRenderer::Id(uint64_t e) const {
   if (each_.empty()) return step_.id;
-  return id_is_pattern_ ? drover::Render(step_.id, each_, e)
-                        : step_.id + "[" + std::to_string(e) + "]";
+  if (id_is_pattern_) return drover::Render(step_.id, each_, e);
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, e).ptr;
+  std::string id;
+  id.reserve(step_.id.size() + static_cast<size_t>(end - digits) + 2);
+  id.append(step_.id).append(1, '[').append(digits, end).append(1, ']');
+  return id;
+}
+
+std::string ElementRenderer::Field(size_t field, const std::string& text, uint64_t e) const {
+  return renders_[field] ? drover::Render(text, each_, e) : text;
 }
 
 StepSpec ElementRenderer::Render(uint64_t e) const {
@@ -137,18 +152,17 @@ StepSpec ElementRenderer::Render(uint64_t e) const {
   const ArraySpec& each = each_;
   StepSpec spec;
   spec.id = Id(e);
+  size_t field = 0;  // into renders_: argv, env values, cwd, stdin
   spec.argv.reserve(t.argv.size());
-  for (const std::string& arg : t.argv) spec.argv.push_back(drover::Render(arg, each, e));
-  if (t.stdin_data) spec.stdin_data = drover::Render(*t.stdin_data, each, e);
+  for (const std::string& arg : t.argv) spec.argv.push_back(Field(field++, arg, e));
   spec.env.reserve(t.env.size() + each.params.size() + 1);
-  for (const auto& [name, value] : t.env) {
-    spec.env.emplace_back(name, drover::Render(value, each, e));
-  }
+  for (const auto& [name, value] : t.env) spec.env.emplace_back(name, Field(field++, value, e));
   for (size_t p = 0; p < each.params.size(); ++p) {
     SetEnv(&spec.env, env_names_[p], ParamValue(each, p, e));
   }
   SetEnv(&spec.env, "DROVER_INDEX", std::to_string(e));
-  spec.cwd = drover::Render(t.cwd, each, e);
+  spec.cwd = Field(field++, t.cwd, e);
+  if (t.stdin_data) spec.stdin_data = Field(field, *t.stdin_data, e);
   spec.retry_unless_exit = t.retry_unless_exit;
   spec.requires_labels = t.requires_labels;
   spec.timeout_ms = t.timeout_ms;

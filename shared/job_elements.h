@@ -59,10 +59,16 @@ class ElementRenderer {
   std::string Id(uint64_t e) const;
 
  private:
+  // Field number `field` (renders_) of element e: `text` rendered, or
+  // copied when it has nothing to render.
+  std::string Field(size_t field, const std::string& text, uint64_t e) const;
+
   const StepSpec& step_;
   const ArraySpec& each_;
   bool id_is_pattern_ = false;          // else element ids are "id[e]"
   std::vector<std::string> env_names_;  // DROVER_PARAM_<NAME>, per parameter
+  // Per argv entry, env value, then cwd and stdin: whether it needs rendering.
+  std::vector<bool> renders_;
 };
 
 // Element `e` of template `t` (e < its count), and just its id.
