@@ -25,13 +25,13 @@
 // templates (shared/job_spec.h, invariant 7), StepIndex still counts every
 // element, template by template, so events, TaskKeys and the journal are as
 // for the same job written out. Per element the Job keeps only what
-// scheduling needs: its StepRun, rank, template and edges (4 bytes each,
-// and 4 per edge written out); everything a template's elements share
-// (slots, priority, `when`, retries, class, shape) is read from the
-// template, and what differs (id, argv, env, cwd, stdin) is rendered when
-// asked for (StepId, Render), never stored. A plain job's steps are
-// templates of one element each, and their `after` lists are used as they
-// are.
+// scheduling needs: its StepRun, rank, template and the row starts of its
+// `after` and dependents (4 bytes each; 8 per edge written out); what a
+// template's elements share (slots, priority, `when`, retries, class) is
+// read from the template (command shapes are worked out per template too),
+// and what differs (id, argv, env, cwd, stdin) is rendered when asked for
+// (StepId, Render), never stored. A plain job's steps are templates of one
+// element each, and their `after` lists are used as they are.
 //
 // Invariants (checked by Scheduler::CheckInvariants):
 //   1. counts[s] == number of steps in state s; their sum == steps.
