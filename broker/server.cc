@@ -455,7 +455,10 @@ void Server::FlushOutgoing() {
 void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey> after) {
   if (replaying_) return;
   const Job* job = scheduler_.FindJob(key.job);
-  const StepSpec& step = job->step(key.step);
+  // An array's element is rendered for its dispatch only, and lives until
+  // the dispatch is encoded.
+  const StepSpec& step = job->IsElement(key.step) ? rendered_.emplace_back(job->Render(key.step))
+                                                  : job->step(key.step);
   const Worker* w = scheduler_.FindWorker(worker);
   const uint32_t number = JournalWorker(*w);
   if (worker.value >= dispatch_record_of_.size()) dispatch_record_of_.resize(worker.value + 1, 0);
@@ -479,7 +482,7 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey
     task.stdin_data = *step.stdin_data;
   } else if (step.stdin_stream) {
     task.stdin_stream = true;  // read while its producer writes (server_inputs.cc)
-  } else if (!step.StdinFrom().empty()) {
+  } else if (!job->StdinFrom(key.step).empty()) {
     // The producers' captures in order. Small enough, they ride in the
     // dispatch; else they stream from the spool once the step starts
     // (server_inputs.cc).
@@ -491,11 +494,11 @@ void Server::Dispatch(WorkerId worker, const TaskKey& key, std::optional<TaskKey
     Status read;
     if (sizes.ok() && total <= kInlineStdinFromBytes) {
       std::string& input = stdin_read_.emplace_back();
-      for (StepIndex producer : step.StdinFrom()) {
+      for (StepIndex producer : job->StdinFrom(key.step)) {
         Result<std::string> data =
             spool_->ReadCapturedStdout(key.job, producer, kInlineStdinFromBytes);
         if (!data.ok()) {
-          read = Status::Error("stdin_from \"" + job->step(producer).id +
+          read = Status::Error("stdin_from \"" + job->StepId(producer) +
                                "\": " + data.status().message());
           break;
         }
@@ -589,6 +592,7 @@ void Server::ScheduleAndDispatch(int64_t now) {
   }
   pending_dispatch_.clear();
   stdin_read_.clear();  // encoded: the views into it are gone
+  rendered_.clear();
   // After the turn's dispatches, which may name the same worker.
   for (auto& [worker, keys] : pending_retract_) {
     auto it = worker_routes_.find(worker);

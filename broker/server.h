@@ -475,6 +475,7 @@ class Server : private Outbox {
   // Attempts to ask back, by worker: one Retract each, after its Dispatch.
   std::unordered_map<WorkerId, std::vector<TaskKey>> pending_retract_;
   std::deque<std::string> stdin_read_;  // stdin_from bytes the pending dispatches view
+  std::deque<StepSpec> rendered_;       // array elements the pending dispatches point at
   InputFeeds inputs_;         // streamed stdin of running attempts
   std::set<TaskKey> inputs_refused_;  // stopped for their input: no feed again
   std::map<TaskKey, TaskKey> streams_;  // feeds of streamed readers: their producer's attempt

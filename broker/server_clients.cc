@@ -12,6 +12,7 @@
 #include "shared/clock.h"
 #include "shared/codec.h"
 #include "shared/job_draft.h"
+#include "shared/job_elements.h"
 #include "shared/spellcheck.h"
 #include "shared/transport.h"
 
@@ -37,13 +38,20 @@ bool Bit(const std::string& bits, size_t i) {
   return i / 8 < bits.size() && (static_cast<unsigned char>(bits[i / 8]) >> (i % 8)) & 1;
 }
 
-// The JobAccepted of `spec` as job `id`: its step ids and cleanup steps.
+// The JobAccepted of `spec` as job `id`: its step ids and cleanup steps,
+// an array's elements each with its own (rendered here: the protocol
+// knows no templates).
 JobAccepted AcceptedReply(JobId id, const JobSpec& spec) {
   JobAccepted reply{id, spec.name, {}};
-  reply.step_ids.reserve(spec.steps.size());
-  for (uint32_t i = 0; i < spec.steps.size(); ++i) {
-    reply.step_ids.push_back(spec.steps[i].id);
-    if (spec.steps[i].when == When::kAlways) reply.cleanup_steps.push_back(i);
+  const std::vector<uint32_t> first = FirstElements(spec);
+  reply.step_ids.reserve(first.back());
+  for (uint32_t t = 0; t < spec.steps.size(); ++t) {
+    const StepSpec& step = spec.steps[t];
+    const ElementRenderer renderer(step, spec.EachOf(step));
+    for (uint32_t i = first[t]; i < first[t + 1]; ++i) {
+      reply.step_ids.push_back(renderer.Id(i - first[t]));
+      if (step.when == When::kAlways) reply.cleanup_steps.push_back(i);
+    }
   }
   return reply;
 }
@@ -109,14 +117,14 @@ void Server::HandleSubmit(const std::string& route, SubmitJob& submit, int64_t n
     ReplyError(route, ErrorCode::kStateDiskFull, std::move(full));
     return;
   }
-  LoadedJob loaded = LoadJob(submit.job.bytes, options_.job_limits);
+  LoadedJob loaded = LoadJob(submit.job.bytes, options_.job_limits, kKeepArrays);
   if (!loaded.spec) {
     spdlog::info("rejected a job from {}: {} problem(s)", who, loaded.problems.size());
     Reject(route, loaded.problems);
     return;
   }
   const std::string name = loaded.spec->name;
-  const size_t steps = loaded.spec->steps.size();
+  const size_t steps = FirstElements(*loaded.spec).back();
   const JobId id = Accept(route, std::move(*loaded.spec), std::move(submit.job.bytes),
                           std::move(submit.key), submit.follow, JobId(), nullptr, now);
   if (id == JobId()) return;
@@ -215,13 +223,20 @@ JobId Server::Accept(const std::string& route, JobSpec spec, std::string job_fil
 }
 
 void Server::CarryCaptures(JobId from, JobId to, const JobSpec& spec, const CarryOver& carry) {
-  for (const StepSpec& step : spec.steps) {
-    for (StepIndex read : step.StdinFrom()) {
-      if (read.value >= carry.from.size()) continue;
-      const std::optional<StepIndex>& producer = carry.from[read.value];
-      if (!producer) continue;
-      if (Status s = spool_->CarryCapture(from, *producer, to, read); !s.ok()) {
-        spdlog::error("job {}: {}", to.value, s.message());
+  const std::vector<uint32_t> first = FirstElements(spec);
+  const ElementEdges edges = spec.HasTemplates() ? ElementAfter(spec, first) : ElementEdges();
+  for (uint32_t t = 0; t < spec.steps.size(); ++t) {
+    const uint32_t readers = StdinFromCount(spec, first, t);
+    for (uint32_t e = first[t]; e < first[t + 1] && readers > 0; ++e) {
+      const std::span<const StepIndex> reads =
+          spec.HasTemplates() ? edges.Of(e).first(readers) : spec.steps[e].StdinFrom();
+      for (StepIndex read : reads) {
+        if (read.value >= carry.from.size()) continue;
+        const std::optional<StepIndex>& producer = carry.from[read.value];
+        if (!producer) continue;
+        if (Status s = spool_->CarryCapture(from, *producer, to, read); !s.ok()) {
+          spdlog::error("job {}: {}", to.value, s.message());
+        }
       }
     }
   }
@@ -247,7 +262,7 @@ Result<JobAccepted> Server::AcceptedFor(JobId id) const {
   }
   Result<std::string> file = spool_->ReadJobFile(id);
   if (!file.ok()) return file.status();
-  LoadedJob loaded = LoadJob(file.value(), JobLimits::Unlimited());
+  LoadedJob loaded = LoadJob(file.value(), JobLimits::Unlimited(), kKeepArrays);
   if (!loaded.spec) return Status::Error("job " + std::to_string(id.value) + ": its file is damaged");
   return AcceptedReply(id, *loaded.spec);
 }
@@ -376,7 +391,9 @@ void Server::HandleResume(const std::string& route, ResumeJob& resume, int64_t n
   LoadedJob old;
   // Run again as it is, the old file must pass today's limits; read beside
   // an edited one, it only has to load.
-  if (file.ok()) old = LoadJob(file.value(), edited ? JobLimits::Unlimited() : options_.job_limits);
+  if (file.ok()) {
+    old = LoadJob(file.value(), edited ? JobLimits::Unlimited() : options_.job_limits, kKeepArrays);
+  }
   if (!file.ok() || !old.spec) {
     ReplyError(route, ErrorCode::kInternal,
                "cannot resume job " + std::to_string(resume.job.value) + ": " +
@@ -386,7 +403,7 @@ void Server::HandleResume(const std::string& route, ResumeJob& resume, int64_t n
   std::optional<JobSpec> next;
   std::string next_file;
   if (edited) {
-    LoadedJob loaded = LoadJob(resume.job_file.bytes, options_.job_limits);
+    LoadedJob loaded = LoadJob(resume.job_file.bytes, options_.job_limits, kKeepArrays);
     if (!loaded.spec) {
       spdlog::info("rejected an edited file resuming job {} from {}: {} problem(s)",
                    resume.job.value, peers_.at(route).name, loaded.problems.size());
@@ -404,10 +421,10 @@ void Server::HandleResume(const std::string& route, ResumeJob& resume, int64_t n
     ReplyError(route, ErrorCode::kStateDiskFull, std::move(full));
     return;
   }
-  std::vector<bool> succeeded(old.spec->steps.size());
+  std::vector<bool> succeeded(FirstElements(*old.spec).back());
   for (size_t i = 0; i < succeeded.size(); ++i) succeeded[i] = Bit(finished->succeeded, i);
   const CarryOver carry = PlanCarryOver(*old.spec, succeeded, finished->captured, *next);
-  const size_t steps = next->steps.size();
+  const size_t steps = FirstElements(*next).back();
   const JobId id = Accept(route, std::move(*next), std::move(next_file), std::move(resume.key),
                           resume.follow, resume.job, &carry, now);
   if (id == JobId()) return;
@@ -498,12 +515,10 @@ void Server::RetireEndedJobs() {
         summary.succeeded[i / 8] = static_cast<char>(summary.succeeded[i / 8] | (1 << (i % 8)));
       }
     }
-    for (const StepSpec& step : job->spec().steps) {
-      for (StepIndex producer : step.StdinFrom()) summary.captured.push_back(producer.value);
+    const std::vector<bool> captured = CapturedElements(job->spec());
+    for (uint32_t i = 0; i < captured.size(); ++i) {
+      if (captured[i]) summary.captured.push_back(i);
     }
-    std::sort(summary.captured.begin(), summary.captured.end());
-    summary.captured.erase(std::unique(summary.captured.begin(), summary.captured.end()),
-                           summary.captured.end());
     if (auto r = running_.find(id); r != running_.end()) {
       summary.key = std::move(r->second.key);
       summary.submitted_ms = r->second.submitted_ms;

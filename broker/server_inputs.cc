@@ -17,10 +17,10 @@ namespace drover::broker {
 
 Result<std::vector<uint64_t>> Server::InputSizes(const Job& job, StepIndex step) {
   std::vector<uint64_t> sizes;
-  for (StepIndex producer : job.step(step).StdinFrom()) {
+  for (StepIndex producer : job.StdinFrom(step)) {
     Result<uint64_t> size = spool_->CaptureSize(job.id(), producer);
     if (!size.ok()) {
-      return Status::Error("stdin_from \"" + job.step(producer).id +
+      return Status::Error("stdin_from \"" + job.StepId(producer) +
                            "\": " + size.status().message());
     }
     sizes.push_back(size.value());
@@ -36,7 +36,7 @@ Result<std::optional<Server::StreamSource>> Server::StreamState(const Job& job, 
   StreamSource source{TaskKey{job.id(), p, Attempt(pr.attempt)}, 0, !producing};
   Result<uint64_t> size = spool_->CaptureSize(job.id(), p);
   if (!size.ok()) {
-    return Status::Error("stdin_from \"" + job.step(p).id + "\": " + size.status().message());
+    return Status::Error("stdin_from \"" + job.StepId(p) + "\": " + size.status().message());
   }
   source.size = size.value();
   return std::optional<StreamSource>(source);
@@ -46,7 +46,7 @@ std::optional<std::vector<uint64_t>> Server::StreamedSources(WorkerId worker, co
   const Worker* w = scheduler_.FindWorker(worker);
   const Job* job = scheduler_.FindJob(key.job);
   if (w == nullptr || job == nullptr || !w->running.count(key) || key.step.value >= job->size() ||
-      job->step(key.step).StdinFrom().empty()) {
+      job->StdinFrom(key.step).empty()) {
     return std::nullopt;  // an old attempt's word, or a worker's mistake
   }
   if (job->step(key.step).stdin_stream) {
@@ -75,7 +75,7 @@ std::optional<std::vector<uint64_t>> Server::StreamedSources(WorkerId worker, co
 void Server::StopForInput(WorkerId worker, const TaskKey& key, const std::string& why) {
   const Job* job = scheduler_.FindJob(key.job);
   spdlog::error("job {}: stopping attempt {} of step {}: its stdin: {}", key.job.value,
-                key.attempt.value, job != nullptr ? job->step(key.step).id : "?", why);
+                key.attempt.value, job != nullptr ? job->StepId(key.step) : "?", why);
   Kill(worker, key);
   inputs_.Close(key);
   inputs_refused_.insert(key);  // its worker's next credit must not open it again
@@ -147,7 +147,7 @@ void Server::FeedInputs() {
 
 Status Server::ReadPiece(const InputPiece& piece) {
   const Job* job = scheduler_.FindJob(piece.key.job);
-  const auto producers = job->step(piece.key.step).StdinFrom();
+  const auto producers = job->StdinFrom(piece.key.step);
   input_buffer_.resize(piece.length);
   // From its first source on into the next ones, as long as the piece is.
   size_t done = 0;

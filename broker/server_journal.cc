@@ -8,6 +8,7 @@
 
 #include "broker/server.h"
 #include "shared/clock.h"
+#include "shared/job_elements.h"
 
 namespace drover::broker {
 namespace {
@@ -129,7 +130,7 @@ void Server::RestoreJobFile(JobId job, const std::string& file) {
 
 Status Server::ApplyRecord(const Record& record, int64_t now) {
   auto load = [](const Blob& file, JobId id) -> Result<JobSpec> {
-    LoadedJob loaded = LoadJob(file.bytes, kAnyJob);
+    LoadedJob loaded = LoadJob(file.bytes, kAnyJob, kKeepArrays);
     if (!loaded.spec) {
       return Status::Error("job " + std::to_string(id.value) + " no longer loads: " +
                            FormatProblem(loaded.problems.front()));
@@ -154,7 +155,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
             std::vector<bool> succeeded;
             if (!r.succeeded.empty()) {
               const CarryOver carry =
-                  CarryOverFromRecord(spec->steps.size(), r.succeeded, r.carried_from);
+                  CarryOverFromRecord(FirstElements(*spec).back(), r.succeeded, r.carried_from);
               succeeded = carry.Succeeded();
               CarryCaptures(r.resumed_from, r.job, spec.value(), carry);
             }
@@ -262,7 +263,7 @@ Status Server::ApplyRecord(const Record& record, int64_t now) {
           [&](const RunningRecord& r) -> Status {
             Result<JobSpec> spec = load(r.job_file, r.job);
             if (!spec.ok()) return Unreplayable(r.job, r.key, spec.status().message());
-            const size_t n = spec->steps.size();
+            const size_t n = FirstElements(*spec).back();
             if (r.states.bytes.size() != n || r.attempts.size() != n || r.failures.size() != n ||
                 r.losses.size() != n || r.workers.size() != n || r.names.size() != r.instances.size()) {
               return Unreplayable(r.job, r.key, "its step states are damaged");

@@ -13,6 +13,7 @@
 
 #include "shared/codec.h"
 #include "shared/file_io.h"
+#include "shared/job_elements.h"
 
 namespace drover::broker {
 namespace {
@@ -146,10 +147,7 @@ std::string Spool::JobFilePath(JobId job) const {
 void Spool::Track(JobId job, const JobSpec& spec, std::unique_ptr<EventLog> log) {
   OpenJobFiles files;
   files.log = std::move(log);
-  files.captured.assign(spec.steps.size(), false);
-  for (const StepSpec& step : spec.steps) {
-    for (StepIndex producer : step.StdinFrom()) files.captured[producer.value] = true;
-  }
+  files.captured = CapturedElements(spec);
   jobs_[job] = std::move(files);
 }
 

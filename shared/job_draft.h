@@ -7,6 +7,7 @@
 //   2. ApplyDefaults (job_parse.cc): the `defaults` map into every step.
 //   3. ExpandArrays (job_expand.cc): each array step (`each`) into one plain
 //      step per element, its references to arrays resolved to elements.
+//      Or, for the broker, KeepArrays: the arrays kept as templates.
 //   4. ValidateGraph (job_validate.cc): unique ids, references, cycles.
 //   5. ValidateKinds (job_validate.cc): kinds of steps and resource names.
 // A file past the step limit once arrays are counted skips 4 and 5.
@@ -176,6 +177,28 @@ void ApplyDefaults(const JobLimits& limits, JobDraft* draft, ProblemList* proble
 // False when the file asks for more steps than the limits allow: its graph
 // is then not examined (the file is rejected whatever it holds).
 bool ExpandArrays(const JobLimits& limits, JobDraft* draft, ProblemList* problems);
+// Pass 3 with LoadOptions::keep_arrays: the same checks as ExpandArrays,
+// every element rendered and checked but none kept; then the references
+// between templates resolved (ResolveTemplates) and the graph checked at the
+// template level, which for the three kinds of references is as good as
+// element by element (a cycle among templates is one among elements, since
+// every element of a template comes after some element of each template it
+// names). True when draft->job is a valid templated JobSpec (job_spec.h,
+// invariant 7); false when anything is wrong or in doubt, and LoadJob then
+// expands to say what (a rare file: duplicate or unknown ids, overlapping
+// stdin_from, a cycle). Passes 4 and 5 are not needed after it but 5.
+bool KeepArrays(const JobLimits& limits, JobDraft* draft, ProblemList* problems);
+// One JobDraft::refs entry, classified by KeepArrays: an array reference
+// already resolved to a template, or an id still to look up.
+struct KeptRef {
+  bool by_id = false;
+  TemplateRef ref;  // unless by_id
+};
+// Resolves `refs` (one per JobDraft::refs entry) into draft->job's
+// template_refs, given each template's element count; false when the
+// expanding loader must judge the file (above). job_templates.cc.
+bool ResolveTemplates(JobDraft* draft, const std::vector<KeptRef>& refs,
+                      const std::vector<uint64_t>& count);
 void ValidateGraph(JobDraft* draft, ProblemList* problems);
 // Pass 5: the limits on kinds of steps and resource names in one job.
 void ValidateKinds(const JobDraft& draft, ProblemList* problems);

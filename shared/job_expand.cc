@@ -1,10 +1,11 @@
-// Pass 3 of LoadJob (shared/job_draft.h): array steps become plain steps.
+// Pass 3 of LoadJob (shared/job_draft.h): array steps become plain steps,
+// or, with LoadOptions::keep_arrays (the broker), stay templates.
 //
-// For now the loader expands every array (`each`) into one StepSpec per
-// element, so the broker, the workers and the clients only ever see plain
-// steps; docs/design/arrays-and-streams.md plans keeping arrays as
-// templates in the broker's core instead, which would skip this pass and
-// keep its checks. Here:
+// By default the loader expands every array (`each`) into one StepSpec per
+// element, so the workers and the clients only ever see plain steps. The
+// broker keeps arrays as templates (KeepArrays): the same checks run, every
+// element is rendered to be checked and dropped, and the references are
+// resolved between templates (job_templates.cc). Here:
 //   - the element count against --max-steps, and the edges arrays make
 //     against kMaxExpandedEdges;
 //   - placeholders in every rendered field name a parameter or `index`;
@@ -19,10 +20,12 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <optional>
 #include <unordered_map>
 
 #include "shared/job_array.h"
 #include "shared/job_draft.h"
+#include "shared/job_elements.h"
 #include "shared/job_values.h"
 
 namespace drover {
@@ -55,27 +58,13 @@ std::string ShapeText(const std::vector<uint64_t>& shape) {
   return text;
 }
 
-// "DROVER_PARAM_" + the name upper-cased.
-std::string ParamEnvName(std::string_view name) {
-  std::string env = "DROVER_PARAM_";
-  for (char c : name) env += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return env;
-}
-
-void SetEnv(EnvList* env, std::string name, std::string value) {
-  for (auto& [n, v] : *env) {
-    if (n == name) {
-      v = std::move(value);
-      return;
-    }
-  }
-  env->emplace_back(std::move(name), std::move(value));
-}
-
 class Expander {
  public:
-  Expander(const JobLimits& limits, JobDraft* draft, ProblemList* problems)
-      : limits_(limits), draft_(draft), problems_(problems) {}
+  // With `keep`, arrays stay templates: Run checks what expanding would,
+  // and resolves the references between templates (ResolveTemplates)
+  // instead of writing elements out.
+  Expander(const JobLimits& limits, JobDraft* draft, ProblemList* problems, bool keep)
+      : limits_(limits), draft_(draft), problems_(problems), keep_(keep) {}
 
   bool Run();
 
@@ -100,11 +89,12 @@ class Expander {
   Classified Classify(uint32_t i, const StepRef& ref);
   bool CountEdges();
   void Build();
+  bool Keep();
   // What rendering an array's elements needs, worked out once per array.
   struct Template {
     uint32_t file_index = 0;
-    bool id_is_pattern = false;          // else element ids are "id[e]"
-    std::vector<std::string> env_names;  // DROVER_PARAM_<NAME>, per parameter
+    bool id_is_pattern = false;  // else element ids are "id[e]"
+    std::optional<ElementRenderer> renderer;
   };
   Template TemplateOf(uint32_t i) const;
   StepSpec RenderElement(const Template& t, uint64_t e) const;
@@ -120,6 +110,7 @@ class Expander {
   const JobLimits& limits_;
   JobDraft* draft_;
   ProblemList* problems_;
+  bool keep_ = false;
   std::vector<uint64_t> count_;  // per file step: its elements (1 for a plain step)
   std::vector<uint64_t> base_;   // per file step: the index of its first element
   std::unordered_map<std::string_view, uint32_t> arrays_;  // template id -> file step
@@ -145,6 +136,7 @@ bool Expander::Run() {
     }
   }
   if (!CountEdges()) return false;
+  if (keep_) return problems_->empty() && Keep();
   Build();
   return true;
 }
@@ -359,38 +351,12 @@ Expander::Template Expander::TemplateOf(uint32_t i) const {
   t.file_index = i;
   ForEachPlaceholder(draft_->job.steps[i].id,
                      [&](std::string_view, size_t) { t.id_is_pattern = true; });
-  for (const ArrayParam& p : Each(i).params) t.env_names.push_back(ParamEnvName(p.name));
+  t.renderer.emplace(draft_->job.steps[i], Each(i));
   return t;
 }
 
 StepSpec Expander::RenderElement(const Template& tmpl, uint64_t e) const {
-  const StepSpec& t = draft_->job.steps[tmpl.file_index];
-  const ArraySpec& each = Each(tmpl.file_index);
-  StepSpec spec;
-  spec.id = tmpl.id_is_pattern ? Render(t.id, each, e) : t.id + "[" + std::to_string(e) + "]";
-  spec.argv.reserve(t.argv.size());
-  for (const std::string& arg : t.argv) spec.argv.push_back(Render(arg, each, e));
-  if (t.stdin_data) spec.stdin_data = Render(*t.stdin_data, each, e);
-  spec.env.reserve(t.env.size() + each.params.size() + 1);
-  for (const auto& [name, value] : t.env) spec.env.emplace_back(name, Render(value, each, e));
-  for (size_t p = 0; p < each.params.size(); ++p) {
-    SetEnv(&spec.env, tmpl.env_names[p], ParamValue(each, p, e));
-  }
-  SetEnv(&spec.env, "DROVER_INDEX", std::to_string(e));
-  spec.cwd = Render(t.cwd, each, e);
-  spec.retry_unless_exit = t.retry_unless_exit;
-  spec.requires_labels = t.requires_labels;
-  spec.timeout_ms = t.timeout_ms;
-  spec.retries = t.retries;
-  spec.retry_delay_ms = t.retry_delay_ms;
-  spec.slots = t.slots;
-  spec.priority = t.priority;
-  spec.duration_ms = t.duration_ms;
-  spec.time_request_ms = t.time_request_ms;
-  spec.resources = t.resources;
-  spec.shell = t.shell;
-  spec.when = t.when;
-  return spec;
+  return tmpl.renderer->Render(e);
 }
 
 bool Expander::CheckElement(const Template& t, uint64_t e, const StepSpec& spec) {
@@ -516,10 +482,47 @@ void Expander::Build() {
   d.job.arrays.clear();  // every template is written out (job_spec.h invariant 7)
 }
 
+bool Expander::Keep() {
+  // Every element is checked as expanding would, rendered one at a time.
+  for (uint32_t i = 0; i < draft_->job.steps.size(); ++i) {
+    if (!IsArray(i)) continue;
+    const Template tmpl = TemplateOf(i);
+    for (uint64_t e = 0; e < count_[i]; ++e) {
+      if (!CheckElement(tmpl, e, RenderElement(tmpl, e))) return false;
+    }
+  }
+  std::vector<KeptRef> kept(draft_->refs.size());
+  for (size_t r = 0; r < kept.size(); ++r) {
+    const Classified& c = classified_[r];
+    switch (c.kind) {
+      case Kind::kById:
+        kept[r].by_id = true;
+        break;
+      case Kind::kAll:
+        kept[r].ref = {.step = c.array, .kind = RefKind::kAll};
+        break;
+      case Kind::kOne:
+        kept[r].ref = {
+            .step = c.array, .element = static_cast<uint32_t>(c.element), .kind = RefKind::kOne};
+        break;
+      case Kind::kPaired:
+        kept[r].ref = {.step = c.array, .kind = RefKind::kPaired};
+        break;
+      case Kind::kDropped:
+        return false;  // reported
+    }
+  }
+  return ResolveTemplates(draft_, kept, count_);
+}
+
 }  // namespace
 
 bool ExpandArrays(const JobLimits& limits, JobDraft* draft, ProblemList* problems) {
-  return Expander(limits, draft, problems).Run();
+  return Expander(limits, draft, problems, /*keep=*/false).Run();
+}
+
+bool KeepArrays(const JobLimits& limits, JobDraft* draft, ProblemList* problems) {
+  return Expander(limits, draft, problems, /*keep=*/true).Run();
 }
 
 }  // namespace drover

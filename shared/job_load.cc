@@ -286,7 +286,8 @@ Status DecodeJobBytes(std::string_view bytes, msgpack::object_handle* handle) {
   return Status::Ok();
 }
 
-LoadedJob LoadJob(std::string_view msgpack_bytes, const JobLimits& limits) {
+LoadedJob LoadJob(std::string_view msgpack_bytes, const JobLimits& limits,
+                  const LoadOptions& options) {
   LoadedJob loaded;
   if (msgpack_bytes.size() > limits.max_job_bytes) {
     loaded.problems.push_back({"", "the job file is " + std::to_string(msgpack_bytes.size()) +
@@ -304,6 +305,18 @@ LoadedJob LoadJob(std::string_view msgpack_bytes, const JobLimits& limits) {
   try {
     ParseJob(handle.get(), limits, &draft, &problems);
     ApplyDefaults(limits, &draft, &problems);
+    if (options.keep_arrays && problems.empty() && !draft.job.arrays.empty()) {
+      ProblemList kept;
+      const bool templated = KeepArrays(limits, &draft, &kept);
+      if (templated) ValidateKinds(draft, &kept);
+      if (templated && kept.empty()) {
+        loaded.spec = std::move(draft.job);
+        return loaded;
+      }
+      // Something is wrong, or in doubt: the expanding loader says what,
+      // in the words it always uses (or accepts it, written out).
+      return LoadJob(msgpack_bytes, limits);
+    }
     if (ExpandArrays(limits, &draft, &problems)) {
       ValidateGraph(&draft, &problems);
       ValidateKinds(draft, &problems);

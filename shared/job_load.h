@@ -64,8 +64,19 @@ struct LoadedJob {
   std::vector<Problem> problems;  // in file order
 };
 
+// How LoadJob hands back what it loaded (not what it accepts: that is the same).
+struct LoadOptions {
+  // Keep a job's arrays as templates (job_spec.h, invariant 7) instead of
+  // writing their elements out as plain steps: for the broker, which must
+  // not hold a StepSpec per element. Problems are reported as without it.
+  bool keep_arrays = false;
+};
+// What the broker loads every job file with.
+inline constexpr LoadOptions kKeepArrays{.keep_arrays = true};
+
 // Parses and validates a job file given as MessagePack bytes.
-LoadedJob LoadJob(std::string_view msgpack_bytes, const JobLimits& limits = {});
+LoadedJob LoadJob(std::string_view msgpack_bytes, const JobLimits& limits = {},
+                  const LoadOptions& options = {});
 
 // JSON job text to the equivalent MessagePack bytes. A syntax error names the
 // line and column; a comment, which JSON does not allow, its line.

@@ -5,6 +5,8 @@
 // Invariants of a JobSpec returned by LoadJob():
 //   1. steps is non-empty and every step id is unique and matches [A-Za-z0-9_.-]+,
 //      or that followed by "[N]" (an array's element; N decimal, no leading 0).
+//      A template (below) may instead hold placeholders in its id; its
+//      elements' ids (ElementId) are then unique among all steps' ids.
 //   2. argv is non-empty; with `shell` it holds exactly one element, the
 //      command line (`cmd` in the file).
 //   3. Every index in `after` is a valid index of another step, and `after`
@@ -16,11 +18,20 @@
 //   6. A step's `resources` is 0 or names an entry of `resource_requests`
 //      (its index + 1); each entry is a ResourceList (shared/resources.h),
 //      and no two entries are equal.
-//   7. Every step's `each` is 0 and `arrays` is empty: LoadJob expands arrays
-//      into plain steps (for now; shared/job_array.h holds what a later core
-//      needs to keep them as templates instead).
-//   8. A step with `stdin_stream` has exactly one `stdin_from` step
-//      (stdin_from_count == 1) and `when` kSuccess.
+//   7. Plain or templated. By default LoadJob expands arrays into plain
+//      steps: every step's `each` is 0, `arrays` and `template_refs` are empty, and
+//      3 and 4 hold of `steps`. With LoadOptions::keep_arrays a job with an
+//      array comes back templated (HasTemplates()): `steps` are templates,
+//      one per step of the file; an array's keeps placeholders in its
+//      fields and names its ArraySpec in `each`; a plain step is a template
+//      of one element. Then every step's `after` is empty and its edges are
+//      `template_refs[template_refs_begin[t], ..[t + 1])`, its first
+//      `stdin_from_count` of them the `stdin_from` references as written.
+//      Written out (shared/job_elements.h: elements numbered template by
+//      template, ElementAfter), the elements satisfy 1 to 4 exactly as the
+//      expanded steps do, with the same indexes.
+//   8. A step with `stdin_stream` has exactly one `stdin_from` step (each
+//      element of a template, written out) and `when` kSuccess.
 #pragma once
 
 #include <cstdint>
@@ -67,6 +78,21 @@ struct ArraySpec {
   bool operator==(const ArraySpec&) const = default;
 };
 
+// How a template refers to the elements of another (a templated JobSpec,
+// invariant 7). A plain step is a template of one element: any kind names
+// its element 0.
+enum class RefKind : uint8_t {
+  kAll,     // every element, in index order (`after: ["prep"]`)
+  kOne,     // element `element` (`prep[3]`, or an element's own id)
+  kPaired,  // the element at the referring element's index (`prep[{index}]`)
+};
+struct TemplateRef {
+  uint32_t step = 0;     // the template referred to: an index into JobSpec::steps
+  uint32_t element = 0;  // kOne: which element
+  RefKind kind = RefKind::kAll;
+  bool operator==(const TemplateRef&) const = default;
+};
+
 // Fields are ordered so that the small ones share padding: a graph may hold
 // a million steps, and the broker keeps every one. Anything a step rarely
 // has and that is larger than a number lives in a side table of JobSpec
@@ -93,10 +119,10 @@ struct StepSpec {
   uint32_t time_request_ms = 0;
   // How many of the first entries of `after` are `stdin_from` steps: the
   // steps whose whole stdouts, concatenated in that order, are the stdin;
-  // 0 for none.
+  // 0 for none. In a template, of its references (invariant 7).
   uint32_t stdin_from_count = 0;
   // An array's template (`each` in the job file): 0 for a plain step, else
-  // 1 + an index into JobSpec::arrays. 0 after LoadJob (invariant 7).
+  // 1 + an index into JobSpec::arrays. 0 in a plain JobSpec (invariant 7).
   uint32_t each = 0;
   // What it asks for besides slots (`resources` in the job file): 0 for
   // nothing, else 1 + an index into JobSpec::resource_requests, where steps
@@ -111,7 +137,8 @@ struct StepSpec {
   bool stdin_stream : 1 = false;
 
   // The steps whose whole stdouts, concatenated in this order, are the
-  // stdin (`stdin_from`); empty for none.
+  // stdin (`stdin_from`); empty for none. Plain steps only: a template's
+  // elements have theirs in ElementAfter (shared/job_elements.h).
   std::span<const StepIndex> StdinFrom() const { return {after.data(), stdin_from_count}; }
 };
 // The broker holds a StepSpec for every step of every queued graph, and
@@ -128,7 +155,14 @@ struct JobSpec {
   std::vector<uint8_t> abort_on_exit;  // a step exiting so ends the job (sorted, unique)
   std::vector<StepSpec> steps;
   std::vector<ResourceList> resource_requests;  // the distinct `resources` of the steps
-  std::vector<ArraySpec> arrays;  // the array steps' `each`, in file order; empty after LoadJob
+  std::vector<ArraySpec> arrays;  // the array steps' `each`, in file order (invariant 7)
+  // A templated job's edges (invariant 7): template t's references are
+  // template_refs[template_refs_begin[t], ..[t + 1]). Both empty for a plain job.
+  std::vector<TemplateRef> template_refs;
+  std::vector<uint32_t> template_refs_begin;
+
+  // Whether steps are templates (invariant 7) rather than plain steps.
+  bool HasTemplates() const { return !template_refs_begin.empty(); }
 
   // What `step` asks for besides slots; empty for nothing.
   const ResourceList& ResourcesOf(const StepSpec& step) const {

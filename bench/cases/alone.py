@@ -58,8 +58,8 @@ def alone(ctx):
                "loadgen: 8 simulated workers of 64 slots answer every dispatch at once; "
                "chains+fan-ins: blocks of 20 (a chain of 10, 9 after it, 1 after those 9)",
                "as one array: the independent graph written as one step with `each` (a range), "
-               "expanded into plain steps by the loader for now: the figures before arrays "
-               "are kept as templates (docs/design/arrays-and-streams.md, increment 5)",
+               "which the broker keeps as one template plus per-element state "
+               "(docs/design/arrays-and-streams.md, increment 5)",
                "accept s: submission to JobAccepted (the broker decodes and validates the "
                "graph); peak RSS includes that decoding"],
         data={"steps": big, "small_steps": small})

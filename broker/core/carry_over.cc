@@ -5,6 +5,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "shared/job_elements.h"
+
 namespace drover::broker {
 namespace {
 
@@ -41,8 +43,14 @@ bool SameWork(const JobSpec& a_job, const StepSpec& a, const JobSpec& b_job, con
   return a.env == b.env || Sorted(a.env) == Sorted(b.env);
 }
 
-CarryOver PlanCarryOver(const JobSpec& old, const std::vector<bool>& old_succeeded,
-                        const std::vector<uint32_t>& old_captured, const JobSpec& next) {
+CarryOver PlanCarryOver(const JobSpec& old_in, const std::vector<bool>& old_succeeded,
+                        const std::vector<uint32_t>& old_captured, const JobSpec& next_in) {
+  // Elements are matched by id, written out: a resume costs what a job
+  // with its arrays expanded costs (rare, and once).
+  const JobSpec expanded_old = old_in.HasTemplates() ? ExpandTemplates(old_in) : JobSpec();
+  const JobSpec expanded_next = next_in.HasTemplates() ? ExpandTemplates(next_in) : JobSpec();
+  const JobSpec& old = old_in.HasTemplates() ? expanded_old : old_in;
+  const JobSpec& next = next_in.HasTemplates() ? expanded_next : next_in;
   const size_t n = next.steps.size();
   CarryOver plan;
   plan.from.assign(n, std::nullopt);
@@ -122,8 +130,10 @@ CarryOver CarryOverFromRecord(size_t steps, const std::vector<uint32_t>& succeed
   return plan;
 }
 
-void CheckCarryOver(const CarryOver& plan, const JobSpec& old,
-                    const std::vector<bool>& old_succeeded, const JobSpec& next) {
+void CheckCarryOver(const CarryOver& plan, const JobSpec& old_in,
+                    const std::vector<bool>& old_succeeded, const JobSpec& next_in) {
+  const JobSpec old = ExpandTemplates(old_in);
+  const JobSpec next = ExpandTemplates(next_in);
   if (plan.from.size() != next.steps.size()) throw std::logic_error("carry over: plan size");
   for (size_t i = 0; i < plan.from.size(); ++i) {
     if (!plan.from[i]) continue;

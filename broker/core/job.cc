@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <map>
-#include <tuple>
+#include <optional>
 #include <stdexcept>
+#include <tuple>
 #include <unordered_map>
 
 namespace drover::broker {
@@ -102,34 +103,44 @@ void ReadyClass::Clear() {
   fifo_ = true;
 }
 
-Job::Job(JobId id, JobSpec spec, WorkerPool* labels)
-    : id_(id), spec_(std::move(spec)), runs_(spec_.steps.size()) {
-  const size_t n = spec_.steps.size();
+Job::Job(JobId id, JobSpec spec, WorkerPool* labels) : id_(id), spec_(std::move(spec)) {
+  const size_t templates = spec_.steps.size();
+  if (spec_.HasTemplates()) {
+    first_ = FirstElements(spec_);
+    template_of_.resize(first_.back());
+    for (uint32_t t = 0; t < templates; ++t) {
+      std::fill(template_of_.begin() + first_[t], template_of_.begin() + first_[t + 1], t);
+      stdin_count_.push_back(StdinFromCount(spec_, first_, t));
+    }
+    edges_ = ElementAfter(spec_, first_);
+  }
+  const size_t n = spec_.HasTemplates() ? first_.back() : templates;
+  runs_.resize(n);
 
   // Dependents in CSR form: two passes over the edges, no per-step vectors.
   dependents_start_.assign(n + 1, 0);
-  for (const StepSpec& step : spec_.steps) {
-    for (StepIndex a : step.after) ++dependents_start_[a.value + 1];
+  for (uint32_t i = 0; i < n; ++i) {
+    for (StepIndex a : after(StepIndex(i))) ++dependents_start_[a.value + 1];
   }
   for (size_t i = 0; i < n; ++i) dependents_start_[i + 1] += dependents_start_[i];
   dependents_.resize(dependents_start_[n]);
   std::vector<uint32_t> fill(dependents_start_.begin(), dependents_start_.end() - 1);
-  for (size_t i = 0; i < n; ++i) {
-    for (StepIndex a : spec_.steps[i].after) {
-      dependents_[fill[a.value]++] = StepIndex(static_cast<uint32_t>(i));
-    }
-    runs_[i].pending = static_cast<uint32_t>(spec_.steps[i].after.size());
+  for (uint32_t i = 0; i < n; ++i) {
+    const std::span<const StepIndex> list = after(StepIndex(i));
+    for (StepIndex a : list) dependents_[fill[a.value]++] = StepIndex(i);
+    runs_[i].pending = static_cast<uint32_t>(list.size());
   }
 
-  // Resource classes. Most graphs have one, so check the previous step's
-  // class before the map. (Steps asking for the same resources share one
-  // entry of resource_requests, so its index stands for the list.)
+  // Resource classes, per template. Most graphs have one, so check the
+  // previous template's class before the map. (Steps asking for the same
+  // resources share one entry of resource_requests, so its index stands
+  // for the list.)
   using ClassKey = std::tuple<uint32_t, LabelSet, uint16_t, uint32_t>;
   std::map<ClassKey, uint16_t> class_index;
-  class_of_.resize(n);
+  class_of_.resize(templates);
   const ClassKey* last = nullptr;
   uint16_t last_class = 0;
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < templates; ++i) {
     const StepSpec& step = spec_.steps[i];
     ClassKey key(step.slots, labels->InternAll(step.requires_labels), step.resources,
                  step.time_request_ms);
@@ -156,33 +167,52 @@ Job::Job(JobId id, JobSpec spec, WorkerPool* labels)
     }
   }
 
-  // Command shapes. Steps next to each other often run the same command:
-  // compare with the previous one before hashing.
+  // Command shapes, per template: an array's elements share one. Steps
+  // next to each other often run the same command: compare with the
+  // previous one before hashing.
   std::unordered_map<uint64_t, uint16_t> shape_index;
   bool hints = false;
-  for (size_t i = 0; i < n; ++i) {
+  uint16_t shape = 0;
+  for (size_t i = 0; i < templates; ++i) {
     const StepSpec& step = spec_.steps[i];
     hints |= step.duration_ms > 0;
-    if (i > 0 && step.shell == spec_.steps[i - 1].shell && step.argv == spec_.steps[i - 1].argv) {
-      runs_[i].shape = runs_[i - 1].shape;
-      continue;
+    if (i == 0 || step.shell != spec_.steps[i - 1].shell || step.argv != spec_.steps[i - 1].argv) {
+      auto [it, inserted] = shape_index.try_emplace(ShapeHash(step), 0);
+      if (inserted) {
+        if (shapes_.size() < kMaxShapes) shapes_.emplace_back();
+        it->second = static_cast<uint16_t>(shapes_.size() - 1);
+      }
+      shape = it->second;
     }
-    auto [it, inserted] = shape_index.try_emplace(ShapeHash(step), 0);
-    if (inserted) {
-      if (shapes_.size() < kMaxShapes) shapes_.emplace_back();
-      it->second = static_cast<uint16_t>(shapes_.size() - 1);
-    }
-    runs_[i].shape = it->second;
+    const uint32_t begin = first_.empty() ? static_cast<uint32_t>(i) : first_[i];
+    const uint32_t end = first_.empty() ? begin + 1 : first_[i + 1];
+    for (uint32_t e = begin; e < end; ++e) runs_[e].shape = shape;
   }
   ranks_can_change_ = !dependents_.empty() || shapes_.size() > 1 || hints;
-  if (hints) {
-    uint64_t sum = 0, known = 0;
-    for (const StepSpec& step : spec_.steps) {
-      if (step.duration_ms > 0) sum += step.duration_ms, ++known;
-    }
-    mean_known_ms_ = static_cast<uint32_t>(std::max<uint64_t>(1, sum / known));
-  }
+  if (hints) mean_known_ms_ = MeanHintMs().value_or(kUnknownStepMs);
   ComputeRanks();
+}
+
+std::optional<uint32_t> Job::MeanHintMs() const {
+  uint64_t sum = 0, known = 0;
+  for (size_t i = 0; i < spec_.steps.size(); ++i) {
+    const uint32_t hint = spec_.steps[i].duration_ms;
+    if (hint == 0) continue;
+    // Every element of a template counts, as the steps written out would.
+    const uint64_t elements = first_.empty() ? 1 : first_[i + 1] - first_[i];
+    sum += uint64_t{hint} * elements, known += elements;
+  }
+  if (known == 0) return std::nullopt;
+  return static_cast<uint32_t>(std::max<uint64_t>(1, sum / known));
+}
+
+std::string Job::StepId(StepIndex s) const {
+  if (!IsElement(s)) return step(s).id;
+  return ElementIdOf(spec_, TemplateOf(s), ElementOf(s));
+}
+
+StepSpec Job::Render(StepIndex s) const {
+  return RenderElement(spec_, TemplateOf(s), ElementOf(s));
 }
 
 uint32_t Job::EstimateMs(StepIndex s) const {
@@ -211,7 +241,7 @@ void Job::ComputeRanks() {
       below = std::max<uint64_t>(below, rank_[d->value]);
     }
     rank_[s.value] = static_cast<uint32_t>(std::min<uint64_t>(below + EstimateMs(s), UINT32_MAX));
-    for (StepIndex a : step(s).after) {
+    for (StepIndex a : after(s)) {
       if (--left[a.value] == 0) ready.push_back(a.value);
     }
   }
@@ -238,8 +268,10 @@ void Job::Rerank() {
     sum += shape.sum_ms;
     known += shape.count;
   }
-  for (const StepSpec& step : spec_.steps) {
-    if (step.duration_ms > 0) sum += step.duration_ms, ++known;
+  for (size_t i = 0; i < spec_.steps.size(); ++i) {
+    const uint32_t hint = spec_.steps[i].duration_ms;
+    const uint64_t elements = first_.empty() ? 1 : first_[i + 1] - first_[i];
+    if (hint > 0) sum += uint64_t{hint} * elements, known += elements;
   }
   mean_known_ms_ = known == 0 ? kUnknownStepMs : static_cast<uint32_t>(std::max<uint64_t>(1, sum / known));
   for (Shape& shape : shapes_) {
@@ -267,8 +299,9 @@ void Job::SetState(StepIndex s, StepState to) {
 }
 
 void Job::Enqueue(StepIndex s) {
-  ReadyClass& c = classes_[class_of_[s.value]];
-  if (c.empty()) fresh_classes_.push_back(class_of_[s.value]);
+  const uint16_t k = class_of_[TemplateOf(s)];
+  ReadyClass& c = classes_[k];
+  if (c.empty()) fresh_classes_.push_back(k);
   c.Push(ReadyEntry{.seq = next_seq_++, .priority = step(s).priority, .rank = rank_[s.value], .step = s});
 }
 
@@ -319,7 +352,7 @@ void Job::CheckInvariants() const {
     }
     if (r.state == StepState::kRunning) {
       ++running;
-      slots += spec_.steps[i].slots;
+      slots += step(StepIndex(static_cast<uint32_t>(i))).slots;
     }
     if (cancelled_ && (r.state == StepState::kWaiting || r.state == StepState::kReady) &&
         !Cleans(StepIndex(static_cast<uint32_t>(i)))) {
@@ -328,7 +361,9 @@ void Job::CheckInvariants() const {
     const std::optional<StepIndex> producer = StreamProducer(StepIndex(static_cast<uint32_t>(i)));
     if (r.state == StepState::kWaiting || r.withdrawn) {
       uint32_t pending = 0;
-      for (StepIndex a : spec_.steps[i].after) pending += !IsFinal(runs_[a.value].state);
+      for (StepIndex a : after(StepIndex(static_cast<uint32_t>(i)))) {
+        pending += !IsFinal(runs_[a.value].state);
+      }
       if (r.live && !IsFinal(runs_[producer->value].state)) --pending;
       if (pending != r.pending) throw std::logic_error("job: pending count of a waiting step");
     }
@@ -355,7 +390,7 @@ void Job::CheckInvariants() const {
       if (r.state != StepState::kReady || r.delayed) {
         throw std::logic_error("job: queued step not ready");
       }
-      if (e.priority != spec_.steps[e.step.value].priority || e.rank != rank_[e.step.value]) {
+      if (e.priority != step(e.step).priority || e.rank != rank_[e.step.value]) {
         throw std::logic_error("job: a queued entry's priority or rank is stale");
       }
     });

@@ -21,13 +21,26 @@
 // for a graph whose order they can change (edges, or more than one shape
 // or hint).
 //
+// Steps are a job's elements (shared/job_elements.h): with arrays kept as
+// templates (shared/job_spec.h, invariant 7), StepIndex still counts every
+// element, template by template, so events, TaskKeys and the journal are as
+// for the same job written out. Per element the Job keeps only what
+// scheduling needs: its StepRun, rank, template and the row starts of its
+// `after` and dependents (4 bytes each; 8 per edge written out); what a
+// template's elements share (slots, priority, `when`, retries, class) is
+// read from the template (command shapes are worked out per template too),
+// and what differs (id, argv, env, cwd, stdin) is rendered when asked for
+// (StepId, Render), never stored. A plain job's steps are templates of one
+// element each, and their `after` lists are used as they are.
+//
 // Invariants (checked by Scheduler::CheckInvariants):
 //   1. counts[s] == number of steps in state s; their sum == steps.
 //   2. A step is in exactly one class queue iff it is kReady and not
 //      `delayed` (a retry waiting out its delay); queued() is the total of the
 //      queue sizes.
 //   3. For a kWaiting step, and a withdrawn one, pending == its after-steps
-//      that are not final, less one while it is `live` and its producer runs.
+//      (after(s)) that are not final, less one while it is `live` and its
+//      producer runs.
 //   4. running_steps/running_slots sum the kRunning steps (and their slots).
 //   5. unfinished == steps not in a final state.
 //   6. Every queued entry carries its step's priority and current rank.
@@ -49,11 +62,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "broker/core/worker_pool.h"
+#include "shared/job_elements.h"
 #include "shared/job_spec.h"
 #include "shared/states.h"
 
@@ -177,12 +192,40 @@ class Job {
 
   StepRun& run(StepIndex s) { return runs_[s.value]; }
   const StepRun& run(StepIndex s) const { return runs_[s.value]; }
-  const StepSpec& step(StepIndex s) const { return spec_.steps[s.value]; }
+  // The template `s` is an element of (an index into spec().steps), and
+  // which element it is.
+  uint32_t TemplateOf(StepIndex s) const {
+    return template_of_.empty() ? s.value : template_of_[s.value];
+  }
+  uint32_t ElementOf(StepIndex s) const {
+    return template_of_.empty() ? 0 : s.value - first_[template_of_[s.value]];
+  }
+  // The template of `s`: only its fields that every element shares (slots,
+  // priority, when, retries, timeouts, labels, resources, shell) hold for
+  // `s`; its id, argv, env, cwd, stdin and edges are the template's (below
+  // for the element's own).
+  const StepSpec& step(StepIndex s) const { return spec_.steps[TemplateOf(s)]; }
+  // Whether `s` is an element of an array (its fields need rendering).
+  bool IsElement(StepIndex s) const { return step(s).each != 0; }
+  // The element's id ("train[7]", "sim-0.1"); a plain step's id.
+  std::string StepId(StepIndex s) const;
+  // The element written out as a plain step (without `after`), for a
+  // dispatch. REQUIRES: IsElement(s) (a plain step is step(s) itself).
+  StepSpec Render(StepIndex s) const;
+  // The steps `s` comes after (job_spec.h invariant 3), and the first of
+  // them that are its stdin_from steps, in order.
+  std::span<const StepIndex> after(StepIndex s) const {
+    if (template_of_.empty()) return spec_.steps[s.value].after;
+    return edges_.Of(s.value);
+  }
+  std::span<const StepIndex> StdinFrom(StepIndex s) const {
+    if (template_of_.empty()) return spec_.steps[s.value].StdinFrom();
+    return edges_.Of(s.value).first(stdin_count_[template_of_[s.value]]);
+  }
   // The step whose stdout `s` reads as a stream, if it does.
   std::optional<StepIndex> StreamProducer(StepIndex s) const {
-    const StepSpec& spec = step(s);
-    if (!spec.stdin_stream) return std::nullopt;
-    return spec.StdinFrom()[0];
+    if (!step(s).stdin_stream) return std::nullopt;
+    return StdinFrom(s)[0];
   }
   bool has_streams() const { return has_streams_; }
 
@@ -205,7 +248,7 @@ class Job {
   // scheduler's watch on steps no worker could run), each at most once.
   std::vector<uint32_t> TakeFreshClasses() { return std::exchange(fresh_classes_, {}); }
   std::vector<ReadyClass>& classes() { return classes_; }
-  const ReadyClass& class_of(StepIndex s) const { return classes_[class_of_[s.value]]; }
+  const ReadyClass& class_of(StepIndex s) const { return classes_[class_of_[TemplateOf(s)]]; }
   const std::vector<ReadyClass>& classes() const { return classes_; }
   uint32_t ready() const { return counts_[static_cast<int>(StepState::kReady)]; }
   // Ready steps in the queues: not those waiting out a retry delay.
@@ -272,13 +315,22 @@ class Job {
  private:
   // Works out rank_ from the estimates (a pass over the graph).
   void ComputeRanks();
+  // The mean `duration` hint over the steps that have one; none without.
+  std::optional<uint32_t> MeanHintMs() const;
 
   JobId id_;
   JobSpec spec_;
   std::vector<StepRun> runs_;
+  // A templated spec's elements (all three empty for a plain one): where
+  // each template's start, each element's template, each element's `after`,
+  // and how many of those lead as stdin_from, per template.
+  std::vector<uint32_t> first_;
+  std::vector<uint32_t> template_of_;
+  ElementEdges edges_;
+  std::vector<uint32_t> stdin_count_;
   std::vector<uint32_t> dependents_start_;  // CSR over dependents_, size steps + 1
   std::vector<StepIndex> dependents_;
-  std::vector<uint16_t> class_of_;          // step -> index into classes_
+  std::vector<uint16_t> class_of_;  // template -> index into classes_
   std::vector<ReadyClass> classes_;
   std::vector<uint32_t> fresh_classes_;     // became non-empty (TakeFreshClasses)
   std::vector<uint32_t> rank_;

@@ -300,7 +300,7 @@ void Scheduler::EndAttempt(Job* job, StepIndex s, const RunResult& run,
       Settle(job, s, StepState::kFailed, what + "; the job is aborted (abort_on_exit)",
              worker_name, run, attempt);
       if (!job->finished() && !job->cancelled()) {
-        job->set_cancelled("the job was aborted: " + Quote(spec.id) + " exited with code " +
+        job->set_cancelled("the job was aborted: " + Quote(job->StepId(s)) + " exited with code " +
                                std::to_string(run.exit_code),
                            /*aborted=*/true, /*cleanup=*/true);
         CancelRest(job);
@@ -386,7 +386,7 @@ void Scheduler::Finish(Job* job, StepIndex s, StepState state, std::string reaso
     if (--dr.pending == 0 && !dr.withdrawn) decide->push_back(*d);
   }
   // A reader done: its producers may have no one left to write for.
-  for (StepIndex p : job->step(s).StdinFrom()) MaybeCloseOutput(job, p);
+  for (StepIndex p : job->StdinFrom(s)) MaybeCloseOutput(job, p);
 }
 
 void Scheduler::NoteAfterStepEnded(StepRun* dr, StepIndex s, StepState state) {
@@ -416,7 +416,7 @@ void Scheduler::DecideAll(Job* job, std::vector<StepIndex>* decide) {
       not_run(StepState::kCancelled, job->cancel_reason());
       continue;
     }
-    auto blocker = [&]() { return Quote(job->step(dr.blocker).id); };
+    auto blocker = [&]() { return Quote(job->StepId(dr.blocker)); };
     switch (job->step(d).when) {
       case When::kSuccess:
         if (!dr.dep_unsucceeded) {
@@ -481,8 +481,9 @@ void Scheduler::TryFollow(Job* job, StepIndex s, Worker* worker) {
   for (const StepIndex* d = job->dependents_begin(s); d != job->dependents_end(s); ++d) {
     const StepSpec& spec = job->step(*d);
     StepRun& r = job->run(*d);
-    if (r.state != StepState::kWaiting || spec.after.size() != 1 || spec.when != When::kSuccess ||
-        !spec.StdinFrom().empty() || spec.slots > slots || r.stream_end) {
+    if (r.state != StepState::kWaiting || job->after(*d).size() != 1 ||
+        spec.when != When::kSuccess || spec.stdin_from_count != 0 || spec.slots > slots ||
+        r.stream_end) {
       continue;
     }
     // Whether it fits the worker's time is placement's to say (it knows the time).
@@ -641,7 +642,7 @@ void Scheduler::CheckInvariants() const {
     for (uint32_t i = 0; i < job->size(); ++i) {
       const StepRun& r = job->run(StepIndex(i));
       if (r.conditional) {
-        const std::vector<StepIndex>& after = job->step(StepIndex(i)).after;
+        const std::span<const StepIndex> after = job->after(StepIndex(i));
         if (r.state != StepState::kRunning || after.size() != 1 ||
             job->run(after[0]).state != StepState::kRunning ||
             job->run(after[0]).worker != r.worker) {

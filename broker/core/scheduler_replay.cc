@@ -73,7 +73,7 @@ void Scheduler::RestoreJob(JobId id, JobSpec spec, const std::vector<StepSnapsho
     StepRun& r = job->run(StepIndex(i));
     if (r.state != StepState::kWaiting) continue;
     r.pending = 0;
-    for (StepIndex a : job->step(StepIndex(i)).after) {
+    for (StepIndex a : job->after(StepIndex(i))) {
       const StepState as = job->run(a).state;
       if (IsFinal(as)) {
         NoteAfterStepEnded(&r, a, as);

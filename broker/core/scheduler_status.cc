@@ -109,7 +109,7 @@ std::vector<JobStatus> Scheduler::JobStatuses() const {
         id, job->spec().name, job->Outcome(), std::vector<uint32_t>(c.begin(), c.end())});
     for (const ReadyClass& rc : job->classes()) {
       if (rc.empty() || rc.reported_why.empty()) continue;
-      status.waiting.push_back(job->step(rc.top().step).id + ": " + rc.reported_why +
+      status.waiting.push_back(job->StepId(rc.top().step) + ": " + rc.reported_why +
                                (rc.size() > 1 ? " (" + std::to_string(rc.size()) + " steps)" : ""));
     }
   }

@@ -91,7 +91,7 @@ bool Scheduler::EndWithdrawn(Job* job, StepIndex s, const RunResult& run,
     Settle(job, s, StepState::kCancelled, job->cancel_reason(), worker_name, run, attempt);
     return true;
   }
-  const std::string reason = "stopped: its input, the output of " + Quote(job->step(p).id) +
+  const std::string reason = "stopped: its input, the output of " + Quote(job->StepId(p)) +
                              ", went away when that attempt ended; it runs again with the next";
   outbox_->Publish(job->id(), StepEnded{s, attempt, StepState::kWaiting, reason, worker_name, run});
   job->SetState(s, StepState::kWaiting);
@@ -113,7 +113,7 @@ void Scheduler::MaybeCloseOutput(Job* job, StepIndex producer) {
 bool Scheduler::ReadersDone(const Job& job, StepIndex p) {
   bool streamed = false;
   for (const StepIndex* d = job.dependents_begin(p); d != job.dependents_end(p); ++d) {
-    const std::span<const StepIndex> from = job.step(*d).StdinFrom();
+    const std::span<const StepIndex> from = job.StdinFrom(*d);
     if (std::find(from.begin(), from.end(), p) == from.end()) continue;  // a plain `after`
     if (!IsFinal(job.run(*d).state)) return false;
     streamed |= job.step(*d).stdin_stream;
@@ -155,7 +155,7 @@ void Scheduler::RestoreStreams(Job* job) {
     if (r.live && producing && r.state == StepState::kWaiting) --r.pending;
     if (r.withdrawn) {
       r.pending = 0;
-      for (StepIndex a : job->step(s).after) {
+      for (StepIndex a : job->after(s)) {
         const StepState as = job->run(a).state;
         if (IsFinal(as)) {
           NoteAfterStepEnded(&r, a, as);

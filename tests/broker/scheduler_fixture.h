@@ -143,7 +143,7 @@ struct Fixture {
     sched.CheckInvariants();
   }
   std::string IdOf(JobId job, const TaskKey& key) const {
-    return sched.FindJob(job)->step(key.step).id;
+    return sched.FindJob(job)->StepId(key.step);
   }
   std::vector<std::string> Ids(JobId job, const std::vector<RecordingOutbox::Sent>& sent) const {
     std::vector<std::string> ids;
@@ -163,7 +163,7 @@ struct Fixture {
   StepIndex IndexOf(JobId job, const std::string& id) const {
     const Job* j = sched.FindJob(job);
     for (uint32_t i = 0; i < j->size(); ++i) {
-      if (j->step(StepIndex(i)).id == id) return StepIndex(i);
+      if (j->StepId(StepIndex(i)) == id) return StepIndex(i);
     }
     FAIL("no step " << id);
     return StepIndex();
@@ -171,7 +171,7 @@ struct Fixture {
   StepState StateOf(JobId job, const std::string& id) const {
     const Job* j = sched.FindJob(job);
     for (uint32_t i = 0; i < j->size(); ++i) {
-      if (j->step(StepIndex(i)).id == id) return j->run(StepIndex(i)).state;
+      if (j->StepId(StepIndex(i)) == id) return j->run(StepIndex(i)).state;
     }
     FAIL("no step " << id);
     return StepState::kWaiting;
@@ -181,7 +181,7 @@ struct Fixture {
     const Job* j = sched.FindJob(job);
     for (auto it = out.events.rbegin(); it != out.events.rend(); ++it) {
       if (it->first != job) continue;
-      if (auto* e = std::get_if<StepEnded>(&it->second); e && j->step(e->step).id == id) return *e;
+      if (auto* e = std::get_if<StepEnded>(&it->second); e && j->StepId(e->step) == id) return *e;
     }
     FAIL("no StepEnded for " << id);
     return {};

@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "tests/integration/harness.h"
 
@@ -60,6 +61,46 @@ TEST_CASE("a 2x3 sweep runs each element with its parameters on two workers") {
   CHECK(workers == std::set<std::string>{"alpha", "beta"});
   // The template's env is not the plain step's: it has no TAG.
   CHECK(outputs.at("done") == "all .\n");
+}
+
+TEST_CASE("an array job carries on after a broker restart, each element rendered alike") {
+  // The broker keeps arrays as templates and comes back from its journal,
+  // which holds the job file as written: the elements must be the same.
+  Cluster c;
+  c.AddWorker("alpha", 2);
+  const std::string file = c.dir().Write("restart.json", R"({"steps": [
+    {"id": "prep", "each": {"i": {"range": [0, 4]}}, "cmd": "echo p{i}"},
+    {"id": "train-{i}", "each": {"i": {"range": [0, 4]}}, "cmd": "sleep 0.4; cat; echo t{i} $TAG",
+     "env": {"TAG": "x{index}"}, "stdin_from": "prep[{index}]"},
+    {"id": "sum", "cmd": "cat", "stdin_from": "train-{i}"}
+  ]})");
+  Run detached = c.Submit(file, {"--detach"});
+  REQUIRE_MESSAGE(detached.exit_code == 0, detached.err);
+  const std::string job = detached.out.substr(0, detached.out.find('\n'));
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));  // prep done, train under way
+  c.KillBroker();
+  c.RestartBroker();
+  Run watch = RunCommand({BinDir() + "/submit", "--watch", job, "--json", "--broker", c.endpoint()},
+                         c.dir(), seconds(60));
+  INFO(watch.err << c.BrokerLogs());
+  CHECK(watch.exit_code == 0);
+  const auto events = JsonLines(watch.out);
+  auto final = FinalStates(events);
+  const auto outputs = OutputsByStep(events);
+  std::string all;
+  for (int i = 0; i < 4; ++i) {
+    const std::string id = "train-" + std::to_string(i);
+    CAPTURE(id);
+    CHECK(final[id]["state"] == "succeeded");
+    const std::string want =
+        "p" + std::to_string(i) + "\nt" + std::to_string(i) + " x" + std::to_string(i) + "\n";
+    CHECK(outputs.count(id) == 1);
+    if (outputs.count(id)) CHECK(outputs.at(id) == want);
+    all += want;
+  }
+  CHECK(final["sum"]["state"] == "succeeded");
+  CHECK(outputs.count("sum") == 1);
+  if (outputs.count("sum")) CHECK(outputs.at("sum") == all);
 }
 
 TEST_CASE("an array's outputs fan in through stdin_from in index order") {

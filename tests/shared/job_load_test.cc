@@ -1037,6 +1037,18 @@ TEST_CASE("a streamed stdin_from reads one step while it runs") {
   CHECK_FALSE(job.steps[3].stdin_stream);  // "stream": false is the stored kind
   CHECK(job.steps[3].stdin_from_count == 1);
 
+  // Paired with an array's elements: each element reads its own.
+  const LoadedJob paired = LoadJson(R"({"steps": [
+    {"id": "gen", "each": {"i": [1, 2]}, "cmd": "seq {i}"},
+    {"id": "use", "each": {"i": [1, 2]}, "cmd": "wc -l",
+     "stdin_from": {"step": "gen[{index}]", "stream": true}}]})");
+  REQUIRE(Problems(paired).empty());
+  REQUIRE(paired.spec->steps.size() == 4);
+  for (int e : {2, 3}) {
+    CHECK(paired.spec->steps[e].stdin_stream);
+    CHECK(Indices(paired.spec->steps[e].after) == std::vector<uint32_t>{uint32_t(e - 2)});
+  }
+
   const LoadedJob bad = LoadJson(R"({"steps": [
     {"id": "p", "each": {"i": [1, 2]}, "cmd": "seq {i}"},
     {"id": "c", "cmd": "cat", "stdin_from": {"step": "p", "stream": true}},
