@@ -8,6 +8,20 @@
 #include "shared/spellcheck.h"
 
 namespace drover::submit {
+namespace {
+
+// Whether `id` is an element of array `array` ("train[7]" of "train"), so
+// that --show takes an array's id for all its elements, as a job file does.
+bool IsElementOf(std::string_view id, std::string_view array) {
+  if (id.size() < array.size() + 3 || id.substr(0, array.size()) != array ||
+      id[array.size()] != '[' || id.back() != ']') {
+    return false;
+  }
+  const std::string_view index = id.substr(array.size() + 1, id.size() - array.size() - 2);
+  return index.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+}  // namespace
 
 OutputSelection OutputSelection::Of(const std::vector<std::string>& patterns,
                                     const std::vector<std::string>& step_ids,
@@ -18,7 +32,9 @@ OutputSelection OutputSelection::Of(const std::vector<std::string>& patterns,
     const bool glob = pattern.find_first_of("*?[") != std::string::npos;
     bool matched = false;
     for (size_t i = 0; i < step_ids.size(); ++i) {
-      if (glob ? fnmatch(pattern.c_str(), step_ids[i].c_str(), 0) == 0 : pattern == step_ids[i]) {
+      // (An element's own id, "train[7]", reads as a glob but is meant whole.)
+      if (pattern == step_ids[i] || IsElementOf(step_ids[i], pattern) ||
+          (glob && fnmatch(pattern.c_str(), step_ids[i].c_str(), 0) == 0)) {
         shown[i] = true;
         matched = true;
       }

@@ -7,7 +7,8 @@
 // --show takes step ids and globs (fnmatch(3): `train-*`, `eval-?`). Step
 // ids are letters, digits, `_`, `.` and `-` only (docs/jobs.md), so a
 // pattern holding `*`, `?` or `[` is a glob and anything else an id, and a
-// comma never belongs to an id (--show a,b names two).
+// comma never belongs to an id (--show a,b names two). An array's id names
+// all its elements (`train` shows train[0], train[1], ...).
 #pragma once
 
 #include <string>

@@ -34,6 +34,21 @@ TEST_CASE("--show takes step ids and globs, and nothing else is shown") {
   CHECK_FALSE(OutputSelection::None().Shows(StepIndex(0)));
 }
 
+TEST_CASE("--show takes an array's id for all its elements") {
+  const std::vector<std::string> ids = {"count[0]", "count[1]", "counter", "count[x]", "gen[0]"};
+  std::vector<std::string> problems;
+  OutputSelection s = OutputSelection::Of({"count"}, ids, "jobs.json", &problems);
+  CHECK(problems.empty());
+  CHECK(s.Shows(StepIndex(0)));
+  CHECK(s.Shows(StepIndex(1)));
+  CHECK_FALSE(s.Shows(StepIndex(2)));
+  CHECK_FALSE(s.Shows(StepIndex(3)));
+  CHECK_FALSE(s.Shows(StepIndex(4)));
+  s = OutputSelection::Of({"count[1]"}, ids, "jobs.json", &problems);  // one element
+  CHECK_FALSE(s.Shows(StepIndex(0)));
+  CHECK(s.Shows(StepIndex(1)));
+}
+
 TEST_CASE("--show naming no step of the job is a problem that names it") {
   std::vector<std::string> problems;
   OutputSelection::Of({"trian-a", "fetch", "test-*", "zzz"}, kIds, "jobs.json", &problems);
