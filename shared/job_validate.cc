@@ -260,7 +260,8 @@ void Validator::CheckStreamed(size_t i) {
     problems_->Add(refs_[step.stdin_from_begin].order, path,
                    "a streamed stdin_from reads exactly one step, but this names " +
                        std::to_string(spec.stdin_from_count) +
-                       " (an array's elements: name one, e.g. \"" +
+                       " (name one element, as \"" + std::string(refs_[step.stdin_from_begin].id) +
+                       "[0]\", or pair them in an array step, as \"" +
                        std::string(refs_[step.stdin_from_begin].id) + "[{index}]\")");
   }
   // It starts once its producer has started, before anything has ended:

@@ -31,12 +31,6 @@
 #include "broker/core/scheduler.h"
 
 namespace drover::broker {
-namespace {
-
-std::string Quote(const std::string& s) { return "\"" + s + "\""; }
-
-}  // namespace
-
 void Scheduler::OpenStreams(Job* job, StepIndex p) {
   std::vector<StepIndex> decide;
   for (const StepIndex* d = job->dependents_begin(p); d != job->dependents_end(p); ++d) {
@@ -91,8 +85,8 @@ bool Scheduler::EndWithdrawn(Job* job, StepIndex s, const RunResult& run,
     Settle(job, s, StepState::kCancelled, job->cancel_reason(), worker_name, run, attempt);
     return true;
   }
-  const std::string reason = "stopped: its input, the output of " + Quote(job->StepId(p)) +
-                             ", went away when that attempt ended; it runs again with the next";
+  const std::string reason = "stopped: its input, the output of \"" + job->StepId(p) +
+                             "\", went away when that attempt ended; it runs again with the next";
   outbox_->Publish(job->id(), StepEnded{s, attempt, StepState::kWaiting, reason, worker_name, run});
   job->SetState(s, StepState::kWaiting);
   if (r.pending == 0) {

@@ -284,7 +284,7 @@ TEST_CASE("the shipped examples run, and each .msgpack is its .json converted") 
   Cluster c;
   c.AddWorker("alpha", 2);
   c.AddWorker("beta", 2);
-  for (const std::string name : {"diamond", "pipeline", "sweep"}) {
+  for (const std::string name : {"diamond", "pipeline", "sweep", "pipe"}) {
     CAPTURE(name);
     const std::string base = std::string(DROVER_SOURCE_DIR) + "/examples/" + name;
     const std::string converted = c.dir().path() + "/" + name + ".msgpack";

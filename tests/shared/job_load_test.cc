@@ -1060,7 +1060,8 @@ TEST_CASE("a streamed stdin_from reads one step while it runs") {
   CHECK(Problems(bad) ==
         std::vector<std::string>{
             "steps[1] (id \"c\").stdin_from: a streamed stdin_from reads exactly one step, but "
-            "this names 2 (an array's elements: name one, e.g. \"p[{index}]\")",
+            "this names 2 (name one element, as \"p[0]\", or pair them in an array step, as "
+            "\"p[{index}]\")",
             "steps[2] (id \"d\").when: a step with a streamed stdin_from runs while its producer "
             "does, so it cannot wait for \"always\"",
             "steps[3] (id \"e\").stdin_from: needs \"step\": the id of the step whose stdout it "
