@@ -526,8 +526,7 @@ void Server::Kill(WorkerId worker, const TaskKey& key) {
 
 void Server::CloseOutput(WorkerId worker, const TaskKey& key) {
   if (replaying_) return;
-  auto it = worker_routes_.find(worker);
-  if (it != worker_routes_.end()) Reply(it->second, drover::CloseOutput{key});
+  pending_close_.emplace_back(worker, key);
 }
 
 void Server::Retract(WorkerId worker, const TaskKey& key) {
@@ -601,6 +600,12 @@ void Server::ScheduleAndDispatch(int64_t now) {
     Reply(it->second, Message(drover::Retract{std::move(keys)}));
   }
   pending_retract_.clear();
+  for (const auto& [worker, key] : pending_close_) {
+    if (auto it = worker_routes_.find(worker); it != worker_routes_.end()) {
+      Reply(it->second, drover::CloseOutput{key});
+    }
+  }
+  pending_close_.clear();
 }
 
 void Server::SendCredits() {

@@ -474,6 +474,9 @@ class Server : private Outbox {
   std::unordered_map<WorkerId, std::vector<TaskRef>> pending_dispatch_;
   // Attempts to ask back, by worker: one Retract each, after its Dispatch.
   std::unordered_map<WorkerId, std::vector<TaskKey>> pending_retract_;
+  // Stdouts to close (streams), after the turn's dispatches: a producer's
+  // Dispatch and its close may come from one turn, and must arrive in order.
+  std::vector<std::pair<WorkerId, TaskKey>> pending_close_;
   std::deque<std::string> stdin_read_;  // stdin_from bytes the pending dispatches view
   std::deque<StepSpec> rendered_;       // array elements the pending dispatches point at
   InputFeeds inputs_;         // streamed stdin of running attempts

@@ -50,6 +50,7 @@ std::optional<std::vector<uint64_t>> Server::StreamedSources(WorkerId worker, co
     return std::nullopt;  // an old attempt's word, or a worker's mistake
   }
   if (job->step(key.step).stdin_stream) {
+    if (job->run(key.step).withdrawn) return std::nullopt;  // its kill is on the way
     Result<std::optional<StreamSource>> source = StreamState(*job, key.step);
     if (!source.ok()) {
       StopForInput(worker, key, source.status().message());
@@ -96,19 +97,23 @@ void Server::HandleInputCredit(const Peer& peer, const InputCredit& credit) {
 void Server::GrowStreams() {
   for (auto it = streams_.begin(); it != streams_.end();) {
     const TaskKey reader = it->first;
+    if (!inputs_.Has(reader)) {
+      it = streams_.erase(it);
+      continue;
+    }
     const Job* job = scheduler_.FindJob(reader.job);
     Result<std::optional<StreamSource>> source =
         job == nullptr ? Result<std::optional<StreamSource>>(std::optional<StreamSource>())
                        : StreamState(*job, reader.step);
-    if (!inputs_.Has(reader)) {
-      it = streams_.erase(it);
-    } else if (!source.ok()) {
+    if (!source.ok()) {
       StopForInput(inputs_.WorkerOf(reader), reader, source.status().message());
       it = streams_.erase(it);
     } else if (!source.value() || source.value()->producer != it->second) {
       // Its producer's attempt ended without success: no more comes, and
-      // the reader is being withdrawn (scheduler_streams.cc).
+      // the reader is being withdrawn (scheduler_streams.cc). Its worker's
+      // next credit must not open a feed of the next attempt's bytes.
       inputs_.Close(reader);
+      inputs_refused_.insert(reader);
       it = streams_.erase(it);
     } else {
       inputs_.Grow(reader, source.value()->size, source.value()->complete);

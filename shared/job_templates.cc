@@ -120,9 +120,9 @@ bool ResolveTemplates(JobDraft* draft, const std::vector<KeptRef>& refs,
     if (spec.stdin_stream) {
       // One producer for each element, and no `when` to wait for: anything
       // else the expanding loader reports.
+      if (spec.stdin_from_count != 1 || spec.when != When::kSuccess) return false;
       const TemplateRef& only = job.template_refs[job.template_refs_begin[t]];
-      if (spec.stdin_from_count != 1 || spec.when != When::kSuccess ||
-          (only.kind == RefKind::kAll && ElementCount(job.EachOf(job.steps[only.step])) != 1)) {
+      if (only.kind == RefKind::kAll && ElementCount(job.EachOf(job.steps[only.step])) != 1) {
         return false;
       }
     }

@@ -49,7 +49,8 @@ namespace drover {
 // 5: forgetting jobs (ForgetJobs, ForgetReply).
 // 6: queries (ListJobs, JobList; `follow` in WatchJob, `last` in JobEvents;
 // times in JobStatus and WorkerStatus).
-// 7: streamed stdin (TaskInput, InputCredit; `stdin_stream` in Task).
+// 7: streamed stdin (TaskInput, InputCredit; `stdin_stream` in Task) and
+// streamed stdout (CloseOutput).
 inline constexpr uint32_t kProtocolVersion = 7;
 
 // Liveness defaults: a peer silent for kHeartbeatMs * kHeartbeatLiveness is gone.

@@ -257,7 +257,7 @@ void Scheduler::EndAttempt(Job* job, StepIndex s, const RunResult& run,
   }
   if (EndWithdrawn(job, s, run, worker_name)) return;
   // A producer whose readers all closed the pipe died of it, as in a shell.
-  const bool closed_pipe = ClosedPipe(r, run) && !job->cancelled();
+  const bool closed_pipe = ClosedPipe(r, run) && (!job->cancelled() || job->Cleans(s));
   if (!run.succeeded() && !closed_pipe) {
     UnfollowDependents(job, s);
     if (r.stream_end) WithdrawStreams(job, s);
@@ -462,7 +462,10 @@ void Scheduler::Start(Job* job, StepIndex s, Worker* worker) {
   pool_.Assign(worker, key, job->step(s).slots, job->class_of(s).needs);
   outbox_->Dispatch(worker->id, key, std::nullopt);
   outbox_->Publish(job->id(), StepStarted{s, key.attempt, worker->info.name});
-  if (r.stream_end) OpenStreams(job, s);
+  if (r.stream_end) {
+    OpenStreams(job, s);
+    MaybeCloseOutput(job, s);  // a retry whose readers are all done
+  }
   TryFollow(job, s, worker);
 }
 

@@ -32,7 +32,10 @@ void Scheduler::ReplayDispatch(const TaskKey& key, const std::string& instance,
   r.output_closed = false;
   job->SetState(key.step, StepState::kRunning);
   pool_.Hold(w, key, job->step(key.step).slots, job->class_of(key.step).needs);
-  if (r.stream_end && !r.conditional) OpenStreams(job, key.step);
+  if (r.stream_end && !r.conditional) {
+    OpenStreams(job, key.step);
+    MaybeCloseOutput(job, key.step);  // a retry whose readers are all done
+  }
 }
 
 Worker* Scheduler::WorkerOfInstance(const std::string& instance, const std::string& name,
@@ -68,10 +71,11 @@ void Scheduler::RestoreJob(JobId id, JobSpec spec, const std::vector<StepSnapsho
     }
     if (ss.state != StepState::kWaiting) job->SetState(StepIndex(i), ss.state);
   }
-  // What waiting steps know of their after-steps follows from their states.
+  // What steps not yet final know of their after-steps follows from their
+  // states (a running one's count matters again should it be withdrawn).
   for (uint32_t i = 0; i < job->size(); ++i) {
     StepRun& r = job->run(StepIndex(i));
-    if (r.state != StepState::kWaiting) continue;
+    if (IsFinal(r.state)) continue;
     r.pending = 0;
     for (StepIndex a : job->after(StepIndex(i))) {
       const StepState as = job->run(a).state;

@@ -145,19 +145,11 @@ void Scheduler::RestoreStreams(Job* job) {
     r.live = producing || pr.state == StepState::kSucceeded;
     // Running without its producer: it was being withdrawn when the
     // snapshot was taken (its kill is sent again when its worker is back).
+    // (One withdrawn while the next attempt had started already looks
+    // live; its kill's result then counts as its own failure.)
     r.withdrawn = r.state == StepState::kRunning && !r.live;
-    if (r.live && producing && r.state == StepState::kWaiting) --r.pending;
-    if (r.withdrawn) {
-      r.pending = 0;
-      for (StepIndex a : job->after(s)) {
-        const StepState as = job->run(a).state;
-        if (IsFinal(as)) {
-          NoteAfterStepEnded(&r, a, as);
-        } else {
-          ++r.pending;
-        }
-      }
-    }
+    // RestoreJob counted every after-step not final, the producer too.
+    if (r.live && producing) --r.pending;
   }
   for (uint32_t i = 0; i < job->size(); ++i) {
     StepRun& r = job->run(StepIndex(i));

@@ -202,6 +202,27 @@ TEST_CASE("a reader that fails is retried alone, and its producer runs on") {
   CHECK(f.Ended(job)->state == JobState::kFailed);
 }
 
+TEST_CASE("a producer's retry whose readers are all done has its stdout closed at once") {
+  Fixture f;
+  f.AddWorker("w1", 2);
+  const JobId job = f.Submit(Pipe(/*producer_retries=*/1));
+  auto sent = f.Schedule();
+  const auto p = Only(sent, f, job, "p");
+  f.Exit(Only(sent, f, job, "c"), 0);
+  REQUIRE(f.out.closes.size() == 1);
+  f.out.closes.clear();
+  // It ignores SIGPIPE and exits 1 on EPIPE (as Python does): a failure.
+  f.Exit(p, 1);
+  auto again = f.Schedule();
+  REQUIRE(f.Ids(job, again) == std::vector<std::string>{"p"});
+  REQUIRE(f.out.closes.size() == 1);
+  CHECK(f.out.closes[0].key == again[0].key);
+  f.out.closes.clear();
+  f.sched.OnStepExited(again[0].worker, TaskResult{again[0].key, Signaled(SIGPIPE)}, f.now);
+  CHECK(f.StateOf(job, "p") == StepState::kSucceeded);
+  CHECK(f.Ended(job)->state == JobState::kSucceeded);
+}
+
 TEST_CASE("a producer with another reader that waits for all of it keeps its stdout open") {
   Fixture f;
   f.AddWorker("w1", 3);
@@ -383,6 +404,43 @@ TEST_CASE("a snapshot's states give a stream its flags back") {
       f.now);
   auto sent = f.Schedule();
   CHECK(f.Ids(JobId(1), sent) == std::vector<std::string>{"q", "d"});
+  for (const auto& d : sent) f.Exit(d, 0);
+}
+
+TEST_CASE("a stream restored from a snapshot is withdrawn and runs again as it would have live") {
+  GraphBuilder g;
+  g.Step("p");
+  g.last().retries = 1;
+  g.Step("c", {"p"});
+  g.last().stdin_from_count = 1;
+  g.last().stdin_stream = true;
+  Fixture f;
+  f.sched.SetReplaying(true);
+  using Snap = Scheduler::StepSnapshot;
+  const JobId job(1);
+  f.sched.RestoreJob(
+      job, g.Build(),
+      {Snap{StepState::kRunning, 1, 0, 0, 0, false}, Snap{StepState::kRunning, 1, 0, 0, 0, false}},
+      {{"instance-w1", "w1"}}, nullptr, false, true, f.now);
+  f.sched.FinishReplay(f.now);
+  f.sched.CheckInvariants();
+  const TaskKey p1{job, StepIndex(0), Attempt(1)}, c1{job, StepIndex(1), Attempt(1)};
+  const WorkerId w1 =
+      f.sched.OnWorkerHello(WorkerInfo{"w1", "h", 2, {}, 0, "instance-w1"}, {p1, c1}, f.now);
+  RunResult failed;
+  failed.exit_code = 1;
+  f.sched.OnStepExited(w1, TaskResult{p1, failed}, f.now);
+  f.sched.CheckInvariants();
+  REQUIRE(f.out.kills.size() == 1);
+  CHECK(f.out.kills[0].key == c1);
+  f.out.kills.clear();
+  f.sched.OnStepExited(w1, TaskResult{c1, Signaled(SIGTERM)}, f.now);
+  f.sched.CheckInvariants();
+  auto sent = f.Schedule();
+  REQUIRE(f.Ids(job, sent) == std::vector<std::string>{"p", "c"});
+  CHECK(sent[1].key.attempt == Attempt(2));
+  for (const auto& d : sent) f.Exit(d, 0);
+  CHECK(f.Ended(job)->state == JobState::kSucceeded);
 }
 
 }  // namespace

@@ -129,6 +129,29 @@ TEST_CASE("stream: a producer failing for good skips its reader, and the job fai
   CHECK(counted.back().at("state") == "skipped");
 }
 
+TEST_CASE("stream: a producer whose only reader was skipped before it started is closed") {
+  // One slot: `gate` fails first, which skips `first` once `produce` has
+  // started; the close and the producer's dispatch leave in one turn, and
+  // must reach the worker in that order, or `yes` runs for ever.
+  Cluster c;
+  c.AddWorker("w1", 1);
+  json job = {{"steps",
+               {{{"id", "gate"}, {"cmd", "exit 1"}},
+                {{"id", "produce"}, {"argv", {"yes"}}, {"timeout", 60}},
+                {{"id", "first"},
+                 {"argv", {"head", "-1"}},
+                 {"after", {"gate"}},
+                 {"stdin_from", Stream("produce")}}}}};
+  Run run = c.Submit(c.dir().Write("job.json", job.dump()), {"--json", "--quiet"});
+  CHECK(run.exit_code == 1);
+  const std::vector<json> events = JsonLines(run.out);
+  const std::vector<json> produced = Finished(events, "produce");
+  REQUIRE(produced.size() == 1);
+  CHECK(produced[0].at("state") == "succeeded");
+  CHECK(produced[0].at("reason") == "its readers closed the pipe");
+  CHECK(Finished(events, "first").back().at("state") == "skipped");
+}
+
 TEST_CASE("stream: a broker killed mid-stream loses and doubles nothing") {
   Cluster c;
   c.AddWorker("w1", 1, {"w1"});
