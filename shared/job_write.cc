@@ -92,7 +92,12 @@ Result<std::string> JobSpecToJson(const JobSpec& job) {
   // expansion stays one line per step.
   std::string out = "{\n";
   for (const auto& [key, value] : head.items()) {
-    out += "  " + Json(key).dump() + ": " + value.dump() + ",\n";
+    try {
+      out += "  " + Json(key).dump() + ": " + value.dump() + ",\n";
+    } catch (const std::exception&) {
+      // A name may hold any bytes in MessagePack.
+      return Status::Error("the job's " + key + " is not UTF-8 text, which JSON cannot hold");
+    }
   }
   out += "  \"steps\": [\n";
   for (size_t i = 0; i < job.steps.size(); ++i) {

@@ -409,6 +409,15 @@ TEST_CASE("`lines` is read by ReadJobFile, relative to the job file") {
   CHECK(*resolved == *plain);
 }
 
+TEST_CASE("an expanded job whose name is not UTF-8 is an error, not a crash") {
+  // MessagePack lets a name hold any bytes; JSON cannot.
+  JobSpec job = Spec(LoadJson(R"({"steps": [{"id": "a", "cmd": "true"}]})"));
+  job.name = "p\xa6q";
+  Result<std::string> json = JobSpecToJson(job);
+  REQUIRE_FALSE(json.ok());
+  CHECK(json.status().message() == "the job's name is not UTF-8 text, which JSON cannot hold");
+}
+
 TEST_CASE("the expanded job file loads back to the same job") {
   const JobSpec job = Spec(LoadJson(R"({"name": "sweep", "max_parallel": 3, "lease": 2.5,
     "defaults": {"timeout": 1.5, "retries": 1, "resources": {"mem": "1G"}},
